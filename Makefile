@@ -1,0 +1,39 @@
+# defender_fdw: foreign-data wrapper for Microsoft Defender XDR via Microsoft Graph
+#
+# Build and install:  make && make install   (PG_CONFIG=/path/to/pg_config to choose a server)
+# Regression tests:   scripts/test.sh        (starts a cluster and the Graph emulator)
+
+MODULE_big = defender_fdw
+OBJS = \
+	defender_fdw.o \
+	src/auth.o \
+	src/connection.o \
+	src/convert.o \
+	src/defender_client.o \
+	src/deparse.o \
+	src/graph_catalog.o \
+	src/option.o \
+	src/pager.o
+
+EXTENSION = defender_fdw
+DATA = defender_fdw--1.0.sql
+PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
+
+REGRESS = setup options auth scan faults cancel
+REGRESS_OPTS = --load-extension=defender_fdw
+
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+
+PG_CPPFLAGS = -I$(srcdir)/src $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+SHLIB_LINK = $(CURL_LIBS) $(JANSSON_LIBS)
+
+# No LLVM bitcode: JIT inlining buys nothing for network-bound code, and
+# it would make clang a build dependency.
+override with_llvm := no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

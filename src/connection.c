@@ -1,0 +1,645 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *		  Sends requests to Graph and the Defender APIs.
+ *
+ * The backend keeps one DfwClient (one libcurl handle) for its whole life,
+ * so consecutive requests reuse the TCP connection and TLS session.  This
+ * file owns what happens around a transfer:
+ *
+ *	- waiting: the transfer is driven step by step while the backend waits
+ *	  on curl's socket and its own latch together, so a cancel, a
+ *	  statement_timeout or a terminate is acted on at once, with
+ *	  PostgreSQL's own errors (57014, FATAL);
+ *	- retries: 429 always (the request was not processed), 503/504 and
+ *	  broken transfers only for idempotent requests, honouring Retry-After
+ *	  or backing off exponentially, up to the server's max_retries; every
+ *	  wait is interruptible;
+ *	- authentication: a bearer token from auth.c, refreshed once when the
+ *	  API answers 401;
+ *	- errors: transport failures and HTTP error statuses become ERRORs with
+ *	  an SQLSTATE, the API's error code and request-id in DETAIL, and the
+ *	  request (never a secret) in CONTEXT.
+ *
+ * The response body is malloc'd by the client; a memory context callback
+ * frees it when the caller's context goes away, so no error path leaks it.
+ *
+ * src/connection.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 170000
+#include "utils/wait_event.h"
+#endif
+
+#include "defender_fdw.h"
+
+#define RETRY_BASE_MS		1000
+#define RETRY_MAX_MS		30000
+#define MAX_RETRY_AFTER_S	120
+
+static DfwClient *backend_client = NULL;
+static uint32 transfer_wait_event = 0;
+
+static DfwClient *get_client(void);
+static void run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response);
+static void wait_for_transfer(const DfwWait *wait);
+static void free_response_body(void *arg);
+static bool status_is_retryable(long status, bool idempotent);
+static long retry_delay_ms(const DfwHttpResponse *http, int attempt);
+static void report_transport_error(const DefenderOptions *opts,
+								   const DefenderResponse *response,
+								   const char *url, const char *display);
+static char *url_origin(const char *url);
+static void report_api_error(const DefenderOptions *opts,
+							 const DefenderResponse *response,
+							 const char *service, const char *display,
+							 const char *client_request_id);
+static char *new_client_request_id(void);
+static char *body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http);
+
+/*
+ * defender_connection_init
+ *		Process-wide setup, from _PG_init.
+ */
+void
+defender_connection_init(void)
+{
+	if (dfw_client_global_init() != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not initialize libcurl")));
+}
+
+static DfwClient *
+get_client(void)
+{
+	if (backend_client == NULL)
+	{
+		backend_client = dfw_client_create();
+		if (backend_client == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory creating an HTTP client")));
+	}
+	return backend_client;
+}
+
+static uint32
+get_wait_event(void)
+{
+	if (transfer_wait_event == 0)
+	{
+#if PG_VERSION_NUM >= 170000
+		transfer_wait_event = WaitEventExtensionNew("DefenderHttpTransfer");
+#else
+		transfer_wait_event = PG_WAIT_EXTENSION;
+#endif
+	}
+	return transfer_wait_event;
+}
+
+/*
+ * run_transfer
+ *		One HTTP exchange, interruptible at every wait.
+ *
+ * If anything raises an error meanwhile (an interrupt, typically) the
+ * transfer is aborted before the error propagates, which closes its
+ * connection and leaves the handle clean for the next request.
+ */
+static void
+run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response)
+{
+	DfwClient  *client = get_client();
+
+	PG_TRY();
+	{
+		if (dfw_client_begin(client, request, response) == DFW_CLIENT_OK)
+		{
+			DfwWait		wait;
+
+			while (!dfw_client_step(client, &wait))
+				wait_for_transfer(&wait);
+			dfw_client_end(client);
+		}
+	}
+	PG_CATCH();
+	{
+		dfw_client_abort(client);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * wait_for_transfer
+ *		Sleep until curl's socket is ready, curl's timer fires, or our latch
+ *		is set; then service interrupts.
+ *
+ * With one socket (the normal case) the wait is exact.  While curl juggles
+ * several sockets (connecting to more than one address) we poll briefly.
+ * A one-second ceiling guards against any missed wakeup.
+ */
+static void
+wait_for_transfer(const DfwWait *wait)
+{
+	long		timeout = wait->timeout_ms;
+	int			rc;
+
+	if (timeout < 0 || timeout > 1000)
+		timeout = 1000;
+
+	if (wait->nsockets == 1 && !wait->more_sockets)
+	{
+		int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
+
+		if (wait->want_read[0])
+			events |= WL_SOCKET_READABLE;
+		if (wait->want_write[0])
+			events |= WL_SOCKET_WRITEABLE;
+		rc = WaitLatchOrSocket(MyLatch, events, wait->sockets[0], timeout,
+							   get_wait_event());
+	}
+	else
+	{
+		if (wait->nsockets > 0 && timeout > 10)
+			timeout = 10;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   timeout, get_wait_event());
+	}
+	if (rc & WL_LATCH_SET)
+		ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * defender_sleep_ms
+ *		Sleep that a cancel, statement_timeout or terminate cuts short.
+ */
+void
+defender_sleep_ms(long ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+
+	for (;;)
+	{
+		long		left = (long) ((end - GetCurrentTimestamp()) / 1000);
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (left <= 0)
+			break;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   left, get_wait_event());
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+	}
+}
+
+static void
+free_response_body(void *arg)
+{
+	DefenderResponse *response = (DefenderResponse *) arg;
+
+	dfw_response_free_body(&response->http);
+}
+
+/*
+ * defender_response_release
+ *		Free a response's body now rather than with its memory context.
+ */
+void
+defender_response_release(DefenderResponse *response)
+{
+	if (response)
+		dfw_response_free_body(&response->http);
+}
+
+static bool
+status_is_retryable(long status, bool idempotent)
+{
+	if (status == 429)
+		return true;
+	return idempotent && (status == 503 || status == 504);
+}
+
+/*
+ * retry_delay_ms
+ *		How long to wait before retry number attempt+1.
+ *
+ * Retry-After when the service sent it; otherwise 1 s, 2 s, 4 s ... up to
+ * 30 s, with up to a quarter added at random so that many backends
+ * throttled together do not return together.
+ */
+static long
+retry_delay_ms(const DfwHttpResponse *http, int attempt)
+{
+	long		seconds = http ? dfw_parse_retry_after(http->retry_after) : -1;
+	long		ms;
+	uint16		jitter = 0;
+
+	if (seconds >= 0)
+		return seconds * 1000;
+	ms = RETRY_BASE_MS << Min(attempt, 5);
+	if (ms > RETRY_MAX_MS)
+		ms = RETRY_MAX_MS;
+	if (pg_strong_random(&jitter, sizeof(jitter)))
+		ms += (long) (jitter % (ms / 4 + 1));
+	return ms;
+}
+
+/*
+ * defender_http_send
+ *		Send one request, retrying what is safe to retry.
+ *
+ * Returns the final response, whatever its HTTP status; transport
+ * failures that outlast the retries raise an ERROR.  The response lives in
+ * CurrentMemoryContext.  display is how the request appears in messages:
+ * method and URL, never a body or header.
+ */
+DefenderResponse *
+defender_http_send(const DefenderOptions *opts, const char *method,
+				   const char *url, const char *display,
+				   const char *const *headers,
+				   const char *body, size_t body_len, bool idempotent)
+{
+	DefenderResponse *response = palloc0(sizeof(DefenderResponse));
+	DfwHttpRequest request;
+	int			attempt;
+
+	response->free_body.func = free_response_body;
+	response->free_body.arg = response;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &response->free_body);
+
+	memset(&request, 0, sizeof(request));
+	request.method = method;
+	request.url = url;
+	request.headers = headers;
+	request.body = body;
+	request.body_len = body_len;
+	request.timeout_ms = (long) opts->timeout * 1000;
+	request.connect_timeout_ms = Min(request.timeout_ms, 10000);
+	request.verify_ssl = opts->verify_ssl;
+	request.ca_file = opts->ca_file;
+	request.max_response_bytes = (size_t) opts->max_response_mb * 1024 * 1024;
+	request.user_agent = DEFENDER_USER_AGENT;
+
+	for (attempt = 0;; attempt++)
+	{
+		DfwHttpResponse *http = &response->http;
+		TimestampTz start = GetCurrentTimestamp();
+		bool		retry;
+		long		delay;
+
+		run_transfer(&request, http);
+
+		elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms, request-id %s)",
+			 display, http->status,
+			 http->error != DFW_CLIENT_OK ? ", " : "",
+			 http->error != DFW_CLIENT_OK ? http->error_message : "",
+			 (long) ((GetCurrentTimestamp() - start) / 1000),
+			 http->request_id[0] ? http->request_id : "none");
+
+		if (http->error != DFW_CLIENT_OK)
+			retry = idempotent && (http->error == DFW_CLIENT_TRANSFER_FAILED ||
+								   http->error == DFW_CLIENT_CONNECT_FAILED);
+		else
+			retry = status_is_retryable(http->status, idempotent);
+
+		if (!retry || attempt >= opts->max_retries)
+		{
+			if (http->error != DFW_CLIENT_OK)
+				report_transport_error(opts, response, url, display);
+			return response;
+		}
+
+		delay = retry_delay_ms(http->error == DFW_CLIENT_OK ? http : NULL, attempt);
+		if (delay > MAX_RETRY_AFTER_S * 1000L)
+			return response;	/* the caller reports it, with the hint */
+
+		elog(DEBUG1, "defender_fdw: retrying %s in %ld ms (attempt %d of %d)",
+			 display, delay, attempt + 1, opts->max_retries);
+		dfw_response_free_body(http);
+		defender_sleep_ms(delay);
+	}
+}
+
+/*
+ * defender_api_request
+ *		Send an authenticated request to Graph (audience graph_url) or the
+ *		Defender for Endpoint API (audience mde_url).
+ *
+ * A 401 gets one fresh token and one more try.  Success (2xx), and 404
+ * when DEFENDER_ALLOW_NOT_FOUND is set, is returned; any other status
+ * raises an ERROR describing it.
+ */
+DefenderResponse *
+defender_api_request(const DefenderOptions *opts, const char *audience,
+					 const char *method, const char *url, const char *display,
+					 const char *body, int flags)
+{
+	bool		refreshed = false;
+	const char *service = strcmp(audience, opts->mde_url) == 0 ?
+		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
+
+	for (;;)
+	{
+		const char *token = defender_get_token(opts, audience, refreshed);
+		char	   *client_request_id = new_client_request_id();
+		const char *headers[6];
+		int			n = 0;
+		DefenderResponse *response;
+		long		status;
+
+		headers[n++] = psprintf("Authorization: Bearer %s", token);
+		headers[n++] = psprintf("client-request-id: %s", client_request_id);
+		headers[n++] = "Accept: application/json";
+		if (body)
+			headers[n++] = "Content-Type: application/json; charset=utf-8";
+		headers[n] = NULL;
+
+		response = defender_http_send(opts, method, url, display, headers,
+									  body, body ? strlen(body) : 0,
+									  strcmp(method, "GET") == 0);
+		/* The header held a credential; do not leave it lying in memory. */
+		explicit_bzero((char *) headers[0], strlen(headers[0]));
+		pfree((char *) headers[0]);
+
+		status = response->http.status;
+		if (status == 401 && !refreshed)
+		{
+			elog(DEBUG1, "defender_fdw: %s answered 401; refreshing the token once", display);
+			defender_response_release(response);
+			defender_forget_token(opts, audience);
+			refreshed = true;
+			continue;
+		}
+		if ((status >= 200 && status < 300) ||
+			(status == 404 && (flags & DEFENDER_ALLOW_NOT_FOUND)))
+			return response;
+
+		report_api_error(opts, response, service, display, client_request_id);
+	}
+}
+
+/*
+ * report_transport_error
+ *		ERROR for a transfer that produced no usable HTTP response.
+ */
+static void
+report_transport_error(const DefenderOptions *opts,
+					   const DefenderResponse *response, const char *url,
+					   const char *display)
+{
+	const DfwHttpResponse *http = &response->http;
+	char	   *detail = defender_redact(opts, http->error_message);
+
+	switch (http->error)
+	{
+		case DFW_CLIENT_CONNECT_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("could not connect to %s", url_origin(url)),
+					 errdetail("%s", detail),
+					 errhint("Check the server's URL options (login_url, graph_url, mde_url) and that this host can reach them."),
+					 errcontext("remote request: %s", display)));
+			break;
+		case DFW_CLIENT_TLS_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+					 errmsg("TLS connection to %s failed", url_origin(url)),
+					 errdetail("%s", detail),
+					 errhint("If the service's certificate comes from a private CA, point the server option ca_file at that CA's certificate."),
+					 errcontext("remote request: %s", display)));
+			break;
+		case DFW_CLIENT_TIMED_OUT:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+					 errmsg("request timed out after %d seconds", opts->timeout),
+					 errdetail("%s", detail),
+					 errhint("Raise the server option timeout (at most 120 seconds), or ask for less data."),
+					 errcontext("remote request: %s", display)));
+			break;
+		case DFW_CLIENT_TOO_LARGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("response is larger than max_response_mb (%d MB)",
+							opts->max_response_mb),
+					 errhint("Ask for fewer rows or columns, or raise the server option max_response_mb."),
+					 errcontext("remote request: %s", display)));
+			break;
+		case DFW_CLIENT_OUT_OF_MEMORY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory during a request"),
+					 errdetail("%s", detail),
+					 errcontext("remote request: %s", display)));
+			break;
+		case DFW_CLIENT_BAD_URL:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+					 errmsg("invalid request URL"),
+					 errdetail("%s", detail),
+					 errcontext("remote request: %s", display)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+					 errmsg("the connection failed before a complete response arrived"),
+					 errdetail("%s", detail),
+					 errhint("The request was retried %d times.", opts->max_retries),
+					 errcontext("remote request: %s", display)));
+	}
+}
+
+/* "https://host:port" of a URL, for messages. */
+static char *
+url_origin(const char *url)
+{
+	const char *host = strstr(url, "://");
+	size_t		len;
+
+	host = host ? host + 3 : url;
+	len = (host - url) + strcspn(host, "/?#");
+	return pnstrdup(url, len);
+}
+
+/*
+ * report_api_error
+ *		ERROR for an HTTP error status, with the service's error code,
+ *		message and request-id.
+ */
+static void
+report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
+				 const char *service, const char *display,
+				 const char *client_request_id)
+{
+	const DfwHttpResponse *http = &response->http;
+	DfwGraphError gerr;
+	const char *request_id;
+	StringInfoData detail;
+	int			sqlstate;
+	char	   *msg;
+	char	   *hint = NULL;
+	long		retry_after = dfw_parse_retry_after(http->retry_after);
+
+	dfw_parse_graph_error(http->body, http->body_len, &gerr);
+	request_id = http->request_id[0] ? http->request_id :
+		(gerr.request_id[0] ? gerr.request_id : "none");
+
+	initStringInfo(&detail);
+	appendStringInfo(&detail, "HTTP %ld", http->status);
+	if (gerr.parsed)
+	{
+		appendStringInfo(&detail, ", error code \"%s\"", gerr.code);
+		if (gerr.message[0])
+			appendStringInfo(&detail, ": %s", defender_redact(opts, gerr.message));
+	}
+	else
+		appendStringInfoString(&detail, body_excerpt(opts, http));
+	appendStringInfo(&detail, " (request-id %s, client-request-id %s).",
+					 request_id, client_request_id);
+
+	switch (http->status)
+	{
+		case 400:
+			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION;
+			msg = psprintf("%s rejected the request", service);
+			break;
+		case 401:
+			sqlstate = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+			msg = psprintf("%s refused the access token", service);
+			hint = "A fresh token was refused too: check that the application has the API permissions this request needs and that an administrator granted consent.";
+			break;
+		case 403:
+			sqlstate = ERRCODE_INSUFFICIENT_PRIVILEGE;
+			msg = psprintf("permission denied by %s", service);
+			hint = "Grant the application the permission the request needs (SecurityIncident.Read.All for incidents) and have an administrator consent to it.";
+			break;
+		case 404:
+			sqlstate = ERRCODE_FDW_TABLE_NOT_FOUND;
+			msg = psprintf("%s found nothing at the requested path", service);
+			hint = "Check graph_url and api_version.";
+			break;
+		case 429:
+			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
+			msg = psprintf("%s is throttling requests", service);
+			hint = retry_after > MAX_RETRY_AFTER_S ?
+				psprintf("The service asked to wait %ld seconds, longer than defender_fdw waits; try again later.", retry_after) :
+				psprintf("Still throttled after %d retries; try again later or raise the server option max_retries.", opts->max_retries);
+			break;
+		default:
+			sqlstate = http->status >= 500 ? ERRCODE_FDW_UNABLE_TO_CREATE_REPLY : ERRCODE_FDW_ERROR;
+			msg = psprintf("%s answered HTTP %ld", service, http->status);
+			if (http->status == 503 || http->status == 504)
+				hint = psprintf("Still failing after %d retries; try again later.", opts->max_retries);
+			break;
+	}
+
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg_internal("%s", msg),
+			 errdetail_internal("%s", detail.data),
+			 hint ? errhint("%s", hint) : 0,
+			 errcontext("remote request: %s", display)));
+}
+
+/*
+ * body_excerpt
+ *		A short, printable start of a body that is not a Graph error, so
+ *		that an HTML error page or a proxy's answer can be recognised.
+ */
+static char *
+body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http)
+{
+	StringInfoData buf;
+	size_t		i;
+	size_t		n = Min(http->body_len, 200);
+
+	initStringInfo(&buf);
+	if (http->body_len == 0)
+	{
+		appendStringInfoString(&buf, ", empty body");
+		return buf.data;
+	}
+	appendStringInfo(&buf, ", %s body: \"",
+					 http->content_type[0] ? http->content_type : "untyped");
+	for (i = 0; i < n; i++)
+	{
+		unsigned char c = (unsigned char) http->body[i];
+
+		appendStringInfoChar(&buf, (c >= 32 && c < 127) ? (char) c : ' ');
+	}
+	appendStringInfoString(&buf, http->body_len > n ? "...\"" : "\"");
+	return defender_redact(opts, buf.data);
+}
+
+/*
+ * new_client_request_id
+ *		A random (version 4) GUID for the client-request-id header, which
+ *		Graph echoes so that a failure can be traced on both sides.
+ */
+static char *
+new_client_request_id(void)
+{
+	uint8		b[16];
+
+	if (!pg_strong_random(b, sizeof(b)))
+		memset(b, 0, sizeof(b));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/*
+ * defender_redact
+ *		Copy of text with the client secret blanked out.
+ *
+ * Remote services do not echo secrets, but a message from one is shown
+ * to users, so it is scrubbed anyway.
+ */
+char *
+defender_redact(const DefenderOptions *opts, const char *text)
+{
+	StringInfoData buf;
+	const char *secret = opts ? opts->client_secret : NULL;
+	size_t		slen;
+	const char *p;
+	const char *hit;
+
+	if (text == NULL)
+		return pstrdup("");
+	if (secret == NULL || (slen = strlen(secret)) == 0)
+		return pstrdup(text);
+	initStringInfo(&buf);
+	for (p = text; (hit = strstr(p, secret)) != NULL; p = hit + slen)
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, "[redacted]");
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}
+
+/*
+ * defender_url_encode
+ *		palloc'd percent-encoding of text.
+ */
+char *
+defender_url_encode(const char *text)
+{
+	size_t		len = strlen(text);
+	char	   *encoded = palloc(len * 3 + 1);
+
+	dfw_url_encode(text, len, encoded);
+	return encoded;
+}

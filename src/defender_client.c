@@ -1,0 +1,714 @@
+/*-------------------------------------------------------------------------
+ *
+ * defender_client.c
+ *		  HTTP transfers (libcurl) and small JSON documents (jansson).
+ *
+ * No PostgreSQL header is included here; see defender_client.h for why.
+ * The rules that follow from it:
+ *
+ *	- libcurl callbacks only copy bytes into malloc'd buffers.  When a
+ *	  buffer cannot grow (out of memory, or over the caller's cap) the
+ *	  callback returns 0, libcurl fails the transfer with CURLE_WRITE_ERROR,
+ *	  and dfw_client_end() reports why.
+ *	- The transfer runs on the multi interface and never blocks: the caller
+ *	  waits on the sockets dfw_client_step() hands back, together with its
+ *	  own latch, so Ctrl-C and statement_timeout stay responsive.
+ *	- One multi handle and one easy handle live for the whole backend, so
+ *	  connections (keep-alive), TLS sessions and DNS results are reused
+ *	  across requests.  curl_easy_reset() between requests drops every
+ *	  option of the previous request but keeps those caches.
+ *
+ * src/defender_client.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "defender_client.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+struct DfwClient
+{
+	CURLM	   *multi;
+	CURL	   *easy;
+	int			running;		/* easy handle is attached to multi */
+	struct curl_slist *headers; /* of the running request */
+	DfwHttpResponse *response;	/* of the running request */
+	char		errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t write_body(char *data, size_t size, size_t nmemb, void *userdata);
+static size_t write_header(char *data, size_t size, size_t nmemb, void *userdata);
+static DfwClientError classify_curl_error(CURLcode code, const DfwHttpResponse *response);
+static void copy_string(char *dst, size_t dstsize, const char *src, size_t srclen);
+static void release_request(DfwClient *client);
+
+/*
+ * dfw_client_global_init
+ *		Initialize libcurl once per process; returns 0 on success.
+ */
+int
+dfw_client_global_init(void)
+{
+	static int	done = 0;
+
+	if (!done)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -1;
+		done = 1;
+	}
+	return 0;
+}
+
+/*
+ * dfw_client_create
+ *		A client with its multi and easy handles; NULL when out of memory.
+ */
+DfwClient *
+dfw_client_create(void)
+{
+	DfwClient  *client = calloc(1, sizeof(DfwClient));
+
+	if (client == NULL)
+		return NULL;
+	client->multi = curl_multi_init();
+	client->easy = curl_easy_init();
+	if (client->multi == NULL || client->easy == NULL)
+	{
+		dfw_client_destroy(client);
+		return NULL;
+	}
+	return client;
+}
+
+/*
+ * dfw_client_destroy
+ *		Close the client's connections and free it.
+ */
+void
+dfw_client_destroy(DfwClient *client)
+{
+	if (client == NULL)
+		return;
+	dfw_client_abort(client);
+	if (client->easy)
+		curl_easy_cleanup(client->easy);
+	if (client->multi)
+		curl_multi_cleanup(client->multi);
+	free(client);
+}
+
+void
+dfw_response_init(DfwHttpResponse *response)
+{
+	memset(response, 0, sizeof(DfwHttpResponse));
+}
+
+void
+dfw_response_free_body(DfwHttpResponse *response)
+{
+	free(response->body);
+	response->body = NULL;
+	response->body_len = 0;
+	response->body_alloc = 0;
+}
+
+/*
+ * dfw_client_begin
+ *		Configure the easy handle for one request and start it.
+ *
+ * The response must stay valid until dfw_client_end() or
+ * dfw_client_abort(); its previous body, if any, is freed.
+ */
+DfwClientError
+dfw_client_begin(DfwClient *client, const DfwHttpRequest *request,
+				 DfwHttpResponse *response)
+{
+	CURL	   *easy = client->easy;
+	const char *const *h;
+	int			ok = 1;
+
+	dfw_client_abort(client);
+	dfw_response_free_body(response);
+	dfw_response_init(response);
+	response->max_bytes = request->max_response_bytes;
+	client->response = response;
+	client->errbuf[0] = '\0';
+
+	curl_easy_reset(easy);
+
+	for (h = request->headers; h && *h; h++)
+	{
+		struct curl_slist *next = curl_slist_append(client->headers, *h);
+
+		if (next == NULL)
+		{
+			release_request(client);
+			response->error = DFW_CLIENT_OUT_OF_MEMORY;
+			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+						"out of memory building request headers", (size_t) -1);
+			return response->error;
+		}
+		client->headers = next;
+	}
+
+	/* Only http and https: a URL from a response must not reach file:// etc. */
+#if CURL_AT_LEAST_VERSION(7, 85, 0)
+	ok &= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+#else
+	ok &= curl_easy_setopt(easy, CURLOPT_PROTOCOLS,
+						   (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
+#endif
+	ok &= curl_easy_setopt(easy, CURLOPT_URL, request->url) == CURLE_OK;
+	/* Never follow redirects: the bearer token must not travel elsewhere. */
+	ok &= curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, client->errbuf) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, client->headers) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_USERAGENT, request->user_agent) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+						   request->connect_timeout_ms) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER,
+						   request->verify_ssl ? 1L : 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST,
+						   request->verify_ssl ? 2L : 0L) == CURLE_OK;
+	if (request->ca_file)
+		ok &= curl_easy_setopt(easy, CURLOPT_CAINFO, request->ca_file) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_body) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_WRITEDATA, response) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, write_header) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_HEADERDATA, response) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+
+	if (strcmp(request->method, "GET") == 0)
+		ok &= curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+	else
+	{
+		if (strcmp(request->method, "POST") != 0)
+			ok &= curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+								   request->method) == CURLE_OK;
+		if (request->body != NULL || strcmp(request->method, "DELETE") != 0)
+		{
+			ok &= curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+								   (curl_off_t) (request->body ? request->body_len : 0)) == CURLE_OK;
+			ok &= curl_easy_setopt(easy, CURLOPT_POSTFIELDS,
+								   request->body ? request->body : "") == CURLE_OK;
+		}
+	}
+
+	if (!ok)
+	{
+		release_request(client);
+		response->error = DFW_CLIENT_BAD_URL;
+		copy_string(response->error_message, DFW_MESSAGE_SIZE,
+					"the request could not be configured", (size_t) -1);
+		return response->error;
+	}
+
+	if (curl_multi_add_handle(client->multi, easy) != CURLM_OK)
+	{
+		release_request(client);
+		response->error = DFW_CLIENT_OUT_OF_MEMORY;
+		copy_string(response->error_message, DFW_MESSAGE_SIZE,
+					"could not start the transfer", (size_t) -1);
+		return response->error;
+	}
+	client->running = 1;
+	return DFW_CLIENT_OK;
+}
+
+/*
+ * dfw_client_step
+ *		Let libcurl do whatever it can without blocking.
+ *
+ * Returns 1 when the transfer has finished (successfully or not), else 0
+ * and fills *wait with what to wait for before the next step.
+ */
+int
+dfw_client_step(DfwClient *client, DfwWait *wait)
+{
+	int			still_running = 0;
+	fd_set		readfds,
+				writefds,
+				excfds;
+	int			maxfd = -1;
+	long		timeout = -1;
+	int			fd;
+
+	if (!client->running)
+		return 1;
+
+	if (curl_multi_perform(client->multi, &still_running) != CURLM_OK ||
+		still_running == 0)
+		return 1;
+
+	memset(wait, 0, sizeof(DfwWait));
+	FD_ZERO(&readfds);
+	FD_ZERO(&writefds);
+	FD_ZERO(&excfds);
+	curl_multi_fdset(client->multi, &readfds, &writefds, &excfds, &maxfd);
+	curl_multi_timeout(client->multi, &timeout);
+
+	for (fd = 0; fd <= maxfd; fd++)
+	{
+		int			r = FD_ISSET(fd, &readfds);
+		int			w = FD_ISSET(fd, &writefds);
+
+		if (!r && !w)
+			continue;
+		if (wait->nsockets == DFW_MAX_WAIT_SOCKETS)
+		{
+			wait->more_sockets = 1;
+			break;
+		}
+		wait->sockets[wait->nsockets] = fd;
+		wait->want_read[wait->nsockets] = r;
+		wait->want_write[wait->nsockets] = w;
+		wait->nsockets++;
+	}
+	wait->timeout_ms = timeout;
+	return 0;
+}
+
+/*
+ * dfw_client_end
+ *		Collect the result of a finished transfer into the response.
+ */
+DfwClientError
+dfw_client_end(DfwClient *client)
+{
+	DfwHttpResponse *response = client->response;
+	CURLMsg    *msg;
+	int			queued;
+	CURLcode	result = CURLE_OK;
+	int			found = 0;
+
+	if (!client->running || response == NULL)
+		return DFW_CLIENT_OK;
+
+	while ((msg = curl_multi_info_read(client->multi, &queued)) != NULL)
+	{
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == client->easy)
+		{
+			result = msg->data.result;
+			found = 1;
+		}
+	}
+	if (!found)
+		result = CURLE_RECV_ERROR;
+
+	curl_easy_getinfo(client->easy, CURLINFO_RESPONSE_CODE, &response->status);
+
+	if (result != CURLE_OK)
+	{
+		response->error = classify_curl_error(result, response);
+		if (response->error == DFW_CLIENT_TOO_LARGE)
+			snprintf(response->error_message, DFW_MESSAGE_SIZE,
+					 "the response exceeded %zu bytes", response->max_bytes);
+		else if (response->error == DFW_CLIENT_OUT_OF_MEMORY)
+			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+						"out of memory receiving the response", (size_t) -1);
+		else if (client->errbuf[0])
+			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+						client->errbuf, (size_t) -1);
+		else
+			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+						curl_easy_strerror(result), (size_t) -1);
+	}
+	else if (response->body == NULL)
+	{
+		/* Always hand back a NUL-terminated body, even an empty one. */
+		response->body = calloc(1, 1);
+		if (response->body == NULL)
+		{
+			response->error = DFW_CLIENT_OUT_OF_MEMORY;
+			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+						"out of memory receiving the response", (size_t) -1);
+		}
+	}
+
+	release_request(client);
+	return response->error;
+}
+
+/*
+ * dfw_client_abort
+ *		Stop the running transfer, if any.
+ *
+ * Detaching an unfinished easy handle makes libcurl close its connection,
+ * so the next request starts on a clean one.  The response keeps whatever
+ * body had arrived; its owner frees it.
+ */
+void
+dfw_client_abort(DfwClient *client)
+{
+	if (client == NULL)
+		return;
+	release_request(client);
+}
+
+static void
+release_request(DfwClient *client)
+{
+	if (client->running)
+	{
+		curl_multi_remove_handle(client->multi, client->easy);
+		client->running = 0;
+	}
+	if (client->headers)
+	{
+		curl_slist_free_all(client->headers);
+		client->headers = NULL;
+	}
+	client->response = NULL;
+}
+
+/*
+ * write_body
+ *		libcurl write callback: append to the response body.
+ *
+ * Grows the buffer geometrically.  Returning less than asked for makes
+ * libcurl fail the transfer, which is how a cap or an allocation failure
+ * is reported without leaving the callback abnormally.
+ */
+static size_t
+write_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	DfwHttpResponse *response = userdata;
+	size_t		len = size * nmemb;
+	size_t		need = response->body_len + len + 1;
+
+	if (response->max_bytes && response->body_len + len > response->max_bytes)
+	{
+		response->too_large = 1;
+		return 0;
+	}
+	if (need > response->body_alloc)
+	{
+		size_t		newsize = response->body_alloc ? response->body_alloc : 16384;
+		char	   *newbody;
+
+		while (newsize < need)
+			newsize *= 2;
+		newbody = realloc(response->body, newsize);
+		if (newbody == NULL)
+		{
+			response->oom = 1;
+			return 0;
+		}
+		response->body = newbody;
+		response->body_alloc = newsize;
+	}
+	memcpy(response->body + response->body_len, data, len);
+	response->body_len += len;
+	response->body[response->body_len] = '\0';
+	return len;
+}
+
+/*
+ * write_header
+ *		libcurl header callback: keep the headers defender_fdw acts on.
+ *
+ * A new status line (after a 100 Continue, say) starts a new set.
+ * Content-Length sizes the body buffer up front so that a large response
+ * is not copied while it grows.
+ */
+static size_t
+write_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	DfwHttpResponse *response = userdata;
+	size_t		len = size * nmemb;
+	const char *colon;
+	size_t		namelen;
+	const char *value;
+	size_t		valuelen;
+
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+	{
+		response->content_type[0] = '\0';
+		response->request_id[0] = '\0';
+		response->retry_after[0] = '\0';
+		return len;
+	}
+	colon = memchr(data, ':', len);
+	if (colon == NULL)
+		return len;
+	namelen = colon - data;
+	value = colon + 1;
+	valuelen = len - namelen - 1;
+	while (valuelen > 0 && (*value == ' ' || *value == '\t'))
+		value++, valuelen--;
+	while (valuelen > 0 && (value[valuelen - 1] == '\r' || value[valuelen - 1] == '\n' ||
+							value[valuelen - 1] == ' '))
+		valuelen--;
+
+#define HEADER_IS(n) (namelen == strlen(n) && strncasecmp(data, n, namelen) == 0)
+	if (HEADER_IS("content-type"))
+		copy_string(response->content_type, DFW_HEADER_VALUE_SIZE, value, valuelen);
+	else if (HEADER_IS("request-id"))
+		copy_string(response->request_id, DFW_HEADER_VALUE_SIZE, value, valuelen);
+	else if (HEADER_IS("retry-after"))
+		copy_string(response->retry_after, DFW_HEADER_VALUE_SIZE, value, valuelen);
+	else if (HEADER_IS("content-length") && response->body == NULL)
+	{
+		char		digits[32];
+		unsigned long long declared;
+
+		copy_string(digits, sizeof(digits), value, valuelen);
+		declared = strtoull(digits, NULL, 10);
+		/* Preallocate only within the cap; the cap itself is enforced on write. */
+		if (declared > 0 && (response->max_bytes == 0 || declared <= response->max_bytes))
+		{
+			response->body = malloc((size_t) declared + 1);
+			if (response->body)
+			{
+				response->body[0] = '\0';
+				response->body_alloc = (size_t) declared + 1;
+			}
+		}
+	}
+#undef HEADER_IS
+	return len;
+}
+
+static DfwClientError
+classify_curl_error(CURLcode code, const DfwHttpResponse *response)
+{
+	switch (code)
+	{
+		case CURLE_WRITE_ERROR:
+			if (response->too_large)
+				return DFW_CLIENT_TOO_LARGE;
+			if (response->oom)
+				return DFW_CLIENT_OUT_OF_MEMORY;
+			return DFW_CLIENT_TRANSFER_FAILED;
+		case CURLE_OUT_OF_MEMORY:
+			return DFW_CLIENT_OUT_OF_MEMORY;
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+			return DFW_CLIENT_BAD_URL;
+		case CURLE_COULDNT_RESOLVE_PROXY:
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+			return DFW_CLIENT_CONNECT_FAILED;
+		case CURLE_OPERATION_TIMEDOUT:
+			return DFW_CLIENT_TIMED_OUT;
+		case CURLE_SSL_CONNECT_ERROR:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_CIPHER:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		case CURLE_SSL_INVALIDCERTSTATUS:
+		case CURLE_USE_SSL_FAILED:
+			return DFW_CLIENT_TLS_FAILED;
+		default:
+			return DFW_CLIENT_TRANSFER_FAILED;
+	}
+}
+
+/*
+ * dfw_url_encode
+ *		Percent-encode all but RFC 3986 unreserved characters.
+ */
+size_t
+dfw_url_encode(const char *text, size_t len, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char	   *p = out;
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) text[i];
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+			*p++ = (char) c;
+		else
+		{
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	*p = '\0';
+	return (size_t) (p - out);
+}
+
+/*
+ * dfw_parse_retry_after
+ *		Seconds from now that a Retry-After header asks for.
+ *
+ * RFC 9110 allows delta-seconds or an HTTP date; -1 means absent or
+ * unusable (the caller then backs off on its own schedule).
+ */
+long
+dfw_parse_retry_after(const char *value)
+{
+	char	   *end;
+	long		seconds;
+	time_t		when;
+
+	if (value == NULL || value[0] == '\0')
+		return -1;
+	seconds = strtol(value, &end, 10);
+	if (end != value && *end == '\0')
+		return seconds < 0 ? -1 : seconds;
+	when = curl_getdate(value, NULL);
+	if (when == -1)
+		return -1;
+	seconds = (long) (when - time(NULL));
+	return seconds < 0 ? 0 : seconds;
+}
+
+/* Copy at most srclen bytes (or up to the NUL when srclen is (size_t) -1). */
+static void
+copy_string(char *dst, size_t dstsize, const char *src, size_t srclen)
+{
+	size_t		n;
+
+	if (src == NULL)
+	{
+		dst[0] = '\0';
+		return;
+	}
+	n = (srclen == (size_t) -1) ? strlen(src) : strnlen(src, srclen);
+	if (n >= dstsize)
+		n = dstsize - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static void
+copy_json_string(char *dst, size_t dstsize, json_t *value)
+{
+	if (json_is_string(value))
+		copy_string(dst, dstsize, json_string_value(value), json_string_length(value));
+	else
+		dst[0] = '\0';
+}
+
+/*
+ * dfw_parse_graph_error
+ *		Pick code, message and request ids out of a Graph error body.
+ *
+ * Anything that is not Graph's shape leaves err->parsed at 0, and the
+ * caller reports the raw status instead.
+ */
+void
+dfw_parse_graph_error(const char *body, size_t len, DfwGraphError *err)
+{
+	json_t	   *root;
+	json_t	   *error;
+	json_t	   *inner;
+
+	memset(err, 0, sizeof(DfwGraphError));
+	if (body == NULL || len == 0)
+		return;
+	root = json_loadb(body, len, 0, NULL);
+	if (root == NULL)
+		return;
+	error = json_object_get(root, "error");
+	if (json_is_object(error))
+	{
+		err->parsed = 1;
+		copy_json_string(err->code, sizeof(err->code), json_object_get(error, "code"));
+		copy_json_string(err->message, sizeof(err->message), json_object_get(error, "message"));
+		inner = json_object_get(error, "innerError");
+		if (!json_is_object(inner))
+			inner = json_object_get(error, "innererror");
+		if (json_is_object(inner))
+		{
+			copy_json_string(err->request_id, sizeof(err->request_id),
+							 json_object_get(inner, "request-id"));
+			copy_json_string(err->client_request_id, sizeof(err->client_request_id),
+							 json_object_get(inner, "client-request-id"));
+		}
+		/* Defender for Endpoint puts its correlation id in "target". */
+		if (err->request_id[0] == '\0')
+			copy_json_string(err->request_id, sizeof(err->request_id),
+							 json_object_get(error, "target"));
+	}
+	json_decref(root);
+}
+
+/*
+ * dfw_parse_token_response
+ *		Read a token endpoint answer: the token, or Entra's error fields.
+ *
+ * Only the first line of error_description is kept: the rest repeats the
+ * trace and correlation ids, which are reported separately.
+ */
+void
+dfw_parse_token_response(const char *body, size_t len, DfwTokenResponse *out)
+{
+	json_t	   *root;
+	json_t	   *value;
+
+	memset(out, 0, sizeof(DfwTokenResponse));
+	if (body == NULL || len == 0)
+		return;
+	root = json_loadb(body, len, 0, NULL);
+	if (root == NULL)
+		return;
+	if (!json_is_object(root))
+	{
+		json_decref(root);
+		return;
+	}
+	out->parsed = 1;
+
+	value = json_object_get(root, "access_token");
+	if (json_is_string(value) && json_string_length(value) > 0)
+	{
+		out->access_token = strdup(json_string_value(value));
+		value = json_object_get(root, "expires_in");
+		if (json_is_integer(value))
+			out->expires_in = (long) json_integer_value(value);
+		else if (json_is_string(value))
+			out->expires_in = strtol(json_string_value(value), NULL, 10);
+		else
+			out->expires_in = 3599;
+	}
+
+	copy_json_string(out->error, sizeof(out->error), json_object_get(root, "error"));
+	value = json_object_get(root, "error_description");
+	if (json_is_string(value))
+	{
+		const char *text = json_string_value(value);
+		size_t		line = strcspn(text, "\r\n");
+
+		copy_string(out->description, sizeof(out->description), text, line);
+	}
+	value = json_object_get(root, "error_codes");
+	if (json_is_array(value) && json_array_size(value) > 0 &&
+		json_is_integer(json_array_get(value, 0)))
+		out->aadsts = (long) json_integer_value(json_array_get(value, 0));
+	copy_json_string(out->trace_id, sizeof(out->trace_id), json_object_get(root, "trace_id"));
+	copy_json_string(out->correlation_id, sizeof(out->correlation_id),
+					 json_object_get(root, "correlation_id"));
+	json_decref(root);
+}
+
+void
+dfw_token_response_free(DfwTokenResponse *out)
+{
+	if (out->access_token)
+	{
+		/* It is a credential: do not leave it in freed memory. */
+		memset(out->access_token, 0, strlen(out->access_token));
+		free(out->access_token);
+		out->access_token = NULL;
+	}
+}

@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * defender_client.h
+ *		  The boundary between defender_fdw and its remote libraries.
+ *
+ * Everything behind this header (defender_client.c) uses only libcurl,
+ * jansson and the C library; it includes no PostgreSQL header, never
+ * raises a PostgreSQL error and never longjmps.  It reports failures as a
+ * DfwClientError plus a message, and the PostgreSQL side (connection.c,
+ * auth.c) turns those into ERRORs with SQLSTATEs.  This is the same split
+ * oracle_fdw makes between oracle_fdw.c and oracle_utils.c: it keeps
+ * ereport() out of libcurl's callbacks and lets the client be exercised
+ * without a backend.
+ *
+ * The header exposes no libcurl or jansson type, so PostgreSQL-side files
+ * that only send requests need not include either library.
+ *
+ * src/defender_client.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DEFENDER_CLIENT_H
+#define DEFENDER_CLIENT_H
+
+#include <stddef.h>
+
+/* What went wrong with a transfer, independent of the HTTP status. */
+typedef enum DfwClientError
+{
+	DFW_CLIENT_OK = 0,
+	DFW_CLIENT_OUT_OF_MEMORY,	/* malloc failed inside the client */
+	DFW_CLIENT_BAD_URL,			/* malformed URL or a scheme other than http(s) */
+	DFW_CLIENT_CONNECT_FAILED,	/* DNS, refused, unreachable, proxy */
+	DFW_CLIENT_TLS_FAILED,		/* handshake or certificate verification */
+	DFW_CLIENT_TIMED_OUT,		/* the request's own timeout elapsed */
+	DFW_CLIENT_TOO_LARGE,		/* body exceeded max_response_bytes */
+	DFW_CLIENT_TRANSFER_FAILED	/* reset, truncated body, protocol error */
+} DfwClientError;
+
+#define DFW_MESSAGE_SIZE 512
+#define DFW_HEADER_VALUE_SIZE 128
+
+/* One HTTP request.  Every pointer is borrowed for the transfer's duration. */
+typedef struct DfwHttpRequest
+{
+	const char *method;			/* GET, POST, PATCH, PUT, DELETE */
+	const char *url;			/* absolute http:// or https:// URL */
+	const char *const *headers; /* NULL-terminated "Name: value" strings */
+	const char *body;			/* NULL for none */
+	size_t		body_len;
+	long		timeout_ms;		/* whole transfer */
+	long		connect_timeout_ms;
+	int			verify_ssl;		/* verify peer and host name */
+	const char *ca_file;		/* NULL: the system's trust store */
+	size_t		max_response_bytes; /* cap on the body; exceeding is an error */
+	const char *user_agent;
+} DfwHttpRequest;
+
+/*
+ * What came back.  body is malloc'd and NUL-terminated (body_len excludes
+ * the NUL); release it with dfw_response_free_body().  The header fields
+ * hold the values defender_fdw reports or acts on.
+ */
+typedef struct DfwHttpResponse
+{
+	long		status;			/* 0 when no status line arrived */
+	char	   *body;
+	size_t		body_len;
+	size_t		body_alloc;
+	char		content_type[DFW_HEADER_VALUE_SIZE];
+	char		request_id[DFW_HEADER_VALUE_SIZE];
+	char		retry_after[DFW_HEADER_VALUE_SIZE];
+	DfwClientError error;
+	char		error_message[DFW_MESSAGE_SIZE];
+	/* private to the client while a transfer runs */
+	size_t		max_bytes;
+	int			oom;
+	int			too_large;
+} DfwHttpResponse;
+
+/*
+ * What the caller should wait for before calling dfw_client_step() again:
+ * up to DFW_MAX_WAIT_SOCKETS sockets with read/write interest, and a
+ * timeout in milliseconds (-1: none, wait on the sockets only).
+ */
+#define DFW_MAX_WAIT_SOCKETS 4
+typedef struct DfwWait
+{
+	int			nsockets;
+	int			sockets[DFW_MAX_WAIT_SOCKETS];
+	int			want_read[DFW_MAX_WAIT_SOCKETS];
+	int			want_write[DFW_MAX_WAIT_SOCKETS];
+	int			more_sockets;	/* curl has sockets beyond the array */
+	long		timeout_ms;
+} DfwWait;
+
+/* One reusable connection: a libcurl multi handle with one easy handle. */
+typedef struct DfwClient DfwClient;
+
+extern int	dfw_client_global_init(void);
+extern DfwClient *dfw_client_create(void);
+extern void dfw_client_destroy(DfwClient *client);
+
+/*
+ * A transfer is driven by the caller so that it can wait on its own latch
+ * and handle interrupts between steps:
+ *
+ *		dfw_client_begin(...);
+ *		while (!dfw_client_step(client, &wait))
+ *			wait for wait.sockets or wait.timeout_ms, check interrupts;
+ *		dfw_client_end(client);
+ *
+ * dfw_client_abort() stops a transfer at any point (it is safe to call when
+ * none is running) and leaves the client ready for the next request.
+ */
+extern DfwClientError dfw_client_begin(DfwClient *client,
+									   const DfwHttpRequest *request,
+									   DfwHttpResponse *response);
+extern int	dfw_client_step(DfwClient *client, DfwWait *wait);
+extern DfwClientError dfw_client_end(DfwClient *client);
+extern void dfw_client_abort(DfwClient *client);
+
+extern void dfw_response_init(DfwHttpResponse *response);
+extern void dfw_response_free_body(DfwHttpResponse *response);
+
+/*
+ * Percent-encodes every byte outside RFC 3986's unreserved set into out,
+ * which must hold len * 3 + 1 bytes; returns the encoded length.
+ */
+extern size_t dfw_url_encode(const char *text, size_t len, char *out);
+
+/* Seconds to wait from a Retry-After value (delta-seconds or HTTP date); -1 if unusable. */
+extern long dfw_parse_retry_after(const char *value);
+
+/* --- JSON documents that are small enough for jansson ------------------ */
+
+/* Graph's OData error body: {"error":{"code","message","innerError":{...}}} */
+typedef struct DfwGraphError
+{
+	int			parsed;			/* the body had Graph's error shape */
+	char		code[DFW_HEADER_VALUE_SIZE];
+	char		message[DFW_MESSAGE_SIZE];
+	char		request_id[DFW_HEADER_VALUE_SIZE];
+	char		client_request_id[DFW_HEADER_VALUE_SIZE];
+} DfwGraphError;
+
+extern void dfw_parse_graph_error(const char *body, size_t len, DfwGraphError *err);
+
+/* Microsoft Entra's token endpoint answer, success or error. */
+typedef struct DfwTokenResponse
+{
+	int			parsed;			/* valid JSON object */
+	char	   *access_token;	/* malloc'd; NULL unless success */
+	long		expires_in;		/* seconds */
+	char		error[DFW_HEADER_VALUE_SIZE];	/* OAuth error, e.g. invalid_client */
+	long		aadsts;			/* first of error_codes, 0 if none */
+	char		description[DFW_MESSAGE_SIZE];	/* first line of error_description */
+	char		trace_id[DFW_HEADER_VALUE_SIZE];
+	char		correlation_id[DFW_HEADER_VALUE_SIZE];
+} DfwTokenResponse;
+
+extern void dfw_parse_token_response(const char *body, size_t len, DfwTokenResponse *out);
+extern void dfw_token_response_free(DfwTokenResponse *out);
+
+#endif							/* DEFENDER_CLIENT_H */

@@ -1,0 +1,493 @@
+/*-------------------------------------------------------------------------
+ *
+ * option.c
+ *		  Options of defender_fdw's servers, user mappings, tables and columns.
+ *
+ * One table lists every option and the catalog it belongs to.  Values are
+ * checked here, in the validator, so that a bad value fails at CREATE or
+ * ALTER time rather than at the first query; defender_get_options() then
+ * merges the options of one scan or function call and fills in defaults.
+ *
+ * The client secret is accepted only in a user mapping: server options
+ * are readable by every user (pg_foreign_server.srvoptions), user mapping
+ * options only by the mapping's user and the server's owner.
+ *
+ * src/option.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "defender_fdw.h"
+
+#define DEFAULT_LOGIN_URL	"https://login.microsoftonline.com"
+#define DEFAULT_GRAPH_URL	"https://graph.microsoft.com"
+#define DEFAULT_MDE_URL		"https://api.securitycenter.microsoft.com"
+#define DEFAULT_API_VERSION "v1.0"
+#define DEFAULT_TIMEOUT		15
+#define MIN_TIMEOUT			15
+#define MAX_TIMEOUT			120
+#define DEFAULT_MAX_RETRIES 3
+#define MAX_MAX_RETRIES		10
+#define DEFAULT_MAX_RESPONSE_MB 256
+#define MAX_MAX_RESPONSE_MB 1024
+
+/* An option and the catalog of the object it may be attached to. */
+typedef struct DefenderOption
+{
+	const char *name;
+	Oid			context;
+} DefenderOption;
+
+static const DefenderOption valid_options[] = {
+	/* server */
+	{"tenant_id", ForeignServerRelationId},
+	{"login_url", ForeignServerRelationId},
+	{"graph_url", ForeignServerRelationId},
+	{"mde_url", ForeignServerRelationId},
+	{"api_version", ForeignServerRelationId},
+	{"timeout", ForeignServerRelationId},
+	{"verify_ssl", ForeignServerRelationId},
+	{"ca_file", ForeignServerRelationId},
+	{"max_retries", ForeignServerRelationId},
+	{"max_response_mb", ForeignServerRelationId},
+	{"client_id", ForeignServerRelationId},
+	/* user mapping */
+	{"client_id", UserMappingRelationId},
+	{"client_secret", UserMappingRelationId},
+	/* foreign table */
+	{"resource", ForeignTableRelationId},
+	{"page_size", ForeignTableRelationId},
+	/* column */
+	{"property", AttributeRelationId},
+	{NULL, InvalidOid}
+};
+
+static bool is_valid_option(const char *name, Oid context);
+static const char *context_name(Oid context);
+static void check_url(const char *option, const char *value);
+static int	check_int(const char *option, const char *value, int min, int max);
+static void check_tenant(const char *value);
+
+PG_FUNCTION_INFO_V1(defender_fdw_validator);
+
+/*
+ * defender_fdw_validator
+ *		Validate the options of a CREATE or ALTER of a server, user mapping,
+ *		foreign table or column.
+ *
+ * Called with the complete resulting option list, so required options can
+ * be checked here too.
+ */
+Datum
+defender_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *cell;
+	bool		have_tenant = false;
+	char	   *resource = NULL;
+	int			page_size = 0;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		const char *name = def->defname;
+		char	   *value;
+
+		if (!is_valid_option(name, catalog))
+		{
+			const DefenderOption *opt;
+			StringInfoData buf;
+			const char *home = NULL;
+
+			initStringInfo(&buf);
+			for (opt = valid_options; opt->name; opt++)
+			{
+				if (opt->context == catalog)
+					appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", opt->name);
+				else if (strcmp(opt->name, name) == 0)
+					home = context_name(opt->context);
+			}
+			if (home)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"%s\" is not valid for a %s of defender_fdw",
+								name, context_name(catalog)),
+						 errdetail("\"%s\" belongs in a %s.", name, home),
+						 strcmp(name, "client_secret") == 0 ?
+						 errhint("Server options are readable by every user; keep the secret in CREATE USER MAPPING ... OPTIONS (client_secret '...').") :
+						 (buf.len > 0 ? errhint("Valid options in this context are: %s.", buf.data) :
+						  errhint("There are no valid options in this context."))));
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", name),
+					 buf.len > 0 ?
+					 errhint("Valid options in this context are: %s.", buf.data) :
+					 errhint("There are no valid options in this context.")));
+		}
+
+		value = defGetString(def);
+
+		if (strcmp(name, "tenant_id") == 0)
+		{
+			check_tenant(value);
+			have_tenant = true;
+		}
+		else if (strcmp(name, "login_url") == 0 ||
+				 strcmp(name, "graph_url") == 0 ||
+				 strcmp(name, "mde_url") == 0)
+			check_url(name, value);
+		else if (strcmp(name, "api_version") == 0)
+		{
+			if (strcmp(value, "v1.0") != 0 && strcmp(value, "beta") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"api_version\": \"%s\"", value),
+						 errhint("Valid values are \"v1.0\" and \"beta\".")));
+		}
+		else if (strcmp(name, "timeout") == 0)
+			(void) check_int(name, value, MIN_TIMEOUT, MAX_TIMEOUT);
+		else if (strcmp(name, "max_retries") == 0)
+			(void) check_int(name, value, 0, MAX_MAX_RETRIES);
+		else if (strcmp(name, "max_response_mb") == 0)
+			(void) check_int(name, value, 1, MAX_MAX_RESPONSE_MB);
+		else if (strcmp(name, "page_size") == 0)
+			page_size = check_int(name, value, 1, 1000);
+		else if (strcmp(name, "verify_ssl") == 0)
+		{
+			bool		b;
+
+			if (!parse_bool(value, &b))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for boolean option \"verify_ssl\": \"%s\"", value)));
+		}
+		else if (strcmp(name, "ca_file") == 0)
+		{
+			if (!is_absolute_path(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"ca_file\" must be an absolute path")));
+		}
+		else if (strcmp(name, "resource") == 0)
+		{
+			if (graph_find_resource(value) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"resource\": \"%s\"", value),
+						 errhint("Valid values are: %s.", graph_resource_names())));
+			resource = value;
+		}
+		else if (value[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("option \"%s\" must not be empty", name)));
+	}
+
+	if (catalog == ForeignServerRelationId && !have_tenant)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"tenant_id\" is required for a defender_fdw server"),
+				 errhint("Give the Microsoft Entra tenant's ID or verified domain, e.g. OPTIONS (tenant_id '00000000-0000-0000-0000-000000000001').")));
+
+	if (catalog == ForeignTableRelationId)
+	{
+		const GraphResource *res;
+
+		if (resource == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("option \"resource\" is required for a defender_fdw foreign table"),
+					 errhint("Valid values are: %s.", graph_resource_names())));
+		res = graph_find_resource(resource);
+		if (page_size > res->max_page_size)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("option \"page_size\" must be at most %d for resource \"%s\"",
+							res->max_page_size, res->name),
+					 errdetail("Graph rejects $top above %d on this resource.",
+							   res->max_page_size)));
+	}
+
+	PG_RETURN_VOID();
+}
+
+static bool
+is_valid_option(const char *name, Oid context)
+{
+	const DefenderOption *opt;
+
+	for (opt = valid_options; opt->name; opt++)
+		if (opt->context == context && strcmp(opt->name, name) == 0)
+			return true;
+	return false;
+}
+
+static const char *
+context_name(Oid context)
+{
+	switch (context)
+	{
+		case ForeignServerRelationId:
+			return "server";
+		case UserMappingRelationId:
+			return "user mapping";
+		case ForeignTableRelationId:
+			return "foreign table";
+		case AttributeRelationId:
+			return "column";
+		default:
+			return "foreign-data wrapper";
+	}
+}
+
+/*
+ * check_url
+ *		An http(s) URL with a host and nothing after the path.
+ *
+ * User information ("user:password@host") is refused: it would be sent
+ * along and shown wherever the URL is.
+ */
+static void
+check_url(const char *option, const char *value)
+{
+	const char *host;
+	size_t		hostlen;
+
+	if (pg_strncasecmp(value, "https://", 8) == 0)
+		host = value + 8;
+	else if (pg_strncasecmp(value, "http://", 7) == 0)
+		host = value + 7;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
+				 errdetail("Only http:// and https:// URLs are allowed.")));
+
+	hostlen = strcspn(host, "/");
+	if (hostlen == 0 || memchr(host, '@', hostlen) != NULL ||
+		strpbrk(value, "?# \t\r\n") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
+				 errdetail("Give a scheme, a host and optionally a port and path, with no credentials, query or fragment.")));
+}
+
+static int
+check_int(const char *option, const char *value, int min, int max)
+{
+	char	   *end;
+	long		n;
+
+	errno = 0;
+	n = strtol(value, &end, 10);
+	if (end == value || *end != '\0' || errno != 0 || n < min || n > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
+				 errhint("Valid values are integers from %d to %d.", min, max)));
+	return (int) n;
+}
+
+/*
+ * check_tenant
+ *		A tenant GUID or verified domain name, not a multi-tenant alias.
+ */
+static void
+check_tenant(const char *value)
+{
+	const char *p;
+
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("option \"tenant_id\" must not be empty")));
+	for (p = value; *p; p++)
+		if (!(isalnum((unsigned char) *p) || *p == '-' || *p == '.'))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"tenant_id\": \"%s\"", value),
+					 errhint("Give the tenant's GUID or a verified domain such as contoso.onmicrosoft.com.")));
+	if (pg_strcasecmp(value, "common") == 0 ||
+		pg_strcasecmp(value, "organizations") == 0 ||
+		pg_strcasecmp(value, "consumers") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("tenant \"%s\" cannot be used with client credentials", value),
+				 errhint("Microsoft Entra refuses the client credentials grant on multi-tenant endpoints (AADSTS9001023); give the tenant's own ID.")));
+}
+
+/* Copy a URL option without its trailing slashes. */
+static char *
+url_option(const char *value)
+{
+	char	   *url = pstrdup(value);
+	size_t		len = strlen(url);
+
+	while (len > 0 && url[len - 1] == '/')
+		url[--len] = '\0';
+	return url;
+}
+
+/*
+ * find_user_mapping
+ *		The user mapping for userid (or PUBLIC) on the server, with a clear
+ *		error when there is none.
+ */
+static UserMapping *
+find_user_mapping(Oid userid, ForeignServer *server)
+{
+	HeapTuple	tp;
+
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+						 ObjectIdGetDatum(userid),
+						 ObjectIdGetDatum(server->serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+							 ObjectIdGetDatum(InvalidOid),
+							 ObjectIdGetDatum(server->serverid));
+	if (!HeapTupleIsValid(tp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("user mapping not found for user \"%s\" and server \"%s\"",
+						MappingUserName(userid), server->servername),
+				 errhint("Create one with the application's credentials: CREATE USER MAPPING FOR %s SERVER %s OPTIONS (client_id '...', client_secret '...').",
+						 quote_identifier(MappingUserName(userid)),
+						 quote_identifier(server->servername))));
+	ReleaseSysCache(tp);
+	return GetUserMapping(userid, server->serverid);
+}
+
+/*
+ * defender_get_options
+ *		Merge server, user mapping and (if given) foreign table options.
+ *
+ * foreigntableid may be InvalidOid (SQL functions); then serverid names
+ * the server.  With need_credentials, raises an error when no user mapping
+ * exists or it lacks credentials; the planner reads options without them,
+ * so that plain EXPLAIN works for anyone who can see the table.
+ */
+DefenderOptions *
+defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
+					 bool need_credentials)
+{
+	DefenderOptions *opts = palloc0(sizeof(DefenderOptions));
+	ForeignTable *table = NULL;
+	ForeignServer *server;
+	UserMapping *mapping;
+	List	   *options = NIL;
+	ListCell   *cell;
+
+	if (OidIsValid(foreigntableid))
+	{
+		table = GetForeignTable(foreigntableid);
+		serverid = table->serverid;
+	}
+	server = GetForeignServer(serverid);
+	mapping = need_credentials ? find_user_mapping(userid, server) : NULL;
+
+	opts->serverid = serverid;
+	opts->servername = pstrdup(server->servername);
+	opts->userid = userid;
+	opts->login_url = DEFAULT_LOGIN_URL;
+	opts->graph_url = DEFAULT_GRAPH_URL;
+	opts->mde_url = DEFAULT_MDE_URL;
+	opts->api_version = DEFAULT_API_VERSION;
+	opts->timeout = DEFAULT_TIMEOUT;
+	opts->verify_ssl = true;
+	opts->max_retries = DEFAULT_MAX_RETRIES;
+	opts->max_response_mb = DEFAULT_MAX_RESPONSE_MB;
+
+	/* Later lists win: the user mapping's client_id over the server's. */
+	options = list_copy(server->options);
+	if (mapping)
+		options = list_concat(options, mapping->options);
+	if (table)
+		options = list_concat(options, table->options);
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+		const char *name = def->defname;
+		char	   *value = defGetString(def);
+
+		if (strcmp(name, "tenant_id") == 0)
+			opts->tenant_id = pstrdup(value);
+		else if (strcmp(name, "login_url") == 0)
+			opts->login_url = url_option(value);
+		else if (strcmp(name, "graph_url") == 0)
+			opts->graph_url = url_option(value);
+		else if (strcmp(name, "mde_url") == 0)
+			opts->mde_url = url_option(value);
+		else if (strcmp(name, "api_version") == 0)
+			opts->api_version = pstrdup(value);
+		else if (strcmp(name, "timeout") == 0)
+			opts->timeout = atoi(value);
+		else if (strcmp(name, "verify_ssl") == 0)
+			opts->verify_ssl = defGetBoolean(def);
+		else if (strcmp(name, "ca_file") == 0)
+			opts->ca_file = pstrdup(value);
+		else if (strcmp(name, "max_retries") == 0)
+			opts->max_retries = atoi(value);
+		else if (strcmp(name, "max_response_mb") == 0)
+			opts->max_response_mb = atoi(value);
+		else if (strcmp(name, "client_id") == 0)
+			opts->client_id = pstrdup(value);
+		else if (strcmp(name, "client_secret") == 0)
+			opts->client_secret = pstrdup(value);
+		else if (strcmp(name, "resource") == 0)
+			opts->resource = pstrdup(value);
+		else if (strcmp(name, "page_size") == 0)
+			opts->page_size = atoi(value);
+	}
+
+	if (need_credentials &&
+		(opts->client_id == NULL || opts->client_secret == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("the user mapping for user \"%s\" on server \"%s\" has no %s",
+						MappingUserName(userid), server->servername,
+						opts->client_id == NULL ? "client_id" : "client_secret"),
+				 errhint("ALTER USER MAPPING FOR %s SERVER %s OPTIONS (ADD %s '...').",
+						 quote_identifier(MappingUserName(userid)),
+						 quote_identifier(server->servername),
+						 opts->client_id == NULL ? "client_id" : "client_secret")));
+
+	return opts;
+}
+
+/*
+ * defender_column_property
+ *		The column's "property" option, or NULL.
+ */
+char *
+defender_column_property(Oid relid, AttrNumber attnum)
+{
+	List	   *options = GetForeignColumnOptions(relid, attnum);
+	ListCell   *cell;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "property") == 0)
+			return pstrdup(defGetString(def));
+	}
+	return NULL;
+}
