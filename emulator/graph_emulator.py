@@ -1,0 +1,325 @@
+#!/usr/bin/python3
+"""Microsoft Graph / Entra emulator for defender_fdw tests.
+
+This file is the CLI, the HTTP server and the request pipeline:
+  read request -> classify area -> log -> latency -> bearer check -> fault
+  -> route handler -> (damaging fault) -> write response -> finish log entry
+Handlers live in their own modules (auth, incidents, control); the route
+table is routes.py.  Standard library only (Python 3.11).
+
+  python3 emulator/graph_emulator.py --host 127.0.0.1 --port 0 \
+      --port-file /tmp/x.port [--incidents 130] [--seed 1]
+"""
+
+import argparse
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import auth        # noqa: E402  (imports need the path above)
+import faults      # noqa: E402
+import routes      # noqa: E402
+from common import GRAPH_JSON, PLAIN_JSON, Request, graph_error   # noqa: E402
+from state import DEFAULT_CONFIG, State   # noqa: E402
+
+MAX_BODY = 64 * 1024 * 1024
+AGS_DIAGNOSTIC = ('{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"0",'
+                  '"ScaleUnit":"000","RoleInstance":"graph-emulator"}}')
+REDACTED = "<redacted>"
+SECRET_FORM_FIELDS = ("client_secret", "client_assertion")
+
+
+class BadRequestBody(Exception):
+    """The request body could not be read (bad framing)."""
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    """One thread per connection; threads are daemons so shutdown never waits
+    for idle keep-alive connections."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, state):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.state = state
+        self.service_router, self.control_router = routes.build_routers()
+        super().__init__(address, Handler)
+
+    def handle_error(self, request, client_address):
+        if self.state.verbose:
+            super().handle_error(request, client_address)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 plumbing: framing, keep-alive, headers, wire-level faults."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "graph-emulator/1.0"
+    sys_version = ""
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        super().setup()
+        self.conn_serial = self.server.state.next_conn_serial()
+
+    def log_message(self, format, *args):   # noqa: A002 (base class name)
+        if self.server.state.verbose:
+            sys.stderr.write("[conn %d] %s\n" % (self.conn_serial, format % args))
+
+    # ---- entry point for every method -----------------------------------
+    def _serve(self):
+        started = time.monotonic()
+        state = self.server.state
+        try:
+            body = self._read_body()
+        except BadRequestBody as err:
+            self.close_connection = True
+            self.send_error(400, str(err))
+            return
+
+        headers = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = value if key not in headers else headers[key] + ", " + value
+        raw_target = self.path.encode("latin-1").decode("utf-8", "replace")
+        req = Request(self.command, raw_target, headers, body, self.conn_serial, state)
+        area = routes.classify(req.path)
+        req.area = area.name
+
+        if not area.logged:
+            self._write(req, area, self._run(lambda: self.server.control_router.dispatch(req), req))
+            return
+
+        entry = state.log_start(_log_entry(req))
+        status = None
+        try:
+            resp = self._run(lambda: self._pipeline(req, area, entry), req)
+            status = self._write(req, area, resp)
+        finally:
+            state.log_finish(entry, status=status,
+                             ms=round((time.monotonic() - started) * 1000, 1))
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def _run(self, func, req):
+        """Call a handler; a bug becomes a Graph 500 instead of a dead connection."""
+        try:
+            return func()
+        except Exception:   # noqa: BLE001 - report and keep serving
+            traceback.print_exc(file=sys.stderr)
+            return graph_error(req, 500, "UnknownError", "")
+
+    def _pipeline(self, req, area, entry):
+        """Everything between reading a service request and writing its answer."""
+        state = req.state
+        state.sleep(state.config["latency_ms"] / 1000.0)
+
+        auth_error = None
+        if area.audience_path is not None:
+            ok, auth_error = auth.check_bearer(req, area.audience_path)
+            state.log_finish(entry, token_ok=ok)
+
+        fault = state.faults.pick(req.method, req.path)
+        if fault is not None:
+            state.log_finish(entry, fault=fault.kind)
+            if fault.kind in faults.PRE_KINDS:
+                resp = faults.apply_pre(fault, req)
+                if resp is not None:
+                    return resp
+
+        resp = auth_error or self.server.service_router.dispatch(req)
+        if fault is not None and fault.kind in faults.POST_KINDS:
+            resp = faults.apply_post(fault, req, resp)
+        return resp
+
+    # ---- reading ------------------------------------------------------------
+    def _read_body(self):
+        """Read the body by Content-Length (or chunked framing)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        try:
+            size = int(length)
+        except ValueError:
+            raise BadRequestBody("invalid Content-Length")
+        if size < 0 or size > MAX_BODY:
+            raise BadRequestBody("invalid Content-Length")
+        data = self.rfile.read(size)
+        if len(data) != size:
+            raise BadRequestBody("body shorter than Content-Length")
+        return data
+
+    def _read_chunked(self):
+        chunks = []
+        total = 0
+        while True:
+            line = self.rfile.readline(65537)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BadRequestBody("bad chunk size")
+            if size == 0:
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                raise BadRequestBody("body too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(65537)
+
+    # ---- writing ------------------------------------------------------------
+    def _write(self, req, area, resp):
+        """Send resp; returns the status sent (None when nothing was sent)."""
+        if resp.action == "drop":
+            self.close_connection = True
+            return None
+        payload = resp.payload()
+        headers = []
+        if area.name in ("graph", "mde", "other"):
+            headers += [("request-id", req.request_id),
+                        ("client-request-id", req.client_request_id),
+                        ("x-ms-ags-diagnostic", AGS_DIAGNOSTIC)]
+            default_type = GRAPH_JSON
+        else:
+            default_type = PLAIN_JSON
+        try:
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type or default_type)
+            for name, value in headers + resp.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if req.method == "HEAD":
+                return resp.status
+            if resp.action == "truncate":
+                self.wfile.write(payload[:len(payload) // 2])
+                self.close_connection = True
+            elif resp.action == "reset":
+                self.wfile.write(payload[:len(payload) // 2])
+                self._reset_connection()
+            else:
+                self.wfile.write(payload)
+        except OSError:
+            self.close_connection = True
+        return resp.status
+
+    def _reset_connection(self):
+        """Close with SO_LINGER 0 so the peer gets a TCP RST, not a FIN."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.rfile.close()      # drop the makefile reference so close() is real
+        sock.close()
+
+
+def _log_entry(req):
+    """A new request-log entry; secrets redacted."""
+    headers = {}
+    for name, value in req.headers.items():
+        if name == "authorization":
+            scheme = value.split(" ", 1)[0] if value.strip() else "Bearer"
+            value = "%s %s" % (scheme, REDACTED)
+        headers[name] = value
+    return {"seq": None, "conn": req.conn_id, "method": req.method, "path": req.path,
+            "query": req.query_dict(), "raw_target": req.raw_target, "headers": headers,
+            "token_ok": None, "body": _body_for_log(req), "status": None, "fault": None,
+            "ms": None}
+
+
+def _body_for_log(req):
+    """Token requests: form dict with secrets redacted; JSON: parsed; else text."""
+    if not req.body:
+        return None
+    if req.area == "entra":
+        fields = {}
+        for name, value in urllib.parse.parse_qsl(req.body_text(), keep_blank_values=True):
+            if name in SECRET_FORM_FIELDS:
+                value = REDACTED
+            if name in fields:
+                fields[name] = (fields[name] if isinstance(fields[name], list) else [fields[name]]) + [value]
+            else:
+                fields[name] = value
+        return fields
+    if "json" in (req.header("content-type") or "").lower():
+        try:
+            return req.json()
+        except ValueError:
+            pass
+    return req.body_text()
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Microsoft Graph emulator for defender_fdw tests")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the listening port here once ready")
+    parser.add_argument("--incidents", type=int, default=DEFAULT_CONFIG["incidents"])
+    parser.add_argument("--seed", type=int, default=DEFAULT_CONFIG["seed"])
+    parser.add_argument("--token-lifetime", type=int, default=DEFAULT_CONFIG["token_lifetime"],
+                        help="expires_in of issued tokens, seconds")
+    parser.add_argument("--latency-ms", type=float, default=DEFAULT_CONFIG["latency_ms"],
+                        help="delay added to every non-control request")
+    parser.add_argument("--verbose", action="store_true", help="access log on stderr")
+    return parser.parse_args(argv)
+
+
+def _write_port_file(path, port):
+    """Atomic write, so a poller never reads a half-written file."""
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    config = {"incidents": args.incidents, "seed": args.seed,
+              "token_lifetime": args.token_lifetime, "latency_ms": args.latency_ms}
+    state = State(config, verbose=args.verbose)
+    server = EmulatorServer((args.host, args.port), state)
+    host, port = server.server_address[:2]
+    state.listen_authority = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+
+    def request_stop(signum, frame):
+        # Runs on the main thread inside serve_forever: wake sleeping faults,
+        # and ask the loop to stop from another thread (shutdown() blocks).
+        state.shutdown.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    if args.port_file:
+        _write_port_file(args.port_file, port)
+    if args.verbose:
+        sys.stderr.write("graph emulator listening on %s\n" % state.listen_authority)
+    server.serve_forever(poll_interval=0.1)
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
