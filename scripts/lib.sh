@@ -1,0 +1,126 @@
+# scripts/lib.sh: shared set-up for scripts/test.sh and scripts/demo.sh.
+#
+# Installs what is missing (Debian packages, as root or through sudo), builds
+# and installs the extension, starts the Graph emulator on a free loopback
+# port and a throwaway PostgreSQL cluster owned by a non-root user, and stops
+# both on exit.  Source it; do not run it.
+
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
+          libcurl4-openssl-dev libjansson-dev python3 curl ca-certificates)
+PYTHON=/usr/bin/python3
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Install the Debian packages that are not installed yet.
+dfw_install_packages() {
+    local missing=() p
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    [ -x "$PG_CONFIG" ] || die "pg_config not found at $PG_CONFIG (set PG_CONFIG)"
+    PGBIN=$("$PG_CONFIG" --bindir)
+}
+
+# Build with warnings as errors, then install into the server's directories.
+dfw_build_install() {
+    log "building defender_fdw against $("$PG_CONFIG" --version)"
+    make -C "$REPO_DIR" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+    make -C "$REPO_DIR" -s PG_CONFIG="$PG_CONFIG" COPT="-Werror" >/dev/null
+    $SUDO make -C "$REPO_DIR" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
+# The cluster runs as this user: the caller, or "postgres" when run as root
+# (PostgreSQL refuses to run as root).
+dfw_cluster_user() {
+    if [ "$(id -u)" -eq 0 ]; then
+        id -u postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+        echo postgres
+    else
+        id -un
+    fi
+}
+
+as_cluster_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u "$CLUSTER_USER" -- "$@"; else "$@"; fi
+}
+
+free_port() {
+    "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Start the emulator; sets EMULATOR_URL and EMULATOR_PID.
+dfw_start_emulator() {
+    local portfile="$WORK_DIR/emulator.port" i
+    "$PYTHON" "$REPO_DIR/emulator/graph_emulator.py" --host 127.0.0.1 --port 0 \
+        --port-file "$portfile" "$@" >"$WORK_DIR/emulator.log" 2>&1 &
+    EMULATOR_PID=$!
+    for i in $(seq 1 100); do
+        [ -s "$portfile" ] && break
+        kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$WORK_DIR/emulator.log" >&2; die "emulator failed to start"; }
+        sleep 0.1
+    done
+    [ -s "$portfile" ] || die "emulator did not report its port"
+    EMULATOR_URL="http://127.0.0.1:$(tr -d '[:space:]' <"$portfile")"
+    log "Graph emulator at $EMULATOR_URL"
+}
+
+# initdb and start a throwaway cluster on a Unix socket in WORK_DIR; exports
+# PGHOST, PGPORT, PGUSER and PGDATABASE for psql and pg_regress.
+dfw_start_cluster() {
+    local data="$WORK_DIR/data"
+    CLUSTER_USER=$(dfw_cluster_user)
+    chown "$CLUSTER_USER" "$WORK_DIR" 2>/dev/null || true
+    chmod 755 "$WORK_DIR"
+    as_cluster_user "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    PGPORT=$(free_port)
+    cat >>"$data/postgresql.conf" <<EOF
+port = $PGPORT
+listen_addresses = ''
+unix_socket_directories = '$WORK_DIR'
+fsync = off
+max_connections = 20
+log_line_prefix = '%m [%p] '
+defender_test.emulator_url = '$EMULATOR_URL'
+EOF
+    as_cluster_user "$PGBIN/pg_ctl" -D "$data" -l "$WORK_DIR/postgres.log" -w -t 60 start >/dev/null \
+        || { cat "$WORK_DIR/postgres.log" >&2; die "PostgreSQL did not start"; }
+    export PGHOST="$WORK_DIR" PGPORT PGUSER=postgres PGDATABASE=postgres
+    log "PostgreSQL $PG_MAJOR on port $PGPORT (cluster owned by $CLUSTER_USER)"
+}
+
+dfw_stop_all() {
+    set +e
+    if [ -n "${CLUSTER_USER:-}" ] && [ -d "${WORK_DIR:-}/data" ]; then
+        as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -m fast -w stop >/dev/null 2>&1
+    fi
+    if [ -n "${EMULATOR_PID:-}" ]; then
+        kill "$EMULATOR_PID" 2>/dev/null
+        wait "$EMULATOR_PID" 2>/dev/null
+    fi
+    if [ -n "${WORK_DIR:-}" ] && [ -z "${KEEP_WORK_DIR:-}" ]; then
+        rm -rf "$WORK_DIR"
+    fi
+}
+
+# Everything up to a running cluster with the extension installed.
+dfw_setup() {
+    dfw_install_packages
+    dfw_build_install
+    WORK_DIR=$(mktemp -d /tmp/defender_fdw.XXXXXX)
+    trap dfw_stop_all EXIT
+    dfw_start_emulator "$@"
+    dfw_start_cluster
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# scripts/test.sh: run defender_fdw's whole test suite.
+#
+# On a fresh Debian 12 machine this installs what is missing, builds the
+# extension with warnings as errors, starts the Graph emulator and a
+# throwaway cluster, runs the emulator's self-test and the pg_regress
+# suite, prints a summary and cleans up.  Exits non-zero when any test fails.
+#
+#   sudo scripts/test.sh        (or as root; PG_CONFIG=... to pick a server)
+#   KEEP_WORK_DIR=1 ...         keeps the cluster, emulator and server logs
+#   TESTS="setup scan" ...      runs only these regression tests (setup first)
+
+source "$(dirname "$0")/lib.sh"
+
+dfw_setup
+
+passed=0
+failed=0
+
+log "emulator self-test"
+if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
+    status=0
+else
+    status=1
+fi
+echo "$out" | tail -n 4
+ran=$(echo "$out" | sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' | tail -n 1)
+ran=${ran:-0}
+if [ "$status" -eq 0 ]; then
+    passed=$((passed + ran))
+else
+    bad=$(echo "$out" | sed -n 's/.*FAILED (\(.*\))/\1/p' | grep -o '[0-9]\+' | awk '{s+=$1} END {print s+0}')
+    [ "${bad:-0}" -gt 0 ] || bad=1
+    passed=$((passed + ran - bad))
+    failed=$((failed + bad))
+    echo "$out" >&2
+fi
+
+log "regression tests (pg_regress)"
+rm -rf "$REPO_DIR/results" "$REPO_DIR/regression.diffs" "$REPO_DIR/regression.out"
+if make -C "$REPO_DIR" -s installcheck PG_CONFIG="$PG_CONFIG" ${TESTS:+REGRESS="$TESTS"} >"$WORK_DIR/installcheck.log" 2>&1; then
+    status=0
+else
+    status=1
+fi
+cat "$WORK_DIR/installcheck.log"
+if grep -Eq 'All [0-9]+ tests passed' "$WORK_DIR/installcheck.log"; then
+    n=$(grep -Eo 'All [0-9]+ tests passed' "$WORK_DIR/installcheck.log" | grep -Eo '[0-9]+')
+    passed=$((passed + n))
+else
+    line=$(grep -Eo '[0-9]+ of [0-9]+ tests (failed|passed)' "$WORK_DIR/installcheck.log" | head -n 1 || true)
+    if [ -n "$line" ]; then
+        bad=$(echo "$line" | awk '{print $1}')
+        all=$(echo "$line" | awk '{print $3}')
+        passed=$((passed + all - bad))
+        failed=$((failed + bad))
+    else
+        failed=$((failed + 1))
+    fi
+    status=1
+fi
+if [ "$status" -ne 0 ] && [ -f "$REPO_DIR/regression.diffs" ]; then
+    log "regression.diffs"
+    cat "$REPO_DIR/regression.diffs"
+fi
+if [ "$failed" -gt 0 ] && [ -n "${CI:-}" ]; then
+    log "server log (last 80 lines)"
+    tail -n 80 "$WORK_DIR/postgres.log" || true
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
