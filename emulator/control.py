@@ -3,6 +3,7 @@ auth.  Answers plain JSON; errors are {"error": "<text>"} with 400/404/405.
 """
 
 import faults
+import hunting
 from common import Response, PLAIN_JSON
 from fixtures import strip_private
 from state import validate_config
@@ -42,6 +43,11 @@ def get_tokens(req):
 def get_incidents(req):
     """GET /_emulator/incidents: the fixture rows in default order."""
     return _ok({"value": [strip_private(i) for i in req.state.incidents_snapshot()]})
+
+
+def get_alerts(req):
+    """GET /_emulator/alerts: the alerts_v2 fixture rows in default order."""
+    return _ok({"value": [strip_private(a) for a in req.state.alerts_snapshot()]})
 
 
 def get_config(req):
@@ -100,6 +106,7 @@ ROUTES = [
     ("GET", r"/_emulator/requests", get_requests),
     ("GET", r"/_emulator/tokens", get_tokens),
     ("GET", r"/_emulator/incidents", get_incidents),
+    ("GET", r"/_emulator/alerts", get_alerts),
     ("GET", r"/_emulator/config", get_config),
     ("POST", r"/_emulator/config", post_config),
     ("POST", r"/_emulator/reset", post_reset),
@@ -107,7 +114,7 @@ ROUTES = [
     ("GET", r"/_emulator/faults", get_faults),
     ("POST", r"/_emulator/faults", post_faults),
     ("DELETE", r"/_emulator/faults", delete_faults),
-]
+] + hunting.CONTROL_ROUTES
 
 
 def not_found(req):

@@ -13,8 +13,10 @@ add a line to GRAPH_ROUTES (or a new list for a new area).
 
 import re
 
+import alerts
 import auth
 import control
+import hunting
 import incidents
 from common import graph_error
 
@@ -53,6 +55,9 @@ GRAPH_ROUTES = [
     ("GET", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", auth.token_wrong_method),
     ("GET", r"/" + VERSION + r"/security/incidents/?", incidents.list_incidents),
     ("GET", r"/" + VERSION + r"/security/incidents/(?P<id>[^/]+)", incidents.get_incident),
+    ("GET", r"/" + VERSION + r"/security/alerts_v2/?", alerts.list_alerts),
+    ("GET", r"/" + VERSION + r"/security/alerts_v2/(?P<id>[^/]+)", alerts.get_alert),
+    ("POST", r"/" + VERSION + r"/security/runHuntingQuery", hunting.run_hunting_query),
 ]
 
 

@@ -5,11 +5,16 @@ Handlers run on many threads (one per connection), so every read or write
 goes through the methods here.
 """
 
+import collections
 import copy
+import gc
 import threading
 
 import fixtures
+import odata
+from alerts import SCHEMA as ALERT_SCHEMA
 from faults import FaultBook
+from incidents import SCHEMA as INCIDENT_SCHEMA
 
 # Settable through the CLI, /_emulator/reset and /_emulator/config.
 CONFIG_TYPES = {
@@ -17,9 +22,17 @@ CONFIG_TYPES = {
     "seed": int,
     "token_lifetime": int,
     "latency_ms": (int, float),
+    # advanced hunting (hunting.py; defaults in hunting.DEFAULTS)
+    "hunting_rows": int,
+    "hunting_seed": int,
+    "hunting_quota_per_minute": int,
+    "hunting_max_result_bytes": int,
 }
+MAX_HUNTING_ROWS = 1_000_000
 DEFAULT_CONFIG = {"incidents": 130, "seed": 1, "token_lifetime": 3599, "latency_ms": 0}
 MAX_INCIDENTS = 100_000
+QUERY_CACHE_SIZE = 64   # filtered/ordered result lists kept per data version
+REGENERATE_KEYS = ("incidents", "seed")   # the settings _regenerate() reads; add any new one here
 
 
 def validate_config(obj):
@@ -33,10 +46,12 @@ def validate_config(obj):
             raise ValueError("unknown key %r; expected some of %s" % (key, ", ".join(CONFIG_TYPES)))
         if isinstance(value, bool) or not isinstance(value, CONFIG_TYPES[key]):
             raise ValueError("%r must be a number" % key)
-        if key != "seed" and value < 0:
+        if key not in ("seed", "hunting_seed") and value < 0:
             raise ValueError("%r must not be negative" % key)
     if obj.get("incidents", 0) > MAX_INCIDENTS:
         raise ValueError("'incidents' must be at most %d" % MAX_INCIDENTS)
+    if obj.get("hunting_rows", 0) > MAX_HUNTING_ROWS:
+        raise ValueError("'hunting_rows' must be at most %d" % MAX_HUNTING_ROWS)
     return dict(obj)
 
 
@@ -55,14 +70,76 @@ class State:
         self._log = []
         self._seq = 0                       # never reset, so ?since= survives resets
         self._conn_serial = 0
+        self.reset_count = 0                # bumped by reset(); read by hunting.py
+        self.data_version = 0               # bumped whenever the data is regenerated
+        self._query_cache = collections.OrderedDict()
+        self._generated_for = None          # _data_key() of untouched generated data
         self._regenerate()
 
     # ---- data -----------------------------------------------------------
     def _regenerate(self):
         incidents = fixtures.generate_incidents(self.config["incidents"], self.config["seed"])
+        alerts = fixtures.generate_alerts(incidents, self.config["seed"])
+        by_incident = {}
+        for alert in sorted(alerts, key=lambda a: (a["_created_ticks"], a["id"])):
+            by_incident.setdefault(alert["incidentId"], []).append(alert)
+        odata.prepare_rows(incidents, INCIDENT_SCHEMA)   # wire JSON and filter view, once
+        odata.prepare_rows(alerts, ALERT_SCHEMA)
         with self.lock:
             self._incidents = incidents
             self._incidents_by_id = {inc["id"]: inc for inc in incidents}
+            self._alerts = alerts
+            self._alerts_by_id = {alert["id"]: alert for alert in alerts}
+            self._alerts_by_incident = by_incident
+            self.data_changed()
+            self._generated_for = self._data_key()
+        # Millions of long-lived fixture objects make full GC passes slow
+        # (100+ ms at 5,000 incidents); keep them out of the collector.
+        gc.collect()
+        gc.freeze()
+
+    def _data_key(self):
+        """The settings the generated incidents and alerts depend on."""
+        return tuple(self.config.get(key) for key in REGENERATE_KEYS)
+
+    def data_changed(self):
+        """Call after changing any stored row: drops the cached query results
+        and makes the next reset regenerate.  A changed row must also lose its
+        '_json' key (its cached wire JSON)."""
+        with self.lock:
+            self.data_version += 1
+            self._query_cache.clear()
+            self._generated_for = None
+
+    def cached_query(self, key, compute):
+        """compute() (a list of rows for an OData query), cached under key
+        until the data changes.  Runs under the lock so a result never mixes
+        two data versions."""
+        with self.lock:
+            result = self._query_cache.get(key)
+            if result is None:
+                result = compute()
+                self._query_cache[key] = result
+                while len(self._query_cache) > QUERY_CACHE_SIZE:
+                    self._query_cache.popitem(last=False)
+            else:
+                self._query_cache.move_to_end(key)
+            return result
+
+    def alerts_snapshot(self):
+        """The alerts_v2 rows in default order (newest createdDateTime first,
+        ties by id); rows are shared like incidents_snapshot's."""
+        with self.lock:
+            return list(self._alerts)
+
+    def find_alert(self, alert_id):
+        with self.lock:
+            return self._alerts_by_id.get(alert_id)
+
+    def alerts_of_incident(self, incident_id):
+        """The alerts whose incidentId is incident_id, oldest first."""
+        with self.lock:
+            return list(self._alerts_by_incident.get(incident_id, ()))
 
     def incidents_snapshot(self):
         """The incidents in default order (newest first); rows are shared,
@@ -85,7 +162,10 @@ class State:
             for info in self._tokens.values():
                 info.revoked = False
             self.faults.clear()
-            self._regenerate()
+            self.reset_count += 1           # hunting.py re-anchors its tables on this
+            # Generated data nobody changed (see data_changed) is kept as is.
+            if self._generated_for != self._data_key():
+                self._regenerate()
 
     def configure(self, overrides):
         """Change settings in place; regenerates data only if its shape changed."""

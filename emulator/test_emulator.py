@@ -289,7 +289,7 @@ class IncidentTests(EmulatorTestCase):
             self.assertEqual(body["error"]["message"], TOP_MESSAGE % top)
 
     def test_bad_options(self):
-        for query in ("$filter=status%20eq%20'active'", "$foo=1", "$top=-1", "$top=abc",
+        for query in ("$search=%22phish%22", "$apply=groupby((status))", "$foo=1", "$top=-1", "$top=abc",
                       "$count=maybe", "$skiptoken=garbage", "$top=1&$top=2"):
             with self.subTest(query=query):
                 status, _, body = self.graph("/v1.0/security/incidents?" + query)

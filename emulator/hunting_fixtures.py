@@ -1,0 +1,495 @@
+"""Deterministic fixture tables for advanced hunting (runHuntingQuery).
+
+Every table of shared/reference/advanced-hunting-schema.txt is declared here
+with all of its columns and types (SCHEMA_TEXT below is that file's table
+lines).  generate_table(name, rows, seed, anchor_ticks) builds a kql.Table:
+
+  * the same (name, rows, seed, anchor) always gives the same rows;
+  * Timestamp values are spread over the 29 days before `anchor_ticks` (the
+    time of the last reset), with full 100 ns precision;
+  * values come from per-table pools of "profiles" (a device, an account, a
+    process, ...), so related columns agree and generation is fast (100k
+    DeviceProcessEvents rows in about a second);
+  * about one profile in eight carries awkward text in its free-text columns
+    (quotes, backslashes, '|', newlines, tabs, '%', non-ASCII, emoji), some
+    strings are empty, some long/int/datetime/bool/dynamic values are null,
+    and some longs exceed 2^53 (9007199254740993 + ...);
+  * dynamic columns hold real JSON objects, arrays, strings and numbers.
+
+DefenderFdwTypes is an emulator-only test table (not in Defender) with one
+column per response type and fixed rows, independent of `rows` and `seed`.
+"""
+
+import hashlib
+import operator
+import random
+import uuid
+import zlib
+from decimal import Decimal
+
+import kql
+
+TEST_TABLE = "DefenderFdwTypes"
+SPAN_TICKS = 29 * kql.TICKS_PER_DAY
+BIG_INT64 = 9007199254740993          # 2^53 + 1: not representable as a double
+
+SCHEMA_TEXT = """
+DeviceProcessEvents(Timestamp:datetime, DeviceId:string, DeviceName:string, ActionType:string, FileName:string, FolderPath:string, SHA1:string, SHA256:string, MD5:string, FileSize:long, ProcessVersionInfoCompanyName:string, ProcessVersionInfoProductName:string, ProcessVersionInfoProductVersion:string, ProcessVersionInfoInternalFileName:string, ProcessVersionInfoOriginalFileName:string, ProcessVersionInfoFileDescription:string, ProcessId:long, ProcessCommandLine:string, ProcessIntegrityLevel:string, ProcessTokenElevation:string, ProcessCreationTime:datetime, AccountDomain:string, AccountName:string, AccountSid:string, AccountUpn:string, AccountObjectId:string, LogonId:long, InitiatingProcessAccountDomain:string, InitiatingProcessAccountName:string, InitiatingProcessAccountSid:string, InitiatingProcessAccountUpn:string, InitiatingProcessAccountObjectId:string, InitiatingProcessLogonId:long, InitiatingProcessIntegrityLevel:string, InitiatingProcessTokenElevation:string, InitiatingProcessSHA1:string, InitiatingProcessSHA256:string, InitiatingProcessMD5:string, InitiatingProcessFileName:string, InitiatingProcessFileSize:long, InitiatingProcessVersionInfoCompanyName:string, InitiatingProcessVersionInfoProductName:string, InitiatingProcessVersionInfoProductVersion:string, InitiatingProcessVersionInfoInternalFileName:string, InitiatingProcessVersionInfoOriginalFileName:string, InitiatingProcessVersionInfoFileDescription:string, InitiatingProcessId:long, InitiatingProcessCommandLine:string, InitiatingProcessCreationTime:datetime, InitiatingProcessFolderPath:string, InitiatingProcessParentId:long, InitiatingProcessParentFileName:string, InitiatingProcessParentCreationTime:datetime, InitiatingProcessSignerType:string, InitiatingProcessSignatureStatus:string, ReportId:long, AppGuardContainerId:string, AdditionalFields:string, InitiatingProcessSessionId:long, IsInitiatingProcessRemoteSession:bool, InitiatingProcessRemoteSessionDeviceName:string, InitiatingProcessRemoteSessionIP:string, CreatedProcessSessionId:long, IsProcessRemoteSession:bool, ProcessRemoteSessionDeviceName:string, ProcessRemoteSessionIP:string)
+DeviceNetworkEvents(Timestamp:datetime, DeviceId:string, DeviceName:string, ActionType:string, RemoteIP:string, RemotePort:int, RemoteUrl:string, LocalIP:string, LocalPort:int, Protocol:string, LocalIPType:string, RemoteIPType:string, InitiatingProcessSHA1:string, InitiatingProcessSHA256:string, InitiatingProcessMD5:string, InitiatingProcessFileName:string, InitiatingProcessFileSize:long, InitiatingProcessVersionInfoCompanyName:string, InitiatingProcessVersionInfoProductName:string, InitiatingProcessVersionInfoProductVersion:string, InitiatingProcessVersionInfoInternalFileName:string, InitiatingProcessVersionInfoOriginalFileName:string, InitiatingProcessVersionInfoFileDescription:string, InitiatingProcessId:long, InitiatingProcessCommandLine:string, InitiatingProcessCreationTime:datetime, InitiatingProcessFolderPath:string, InitiatingProcessParentFileName:string, InitiatingProcessParentId:long, InitiatingProcessParentCreationTime:datetime, InitiatingProcessAccountDomain:string, InitiatingProcessAccountName:string, InitiatingProcessAccountSid:string, InitiatingProcessAccountUpn:string, InitiatingProcessAccountObjectId:string, InitiatingProcessIntegrityLevel:string, InitiatingProcessTokenElevation:string, ReportId:long, AppGuardContainerId:string, AdditionalFields:string, InitiatingProcessSessionId:long, IsInitiatingProcessRemoteSession:bool, InitiatingProcessRemoteSessionDeviceName:string, InitiatingProcessRemoteSessionIP:string)
+DeviceLogonEvents(Timestamp:datetime, DeviceId:string, DeviceName:string, ActionType:string, LogonType:string, AccountDomain:string, AccountName:string, AccountSid:string, Protocol:string, FailureReason:string, IsLocalAdmin:bool, LogonId:long, RemoteDeviceName:string, RemoteIP:string, RemoteIPType:string, RemotePort:int, InitiatingProcessAccountDomain:string, InitiatingProcessAccountName:string, InitiatingProcessAccountSid:string, InitiatingProcessAccountUpn:string, InitiatingProcessAccountObjectId:string, InitiatingProcessIntegrityLevel:string, InitiatingProcessTokenElevation:string, InitiatingProcessSHA1:string, InitiatingProcessSHA256:string, InitiatingProcessMD5:string, InitiatingProcessFileName:string, InitiatingProcessFileSize:long, InitiatingProcessVersionInfoCompanyName:string, InitiatingProcessVersionInfoProductName:string, InitiatingProcessVersionInfoProductVersion:string, InitiatingProcessVersionInfoInternalFileName:string, InitiatingProcessVersionInfoOriginalFileName:string, InitiatingProcessVersionInfoFileDescription:string, InitiatingProcessId:long, InitiatingProcessCommandLine:string, InitiatingProcessCreationTime:datetime, InitiatingProcessFolderPath:string, InitiatingProcessParentId:long, InitiatingProcessParentFileName:string, InitiatingProcessParentCreationTime:datetime, ReportId:long, AppGuardContainerId:string, AdditionalFields:string, InitiatingProcessSessionId:long, IsInitiatingProcessRemoteSession:bool, InitiatingProcessRemoteSessionDeviceName:string, InitiatingProcessRemoteSessionIP:string)
+EmailEvents(Timestamp:datetime, NetworkMessageId:string, InternetMessageId:string, SenderMailFromAddress:string, SenderFromAddress:string, SenderDisplayName:string, SenderObjectId:string, SenderMailFromDomain:string, SenderFromDomain:string, SenderIPv4:string, SenderIPv6:string, RecipientEmailAddress:string, RecipientObjectId:string, Subject:string, EmailClusterId:long, EmailDirection:string, DeliveryAction:string, DeliveryLocation:string, ThreatTypes:string, ThreatNames:string, DetectionMethods:string, ConfidenceLevel:string, BulkComplaintLevel:int, EmailAction:string, EmailActionPolicy:string, EmailActionPolicyGuid:string, AuthenticationDetails:string, AttachmentCount:int, UrlCount:int, EmailLanguage:string, Connectors:string, OrgLevelAction:string, OrgLevelPolicy:string, UserLevelAction:string, UserLevelPolicy:string, ReportId:string, AdditionalFields:string, LatestDeliveryLocation:string, LatestDeliveryAction:string)
+AlertInfo(Timestamp:datetime, AlertId:string, Title:string, Category:string, Severity:string, ServiceSource:string, DetectionSource:string, AttackTechniques:string)
+AlertEvidence(Timestamp:datetime, AlertId:string, Title:string, Categories:string, AttackTechniques:string, ServiceSource:string, DetectionSource:string, EntityType:string, EvidenceRole:string, EvidenceDirection:string, FileName:string, FolderPath:string, SHA1:string, SHA256:string, FileSize:long, ThreatFamily:string, RemoteIP:string, RemoteUrl:string, AccountName:string, AccountDomain:string, AccountSid:string, AccountObjectId:string, AccountUpn:string, DeviceId:string, DeviceName:string, LocalIP:string, NetworkMessageId:string, EmailSubject:string, Application:string, ApplicationId:int, OAuthApplicationId:string, ProcessCommandLine:string, RegistryKey:string, RegistryValueName:string, RegistryValueData:string, AdditionalFields:string, Severity:string, CloudResource:string, CloudPlatform:string, ResourceType:string, ResourceID:string, SubscriptionId:string)
+IdentityLogonEvents(Timestamp:datetime, ActionType:string, Application:string, LogonType:string, Protocol:string, FailureReason:string, AccountName:string, AccountDomain:string, AccountUpn:string, AccountSid:string, AccountObjectId:string, AccountDisplayName:string, DeviceName:string, DeviceType:string, OSPlatform:string, IPAddress:string, Port:int, DestinationDeviceName:string, DestinationIPAddress:string, DestinationPort:int, TargetDeviceName:string, TargetAccountDisplayName:string, Location:string, Isp:string, ReportId:string, AdditionalFields:dynamic)
+DeviceEvents(Timestamp:datetime, DeviceId:string, DeviceName:string, ActionType:string, FileName:string, FolderPath:string, SHA1:string, SHA256:string, MD5:string, FileSize:long, AccountDomain:string, AccountName:string, AccountSid:string, RemoteUrl:string, RemoteDeviceName:string, ProcessId:long, ProcessCommandLine:string, ProcessCreationTime:datetime, ProcessTokenElevation:string, LogonId:long, RegistryKey:string, RegistryValueName:string, RegistryValueData:string, RemoteIP:string, RemotePort:int, LocalIP:string, LocalPort:int, FileOriginUrl:string, FileOriginIP:string, InitiatingProcessSHA1:string, InitiatingProcessSHA256:string, InitiatingProcessMD5:string, InitiatingProcessFileName:string, InitiatingProcessFileSize:long, InitiatingProcessFolderPath:string, InitiatingProcessId:long, InitiatingProcessCommandLine:string, InitiatingProcessCreationTime:datetime, InitiatingProcessAccountDomain:string, InitiatingProcessAccountName:string, InitiatingProcessAccountSid:string, InitiatingProcessAccountUpn:string, InitiatingProcessAccountObjectId:string, InitiatingProcessVersionInfoCompanyName:string, InitiatingProcessVersionInfoProductName:string, InitiatingProcessVersionInfoProductVersion:string, InitiatingProcessVersionInfoInternalFileName:string, InitiatingProcessVersionInfoOriginalFileName:string, InitiatingProcessVersionInfoFileDescription:string, InitiatingProcessParentId:long, InitiatingProcessParentFileName:string, InitiatingProcessParentCreationTime:datetime, InitiatingProcessLogonId:long, ReportId:long, AppGuardContainerId:string, AdditionalFields:string, InitiatingProcessSessionId:long, IsInitiatingProcessRemoteSession:bool, InitiatingProcessRemoteSessionDeviceName:string, InitiatingProcessRemoteSessionIP:string, CreatedProcessSessionId:long, IsProcessRemoteSession:bool, ProcessRemoteSessionDeviceName:string, ProcessRemoteSessionIP:string)
+DeviceFileEvents(Timestamp:datetime, DeviceId:string, DeviceName:string, ActionType:string, FileName:string, FolderPath:string, SHA1:string, SHA256:string, MD5:string, FileOriginUrl:string, FileOriginReferrerUrl:string, FileOriginIP:string, PreviousFolderPath:string, PreviousFileName:string, FileSize:long, InitiatingProcessAccountDomain:string, InitiatingProcessAccountName:string, InitiatingProcessAccountSid:string, InitiatingProcessAccountUpn:string, InitiatingProcessAccountObjectId:string, InitiatingProcessMD5:string, InitiatingProcessSHA1:string, InitiatingProcessSHA256:string, InitiatingProcessFolderPath:string, InitiatingProcessFileName:string, InitiatingProcessFileSize:long, InitiatingProcessVersionInfoCompanyName:string, InitiatingProcessVersionInfoProductName:string, InitiatingProcessVersionInfoProductVersion:string, InitiatingProcessVersionInfoInternalFileName:string, InitiatingProcessVersionInfoOriginalFileName:string, InitiatingProcessVersionInfoFileDescription:string, InitiatingProcessId:long, InitiatingProcessCommandLine:string, InitiatingProcessCreationTime:datetime, InitiatingProcessIntegrityLevel:string, InitiatingProcessTokenElevation:string, InitiatingProcessParentId:long, InitiatingProcessParentFileName:string, InitiatingProcessParentCreationTime:datetime, RequestProtocol:string, RequestSourceIP:string, RequestSourcePort:int, RequestAccountName:string, RequestAccountDomain:string, RequestAccountSid:string, ShareName:string, SensitivityLabel:string, SensitivitySubLabel:string, IsAzureInfoProtectionApplied:bool, ReportId:long, AppGuardContainerId:string, AdditionalFields:string, InitiatingProcessSessionId:long, IsInitiatingProcessRemoteSession:bool, InitiatingProcessRemoteSessionDeviceName:string, InitiatingProcessRemoteSessionIP:string)
+CloudAppEvents(Timestamp:datetime, ActionType:string, Application:string, ApplicationId:int, AppInstanceId:int, AccountObjectId:string, AccountId:string, AccountDisplayName:string, IsAdminOperation:bool, DeviceType:string, OSPlatform:string, IPAddress:string, IsAnonymousProxy:bool, CountryCode:string, City:string, Isp:string, UserAgent:string, ActivityType:string, ActivityObjects:dynamic, ObjectName:string, ObjectType:string, ObjectId:string, ReportId:string, AccountType:string, IsExternalUser:bool, IsImpersonated:bool, IPTags:dynamic, IPCategory:string, UserAgentTags:dynamic, RawEventData:dynamic, AdditionalFields:dynamic, LastSeenForUser:dynamic, UncommonForUser:dynamic, AuditSource:string, SessionData:dynamic, OAuthAppId:string)
+DeviceInfo(Timestamp:datetime, DeviceId:string, DeviceName:string, ClientVersion:string, PublicIP:string, OSArchitecture:string, OSPlatform:string, OSBuild:long, IsAzureADJoined:bool, JoinType:string, AadDeviceId:string, LoggedOnUsers:string, RegistryDeviceTag:string, OSVersion:string, MachineGroup:string, ReportId:long, OnboardingStatus:string, AdditionalFields:string, DeviceCategory:string, DeviceType:string, DeviceSubtype:string, Model:string, Vendor:string, OSDistribution:string, OSVersionInfo:string, MergedDeviceIds:string, MergedToDeviceId:string, IsInternetFacing:bool, SensorHealthState:string, IsExcluded:bool, ExclusionReason:string, ExposureLevel:string, AssetValue:string, DeviceManualTags:string, DeviceDynamicTags:string, ConnectivityType:string, HostDeviceId:string)
+DeviceRegistryEvents(Timestamp:datetime, DeviceId:string, DeviceName:string, ActionType:string, RegistryKey:string, RegistryValueType:string, RegistryValueName:string, RegistryValueData:string, PreviousRegistryKey:string, PreviousRegistryValueName:string, PreviousRegistryValueData:string, InitiatingProcessAccountDomain:string, InitiatingProcessAccountName:string, InitiatingProcessAccountSid:string, InitiatingProcessAccountUpn:string, InitiatingProcessAccountObjectId:string, InitiatingProcessSHA1:string, InitiatingProcessSHA256:string, InitiatingProcessMD5:string, InitiatingProcessFileName:string, InitiatingProcessFileSize:long, InitiatingProcessVersionInfoCompanyName:string, InitiatingProcessVersionInfoProductName:string, InitiatingProcessVersionInfoProductVersion:string, InitiatingProcessVersionInfoInternalFileName:string, InitiatingProcessVersionInfoOriginalFileName:string, InitiatingProcessVersionInfoFileDescription:string, InitiatingProcessId:long, InitiatingProcessCommandLine:string, InitiatingProcessCreationTime:datetime, InitiatingProcessFolderPath:string, InitiatingProcessParentId:long, InitiatingProcessParentFileName:string, InitiatingProcessParentCreationTime:datetime, InitiatingProcessIntegrityLevel:string, InitiatingProcessTokenElevation:string, ReportId:long, AppGuardContainerId:string, InitiatingProcessSessionId:long, IsInitiatingProcessRemoteSession:bool, InitiatingProcessRemoteSessionDeviceName:string, InitiatingProcessRemoteSessionIP:string)
+DeviceTvmSoftwareVulnerabilities(DeviceId:string, DeviceName:string, OSPlatform:string, OSVersion:string, OSArchitecture:string, SoftwareVendor:string, SoftwareName:string, SoftwareVersion:string, CveId:string, VulnerabilitySeverityLevel:string, RecommendedSecurityUpdate:string, RecommendedSecurityUpdateId:string, CveTags:dynamic)
+IdentityQueryEvents(Timestamp:datetime, ActionType:string, Application:string, QueryType:string, QueryTarget:string, Query:string, Protocol:string, AccountName:string, AccountDomain:string, AccountUpn:string, AccountSid:string, AccountObjectId:string, AccountDisplayName:string, DeviceName:string, IPAddress:string, Port:int, DestinationDeviceName:string, DestinationIPAddress:string, DestinationPort:int, TargetDeviceName:string, TargetAccountUpn:string, TargetAccountDisplayName:string, Location:string, ReportId:string, AdditionalFields:dynamic)
+IdentityDirectoryEvents(Timestamp:datetime, ActionType:string, Application:string, TargetAccountUpn:string, TargetAccountDisplayName:string, TargetDeviceName:string, DestinationDeviceName:string, DestinationIPAddress:string, DestinationPort:int, Protocol:string, AccountName:string, AccountDomain:string, AccountUpn:string, AccountSid:string, AccountObjectId:string, AccountDisplayName:string, DeviceName:string, IPAddress:string, Port:int, Location:string, ISP:string, ReportId:string, AdditionalFields:dynamic)
+IdentityInfo(Timestamp:datetime, ReportId:string, AccountObjectId:string, AccountUpn:string, OnPremSid:string, AccountDisplayName:string, AccountName:string, AccountDomain:string, CriticalityLevel:int, Type:string, DistinguishedName:string, CloudSid:string, GivenName:string, Surname:string, Department:string, JobTitle:string, EmailAddress:string, SipProxyAddress:string, Address:string, City:string, Country:string, IsAccountEnabled:bool, Manager:string, Phone:string, CreatedDateTime:datetime, ChangeSource:string, BlastRadius:string, CompanyName:string, DeletedDateTime:datetime, EmployeeId:string, OtherMailAddresses:dynamic, RiskLevel:string, RiskLevelDetails:string, State:string, Tags:dynamic, AssignedRoles:dynamic, PrivilegedEntraPimRoles:dynamic, TenantId:string, SourceSystem:string, OnPremObjectId:string, TenantMembershipType:string, RiskStatus:string, UserAccountControl:string, IdentityEnvironment:string, SourceProviders:dynamic, GroupMembership:dynamic)
+AADSignInEventsBeta(Timestamp:datetime, Application:string, ApplicationId:string, LogonType:string, ErrorCode:int, CorrelationId:string, SessionId:string, AccountDisplayName:string, AccountObjectId:string, AccountUpn:string, IsExternalUser:int, IsGuestUser:bool, AlternateSignInName:string, LastPasswordChangeTimestamp:datetime, ResourceDisplayName:string, ResourceId:string, ResourceTenantId:string, DeviceName:string, AadDeviceId:string, EntraIdDeviceId:string, OSPlatform:string, DeviceTrustType:string, IsManaged:int, IsCompliant:int, AuthenticationProcessingDetails:string, AuthenticationRequirement:string, TokenIssuerType:int, RiskLevelAggregated:int, RiskDetails:int, RiskState:int, UserAgent:string, ClientAppUsed:string, Browser:string, ConditionalAccessPolicies:string, ConditionalAccessStatus:int, IPAddress:string, Country:string, State:string, City:string, Latitude:string, Longitude:string, NetworkLocationDetails:string, RequestId:string, ReportId:string, EndpointCall:string)
+EmailAttachmentInfo(Timestamp:datetime, NetworkMessageId:string, SenderFromAddress:string, SenderDisplayName:string, SenderObjectId:string, RecipientEmailAddress:string, RecipientObjectId:string, FileName:string, FileType:string, SHA256:string, FileSize:long, ThreatTypes:string, ThreatNames:string, DetectionMethods:string, ReportId:string)
+DeviceImageLoadEvents(Timestamp:datetime, DeviceId:string, DeviceName:string, ActionType:string, FileName:string, FolderPath:string, SHA1:string, SHA256:string, MD5:string, FileSize:long, InitiatingProcessAccountDomain:string, InitiatingProcessAccountName:string, InitiatingProcessAccountSid:string, InitiatingProcessAccountUpn:string, InitiatingProcessAccountObjectId:string, InitiatingProcessIntegrityLevel:string, InitiatingProcessTokenElevation:string, InitiatingProcessSHA1:string, InitiatingProcessSHA256:string, InitiatingProcessMD5:string, InitiatingProcessFileName:string, InitiatingProcessFileSize:long, InitiatingProcessVersionInfoCompanyName:string, InitiatingProcessVersionInfoProductName:string, InitiatingProcessVersionInfoProductVersion:string, InitiatingProcessVersionInfoInternalFileName:string, InitiatingProcessVersionInfoOriginalFileName:string, InitiatingProcessVersionInfoFileDescription:string, InitiatingProcessId:long, InitiatingProcessCommandLine:string, InitiatingProcessCreationTime:datetime, InitiatingProcessFolderPath:string, InitiatingProcessParentId:long, InitiatingProcessParentFileName:string, InitiatingProcessParentCreationTime:datetime, ReportId:long, AppGuardContainerId:string, InitiatingProcessSessionId:long, IsInitiatingProcessRemoteSession:bool, InitiatingProcessRemoteSessionDeviceName:string, InitiatingProcessRemoteSessionIP:string)
+EmailUrlInfo(Timestamp:datetime, NetworkMessageId:string, Url:string, UrlDomain:string, UrlLocation:string, ReportId:string)
+DeviceNetworkInfo(Timestamp:datetime, DeviceId:string, DeviceName:string, NetworkAdapterName:string, MacAddress:string, NetworkAdapterType:string, NetworkAdapterStatus:string, TunnelType:string, ConnectedNetworks:string, DnsAddresses:string, IPv4Dhcp:string, IPv6Dhcp:string, DefaultGateways:string, IPAddresses:string, ReportId:long, NetworkAdapterVendor:string)
+EmailPostDeliveryEvents(Timestamp:datetime, NetworkMessageId:string, InternetMessageId:string, Action:string, ActionType:string, ActionTrigger:string, ActionResult:string, RecipientEmailAddress:string, DeliveryLocation:string, ThreatTypes:string, DetectionMethods:string, ReportId:string)
+UrlClickEvents(Timestamp:datetime, Url:string, ActionType:string, AccountUpn:string, Workload:string, NetworkMessageId:string, ThreatTypes:string, DetectionMethods:string, IPAddress:string, IsClickedThrough:bool, UrlChain:string, ReportId:string)
+DeviceTvmSoftwareInventory(DeviceId:string, DeviceName:string, OSPlatform:string, OSVersion:string, OSArchitecture:string, SoftwareVendor:string, SoftwareName:string, SoftwareVersion:string, EndOfSupportStatus:string, EndOfSupportDate:datetime, ProductCodeCpe:string)
+DeviceTvmSecureConfigurationAssessment(DeviceId:string, DeviceName:string, OSPlatform:string, Timestamp:datetime, ConfigurationId:string, ConfigurationCategory:string, ConfigurationSubcategory:string, ConfigurationImpact:real, IsCompliant:bool, IsApplicable:bool, Context:dynamic, IsExpectedUserImpact:bool)
+GraphApiAuditEvents(Timestamp:datetime, IdentityProvider:string, ApiVersion:string, ApplicationId:string, IPAddress:string, ClientRequestId:string, EntityType:string, RequestUri:string, AccountObjectId:string, OperationId:string, Location:string, RequestDuration:string, RequestId:string, RequestMethod:string, ResponseStatusCode:string, Scopes:string, UniqueTokenIdentifier:string, TargetWorkload:string, ServicePrincipalId:string, ResponseSize:int)
+GraphAPIAuditEvents(Timestamp:datetime, IdentityProvider:string, ApiVersion:string, ApplicationId:string, IPAddress:string, ClientRequestId:string, EntityType:string, RequestUri:string, AccountObjectId:string, OperationId:string, Location:string, RequestDuration:string, RequestId:string, RequestMethod:string, ResponseStatusCode:string, Scopes:string, UniqueTokenIdentifier:string, TargetWorkload:string, ServicePrincipalId:string, ResponseSize:int)
+OAuthAppInfo(ReportId:string, Timestamp:datetime, OAuthAppId:string, ServicePrincipalId:string, AppName:string, AddedOnTime:datetime, LastModifiedTime:datetime, AppStatus:string, VerifiedPublisher:dynamic, PrivilegeLevel:string, Permissions:dynamic, ConsentedUsersCount:int, IsAdminConsented:bool, AppOrigin:string, LastUsedTime:datetime, AppOwnerTenantId:string, RiskScore:int, AssignedRoles:dynamic)
+DeviceFileCertificateInfo(Timestamp:datetime, DeviceId:string, DeviceName:string, SHA1:string, IsSigned:bool, SignatureType:string, Signer:string, SignerHash:string, Issuer:string, IssuerHash:string, CertificateSerialNumber:string, CrlDistributionPointUrls:string, CertificateCreationTime:datetime, CertificateExpirationTime:datetime, CertificateCountersignatureTime:datetime, IsTrusted:bool, IsRootSignerMicrosoft:bool, ReportId:long)
+DeviceTvmSoftwareVulnerabilitiesKB(CveId:string, CvssScore:string, IsExploitAvailable:bool, VulnerabilitySeverityLevel:string, LastModifiedTime:datetime, PublishedDate:datetime, VulnerabilityDescription:string, AffectedSoftware:dynamic)
+EntraIdSignInEvents(Timestamp:datetime, Application:string, ApplicationId:string, LogonType:string, ErrorCode:int, CorrelationId:string, SessionId:string, AccountDisplayName:string, AccountObjectId:string, AccountUpn:string, IsExternalUser:int, IsGuestUser:bool, AlternateSignInName:string, LastPasswordChangeTimestamp:datetime, ResourceDisplayName:string, ResourceId:string, ResourceTenantId:string, DeviceName:string, EntraIdDeviceId:string, OSPlatform:string, DeviceTrustType:string, IsManaged:int, IsCompliant:int, AuthenticationProcessingDetails:string, AuthenticationRequirement:string, TokenIssuerType:int, RiskLevelAggregated:int, RiskDetails:int, RiskState:int, UserAgent:string, ClientAppUsed:string, Browser:string, ConditionalAccessPolicies:string, ConditionalAccessStatus:int, IPAddress:string, Country:string, State:string, City:string, Latitude:string, Longitude:string, NetworkLocationDetails:string, RequestId:string, ReportId:string, EndpointCall:string, IsThroughGlobalSecureAccess:bool, UniqueTokenId:string)
+DeviceTvmBrowserExtensions(DeviceId:string, BrowserName:string, ExtensionId:string, ExtensionName:string, ExtensionDescription:string, ExtensionVersion:string, ExtensionRisk:string, ExtensionVendor:string, IsActivated:string, InstallationTime:datetime)
+DeviceTvmSecureConfigurationAssessmentKB(ConfigurationId:string, ConfigurationImpact:real, ConfigurationName:string, ConfigurationDescription:string, RiskDescription:string, ConfigurationCategory:string, ConfigurationSubcategory:string, ConfigurationBenchmarks:dynamic, Tags:dynamic, RemediationOptions:string)
+DeviceTvmInfoGathering(Timestamp:datetime, LastSeenTime:datetime, DeviceId:string, DeviceName:string, OSPlatform:string, AdditionalFields:dynamic)
+"""
+
+
+def _parse_schemas(text):
+    tables = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("//"):
+            continue
+        name, _, body = line.partition("(")
+        columns = []
+        for part in body.rstrip(")").split(","):
+            col, _, typ = part.strip().partition(":")
+            columns.append((col.strip(), kql.normalize_type(typ)))
+        tables[name.strip()] = columns
+    return tables
+
+
+SCHEMAS = _parse_schemas(SCHEMA_TEXT)
+SCHEMAS[TEST_TABLE] = [
+    ("Id", "long"), ("StringValue", "string"), ("DateTimeValue", "datetime"), ("BooleanValue", "bool"),
+    ("Int32Value", "int"), ("Int64Value", "long"), ("DoubleValue", "real"), ("DecimalValue", "decimal"),
+    ("TimeSpanValue", "timespan"), ("GuidValue", "guid"), ("DynamicValue", "dynamic"),
+]
+
+
+def table_names():
+    return list(SCHEMAS)
+
+
+def has_timestamp(name):
+    return any(col == "Timestamp" and typ == "datetime" for col, typ in SCHEMAS[name])
+
+
+# --------------------------------------------------------------------------
+# Value pools
+
+AWKWARD = [
+    "it's a \"quoted\" value",
+    "C:\\Users\\Public\\evil dir\\payload.exe",
+    "a|b || c | where 1==1",
+    "line one\nline two\r\nline three",
+    "col1\tcol2\t",
+    "100% done_50%_off",
+    "Gr\u00fc\u00dfe, na\u00efve caf\u00e9 \u2014 \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac, \u65e5\u672c\u8a9e",
+    "fire \U0001F525 and rocket \U0001F680",
+    "trailing backslash \\",
+    "mixed '\"\\|\n\t%\U0001F525 all together",
+]
+FREE_TEXT_SUFFIXES = ("FileName", "FolderPath", "CommandLine", "AccountName", "DisplayName", "Title",
+                      "Subject", "Description", "RegistryValueData", "UserAgent", "Location", "City",
+                      "FailureReason", "ProductName", "FileDescription", "ObjectName", "Query")
+FILE_NAMES = ["cmd.exe", "powershell.exe", "POWERSHELL.EXE", "svchost.exe", "explorer.exe", "chrome.exe",
+              "rundll32.exe", "notepad.exe", "WINWORD.EXE", "msedge.exe", "python.exe", "bash", "curl",
+              "lsass.exe", "conhost.exe", "OneDrive.exe", "Teams.exe", "reg.exe", "wmic.exe", "mshta.exe"]
+FOLDERS = ["C:\\Windows\\System32", "C:\\Windows\\SysWOW64", "C:\\Program Files\\Google\\Chrome\\Application",
+           "C:\\Users\\alice\\AppData\\Local\\Temp", "C:\\Windows", "/usr/bin", "/tmp",
+           "C:\\Program Files\\Microsoft Office\\root\\Office16"]
+ARGS = ["", "/c whoami", "-NoProfile -EncodedCommand SQBFAFgA", "--type=renderer --lang=en-US",
+        "/s /q C:\\temp", "-c 'id; uname -a'", "https://contoso.example/payload.ps1", "/i shell32.dll,Control_RunDLL"]
+HOSTS = ["ws-001.contoso.local", "ws-002.contoso.local", "srv-dc01.contoso.local", "laptop-bob",
+         "LAPTOP-ALICE.contoso.local", "build-agent-7", "sql-prod-02.contoso.local", "kiosk-3",
+         "mac-carol.local", "ubuntu-runner", "ws-013.fabrikam.local", "edge-gw-1"]
+USERS = ["alice", "bob", "carol", "dave", "eve", "system", "network service", "svc_backup", "Administrator",
+         "o'connor", "j.doe", "marie-th\u00e9r\u00e8se"]
+DISPLAY = ["Alice Smith", "Bob Jones", "Carol White", "Dave Brown", "Eve Adversary", "SYSTEM",
+           "Jean O'Connor", "Marie-Th\u00e9r\u00e8se Dupont"]
+DOMAINS = ["contoso.com", "fabrikam.com", "CONTOSO", "nt authority", "woodgrovebank.com", "tailspin.io"]
+PUBLIC_DOMAINS = ["contoso.example", "login.microsoftonline.com", "evil.example.net", "cdn.fabrikam.io",
+                  "update.microsoft.com", "xn--bcher-kva.example"]
+ENUMS = {
+    "Severity": ["High", "Medium", "Low", "Informational"],
+    "Category": ["Execution", "Persistence", "CredentialAccess", "LateralMovement", "Discovery", "Malware"],
+    "ServiceSource": ["Microsoft Defender for Endpoint", "Microsoft Defender for Office 365",
+                      "Microsoft Defender for Identity", "Microsoft Defender for Cloud Apps"],
+    "DetectionSource": ["EDR", "Antivirus", "Custom detection", "Automated investigation", "Microsoft Defender XDR"],
+    "EntityType": ["File", "Process", "User", "Ip", "Url", "Machine", "MailMessage", "Mailbox"],
+    "EvidenceRole": ["Impacted", "Related"],
+    "EvidenceDirection": ["Source", "Destination", ""],
+    "LogonType": ["Interactive", "Network", "RemoteInteractive", "Batch", "Service", "Unlock"],
+    "Protocol": ["Tcp", "Udp", "Kerberos", "Ntlm", "Negotiate", "Icmp"],
+    "RequestProtocol": ["SMB", "NFS", "Local"],
+    "EmailDirection": ["Inbound", "Outbound", "Intra-org"],
+    "DeliveryAction": ["Delivered", "Junked", "Blocked", "Replaced"],
+    "LatestDeliveryAction": ["Delivered", "Moved to quarantine", "Junked", ""],
+    "DeliveryLocation": ["Inbox/folder", "Junk folder", "Quarantine", "Failed", "Dropped"],
+    "LatestDeliveryLocation": ["Inbox/folder", "Junk folder", "Quarantine", "Deleted items"],
+    "ThreatTypes": ["", "Phish", "Malware", "Spam", "Phish, Spam"],
+    "ConfidenceLevel": ["", '{"Phish":"High"}', '{"Spam":"Normal"}'],
+    "EmailAction": ["", "Move message to junk mail folder", "Send to quarantine"],
+    "EmailLanguage": ["en", "de", "fr", "ja", ""],
+    "OSPlatform": ["Windows11", "Windows10", "WindowsServer2022", "Linux", "macOS"],
+    "OSArchitecture": ["64-bit", "32-bit", "ARM64"],
+    "Application": ["Active Directory", "Microsoft Teams", "Office 365", "Microsoft Exchange Online",
+                    "Microsoft SharePoint Online"],
+    "DeviceType": ["Workstation", "Server", "Mobile", "NetworkDevice", ""],
+    "InitiatingProcessSignerType": ["Microsoft", "OsVendor", "ThirdParty", "Unknown"],
+    "InitiatingProcessSignatureStatus": ["Valid", "Unsigned", "Invalid", "Unknown"],
+    "ThreatFamily": ["", "Mimikatz", "Emotet", "CobaltStrike"],
+    "VulnerabilitySeverityLevel": ["Critical", "High", "Medium", "Low"],
+    "CloudPlatform": ["", "Azure", "AWS", "GCP"],
+    "SensorHealthState": ["Active", "Inactive", "ImpairedCommunication"],
+    "OnboardingStatus": ["Onboarded", "Can be onboarded", "Unsupported"],
+    "ExposureLevel": ["High", "Medium", "Low", "None"],
+    "AssetValue": ["Normal", "High", "Low"],
+    "RegistryValueType": ["String", "Dword", "Binary", "ExpandString", "MultiString"],
+    "UrlLocation": ["Body", "Attachment", "Header"],
+    "Workload": ["Email", "Teams", "Office"],
+}
+ACTION_TYPES = {
+    "DeviceProcessEvents": ["ProcessCreated"],
+    "DeviceNetworkEvents": ["ConnectionSuccess", "ConnectionFailed", "InboundConnectionAccepted",
+                            "ListeningConnectionCreated", "ConnectionRequest"],
+    "DeviceLogonEvents": ["LogonSuccess", "LogonFailed", "LogonAttempted"],
+    "DeviceFileEvents": ["FileCreated", "FileModified", "FileDeleted", "FileRenamed"],
+    "DeviceRegistryEvents": ["RegistryValueSet", "RegistryKeyCreated", "RegistryKeyDeleted", "RegistryValueDeleted"],
+    "DeviceImageLoadEvents": ["ImageLoaded"],
+    "DeviceEvents": ["AntivirusDetection", "PowerShellCommand", "UsbDriveMounted", "ExploitGuardNetworkProtectionBlocked",
+                     "DnsQueryResponse"],
+    "IdentityLogonEvents": ["LogonSuccess", "LogonFailed"],
+    "IdentityQueryEvents": ["LDAP query", "DNS query", "SAMR query"],
+    "IdentityDirectoryEvents": ["Account Password changed", "Group Membership changed", "Account Enabled"],
+    "CloudAppEvents": ["FileDownloaded", "MailItemsAccessed", "Add member to role.", "FileUploaded"],
+    "EmailPostDeliveryEvents": ["Phish ZAP", "Malware ZAP", "Manual Remediation"],
+    "UrlClickEvents": ["ClickAllowed", "ClickBlocked", "UrlScanInProgress"],
+}
+TITLES = ["Suspicious PowerShell command line", "Credential dumping activity", "Phishing email delivered",
+          "Unusual sign-in activity", "Ransomware behavior detected", "Suspicious process injection"]
+
+
+def _hex(rng, digits):
+    return "%0*x" % (digits, rng.getrandbits(4 * digits))
+
+
+def _guid(rng):
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _pick(pool, p):
+    return pool[p % len(pool)]
+
+
+def _ip(rng, col):
+    if "IPv6" in col or rng.random() < 0.08:
+        return "2001:db8:%x:%x::%x" % (rng.getrandbits(16), rng.getrandbits(16), rng.getrandbits(16))
+    if rng.random() < 0.5:
+        return "10.%d.%d.%d" % (rng.randrange(256), rng.randrange(256), rng.randrange(1, 255))
+    return "%d.%d.%d.%d" % (rng.choice([20, 52, 104, 185, 203]), rng.randrange(256), rng.randrange(256),
+                            rng.randrange(1, 255))
+
+
+def _is_free_text(col):
+    return col.endswith(FREE_TEXT_SUFFIXES)
+
+
+def _string_value(table, col, rng, k, p):
+    """A string for column `col` of profile k (p: the profile's persona number)."""
+    if k % 11 == 10 and col not in ("ActionType", "DeviceId", "DeviceName"):
+        return ""
+    if k % 8 == 3 and _is_free_text(col):
+        return AWKWARD[(k // 8 + zlib.crc32(col.encode())) % len(AWKWARD)]
+    if col == "ActionType":
+        return _pick(ACTION_TYPES.get(table, ["Event"]), p)
+    if col in ENUMS:
+        return _pick(ENUMS[col], p + zlib.crc32(col.encode()))
+    for suffix in ("SHA256",):
+        if col.endswith(suffix):
+            return _hex(rng, 64)
+    if col.endswith("SHA1") or col.endswith("Hash"):
+        return _hex(rng, 40)
+    if col.endswith("MD5"):
+        return _hex(rng, 32)
+    if col.endswith("Sid"):
+        return "S-1-5-21-%d-%d-%d-%d" % (rng.getrandbits(31), rng.getrandbits(31), rng.getrandbits(31), 1000 + p)
+    if col in ("DeviceId", "MergedToDeviceId", "HostDeviceId") or col.endswith("DeviceId") and "Aad" not in col:
+        return hashlib.sha1(("device%d" % p).encode()).hexdigest()
+    if col.endswith(("ObjectId", "Guid", "TenantId", "AadDeviceId", "EntraIdDeviceId", "ApplicationId",
+                     "CorrelationId", "SessionId", "RequestId", "OperationId", "ClientRequestId",
+                     "SubscriptionId", "ServicePrincipalId", "OAuthAppId", "OAuthApplicationId",
+                     "UniqueTokenId", "UniqueTokenIdentifier", "SenderObjectId")):
+        return _guid(rng)
+    if col.endswith("FileName"):
+        return _pick(FILE_NAMES, p)
+    if col.endswith("FolderPath"):
+        folder = _pick(FOLDERS, p // 3)
+        sep = "/" if folder.startswith("/") else "\\"
+        return folder + sep + _pick(FILE_NAMES, p)
+    if col.endswith("CommandLine"):
+        name = _pick(FILE_NAMES, p)
+        arg = _pick(ARGS, p // 2)
+        return ('"%s" %s' % (name, arg)).strip()
+    if col.endswith("DeviceName"):
+        return _pick(HOSTS, p)
+    if col.endswith("AccountName") or col == "AccountName":
+        return _pick(USERS, p)
+    if col.endswith("DisplayName"):
+        return _pick(DISPLAY, p)
+    if col.endswith("Domain") or col == "Domain":
+        if col.startswith("Sender"):
+            return _pick(PUBLIC_DOMAINS, p)
+        return _pick(DOMAINS, p)
+    if col.endswith(("Upn", "EmailAddress", "MailFromAddress", "FromAddress", "SipProxyAddress")):
+        return "%s@%s" % (_pick(USERS, p).replace(" ", "."), _pick(DOMAINS[:2] + PUBLIC_DOMAINS[:2], p // 2))
+    if col.endswith(("IP", "IPv4", "IPv6", "IPAddress", "PublicIP", "RequestSourceIP")) or col in (
+            "IPv4Dhcp", "IPv6Dhcp"):
+        return _ip(rng, col)
+    if col.endswith(("Url", "Uri")) or col == "Url":
+        return "https://%s/%s?id=%d" % (_pick(PUBLIC_DOMAINS, p), _pick(["login", "download/file.zip", "a/b/c",
+                                                                           "index.html"], p // 2), p)
+    if col.endswith("UrlDomain"):
+        return _pick(PUBLIC_DOMAINS, p)
+    if col.endswith("IPType"):
+        return _pick(["Public", "Private", "Loopback", "FourToSixMapping"], p)
+    if col.endswith("IntegrityLevel"):
+        return _pick(["High", "Medium", "Low", "System"], p)
+    if col.endswith("TokenElevation"):
+        return _pick(["TokenElevationTypeDefault", "TokenElevationTypeFull", "TokenElevationTypeLimited"], p)
+    if col.endswith("CompanyName"):
+        return _pick(["Microsoft Corporation", "Google LLC", "Contoso Ltd.", "Python Software Foundation", ""], p)
+    if col.endswith("ProductVersion") or col in ("ClientVersion", "OSVersion", "ExtensionVersion",
+                                                 "SoftwareVersion", "ApiVersion"):
+        return "%d.%d.%d.%d" % (10, p % 3, 19041 + p, p * 7 % 1000)
+    if col in ("AdditionalFields", "RawEventData"):
+        return '{"Key":"v%d","Count":%d,"Nested":{"Flag":%s}}' % (p, p * 3, "true" if p % 2 else "false")
+    if col in ("Categories", "LoggedOnUsers", "AttackTechniques", "MergedDeviceIds", "DeviceManualTags",
+               "DeviceDynamicTags", "UrlChain", "ConnectedNetworks", "DnsAddresses", "IPAddresses",
+               "DefaultGateways"):
+        items = [_pick(["Execution", "Persistence", "T1059.001", "alice", "bob", "tag-a"], p + j)
+                 for j in range(p % 3 + 1)]
+        return "[" + ",".join('"%s"' % s for s in items) + "]"
+    if col in ("Title", "Subject", "EmailSubject"):
+        return _pick(TITLES, p)
+    if col.endswith("Port"):
+        return str(rng.randrange(1, 65536))
+    return "%s-%d" % (col, p % 50)
+
+
+def _dynamic_value(col, rng, k, p):
+    kind = k % 6
+    if kind == 0:
+        return None
+    if kind == 1:
+        return {"Key": "v%d" % p, "Count": p, "Big": BIG_INT64, "Flag": bool(p % 2), "Ratio": 0.5,
+                "Nested": {"List": [1, "two", None]}}
+    if kind == 2:
+        return ["tag-%d" % p, "x", p]
+    if kind == 3:
+        return "plain string %d" % p
+    if kind == 4:
+        return BIG_INT64 + p
+    return {"Text": AWKWARD[p % len(AWKWARD)], "Empty": "", "Array": [], "Object": {}}
+
+
+def _value(table, col, typ, rng, k, p, anchor):
+    if typ == "string":
+        return _string_value(table, col, rng, k, p)
+    if typ == "long":
+        if k % 10 == 7:
+            return None
+        if k % 13 == 5:
+            return BIG_INT64 + p
+        if col.endswith("Size"):
+            return rng.randrange(0, 80_000_000)
+        if col.endswith("ClusterId"):
+            return rng.getrandbits(62)
+        if col in ("OSBuild",):
+            return _pick([19045, 22631, 20348, 17763], p)
+        return rng.randrange(0, 70_000)
+    if typ == "int":
+        if k % 10 == 7:
+            return None
+        if col.endswith("Port"):
+            return _pick([443, 80, 445, 3389, 22, 53, 135, 49152 + p], p)
+        if col.endswith("Count"):
+            return p % 7
+        return rng.randrange(0, 100)
+    if typ == "bool":
+        if k % 5 == 4:
+            return None
+        return bool((p + k) % 2)
+    if typ == "real":
+        if k % 10 == 7:
+            return None
+        return round(rng.random() * 10, 3)
+    if typ == "datetime":
+        if k % 9 == 4:
+            return None
+        return anchor - rng.randrange(kql.TICKS_PER_SECOND, 60 * kql.TICKS_PER_DAY)
+    if typ == "dynamic":
+        return _dynamic_value(col, rng, k, p)
+    if typ == "guid":
+        return _guid(rng)
+    if typ == "timespan":
+        return rng.randrange(0, kql.TICKS_PER_DAY)
+    if typ == "decimal":
+        return Decimal(rng.randrange(0, 10 ** 6)) / 100
+    raise ValueError(typ)
+
+
+# --------------------------------------------------------------------------
+# Row-level columns (a fresh value per row)
+
+def _row_generator(table, col, typ):
+    """fn(i, n, ts, rnd, rng) for columns that differ on every row, else None."""
+    if col == "ReportId" and typ == "long":
+        return lambda i, n, ts, rnd, rng: (BIG_INT64 + i) if i % 97 == 13 else i + 1
+    if col == "ReportId" and typ == "string":
+        return lambda i, n, ts, rnd, rng: "%032x" % rng.getrandbits(128)
+    if col == "ProcessId" and typ == "long":
+        return lambda i, n, ts, rnd, rng: 4 + int(rnd() * 65_000)
+    if col == "ProcessCreationTime" and typ == "datetime":
+        return lambda i, n, ts, rnd, rng: ts - int(rnd() * 10 * kql.TICKS_PER_SECOND)
+    if col == "LogonId" and typ == "long":
+        return lambda i, n, ts, rnd, rng: None if i % 17 == 5 else int(rnd() * 4_294_967_296)
+    if col == "NetworkMessageId":
+        return lambda i, n, ts, rnd, rng: _guid(rng)
+    if col == "InternetMessageId":
+        return lambda i, n, ts, rnd, rng: "<%s@mail.contoso.com>" % _hex(rng, 24)
+    if col == "AlertId" and table == "AlertInfo":
+        return lambda i, n, ts, rnd, rng: "da%016x" % (i + 1)
+    if col == "AlertId":
+        return lambda i, n, ts, rnd, rng: "da%016x" % (1 + int(rnd() * max(n, 1)))
+    return None
+
+
+def _group_of(col):
+    if col.startswith("InitiatingProcessParent"):
+        return "ipparent"
+    if col.startswith(("InitiatingProcess", "IsInitiatingProcess")):
+        return "ip"
+    if col.startswith(("Process", "CreatedProcess", "IsProcess")) or col in (
+            "FileName", "FolderPath", "SHA1", "SHA256", "MD5", "FileSize"):
+        return "proc"
+    if col.startswith("Account") or col == "LogonType":
+        return "account"
+    if col.startswith("Sender"):
+        return "sender"
+    if col.startswith("Recipient"):
+        return "recipient"
+    if col.startswith("Device") or col.startswith("OS") or col in ("AadDeviceId", "MachineGroup"):
+        return "device"
+    if col.startswith(("Remote", "Local", "Destination")) or col in ("Protocol", "IPAddress", "Port"):
+        return "net"
+    return "misc%d" % (zlib.crc32(col.encode()) % 3)
+
+
+GROUP_SIZES = {"device": 12, "account": 16, "ip": 24, "ipparent": 10, "proc": 32, "net": 24,
+               "sender": 12, "recipient": 12}
+
+
+def generate_table(name, rows, seed, anchor_ticks):
+    """The fixture table `name` as a kql.Table (rows in generation order)."""
+    if name == TEST_TABLE:
+        return types_table()
+    columns = SCHEMAS[name]
+    row_cols = []          # (position in table, generator)
+    ts_pos = None
+    groups = {}            # group -> [(position, col, type)]
+    for pos, (col, typ) in enumerate(columns):
+        if col == "Timestamp" and typ == "datetime":
+            ts_pos = pos
+            continue
+        gen = _row_generator(name, col, typ)
+        if gen is not None:
+            row_cols.append((pos, gen))
+            continue
+        groups.setdefault(_group_of(col), []).append((pos, col, typ))
+
+    pools = []
+    order = ([ts_pos] if ts_pos is not None else []) + [pos for pos, _ in row_cols]
+    for group, members in groups.items():
+        rng = random.Random("%s|%s|%s" % (seed, name, group))
+        size = GROUP_SIZES.get(group, 20)
+        profiles = []
+        for k in range(size):
+            p = rng.randrange(1_000_000)
+            profiles.append(tuple(_value(name, col, typ, rng, k, p, anchor_ticks) for _, col, typ in members))
+        pools.append((profiles, len(profiles)))
+        order.extend(pos for pos, _, _ in members)
+    where = {pos: i for i, pos in enumerate(order)}
+    perm = operator.itemgetter(*[where[pos] for pos in range(len(columns))])
+
+    rng = random.Random("%s|%s|rows" % (seed, name))
+    rnd = rng.random
+    gens = [gen for _, gen in row_cols]
+    with_ts = ts_pos is not None
+    out = []
+    append = out.append
+    for i in range(rows):
+        ts = anchor_ticks - 1 - int(rnd() * SPAN_TICKS)
+        vals = [ts] if with_ts else []
+        for gen in gens:
+            vals.append(gen(i, rows, ts, rnd, rng))
+        t = tuple(vals)
+        for profiles, size in pools:
+            t += profiles[int(rnd() * size)]
+        append(perm(t))
+    return kql.Table(columns, out)
+
+
+# --------------------------------------------------------------------------
+# DefenderFdwTypes: one column per Graph response type, fixed rows
+
+def types_table():
+    g = kql.parse_datetime
+    rows = [
+        (1, "plain", g("2024-01-02T03:04:05.1234567Z"), True, 2147483647, BIG_INT64, 0.1,
+         Decimal("123456789012345678.123456789"), kql.parse_timespan("1.02:03:04.5"),
+         "6f9619ff-8b86-d011-b42d-00c04fc964ff", {"a": 1, "b": [1, 2, {"c": None}], "big": BIG_INT64}),
+        (2, "it's \"quoted\" \\ back|slash\nnew\tline 100% \u00e9\u65e5\U0001F525", g("0001-01-01T00:00:00Z"),
+         False, -2147483648, -9223372036854775808, 1e300, Decimal("-0.000001"), -kql.TICKS_PER_SECOND,
+         "00000000-0000-0000-0000-000000000000", [1, "two", None, 3.5, True]),
+        (3, "", g("9999-12-31T23:59:59.9999999Z"), None, None, None, -0.0, None, None, None,
+         "a dynamic string"),
+        (4, "\U0001F600 emoji only", None, True, 0, 9223372036854775807, None, Decimal("0"), 0,
+         "12345678-90ab-cdef-1234-567890abcdef", 42),
+        (5, "null row", None, None, None, None, None, None, None, None, None),
+        (6, "small numbers", g("2024-02-29T12:00:00Z"), False, -1, -BIG_INT64, -2.5e-308,
+         Decimal("1E-7"), 36 * 3600 * kql.TICKS_PER_SECOND + 1, "ffffffff-ffff-ffff-ffff-ffffffffffff", 1.5),
+        (7, "UPPER lower MiXeD", g("1970-01-01T00:00:00Z"), True, 42, 42, 42.0, Decimal("42"),
+         kql.TICKS_PER_DAY, "a0a0a0a0-b1b1-c2c2-d3d3-e4e4e4e4e4e4", {}),
+        (8, "empty array", g("2000-01-01T00:00:00.0000001Z"), False, 7, 9007199254740992, 1.0000000000000002,
+         Decimal("-99999999999999999999.99"), -(3 * kql.TICKS_PER_DAY + 5), "bbbbbbbb-0000-4000-8000-000000000008", []),
+    ]
+    return kql.Table(SCHEMAS[TEST_TABLE], rows)
