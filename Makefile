@@ -10,16 +10,18 @@ OBJS = \
 	src/connection.o \
 	src/convert.o \
 	src/defender_client.o \
-	src/deparse.o \
+	src/deparse_odata.o \
 	src/graph_catalog.o \
+	src/import.o \
 	src/option.o \
-	src/pager.o
+	src/pager.o \
+	src/shippable.o
 
 EXTENSION = defender_fdw
 DATA = defender_fdw--1.0.sql
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup options auth scan faults cancel
+REGRESS = setup options auth scan pushdown requests alerts faults cancel
 REGRESS_OPTS = --load-extension=defender_fdw
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)

@@ -5,18 +5,32 @@
  *
  * This file holds the FDW callbacks.  A scan's life:
  *
- *	GetForeignRelSize / GetForeignPaths
- *		estimate the scan; every WHERE clause is evaluated locally for now.
+ *	GetForeignRelSize
+ *		splits the WHERE conditions (shippable.c) into lookups by id,
+ *		conditions pushed into $filter exactly, pushed with a local recheck,
+ *		and local ones.
+ *	GetForeignPaths
+ *		the list path, a path sorted by Graph ($orderby) when the query's
+ *		order can use it, and parameterized paths that look up ids fed by a
+ *		join, one GET per outer row.
+ *	GetForeignUpperPaths
+ *		count(*) as $count, and LIMIT/OFFSET as $top/$skip, both only when
+ *		every condition went remote exactly.
  *	GetForeignPlan
- *		writes the remote request once (deparse.c) and stores it, with the
- *		attribute numbers the scan must fill, in fdw_private.
- *	BeginForeignScan
- *		reads the options and user mapping of the user the query runs as,
- *		and prepares one DefenderColumn per column read.  Under plain
- *		EXPLAIN it stops there: no network I/O.
+ *		writes the request once for EXPLAIN (deparse_odata.c) and stores what
+ *		execution needs in fdw_private; values that are not constants go to
+ *		fdw_exprs, to be computed at execution.
+ *	BeginForeignScan / ReScanForeignScan
+ *		read the options and user mapping of the user the query runs as and
+ *		compute those values.  Under plain EXPLAIN: nothing, no network.
  *	IterateForeignScan
- *		takes the next row from the pager (pager.c), which fetches pages
- *		lazily through connection.c, and converts it (convert.c).
+ *		writes the request with the values, then hands out rows: pages from
+ *		the pager (pager.c), entities by id, or the count; conversion in
+ *		convert.c.
+ *
+ * If Graph rejects a pushed filter with 400, the scan says so in a NOTICE
+ * and runs again without it, evaluating every condition (and the limit)
+ * locally: slower, never wrong.
  *
  * src/defender_fdw.h lists which module does what.
  *
@@ -26,42 +40,75 @@
  */
 #include "postgres.h"
 
-#include <jansson.h>
+#include <math.h>
 
+#include "access/stratnum.h"
 #include "access/table.h"
+#include "access/transam.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "optimizer/tlist.h"
+#include "parser/parsetree.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 
 #include "defender_fdw.h"
+#include "pg_jansson.h"
 
 PG_MODULE_MAGIC;
 
-/* Rough costs: every scan needs at least one round trip. */
-#define DEFAULT_STARTUP_COST	100.0
-#define DEFAULT_ROW_COST		0.01
-#define DEFAULT_ROWS			1000
+/*
+ * Costs, in units of a sequential page read: a round trip to Graph is
+ * expensive, a row cheap.  The absolute values only need to make the
+ * planner prefer fewer requests.
+ */
+#define REQUEST_COST	100.0
+#define ROW_COST		0.01
+#define DEFAULT_ROWS	1000
+
+bool		defender_enable_pushdown = true;
+
+/* What a scan does at execution. */
+typedef enum ScanMode
+{
+	SCAN_LIST,					/* pages of the collection */
+	SCAN_LOOKUP,				/* GET by id, one or more */
+	SCAN_COUNT					/* $count=true&$top=1, one row */
+} ScanMode;
 
 /*
  * What GetForeignPlan stores in ForeignScan.fdw_private, by index.
  */
 enum FdwScanPrivateIndex
 {
-	/* request relative to graph_url, e.g. /v1.0/security/incidents?$top=50 */
-	FdwScanPrivateRequest,
-	/* Integer list of the attribute numbers the scan fills */
-	FdwScanPrivateRetrievedAttrs
+	FdwScanPrivateMode,			/* Integer: ScanMode */
+	FdwScanPrivateRelid,		/* String: OID of the foreign table */
+	FdwScanPrivateColumns,		/* List of Integer pairs (slot attno, table attnum) */
+	FdwScanPrivateFilter,		/* filter tree, or NIL */
+	FdwScanPrivateOrderBy,		/* String, or "" for none */
+	FdwScanPrivateExpandAlerts, /* Integer (bool) */
+	FdwScanPrivateLimit,		/* Integer: fdw_exprs index of LIMIT, 0 none */
+	FdwScanPrivateOffset,		/* Integer: fdw_exprs index of OFFSET, 0 none */
+	FdwScanPrivateLookupValue,	/* Integer: fdw_exprs index of the id(s) */
+	FdwScanPrivateLookupArray	/* Integer (bool): the value is an array */
 };
 
 /*
@@ -69,12 +116,41 @@ enum FdwScanPrivateIndex
  */
 typedef struct DefenderScanState
 {
-	Relation	rel;
-	char	   *request;		/* relative request, as EXPLAIN shows it */
-	int			ncolumns;
-	DefenderColumn *columns;	/* the columns the scan fills */
+	/* from the plan */
+	ScanMode	mode;
+	Oid			relid;
+	List	   *filter;
+	char	   *orderby;
+	bool		expand_alerts;
+	int			limit_param;
+	int			offset_param;
+	int			lookup_param;
+	bool		lookup_array;
+
+	Relation	rel;			/* the foreign table, opened by us if needed */
+	bool		close_rel;
+	const GraphResource *resource;
 	DefenderOptions *opts;
+	int			ncolumns;
+	DefenderColumn *columns;	/* columns the scan fills */
+	AttrNumber *slot_attnos;	/* where each goes in the scan slot */
+
+	/* values of fdw_exprs, recomputed on rescan */
+	List	   *param_exprs;	/* ExprState per fdw_exprs entry */
+	DefenderParamValues params;
+	MemoryContext param_cxt;
+
+	/* progress */
+	bool		started;
+	bool		finished;
+	bool		fallback;		/* Graph rejected the filter: all local */
+	int64		limit;			/* -1: none */
+	int64		offset;
+	int64		returned;		/* rows handed out (or passed, in fallback) */
+	int64		skipped;
 	DefenderPager *pager;
+	List	   *lookup_ids;		/* remaining ids to GET */
+	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
 	MemoryContext page_cxt;		/* per page: response, JSON document */
 	MemoryContext row_cxt;		/* per row: converted values */
 
@@ -91,7 +167,10 @@ static void defenderGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 									  Oid foreigntableid);
 static void defenderGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 									Oid foreigntableid);
-static ForeignScan *defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+static void defenderGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+										 RelOptInfo *input_rel, RelOptInfo *output_rel,
+										 void *extra);
+static ForeignScan *defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 										   Oid foreigntableid, ForeignPath *best_path,
 										   List *tlist, List *scan_clauses,
 										   Plan *outer_plan);
@@ -100,18 +179,45 @@ static TupleTableSlot *defenderIterateForeignScan(ForeignScanState *node);
 static void defenderReScanForeignScan(ForeignScanState *node);
 static void defenderEndForeignScan(ForeignScanState *node);
 static void defenderExplainForeignScan(ForeignScanState *node, ExplainState *es);
+static List *defenderImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
-static List *retrieved_attrs_for(RelOptInfo *baserel, Relation rel, List *local_exprs);
+static void add_count_path(PlannerInfo *root, RelOptInfo *input_rel,
+						   RelOptInfo *grouped_rel, DefenderRelInfo *base);
+static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
+						   RelOptInfo *final_rel, FinalPathExtraData *extra);
+static bool all_conditions_remote(DefenderRelInfo *fpinfo);
+static char *orderby_for_pathkeys(PlannerInfo *root, RelOptInfo *baserel,
+								  DefenderRelInfo *fpinfo, List *pathkeys);
+static List *columns_read(PlannerInfo *root, RelOptInfo *baserel, Relation rel,
+						  List *exprs);
+static int	add_fdw_expr(List **fdw_exprs, Expr *expr);
+static bool expand_alerts_needed(DefenderRelInfo *fpinfo, Relation rel, List *columns);
+static void compute_params(ForeignScanState *node, DefenderScanState *state);
+static void start_scan(ForeignScanState *node, DefenderScanState *state);
+static void start_list(DefenderScanState *state, bool fallback);
+static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
+static int64 param_int8(DefenderScanState *state, int paramno, const char *what);
+static char *explain_request(ForeignScanState *node, ExplainState *es);
 
 /*
  * _PG_init
- *		Library load: initialize libcurl and reserve our GUC prefix.
+ *		Library load: initialize libcurl, define our settings.
  */
 void
 _PG_init(void)
 {
 	defender_connection_init();
+
+	DefineCustomBoolVariable("defender_fdw.enable_pushdown",
+							 "Push WHERE, ORDER BY, LIMIT and count(*) down to Microsoft Graph.",
+							 "When off, every scan reads the whole collection and PostgreSQL "
+							 "does all filtering, for comparison or as an escape hatch.",
+							 &defender_enable_pushdown,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("defender_fdw");
 #else
@@ -130,98 +236,421 @@ defender_fdw_handler(PG_FUNCTION_ARGS)
 
 	routine->GetForeignRelSize = defenderGetForeignRelSize;
 	routine->GetForeignPaths = defenderGetForeignPaths;
+	routine->GetForeignUpperPaths = defenderGetForeignUpperPaths;
 	routine->GetForeignPlan = defenderGetForeignPlan;
 	routine->BeginForeignScan = defenderBeginForeignScan;
 	routine->IterateForeignScan = defenderIterateForeignScan;
 	routine->ReScanForeignScan = defenderReScanForeignScan;
 	routine->EndForeignScan = defenderEndForeignScan;
 	routine->ExplainForeignScan = defenderExplainForeignScan;
+	routine->ImportForeignSchema = defenderImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);
 }
 
+/* ---------------------------------------------------------------------
+ * Planning
+ * ---------------------------------------------------------------------
+ */
+
+/* Number of ids an "id = ..." condition asks for, as far as known. */
+static double
+lookup_count(DefenderRelInfo *fpinfo)
+{
+	RestrictInfo *ri = linitial(fpinfo->lookup_conds);
+	Expr	   *clause = ri->clause;
+
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		Expr	   *array = lsecond(((ScalarArrayOpExpr *) clause)->args);
+
+		if (IsA(array, Const) && !((Const *) array)->constisnull)
+			return Max(1, ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) array)->constvalue)),
+										 ARR_DIMS(DatumGetArrayTypeP(((Const *) array)->constvalue))));
+		return 10;
+	}
+	return 1;
+}
+
 /*
  * defenderGetForeignRelSize
- *		Estimate the number of rows the scan returns.
+ *		Classify the conditions and estimate the rows.
  *
  * Graph offers no cheap count, and asking would cost a request at plan
- * time, so the estimate is a constant scaled by the local quals.
+ * time, so the estimate is a constant scaled by the conditions.
  */
 static void
 defenderGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						  Oid foreigntableid)
 {
-	Selectivity sel = clauselist_selectivity(root, baserel->baserestrictinfo,
-											 0, JOIN_INNER, NULL);
+	DefenderRelInfo *fpinfo = palloc0(sizeof(DefenderRelInfo));
 
-	baserel->rows = clamp_row_est(DEFAULT_ROWS * sel);
+	fpinfo->relid = foreigntableid;
+	fpinfo->opts = defender_get_options(foreigntableid, InvalidOid, InvalidOid, false);
+	fpinfo->resource = graph_find_resource(fpinfo->opts->resource);
+	fpinfo->pushdown = defender_enable_pushdown && fpinfo->opts->pushdown;
+	fpinfo->stage = -1;
+	fpinfo->baserel = baserel;
+	baserel->fdw_private = fpinfo;
+
+	defender_classify_conditions(root, baserel, fpinfo);
+
+	if (fpinfo->lookup_conds)
+		baserel->rows = lookup_count(fpinfo);
+	else
+		baserel->rows = clamp_row_est(DEFAULT_ROWS *
+									  clauselist_selectivity(root, baserel->baserestrictinfo,
+															 0, JOIN_INNER, NULL));
+}
+
+/* Cost of reading rows from a list: one request per page. */
+static Cost
+list_cost(DefenderRelInfo *fpinfo, double rows)
+{
+	int			page = fpinfo->opts->page_size > 0 ? fpinfo->opts->page_size :
+		fpinfo->resource->default_page_size;
+	double		pages = Max(1.0, ceil(rows / page));
+
+	return REQUEST_COST * pages + ROW_COST * rows;
+}
+
+static ForeignPath *
+make_path(PlannerInfo *root, RelOptInfo *rel, double rows, Cost startup, Cost total,
+		  List *pathkeys, Relids required_outer)
+{
+	return create_foreignscan_path(root, rel, NULL, rows, startup, total, pathkeys,
+								   required_outer,
+								   NULL,	/* no outer plan */
+#if PG_VERSION_NUM >= 170000
+								   NIL, /* no fdw_restrictinfo */
+#endif
+								   NIL);
+}
+
+/* generate_implied_equalities_for_column callback: the table's id column. */
+static bool
+ec_member_is_id(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				EquivalenceMember *em, void *arg)
+{
+	AttrNumber	id_attnum = *(AttrNumber *) arg;
+	Expr	   *expr = em->em_expr;
+
+	while (IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return IsA(expr, Var) && ((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varattno == id_attnum && ((Var *) expr)->varlevelsup == 0;
+}
+
+/* Attribute number of the column that reads "id", or InvalidAttrNumber. */
+static AttrNumber
+id_column(DefenderRelInfo *fpinfo, RelOptInfo *baserel)
+{
+	AttrNumber	attnum;
+
+	for (attnum = 1; attnum <= baserel->max_attr; attnum++)
+	{
+		const GraphProperty *prop;
+
+		if (get_attname(fpinfo->relid, attnum, true) == NULL)
+			continue;
+		prop = defender_column_graph_property(fpinfo->relid, attnum, fpinfo->resource);
+		if (prop && strcmp(prop->name, "id") == 0)
+			return attnum;
+	}
+	return InvalidAttrNumber;
 }
 
 /*
  * defenderGetForeignPaths
- *		One path: the whole collection, filtered locally.
+ *		The list path, a sorted one if useful, and id lookups for joins.
  */
 static void
 defenderGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 						Oid foreigntableid)
 {
-	Cost		startup_cost = DEFAULT_STARTUP_COST;
-	Cost		total_cost = startup_cost + DEFAULT_ROWS * DEFAULT_ROW_COST;
+	DefenderRelInfo *fpinfo = (DefenderRelInfo *) baserel->fdw_private;
+	Cost		total;
+	AttrNumber	id_attnum;
+	List	   *candidates = NIL;
+	ListCell   *lc;
 
-	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel,
-									 NULL,	/* default pathtarget */
-									 baserel->rows,
-									 startup_cost,
-									 total_cost,
-									 NIL,	/* no pathkeys */
-									 baserel->lateral_relids,
-									 NULL,	/* no extra plan */
-#if PG_VERSION_NUM >= 170000
-									 NIL,	/* no fdw_restrictinfo */
-#endif
-									 NIL));
+	if (fpinfo->lookup_conds)
+	{
+		/* one GET per id beats any scan */
+		total = REQUEST_COST * baserel->rows + ROW_COST * baserel->rows;
+		add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+											 REQUEST_COST, total, NIL,
+											 baserel->lateral_relids));
+		return;
+	}
+
+	total = list_cost(fpinfo, baserel->rows);
+	add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+										 REQUEST_COST, total, NIL,
+										 baserel->lateral_relids));
+
+	/*
+	 * Sorted by Graph: the query's first sort key, if $orderby can do it.
+	 * A longer ORDER BY still gains, through an incremental sort.
+	 */
+	if (fpinfo->pushdown && root->query_pathkeys != NIL &&
+		defender_sort_property(root, baserel, fpinfo, linitial(root->query_pathkeys)))
+		add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+											 REQUEST_COST, total + 1.0,
+											 list_make1(linitial(root->query_pathkeys)),
+											 baserel->lateral_relids));
+
+	if (!fpinfo->pushdown)
+		return;
+
+	/*
+	 * Joins on id: a parameterized path does one GET per outer row, which
+	 * beats reading the whole collection when the outer side is small.
+	 */
+	id_attnum = id_column(fpinfo, baserel);
+	if (id_attnum == InvalidAttrNumber)
+		return;
+	candidates = generate_implied_equalities_for_column(root, baserel, ec_member_is_id,
+														&id_attnum,
+														baserel->lateral_referencers);
+	candidates = list_concat(candidates, list_copy(baserel->joininfo));
+	foreach(lc, candidates)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Relids		required_outer;
+		ParamPathInfo *ppi;
+		Expr	   *value;
+		bool		is_array;
+
+		if (!join_clause_is_movable_to(ri, baserel) ||
+			!defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array) ||
+			is_array)
+			continue;
+		required_outer = bms_union(bms_difference(ri->clause_relids, baserel->relids),
+								   baserel->lateral_relids);
+		if (bms_is_empty(required_outer))
+			continue;
+		ppi = get_baserel_parampathinfo(root, baserel, required_outer);
+		(void) ppi;
+		add_path(baserel, (Path *) make_path(root, baserel, 1,
+											 REQUEST_COST, REQUEST_COST + ROW_COST,
+											 NIL, required_outer));
+	}
 }
 
-/*
- * defenderGetForeignPlan
- *		Write the remote request and build the ForeignScan node.
- */
-static ForeignScan *
-defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
-					   Oid foreigntableid, ForeignPath *best_path,
-					   List *tlist, List *scan_clauses, Plan *outer_plan)
+/* Did every condition go to Graph exactly? */
+static bool
+all_conditions_remote(DefenderRelInfo *fpinfo)
 {
-	DefenderOptions *opts = defender_get_options(foreigntableid, InvalidOid,
-												 InvalidOid, false);
-	const GraphResource *resource = graph_find_resource(opts->resource);
-	List	   *local_exprs = extract_actual_clauses(scan_clauses, false);
-	Relation	rel;
-	List	   *retrieved_attrs;
-	List	   *fdw_private;
-
-	rel = table_open(foreigntableid, NoLock);
-	retrieved_attrs = retrieved_attrs_for(baserel, rel, local_exprs);
-	table_close(rel, NoLock);
-
-	fdw_private = list_make2(makeString(defender_deparse_list_request(opts, resource)),
-							 retrieved_attrs);
-
-	return make_foreignscan(tlist, local_exprs, baserel->relid,
-							NIL,	/* no expressions to evaluate */
-							fdw_private,
-							NIL,	/* no custom tlist */
-							NIL,	/* no remote quals */
-							outer_plan);
+	return fpinfo->local_conds == NIL && fpinfo->recheck_conds == NIL &&
+		fpinfo->lookup_conds == NIL;
 }
 
 /*
- * retrieved_attrs_for
- *		Attribute numbers of the columns the query reads: in the target
- *		list or in a local qual.  A whole-row reference reads them all.
+ * defenderGetForeignUpperPaths
+ *		count(*) and LIMIT/OFFSET (with or without ORDER BY) done by Graph.
+ *
+ * Upper relations built on our scan get a DefenderRelInfo that points
+ * back at the scan's relation, so that later stages can find it.
+ */
+static void
+defenderGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+							 RelOptInfo *input_rel, RelOptInfo *output_rel,
+							 void *extra)
+{
+	DefenderRelInfo *in = (DefenderRelInfo *) input_rel->fdw_private;
+	DefenderRelInfo *out;
+
+	if (in == NULL || !in->pushdown || output_rel->fdw_private != NULL)
+		return;
+	if (stage != UPPERREL_GROUP_AGG && stage != UPPERREL_ORDERED &&
+		stage != UPPERREL_FINAL)
+		return;
+
+	out = palloc(sizeof(DefenderRelInfo));
+	*out = *in;
+	out->stage = stage;
+	output_rel->fdw_private = out;
+
+	switch (stage)
+	{
+		case UPPERREL_GROUP_AGG:
+			if (in->stage == -1)
+				add_count_path(root, input_rel, output_rel, in);
+			break;
+		case UPPERREL_ORDERED:
+			/* the scan's sorted path serves it; remember where it came from */
+			break;
+		case UPPERREL_FINAL:
+			if (in->stage == -1 || in->stage == UPPERREL_ORDERED)
+				add_final_path(root, input_rel, output_rel, (FinalPathExtraData *) extra);
+			break;
+		default:
+			break;
+	}
+}
+
+/* Is expr count(*), without FILTER, DISTINCT or ORDER BY? */
+static bool
+is_count_star(Node *expr)
+{
+	Aggref	   *agg;
+	char	   *name;
+
+	if (!IsA(expr, Aggref))
+		return false;
+	agg = (Aggref *) expr;
+	if (!agg->aggstar || agg->aggfilter || agg->aggdistinct || agg->aggorder ||
+		agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
+		agg->aggfnoid >= FirstGenbkiObjectId)
+		return false;
+	name = get_func_name(agg->aggfnoid);
+	return name && strcmp(name, "count") == 0;
+}
+
+/*
+ * add_count_path
+ *		SELECT count(*) FROM t WHERE <all remote>: one request, $count=true.
+ */
+static void
+add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel,
+			   DefenderRelInfo *base)
+{
+	Query	   *parse = root->parse;
+	List	   *aggs;
+	ListCell   *lc;
+
+	if (parse->groupClause || parse->groupingSets || parse->havingQual ||
+		!all_conditions_remote(base) || !bms_is_empty(input_rel->lateral_relids))
+		return;
+
+	/* every aggregate is count(*), and nothing else reads the table */
+	aggs = pull_var_clause((Node *) grouped_rel->reltarget->exprs,
+						   PVC_INCLUDE_AGGREGATES);
+	if (aggs == NIL)
+		return;
+	foreach(lc, aggs)
+		if (!is_count_star(lfirst(lc)))
+			return;
+
+	add_path(grouped_rel, (Path *)
+			 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
+									   1, REQUEST_COST, REQUEST_COST + ROW_COST,
+									   NIL, NULL,
+#if PG_VERSION_NUM >= 170000
+									   NIL,
+#endif
+									   NIL));
+}
+
+/* Is a LIMIT or OFFSET expression something we can compute at execution? */
+static bool
+limit_expr_ok(PlannerInfo *root, RelOptInfo *baserel, Node *expr)
+{
+	if (expr == NULL)
+		return true;
+	if (contain_var_clause(expr))
+		return false;
+	return defender_is_value_expr(root, baserel, (Expr *) expr);
+}
+
+/*
+ * add_final_path
+ *		LIMIT/OFFSET as $top/$skip, on the whole query.
+ *
+ * Only when every condition went remote exactly, the order (if any) is one
+ * Graph can produce, and the LIMIT has no WITH TIES, FOR UPDATE or
+ * set-returning functions around it.  The path's parent is the scan's
+ * relation, so GetForeignPlan sees it as a scan with extra duties.
+ */
+static void
+add_final_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *final_rel,
+			   FinalPathExtraData *extra)
+{
+	Query	   *parse = root->parse;
+	DefenderRelInfo *in = (DefenderRelInfo *) input_rel->fdw_private;
+	RelOptInfo *baserel = in->baserel;
+	DefenderRelInfo *base = (DefenderRelInfo *) baserel->fdw_private;
+	List	   *pathkeys = NIL;
+	double		rows;
+	Cost		total;
+
+	if (!extra->limit_needed || parse->commandType != CMD_SELECT ||
+		parse->rowMarks || parse->hasTargetSRFs ||
+		!all_conditions_remote(base) || !bms_is_empty(baserel->lateral_relids))
+		return;
+#if PG_VERSION_NUM >= 130000
+	if (parse->limitOption == LIMIT_OPTION_WITH_TIES)
+		return;
+#endif
+	if (in->stage == UPPERREL_ORDERED)
+	{
+		if (list_length(root->sort_pathkeys) != 1 ||
+			!defender_sort_property(root, baserel, base, linitial(root->sort_pathkeys)))
+			return;
+		pathkeys = root->sort_pathkeys;
+	}
+	else if (parse->sortClause)
+		return;
+	if (!limit_expr_ok(root, baserel, parse->limitCount) ||
+		!limit_expr_ok(root, baserel, parse->limitOffset))
+		return;
+
+	/*
+	 * The pages up to the limit (10% of the rows when the limit is not
+	 * known yet, as the planner assumes), a little cheaper than the same
+	 * pages under a local Limit, which also reads full pages.
+	 */
+	rows = extra->count_est > 0 ? Min(extra->count_est + extra->offset_est, baserel->rows) :
+		clamp_row_est(baserel->rows * 0.1);
+	total = list_cost(base, rows) * 0.9;
+
+	add_path(final_rel, (Path *)
+			 create_foreign_upper_path(root, baserel,
+									   root->upper_targets[UPPERREL_FINAL],
+									   rows, Min(REQUEST_COST, total), total,
+									   pathkeys, NULL,
+#if PG_VERSION_NUM >= 170000
+									   NIL,
+#endif
+									   list_make3(makeInteger(pathkeys != NIL),
+												  copyObject(parse->limitCount),
+												  copyObject(parse->limitOffset))));
+}
+
+/* $orderby text for pathkeys Graph can sort by ("createdDateTime desc"). */
+static char *
+orderby_for_pathkeys(PlannerInfo *root, RelOptInfo *baserel,
+					 DefenderRelInfo *fpinfo, List *pathkeys)
+{
+	PathKey    *pk;
+	const GraphProperty *prop;
+
+	if (pathkeys == NIL)
+		return "";
+	pk = linitial(pathkeys);
+	prop = defender_sort_property(root, baserel, fpinfo, pk);
+	if (prop == NULL)
+		return "";
+	return psprintf("%s %s", prop->name,
+					pk->pk_strategy == BTGreaterStrategyNumber ? "desc" : "asc");
+}
+
+/* Append expr to fdw_exprs; its 1-based index. */
+static int
+add_fdw_expr(List **fdw_exprs, Expr *expr)
+{
+	*fdw_exprs = lappend(*fdw_exprs, expr);
+	return list_length(*fdw_exprs);
+}
+
+/*
+ * columns_read
+ *		Attribute numbers of the table's columns that exprs reference.
+ *		A whole-row reference reads them all.
  */
 static List *
-retrieved_attrs_for(RelOptInfo *baserel, Relation rel, List *local_exprs)
+columns_read(PlannerInfo *root, RelOptInfo *baserel, Relation rel, List *exprs)
 {
 	Bitmapset  *attrs_used = NULL;
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -229,8 +658,7 @@ retrieved_attrs_for(RelOptInfo *baserel, Relation rel, List *local_exprs)
 	List	   *retrieved = NIL;
 	int			i;
 
-	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs_used);
-	pull_varattnos((Node *) local_exprs, baserel->relid, &attrs_used);
+	pull_varattnos((Node *) exprs, baserel->relid, &attrs_used);
 	whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs_used);
 
 	for (i = 1; i <= desc->natts; i++)
@@ -244,92 +672,483 @@ retrieved_attrs_for(RelOptInfo *baserel, Relation rel, List *local_exprs)
 	return retrieved;
 }
 
+/* $expand=alerts only when a column reading "alerts" is filled. */
+static bool
+expand_alerts_needed(DefenderRelInfo *fpinfo, Relation rel, List *columns)
+{
+	ListCell   *lc;
+
+	if (!graph_find_property(fpinfo->resource, "alerts"))
+		return false;
+	foreach(lc, columns)
+	{
+		const GraphProperty *prop =
+			defender_column_graph_property(fpinfo->relid, lfirst_int(lc), fpinfo->resource);
+
+		if (prop && strcmp(prop->name, "alerts") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * defenderGetForeignPlan
+ *		Decide the scan's mode, write its request for EXPLAIN, and build the
+ *		ForeignScan.
+ */
+static ForeignScan *
+defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
+					   Oid foreigntableid, ForeignPath *best_path,
+					   List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	DefenderRelInfo *info = (DefenderRelInfo *) foreignrel->fdw_private;
+	RelOptInfo *baserel = info->baserel;
+	DefenderRelInfo *fpinfo = (DefenderRelInfo *) baserel->fdw_private;
+	bool		is_count = IS_UPPER_REL(foreignrel);
+	List	   *fdw_exprs = NIL;
+	List	   *fdw_scan_tlist = NIL;
+	List	   *local_exprs = NIL;
+	List	   *pushed_exprs = NIL;	/* conditions Graph applies exactly */
+	List	   *remote = NIL;
+	List	   *fdw_private;
+	List	   *columns = NIL;	/* pairs (slot attno, table attnum) */
+	List	   *filter = NIL;
+	char	   *orderby = "";
+	bool		expand = false;
+	int			limit_param = 0;
+	int			offset_param = 0;
+	int			lookup_param = 0;
+	bool		lookup_array = false;
+	ScanMode	mode = SCAN_LIST;
+	Index		scan_relid = is_count ? 0 : baserel->relid;
+	Relation	rel;
+	ListCell   *lc;
+
+	rel = table_open(fpinfo->relid, NoLock);
+
+	/*
+	 * Sort the scan's clauses.  They are the table's own conditions, plus,
+	 * on a parameterized path, join clauses; a join clause on id is what
+	 * the path is for.
+	 */
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+		bool		is_array;
+
+		if (mode == SCAN_LIST && fpinfo->pushdown &&
+			defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
+		{
+			mode = SCAN_LOOKUP;
+			lookup_array = is_array;
+			lookup_param = add_fdw_expr(&fdw_exprs, value);
+			/* cheap to recheck, and keeps id's exact text semantics */
+			local_exprs = lappend(local_exprs, ri->clause);
+		}
+		else if (list_member_ptr(fpinfo->remote_conds, ri))
+			remote = lappend(remote, ri);
+		else if (list_member_ptr(fpinfo->recheck_conds, ri))
+		{
+			remote = lappend(remote, ri);
+			local_exprs = lappend(local_exprs, ri->clause);
+		}
+		else
+			local_exprs = lappend(local_exprs, ri->clause);
+	}
+	if (is_count)
+		remote = list_copy(fpinfo->remote_conds);
+
+	if (mode == SCAN_LOOKUP)
+	{
+		/* GET by id cannot filter: everything else is local */
+		foreach(lc, remote)
+		{
+			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+
+			if (!list_member_ptr(local_exprs, clause))
+				local_exprs = lappend(local_exprs, clause);
+		}
+		remote = NIL;
+	}
+	else
+	{
+		filter = defender_filter_tree(root, baserel, fpinfo, remote, &fdw_exprs);
+		/*
+		 * The conditions Graph applies exactly go to fdw_recheck_quals: the
+		 * fallback evaluates them when Graph rejects the filter.
+		 */
+		foreach(lc, remote)
+		{
+			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+
+			if (!list_member_ptr(local_exprs, clause))
+				pushed_exprs = lappend(pushed_exprs, clause);
+		}
+	}
+
+	if (is_count)
+	{
+		/*
+		 * The scan tuple: the count(*) aggregates, then the columns the
+		 * pushed conditions read, which only the fallback fills.
+		 */
+		List	   *vars;
+		AttrNumber	attno;
+
+		mode = SCAN_COUNT;
+		fdw_scan_tlist = add_to_flat_tlist(NIL,
+										   pull_var_clause((Node *) best_path->path.pathtarget->exprs,
+														   PVC_INCLUDE_AGGREGATES));
+		vars = pull_var_clause((Node *) pushed_exprs, PVC_RECURSE_PLACEHOLDERS);
+		fdw_scan_tlist = add_to_flat_tlist(fdw_scan_tlist, vars);
+		attno = 0;
+		foreach(lc, fdw_scan_tlist)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+			attno++;
+			if (IsA(tle->expr, Var))
+				columns = lappend(columns, list_make2_int(attno, ((Var *) tle->expr)->varattno));
+		}
+	}
+	else
+	{
+		List	   *attnums = columns_read(root, baserel, rel,
+										   list_concat(list_copy(baserel->reltarget->exprs),
+													   list_concat(list_copy(local_exprs),
+																   pushed_exprs)));
+
+		if (best_path->fdw_private != NIL)
+			attnums = list_union_int(attnums,
+									 columns_read(root, baserel, rel,
+												  (List *) root->upper_targets[UPPERREL_FINAL]->exprs));
+		foreach(lc, attnums)
+			columns = lappend(columns, list_make2_int(lfirst_int(lc), lfirst_int(lc)));
+		expand = expand_alerts_needed(fpinfo, rel, attnums);
+		if (mode == SCAN_LIST)
+			orderby = orderby_for_pathkeys(root, baserel, fpinfo, best_path->path.pathkeys);
+	}
+
+	/* LIMIT/OFFSET, from add_final_path */
+	if (best_path->fdw_private != NIL)
+	{
+		Node	   *count = lsecond(best_path->fdw_private);
+		Node	   *offset = lthird(best_path->fdw_private);
+
+		if (count && !(IsA(count, Const) && ((Const *) count)->constisnull))
+			limit_param = add_fdw_expr(&fdw_exprs, (Expr *) count);
+		if (offset && !(IsA(offset, Const) && ((Const *) offset)->constisnull))
+			offset_param = add_fdw_expr(&fdw_exprs, (Expr *) offset);
+	}
+
+	table_close(rel, NoLock);
+
+	/* in the order of enum FdwScanPrivateIndex */
+	fdw_private = list_make3(makeInteger(mode),
+							 makeString(psprintf("%u", fpinfo->relid)),
+							 columns);
+	fdw_private = lappend(fdw_private, filter);
+	fdw_private = lappend(fdw_private, makeString(orderby));
+	fdw_private = lappend(fdw_private, makeInteger(expand));
+	fdw_private = lappend(fdw_private, makeInteger(limit_param));
+	fdw_private = lappend(fdw_private, makeInteger(offset_param));
+	fdw_private = lappend(fdw_private, makeInteger(lookup_param));
+	fdw_private = lappend(fdw_private, makeInteger(lookup_array));
+
+	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
+							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
+}
+
+/* ---------------------------------------------------------------------
+ * Execution
+ * ---------------------------------------------------------------------
+ */
+
 /*
  * defenderBeginForeignScan
- *		Prepare the scan; fetch nothing yet.
+ *		Prepare the scan; send nothing yet.
  */
 static void
 defenderBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	EState	   *estate = node->ss.ps.state;
+	List	   *priv = fsplan->fdw_private;
 	DefenderScanState *state;
-	const GraphResource *resource;
-	List	   *retrieved_attrs;
+	List	   *columns;
 	ListCell   *lc;
 	Oid			userid;
 	int			i;
 
 	state = palloc0(sizeof(DefenderScanState));
 	node->fdw_state = state;
-	state->rel = node->ss.ss_currentRelation;
-	state->request = strVal(list_nth(fsplan->fdw_private, FdwScanPrivateRequest));
+	state->mode = (ScanMode) intVal(list_nth(priv, FdwScanPrivateMode));
+	state->relid = (Oid) strtoul(strVal(list_nth(priv, FdwScanPrivateRelid)), NULL, 10);
+	state->filter = (List *) list_nth(priv, FdwScanPrivateFilter);
+	state->orderby = strVal(list_nth(priv, FdwScanPrivateOrderBy));
+	state->expand_alerts = intVal(list_nth(priv, FdwScanPrivateExpandAlerts)) != 0;
+	state->limit_param = intVal(list_nth(priv, FdwScanPrivateLimit));
+	state->offset_param = intVal(list_nth(priv, FdwScanPrivateOffset));
+	state->lookup_param = intVal(list_nth(priv, FdwScanPrivateLookupValue));
+	state->lookup_array = intVal(list_nth(priv, FdwScanPrivateLookupArray)) != 0;
 
 	/* Plain EXPLAIN shows the request without sending it. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+	{
+		state->opts = defender_get_options(state->relid, InvalidOid, InvalidOid, false);
+		state->resource = graph_find_resource(state->opts->resource);
 		return;
+	}
 
 	/* Run as the view owner when the table is reached through a view. */
 #if PG_VERSION_NUM >= 160000
 	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
 #else
 	{
-		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+		Index		rtindex = fsplan->scan.scanrelid > 0 ? fsplan->scan.scanrelid :
+			(Index) bms_next_member(fsplan->fs_relids, -1);
+		RangeTblEntry *rte = exec_rt_fetch(rtindex, estate);
 
 		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	}
 #endif
-	state->opts = defender_get_options(RelationGetRelid(state->rel), InvalidOid,
-									   userid, true);
-	resource = graph_find_resource(state->opts->resource);
+	state->opts = defender_get_options(state->relid, InvalidOid, userid, true);
+	state->resource = graph_find_resource(state->opts->resource);
 
-	retrieved_attrs = (List *) list_nth(fsplan->fdw_private, FdwScanPrivateRetrievedAttrs);
-	state->ncolumns = list_length(retrieved_attrs);
+	if (node->ss.ss_currentRelation)
+		state->rel = node->ss.ss_currentRelation;
+	else
+	{
+		state->rel = table_open(state->relid, AccessShareLock);
+		state->close_rel = true;
+	}
+
+	columns = (List *) list_nth(priv, FdwScanPrivateColumns);
+	state->ncolumns = list_length(columns);
 	state->columns = palloc0(sizeof(DefenderColumn) * Max(state->ncolumns, 1));
+	state->slot_attnos = palloc0(sizeof(AttrNumber) * Max(state->ncolumns, 1));
 	i = 0;
-	foreach(lc, retrieved_attrs)
-		defender_column_init(&state->columns[i++], state->rel, lfirst_int(lc), resource);
+	foreach(lc, columns)
+	{
+		List	   *pair = (List *) lfirst(lc);
 
+		state->slot_attnos[i] = (AttrNumber) linitial_int(pair);
+		defender_column_init(&state->columns[i], state->rel,
+							 (AttrNumber) lsecond_int(pair), state->resource);
+		i++;
+	}
+
+	state->param_exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+	state->params.count = list_length(fsplan->fdw_exprs);
+	state->params.values = palloc0(sizeof(Datum) * Max(state->params.count, 1));
+	state->params.nulls = palloc0(sizeof(bool) * Max(state->params.count, 1));
+	state->params.types = palloc0(sizeof(Oid) * Max(state->params.count, 1));
+	i = 0;
+	foreach(lc, fsplan->fdw_exprs)
+		state->params.types[i++] = exprType((Node *) lfirst(lc));
+
+	state->param_cxt = AllocSetContextCreate(estate->es_query_cxt,
+											 "defender_fdw parameters",
+											 ALLOCSET_SMALL_SIZES);
 	state->page_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											"defender_fdw page",
 											ALLOCSET_DEFAULT_SIZES);
 	state->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										   "defender_fdw row",
 										   ALLOCSET_SMALL_SIZES);
-	state->pager = defender_pager_begin(state->opts,
-										psprintf("%s%s", state->opts->graph_url, state->request),
-										psprintf("GET %s", state->request),
-										state->page_cxt);
 }
 
 /*
- * defenderIterateForeignScan
- *		Return the next row, fetching the next page when needed.
+ * compute_params
+ *		Evaluate fdw_exprs: parameters, join values, now() - interval ...
  */
-static TupleTableSlot *
-defenderIterateForeignScan(ForeignScanState *node)
+static void
+compute_params(ForeignScanState *node, DefenderScanState *state)
 {
-	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old;
+	ListCell   *lc;
+	int			i = 0;
+
+	MemoryContextReset(state->param_cxt);
+	foreach(lc, state->param_exprs)
+	{
+		ExprState  *es = (ExprState *) lfirst(lc);
+		int16		typlen;
+		bool		typbyval;
+		Datum		value;
+
+		value = ExecEvalExpr(es, econtext, &state->params.nulls[i]);
+		get_typlenbyval(state->params.types[i], &typlen, &typbyval);
+		old = MemoryContextSwitchTo(state->param_cxt);
+		state->params.values[i] = state->params.nulls[i] ? (Datum) 0 :
+			datumCopy(value, typbyval, typlen);
+		MemoryContextSwitchTo(old);
+		i++;
+	}
+	ResetExprContext(econtext);
+}
+
+/* A LIMIT or OFFSET value; NULL means none (-1). */
+static int64
+param_int8(DefenderScanState *state, int paramno, const char *what)
+{
+	int64		v;
+
+	if (paramno == 0 || state->params.nulls[paramno - 1])
+		return -1;
+	v = DatumGetInt64(state->params.values[paramno - 1]);
+	if (v < 0)
+		ereport(ERROR,
+				(errcode(strcmp(what, "LIMIT") == 0 ?
+						 ERRCODE_INVALID_ROW_COUNT_IN_LIMIT_CLAUSE :
+						 ERRCODE_INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE),
+				 errmsg("%s must not be negative", what)));
+	return v;
+}
+
+/*
+ * start_list
+ *		Write the list request with the values and begin paging.
+ *
+ * In fallback the filter, $top, $skip and $count are left out: every
+ * condition and the limit are then applied here.
+ */
+static void
+start_list(DefenderScanState *state, bool fallback)
+{
+	DefenderListRequest req;
+	StringInfoData url;
+	StringInfoData display;
+	MemoryContext old = MemoryContextSwitchTo(state->param_cxt);
+
+	memset(&req, 0, sizeof(req));
+	req.orderby = state->orderby[0] ? state->orderby : NULL;
+	req.expand_alerts = state->expand_alerts;
+	if (!fallback)
+	{
+		req.filter = state->filter;
+		req.count_only = (state->mode == SCAN_COUNT);
+		if (state->limit >= 0)
+			req.top = state->limit;
+		if (state->offset > 0)
+			req.skip = state->offset;
+	}
+
+	initStringInfo(&url);
+	appendStringInfoString(&url, state->opts->graph_url);
+	initStringInfo(&display);
+	appendStringInfoString(&display, "GET ");
+	if (defender_deparse_list(&url, true, state->opts, state->resource, &req,
+							  &state->params) == RENDER_FALSE)
+	{
+		/* no row can match: nothing to ask */
+		state->finished = true;
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	defender_deparse_list(&display, false, state->opts, state->resource, &req,
+						  &state->params);
+
+	if (state->pager)
+		state->requests += defender_pager_requests(state->pager);
+	state->pager = defender_pager_begin(state->opts, url.data, display.data,
+										state->page_cxt,
+										!fallback && state->filter != NIL);
+	state->fallback = fallback;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * start_scan
+ *		First call of Iterate after Begin or ReScan: compute the values and
+ *		decide what to ask.
+ */
+static void
+start_scan(ForeignScanState *node, DefenderScanState *state)
+{
+	compute_params(node, state);
+	state->started = true;
+	state->finished = false;
+	state->returned = 0;
+	state->skipped = 0;
+	state->limit = param_int8(state, state->limit_param, "LIMIT");
+	state->offset = Max(param_int8(state, state->offset_param, "OFFSET"), 0);
+
+	if (state->mode == SCAN_LOOKUP)
+	{
+		Datum		value = state->params.values[state->lookup_param - 1];
+		bool		isnull = state->params.nulls[state->lookup_param - 1];
+		MemoryContext old = MemoryContextSwitchTo(state->param_cxt);
+
+		state->lookup_ids = NIL;
+		if (isnull)
+			;					/* id = NULL matches nothing */
+		else if (!state->lookup_array)
+			state->lookup_ids = list_make1(TextDatumGetCString(value));
+		else
+		{
+			Datum	   *elems;
+			bool	   *elemnulls;
+			int			n,
+						i;
+
+			deconstruct_array(DatumGetArrayTypeP(value), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &elemnulls, &n);
+			for (i = 0; i < n; i++)
+			{
+				char	   *id;
+
+				if (elemnulls[i])
+					continue;
+				id = TextDatumGetCString(elems[i]);
+				/* each entity once, whatever the array repeats */
+				if (!list_member(state->lookup_ids, makeString(id)))
+					state->lookup_ids = lappend(state->lookup_ids, makeString(id));
+			}
+			/* back to plain strings */
+			{
+				List	   *ids = NIL;
+				ListCell   *lc;
+
+				foreach(lc, state->lookup_ids)
+					ids = lappend(ids, strVal(lfirst(lc)));
+				state->lookup_ids = ids;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	if (state->limit == 0)
+	{
+		state->finished = true; /* LIMIT 0 */
+		return;
+	}
+	start_list(state, false);
+}
+
+/*
+ * fill_slot
+ *		Convert a row object into the scan slot's columns.
+ */
+static void
+fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row)
+{
 	Datum	   *values = slot->tts_values;
 	bool	   *isnull = slot->tts_isnull;
 	ErrorContextCallback errcallback;
 	MemoryContext old;
-	json_t	   *row;
 	int			i;
 
-	ExecClearTuple(slot);
-	MemoryContextReset(state->row_cxt);
-
-	row = defender_pager_next(state->pager);
-	if (row == NULL)
-		return slot;
 	if (!json_is_object(row))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
 				 errmsg("Microsoft Graph returned a row that is not a JSON object"),
 				 errcontext("foreign table \"%s\"", RelationGetRelationName(state->rel))));
 
+	ExecClearTuple(slot);
 	memset(isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 
 	state->current_row = row;
@@ -342,18 +1161,189 @@ defenderIterateForeignScan(ForeignScanState *node)
 	for (i = 0; i < state->ncolumns; i++)
 	{
 		DefenderColumn *col = &state->columns[i];
+		AttrNumber	attno = state->slot_attnos[i];
 
 		state->current_column = col;
-		values[col->attnum - 1] =
-			defender_json_to_datum(col, defender_column_lookup(col, row),
-								   &isnull[col->attnum - 1]);
+		values[attno - 1] = defender_json_to_datum(col, defender_column_lookup(col, row),
+												   &isnull[attno - 1]);
 	}
 	MemoryContextSwitchTo(old);
 
 	error_context_stack = errcallback.previous;
 	state->current_column = NULL;
-
 	ExecStoreVirtualTuple(slot);
+}
+
+/* Does the fallback keep this row?  (The exactly pushed conditions.) */
+static bool
+passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+
+	econtext->ecxt_scantuple = slot;
+	return ExecQual(node->fdw_recheck_quals, econtext);
+}
+
+/*
+ * next_list_row
+ *		The next row of a list into the slot; false when done.
+ */
+static bool
+next_list_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *slot)
+{
+	for (;;)
+	{
+		json_t	   *row;
+		DfwGraphError err;
+
+		if (state->finished)
+			return false;
+		if (!state->fallback && state->limit >= 0 && state->returned >= state->limit)
+			return false;		/* Graph applied the offset; stop at the limit */
+
+		row = defender_pager_next(state->pager);
+		if (row == NULL)
+		{
+			if (defender_pager_rejected(state->pager, &err))
+			{
+				ereport(NOTICE,
+						(errmsg("Microsoft Graph rejected the pushed-down filter; reading without it and filtering locally"),
+						 errdetail("HTTP 400, error code \"%s\": %s", err.code,
+								   defender_redact(state->opts, err.message)),
+						 errhint("Set defender_fdw.enable_pushdown to off, or the table option pushdown to false, to skip the attempt.")));
+				start_list(state, true);
+				continue;
+			}
+			state->finished = true;
+			return false;
+		}
+
+		MemoryContextReset(state->row_cxt);
+		fill_slot(state, slot, row);
+
+		if (state->fallback)
+		{
+			if (!passes_pushed_conditions(node, slot))
+				continue;
+			if (state->skipped < state->offset)
+			{
+				state->skipped++;
+				continue;
+			}
+			if (state->limit >= 0 && state->returned >= state->limit)
+			{
+				state->finished = true;
+				return false;
+			}
+		}
+		state->returned++;
+		return true;
+	}
+}
+
+/*
+ * defenderIterateForeignScan
+ *		Return the next row, asking Graph when needed.
+ */
+static TupleTableSlot *
+defenderIterateForeignScan(ForeignScanState *node)
+{
+	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	if (!state->started)
+		start_scan(node, state);
+
+	switch (state->mode)
+	{
+		case SCAN_LIST:
+			if (!next_list_row(node, state, slot))
+				ExecClearTuple(slot);
+			return slot;
+
+		case SCAN_LOOKUP:
+			while (state->lookup_ids != NIL)
+			{
+				char	   *id = linitial(state->lookup_ids);
+				StringInfoData path;
+				json_t	   *entity;
+
+				state->lookup_ids = list_delete_first(state->lookup_ids);
+				if (id[0] == '\0')
+					continue;	/* GET .../ would be the whole list */
+				MemoryContextReset(state->page_cxt);
+				initStringInfo(&path);
+				defender_deparse_lookup(&path, true, state->opts, state->resource, id,
+										state->expand_alerts);
+				entity = defender_fetch_entity(state->opts,
+											   psprintf("%s%s", state->opts->graph_url, path.data),
+											   psprintf("GET %s", path.data),
+											   state->page_cxt);
+				state->requests++;
+				if (entity == NULL)
+					continue;	/* 404: no such entity, no row */
+				MemoryContextReset(state->row_cxt);
+				fill_slot(state, slot, entity);
+				return slot;
+			}
+			ExecClearTuple(slot);
+			return slot;
+
+		case SCAN_COUNT:
+			{
+				int64		count = 0;
+				int			i;
+
+				ExecClearTuple(slot);
+				if (state->returned > 0)
+					return slot;	/* the one row is out */
+				if (state->pager)
+				{
+					json_t	   *row = defender_pager_next(state->pager);
+					DfwGraphError err;
+
+					if (row == NULL && defender_pager_rejected(state->pager, &err))
+					{
+						ereport(NOTICE,
+								(errmsg("Microsoft Graph rejected the pushed-down filter; reading without it and counting locally"),
+								 errdetail("HTTP 400, error code \"%s\": %s", err.code,
+										   defender_redact(state->opts, err.message))));
+						start_list(state, true);
+						while (next_list_row(node, state, slot))
+							count++;
+						ExecClearTuple(slot);
+					}
+					else
+					{
+						json_t	   *n = json_object_get(defender_pager_document(state->pager),
+														"@odata.count");
+
+						if (!json_is_integer(n))
+							ereport(ERROR,
+									(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+									 errmsg("Microsoft Graph's answer has no @odata.count"),
+									 errcontext("foreign table \"%s\"", RelationGetRelationName(state->rel))));
+						count = (int64) json_integer_value(n);
+					}
+				}
+				state->finished = true;
+				state->returned = 1;
+				/* the count(*) columns; the others served the fallback only */
+				for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
+				{
+					bool		is_column = false;
+					int			c;
+
+					for (c = 0; c < state->ncolumns; c++)
+						if (state->slot_attnos[c] == i + 1)
+							is_column = true;
+					slot->tts_isnull[i] = is_column;
+					slot->tts_values[i] = is_column ? (Datum) 0 : Int64GetDatum(count);
+				}
+				ExecStoreVirtualTuple(slot);
+				return slot;
+			}
+	}
 	return slot;
 }
 
@@ -383,7 +1373,7 @@ conversion_error_callback(void *arg)
 
 /*
  * defenderReScanForeignScan
- *		Start over from the first page.
+ *		Start over: new values (a join's next outer row), new requests.
  */
 static void
 defenderReScanForeignScan(ForeignScanState *node)
@@ -391,7 +1381,13 @@ defenderReScanForeignScan(ForeignScanState *node)
 	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
 
 	if (state->pager)
-		defender_pager_rewind(state->pager);
+	{
+		state->requests += defender_pager_requests(state->pager);
+		state->pager = NULL;
+	}
+	state->started = false;
+	state->fallback = false;
+	MemoryContextReset(state->page_cxt);
 }
 
 /*
@@ -403,16 +1399,131 @@ defenderEndForeignScan(ForeignScanState *node)
 {
 	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
 
-	if (state && state->page_cxt)
+	if (state == NULL)
+		return;
+	if (state->pager)
 	{
+		state->requests += defender_pager_requests(state->pager);
+		state->pager = NULL;
+	}
+	if (state->page_cxt)
 		MemoryContextDelete(state->page_cxt);
-		state->page_cxt = NULL;
+	state->page_cxt = NULL;
+	if (state->close_rel && state->rel)
+		table_close(state->rel, NoLock);
+	state->rel = NULL;
+}
+
+/*
+ * explain_request
+ *		The request as EXPLAIN shows it: written the way execution writes it,
+ *		but with each non-constant value shown as its expression.
+ */
+static char *
+explain_request(ForeignScanState *node, ExplainState *es)
+{
+	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	DefenderParamValues params;
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+	int			n = list_length(fsplan->fdw_exprs);
+
+	params.count = n;
+	params.values = palloc0(sizeof(Datum) * Max(n, 1));
+	params.nulls = palloc0(sizeof(bool) * Max(n, 1));
+	params.types = palloc0(sizeof(Oid) * Max(n, 1));
+	params.placeholders = palloc0(sizeof(char *) * Max(n, 1));
+	foreach(lc, fsplan->fdw_exprs)
+	{
+		Expr	   *expr = (Expr *) lfirst(lc);
+
+		params.types[i] = exprType((Node *) expr);
+		if (IsA(expr, Const))
+		{
+			params.values[i] = ((Const *) expr)->constvalue;
+			params.nulls[i] = ((Const *) expr)->constisnull;
+		}
+		else
+			params.placeholders[i] = deparse_expression((Node *) expr, es->deparse_cxt,
+														true, false);
+		i++;
+	}
+
+	initStringInfo(&buf);
+	if (state->mode == SCAN_LOOKUP)
+	{
+		int			k = state->lookup_param - 1;
+		StringInfoData path;
+		Oid			outfn;
+		bool		isvarlena;
+
+		initStringInfo(&path);
+		if (params.placeholders[k] == NULL && !params.nulls[k] && !state->lookup_array)
+			defender_deparse_lookup(&path, false, state->opts, state->resource,
+									TextDatumGetCString(params.values[k]), state->expand_alerts);
+		else
+			defender_deparse_lookup(&path, false, state->opts, state->resource,
+									state->lookup_array ? "{id}" :
+									psprintf("{%s}", params.placeholders[k] ? params.placeholders[k] : "NULL"),
+									state->expand_alerts);
+		appendStringInfo(&buf, "GET %s", path.data);
+		if (state->lookup_array)
+		{
+			if (params.placeholders[k])
+				appendStringInfo(&buf, " for each id in %s", params.placeholders[k]);
+			else if (!params.nulls[k])
+			{
+				getTypeOutputInfo(params.types[k], &outfn, &isvarlena);
+				appendStringInfo(&buf, " for each id in %s",
+								 OidOutputFunctionCall(outfn, params.values[k]));
+			}
+		}
+		return buf.data;
+	}
+	else
+	{
+		DefenderListRequest req;
+		StringInfoData request;
+
+		memset(&req, 0, sizeof(req));
+		req.filter = state->filter;
+		req.orderby = state->orderby[0] ? state->orderby : NULL;
+		req.expand_alerts = state->expand_alerts;
+		req.count_only = (state->mode == SCAN_COUNT);
+		if (state->limit_param)
+		{
+			int			k = state->limit_param - 1;
+
+			if (params.placeholders[k])
+				req.top_text = params.placeholders[k];
+			else if (DatumGetInt64(params.values[k]) == 0)
+				return "none (LIMIT 0)";
+			else
+				req.top = DatumGetInt64(params.values[k]);
+		}
+		if (state->offset_param)
+		{
+			int			k = state->offset_param - 1;
+
+			if (params.placeholders[k])
+				req.skip_text = params.placeholders[k];
+			else
+				req.skip = DatumGetInt64(params.values[k]);
+		}
+		initStringInfo(&request);
+		if (defender_deparse_list(&request, false, state->opts, state->resource,
+								  &req, &params) == RENDER_FALSE)
+			return "none (no row can match the conditions)";
+		appendStringInfo(&buf, "GET %s", request.data);
+		return buf.data;
 	}
 }
 
 /*
  * defenderExplainForeignScan
- *		With VERBOSE, show the exact request the scan sends.
+ *		With VERBOSE, the request the scan sends; with ANALYZE, how many.
  */
 static void
 defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
@@ -420,5 +1531,20 @@ defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
 
 	if (es->verbose)
-		ExplainPropertyText("Remote request", psprintf("GET %s", state->request), es);
+		ExplainPropertyText("Remote request", explain_request(node, es), es);
+	if (es->analyze)
+		ExplainPropertyInteger("Remote requests", NULL,
+							   state->requests +
+							   (state->pager ? defender_pager_requests(state->pager) : 0),
+							   es);
+}
+
+/*
+ * defenderImportForeignSchema
+ *		IMPORT FOREIGN SCHEMA: see import.c.
+ */
+static List *
+defenderImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	return defender_import_schema(stmt, serverOid);
 }

@@ -382,7 +382,8 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 			continue;
 		}
 		if ((status >= 200 && status < 300) ||
-			(status == 404 && (flags & DEFENDER_ALLOW_NOT_FOUND)))
+			(status == 404 && (flags & DEFENDER_ALLOW_NOT_FOUND)) ||
+			(status == 400 && (flags & DEFENDER_ALLOW_BAD_REQUEST)))
 			return response;
 
 		report_api_error(opts, response, service, display, client_request_id);

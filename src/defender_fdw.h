@@ -22,6 +22,8 @@
 #define DEFENDER_FDW_H
 
 #include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pathnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/memutils.h"
 #include "utils/relcache.h"
@@ -60,8 +62,12 @@ typedef struct DefenderOptions
 
 	/* foreign table */
 	char	   *resource;
-	int			page_size;		/* 0: the resource's maximum */
+	int			page_size;		/* 0: the resource's default */
+	bool		pushdown;		/* server or table option "pushdown" */
 } DefenderOptions;
+
+/* defender_fdw.c */
+extern bool defender_enable_pushdown;	/* GUC defender_fdw.enable_pushdown */
 
 /* option.c */
 extern DefenderOptions *defender_get_options(Oid foreigntableid, Oid serverid,
@@ -69,11 +75,24 @@ extern DefenderOptions *defender_get_options(Oid foreigntableid, Oid serverid,
 extern char *defender_column_property(Oid relid, AttrNumber attnum);
 
 /* graph_catalog.c */
+
+/* How a property compares in $filter, which decides what may be pushed. */
+typedef enum GraphPropertyKind
+{
+	GRAPH_OTHER,				/* not filterable */
+	GRAPH_STRING,				/* free text: Graph compares ignoring case */
+	GRAPH_ENUM,					/* closed set of camelCase members */
+	GRAPH_DATETIME				/* DateTimeOffset, 7 fraction digits */
+} GraphPropertyKind;
+
 typedef struct GraphProperty
 {
 	const char *name;			/* Graph's JSON name, e.g. createdDateTime */
 	const char *pgtype;			/* column type IMPORT FOREIGN SCHEMA uses */
-	bool		filterable;		/* documented as supporting $filter */
+	GraphPropertyKind kind;		/* GRAPH_OTHER unless $filter supports it */
+	bool		nullable;		/* may be null in a response */
+	bool		sortable;		/* $orderby accepts it */
+	const char *const *members; /* GRAPH_ENUM: NULL-terminated members */
 } GraphProperty;
 
 typedef struct GraphResource
@@ -81,21 +100,140 @@ typedef struct GraphResource
 	const char *name;			/* the resource option, e.g. incidents */
 	const char *path;			/* below /{api_version}/ */
 	int			max_page_size;	/* largest $top Graph accepts */
+	int			default_page_size;	/* $top when page_size is not set */
 	const GraphProperty *properties;	/* terminated by a NULL name */
 } GraphResource;
 
 extern const GraphResource *graph_find_resource(const char *name);
+extern const GraphResource *graph_resource_at(int index);
 extern const char *graph_resource_names(void);
+extern const GraphProperty *graph_find_property(const GraphResource *resource,
+												const char *name);
+extern bool graph_is_enum_member(const GraphProperty *prop, const char *value);
 extern const GraphProperty *graph_match_property(const GraphResource *resource,
 												 const char *column_name);
 extern void graph_normalize_name(const char *name, char *out, size_t outsize);
 
-/* deparse.c */
-extern char *defender_deparse_list_request(const DefenderOptions *opts,
-										   const GraphResource *resource);
+/*
+ * Planner state of a foreign table (baserel->fdw_private), and of the
+ * upper relations (ordered, grouped) built on one.
+ */
+typedef struct DefenderRelInfo
+{
+	Oid			relid;			/* the foreign table */
+	DefenderOptions *opts;		/* without credentials */
+	const GraphResource *resource;
+	bool		pushdown;		/* pushdown option and enable_pushdown */
+
+	/* baserestrictinfo, split by shippable.c */
+	List	   *remote_conds;	/* pushed, and exact: not rechecked */
+	List	   *recheck_conds;	/* pushed as a pre-filter, and rechecked */
+	List	   *local_conds;	/* evaluated locally only */
+	List	   *lookup_conds;	/* id = value, id = ANY(array): GET by id */
+
+	/* upper relations: which stage, over which base relation */
+	int			stage;			/* UpperRelationKind, or -1 for the base */
+	struct RelOptInfo *baserel;
+} DefenderRelInfo;
+
+/*
+ * Comparison operators of a pushed-down leaf, in two-valued (OData) logic:
+ * each one is true exactly when the SQL condition it stands for is TRUE,
+ * so NOT can be pushed by swapping a leaf for its complement.
+ */
+typedef enum DefenderFilterOp
+{
+	DFOP_EQ,
+	DFOP_NE,					/* not equal and not null */
+	DFOP_LT,
+	DFOP_LE,
+	DFOP_GT,
+	DFOP_GE,
+	DFOP_IS_NULL,
+	DFOP_NOT_NULL,
+	DFOP_EQ_ANY,				/* = ANY(array) */
+	DFOP_NE_ALL					/* <> ALL(array) */
+} DefenderFilterOp;
+
+/* Node kinds of a filter tree (see defender_filter_tree) */
+#define FT_AND	1
+#define FT_OR	2
+#define FT_LEAF 3
+
+/* shippable.c */
+extern const GraphProperty *defender_column_graph_property(Oid relid,
+														   AttrNumber attnum,
+														   const GraphResource *resource);
+extern void defender_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
+										 DefenderRelInfo *fpinfo);
+extern bool defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
+									DefenderRelInfo *fpinfo, Expr *expr,
+									Expr **value, bool *is_array);
+extern bool defender_is_value_expr(PlannerInfo *root, RelOptInfo *baserel, Expr *expr);
+extern List *defender_filter_tree(PlannerInfo *root, RelOptInfo *baserel,
+								  DefenderRelInfo *fpinfo, List *conds,
+								  List **fdw_exprs);
+extern const GraphProperty *defender_sort_property(PlannerInfo *root,
+												   RelOptInfo *baserel,
+												   DefenderRelInfo *fpinfo,
+												   PathKey *pathkey);
+
+/* deparse_odata.c */
+
+/*
+ * Values of the non-constant expressions (fdw_exprs) a request refers to.
+ * At execution values/nulls/types are set; for EXPLAIN, placeholders holds
+ * each expression's text instead, and it is written in place of the value.
+ */
+typedef struct DefenderParamValues
+{
+	int			count;
+	Datum	   *values;
+	bool	   *nulls;
+	Oid		   *types;
+	char	  **placeholders;
+} DefenderParamValues;
+
+/* What a list request asks for, beyond the resource. */
+typedef struct DefenderListRequest
+{
+	List	   *filter;			/* filter tree, or NIL */
+	char	   *orderby;		/* e.g. "createdDateTime desc", or NULL */
+	bool		expand_alerts;
+	bool		count_only;		/* $count=true&$top=1 */
+	int64		top;			/* rows per page, 0 for the resource's page size */
+	int64		skip;
+	const char *top_text;		/* for EXPLAIN: a placeholder instead of top */
+	const char *skip_text;		/* likewise for skip */
+} DefenderListRequest;
+
+typedef enum DefenderRender
+{
+	RENDER_FALSE,				/* no row can match: send nothing */
+	RENDER_TRUE,				/* every row matches: no $filter */
+	RENDER_FILTER				/* a $filter was written */
+} DefenderRender;
+
+extern DefenderRender defender_render_filter(StringInfo buf, List *tree,
+											 const DefenderParamValues *params,
+											 const GraphResource *resource);
+extern DefenderRender defender_deparse_list(StringInfo buf, bool encode,
+											const DefenderOptions *opts,
+											const GraphResource *resource,
+											const DefenderListRequest *req,
+											const DefenderParamValues *params);
+extern void defender_deparse_lookup(StringInfo buf, bool encode,
+									const DefenderOptions *opts,
+									const GraphResource *resource,
+									const char *id, bool expand_alerts);
+
+/* import.c */
+struct ImportForeignSchemaStmt;
+extern List *defender_import_schema(struct ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 /* connection.c */
 #define DEFENDER_ALLOW_NOT_FOUND	0x01	/* return a 404 instead of raising */
+#define DEFENDER_ALLOW_BAD_REQUEST	0x02	/* return a 400 instead of raising */
 
 /*
  * One response handed back to a caller.  body is malloc'd by the client;
@@ -144,9 +282,16 @@ typedef struct DefenderPager DefenderPager;
 extern DefenderPager *defender_pager_begin(const DefenderOptions *opts,
 										   const char *first_url,
 										   const char *display,
-										   MemoryContext page_cxt);
+										   MemoryContext page_cxt,
+										   bool allow_rejection);
 extern struct json_t *defender_pager_next(DefenderPager *pager);
 extern void defender_pager_rewind(DefenderPager *pager);
+extern bool defender_pager_rejected(DefenderPager *pager, DfwGraphError *err);
+extern struct json_t *defender_pager_document(DefenderPager *pager);
+extern int	defender_pager_requests(DefenderPager *pager);
+extern struct json_t *defender_fetch_entity(const DefenderOptions *opts,
+											const char *url, const char *display,
+											MemoryContext page_cxt);
 
 /* convert.c */
 typedef struct DefenderColumn

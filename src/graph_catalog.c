@@ -3,15 +3,17 @@
  * graph_catalog.c
  *		  The Graph resources defender_fdw exposes and their properties.
  *
- * A static description of each collection: its path, the largest page
- * Graph accepts, and every property with the column type it maps to and
- * whether Graph documents $filter support for it.  Column-to-property
- * matching lives here too: without a "property" option, a column matches
- * the property whose name equals it ignoring case and underscores, so
- * created_date_time finds createdDateTime.
+ * A static description of each collection: its path, page sizes, and every
+ * v1.0 property with the column type it maps to, whether Graph documents
+ * $filter and $orderby support for it, whether it can be null, and for
+ * enumerations their members, which the pushdown rules need (see
+ * shippable.c).  Column-to-property matching lives here too: without a
+ * "property" option, a column matches the property whose name equals it
+ * ignoring case and underscores, so created_date_time finds createdDateTime.
  *
- * Source: the v1.0 incident resource (see ../shared/reference/graph-api.md,
- * section 2.1, and the CSDL beside it).
+ * Sources: the v1.0 CSDL of microsoft.graph.security (incident, alert and
+ * their enumerations) and the list pages' filter documentation, see
+ * ../shared/reference/graph-api.md sections 2, 3 and 8.
  *
  * src/graph_catalog.c
  *
@@ -23,34 +25,117 @@
 
 #include "defender_fdw.h"
 
-static const GraphProperty incident_properties[] = {
-	{"id", "text", false},
-	{"tenantId", "text", false},
-	{"displayName", "text", false},
-	{"description", "text", false},
-	{"summary", "text", false},
-	{"status", "text", true},
-	{"severity", "text", true},
-	{"classification", "text", true},
-	{"determination", "text", true},
-	{"assignedTo", "text", true},
-	{"createdDateTime", "timestamptz", true},
-	{"lastUpdateDateTime", "timestamptz", true},
-	{"lastModifiedBy", "text", false},
-	{"customTags", "text[]", false},
-	{"systemTags", "text[]", false},
-	{"comments", "jsonb", false},
-	{"incidentWebUrl", "text", false},
-	{"redirectIncidentId", "text", false},
-	{"resolvingComment", "text", false},
-	{"priorityScore", "integer", false},
-	{"alerts", "jsonb", false},
-	{NULL, NULL, false}
+static const char *const incident_status_members[] = {
+	"active", "resolved", "inProgress", "redirected", "unknownFutureValue",
+	"awaitingAction", NULL
+};
+static const char *const alert_status_members[] = {
+	"unknown", "new", "inProgress", "resolved", "unknownFutureValue", NULL
+};
+static const char *const severity_members[] = {
+	"unknown", "informational", "low", "medium", "high", "unknownFutureValue", NULL
+};
+static const char *const classification_members[] = {
+	"unknown", "falsePositive", "truePositive", "informationalExpectedActivity",
+	"unknownFutureValue", NULL
+};
+static const char *const determination_members[] = {
+	"unknown", "apt", "malware", "securityPersonnel", "securityTesting",
+	"unwantedSoftware", "other", "multiStagedAttack", "compromisedAccount",
+	"phishing", "maliciousUserActivity", "notMalicious", "notEnoughDataToValidate",
+	"confirmedActivity", "lineOfBusinessApplication", "unknownFutureValue", NULL
+};
+static const char *const service_source_members[] = {
+	"unknown", "microsoftDefenderForEndpoint", "microsoftDefenderForIdentity",
+	"microsoftDefenderForCloudApps", "microsoftDefenderForOffice365",
+	"microsoft365Defender", "azureAdIdentityProtection", "microsoftAppGovernance",
+	"dataLossPrevention", "unknownFutureValue", "microsoftDefenderForCloud",
+	"microsoftSentinel", "microsoftInsiderRiskManagement",
+	"microsoftThreatIntelligence", "microsoftSecurityForAI", NULL
 };
 
+/* Shorthands for the property tables. */
+#define TEXT(n)			{n, "text", GRAPH_OTHER, true, false, NULL}
+#define JSONB(n)		{n, "jsonb", GRAPH_OTHER, true, false, NULL}
+#define TEXTS(n)		{n, "text[]", GRAPH_OTHER, true, false, NULL}
+#define TIME(n)			{n, "timestamptz", GRAPH_OTHER, true, false, NULL}
+#define FILTER_TIME(n)	{n, "timestamptz", GRAPH_DATETIME, false, true, NULL}
+#define ENUM(n, m, null) {n, "text", GRAPH_ENUM, null, false, m}
+
+static const GraphProperty incident_properties[] = {
+	TEXT("id"),
+	TEXT("tenantId"),
+	TEXT("displayName"),
+	TEXT("description"),
+	TEXT("summary"),
+	ENUM("status", incident_status_members, false),
+	ENUM("severity", severity_members, false),
+	ENUM("classification", classification_members, true),
+	ENUM("determination", determination_members, true),
+	{"assignedTo", "text", GRAPH_STRING, true, false, NULL},
+	FILTER_TIME("createdDateTime"),
+	FILTER_TIME("lastUpdateDateTime"),
+	TEXT("lastModifiedBy"),
+	TEXTS("customTags"),
+	TEXTS("systemTags"),
+	JSONB("comments"),
+	TEXT("incidentWebUrl"),
+	TEXT("redirectIncidentId"),
+	TEXT("resolvingComment"),
+	{"priorityScore", "integer", GRAPH_OTHER, true, false, NULL},
+	JSONB("alerts"),
+	{NULL}
+};
+
+static const GraphProperty alert_properties[] = {
+	TEXT("id"),
+	TEXT("providerAlertId"),
+	TEXT("incidentId"),
+	TEXT("tenantId"),
+	TEXT("title"),
+	TEXT("description"),
+	ENUM("status", alert_status_members, false),
+	ENUM("severity", severity_members, false),
+	ENUM("classification", classification_members, true),
+	ENUM("determination", determination_members, true),
+	ENUM("serviceSource", service_source_members, false),
+	TEXT("detectionSource"),
+	{"assignedTo", "text", GRAPH_STRING, true, false, NULL},
+	FILTER_TIME("createdDateTime"),
+	FILTER_TIME("lastUpdateDateTime"),
+	TIME("firstActivityDateTime"),
+	TIME("lastActivityDateTime"),
+	TIME("resolvedDateTime"),
+	TEXT("category"),
+	TEXTS("categories"),
+	TEXT("actorDisplayName"),
+	TEXT("alertPolicyId"),
+	TEXT("alertWebUrl"),
+	TEXT("incidentWebUrl"),
+	TEXT("detectorId"),
+	TEXT("investigationState"),
+	TEXTS("mitreTechniques"),
+	TEXT("productName"),
+	TEXT("recommendedActions"),
+	TEXTS("systemTags"),
+	TEXT("threatDisplayName"),
+	TEXT("threatFamilyName"),
+	JSONB("evidence"),
+	JSONB("comments"),
+	JSONB("additionalData"),
+	JSONB("customDetails"),
+	{NULL}
+};
+
+/*
+ * alerts_v2 takes $top above 50; 100 is seen working in production and is
+ * the default, page_size may raise it (Graph's legacy alert API allowed
+ * 1000).
+ */
 static const GraphResource graph_resources[] = {
-	{"incidents", "security/incidents", 50, incident_properties},
-	{NULL, NULL, 0, NULL}
+	{"incidents", "security/incidents", 50, 50, incident_properties},
+	{"alerts", "security/alerts_v2", 1000, 100, alert_properties},
+	{NULL}
 };
 
 /*
@@ -68,11 +153,20 @@ graph_find_resource(const char *name)
 	return NULL;
 }
 
+/* The index-th resource, or NULL past the end (for IMPORT FOREIGN SCHEMA). */
+const GraphResource *
+graph_resource_at(int index)
+{
+	if (index < 0 || index >= lengthof(graph_resources) - 1)
+		return NULL;
+	return &graph_resources[index];
+}
+
 /* The valid "resource" values, for hints. */
 const char *
 graph_resource_names(void)
 {
-	return "incidents";
+	return "incidents, alerts";
 }
 
 /*
@@ -112,4 +206,34 @@ graph_match_property(const GraphResource *resource, const char *column_name)
 			return prop;
 	}
 	return NULL;
+}
+
+/*
+ * graph_find_property
+ *		The property with exactly this JSON name, or NULL.
+ */
+const GraphProperty *
+graph_find_property(const GraphResource *resource, const char *name)
+{
+	const GraphProperty *prop;
+
+	for (prop = resource->properties; prop->name; prop++)
+		if (strcmp(prop->name, name) == 0)
+			return prop;
+	return NULL;
+}
+
+/*
+ * graph_is_enum_member
+ *		Is value exactly (case included) one of the enumeration's members?
+ */
+bool
+graph_is_enum_member(const GraphProperty *prop, const char *value)
+{
+	const char *const *m;
+
+	for (m = prop->members; m && *m; m++)
+		if (strcmp(*m, value) == 0)
+			return true;
+	return false;
 }

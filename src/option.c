@@ -67,12 +67,14 @@ static const DefenderOption valid_options[] = {
 	{"max_retries", ForeignServerRelationId},
 	{"max_response_mb", ForeignServerRelationId},
 	{"client_id", ForeignServerRelationId},
+	{"pushdown", ForeignServerRelationId},
 	/* user mapping */
 	{"client_id", UserMappingRelationId},
 	{"client_secret", UserMappingRelationId},
 	/* foreign table */
 	{"resource", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
+	{"pushdown", ForeignTableRelationId},
 	/* column */
 	{"property", AttributeRelationId},
 	{NULL, InvalidOid}
@@ -169,14 +171,14 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 			(void) check_int(name, value, 1, MAX_MAX_RESPONSE_MB);
 		else if (strcmp(name, "page_size") == 0)
 			page_size = check_int(name, value, 1, 1000);
-		else if (strcmp(name, "verify_ssl") == 0)
+		else if (strcmp(name, "verify_ssl") == 0 || strcmp(name, "pushdown") == 0)
 		{
 			bool		b;
 
 			if (!parse_bool(value, &b))
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("invalid value for boolean option \"verify_ssl\": \"%s\"", value)));
+						 errmsg("invalid value for boolean option \"%s\": \"%s\"", name, value)));
 		}
 		else if (strcmp(name, "ca_file") == 0)
 		{
@@ -413,6 +415,7 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	opts->verify_ssl = true;
 	opts->max_retries = DEFAULT_MAX_RETRIES;
 	opts->max_response_mb = DEFAULT_MAX_RESPONSE_MB;
+	opts->pushdown = true;
 
 	/* Later lists win: the user mapping's client_id over the server's. */
 	options = list_copy(server->options);
@@ -455,6 +458,8 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 			opts->resource = pstrdup(value);
 		else if (strcmp(name, "page_size") == 0)
 			opts->page_size = atoi(value);
+		else if (strcmp(name, "pushdown") == 0)
+			opts->pushdown = defGetBoolean(def);
 	}
 
 	if (need_credentials &&

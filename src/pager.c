@@ -40,9 +40,16 @@ struct DefenderPager
 	json_t	   *rows;			/* its "value" array */
 	size_t		index;
 	MemoryContextCallback free_document;
+
+	bool		allow_rejection;	/* may the first page be a 400? */
+	bool		rejected;		/* it was */
+	DfwGraphError rejection;	/* Graph's error for it */
+	int			requests;		/* pages fetched since begin/rewind */
 };
 
 static void fetch_page(DefenderPager *pager);
+static void decref_document(void *arg);
+static json_t *parse_body(const DefenderResponse *response, const char *display);
 static void free_document(void *arg);
 static char *display_for(const DefenderOptions *opts, const char *url);
 
@@ -52,10 +59,12 @@ static char *display_for(const DefenderOptions *opts, const char *url);
  */
 DefenderPager *
 defender_pager_begin(const DefenderOptions *opts, const char *first_url,
-					 const char *display, MemoryContext page_cxt)
+					 const char *display, MemoryContext page_cxt,
+					 bool allow_rejection)
 {
 	DefenderPager *pager = palloc0(sizeof(DefenderPager));
 
+	pager->allow_rejection = allow_rejection;
 	pager->opts = opts;
 	pager->page_cxt = page_cxt;
 	pager->pager_cxt = CurrentMemoryContext;
@@ -81,6 +90,35 @@ defender_pager_rewind(DefenderPager *pager)
 	list_free_deep(pager->visited);
 	pager->visited = NIL;
 	pager->started = false;
+	pager->rejected = false;
+	pager->requests = 0;
+}
+
+/*
+ * defender_pager_rejected
+ *		Did Graph answer the first page with 400 (only asked for when the
+ *		pager was begun with allow_rejection)?  *err describes it.
+ */
+bool
+defender_pager_rejected(DefenderPager *pager, DfwGraphError *err)
+{
+	if (pager->rejected && err)
+		*err = pager->rejection;
+	return pager->rejected;
+}
+
+/* The current page's whole document (for @odata.count), or NULL. */
+json_t *
+defender_pager_document(DefenderPager *pager)
+{
+	return pager->document;
+}
+
+/* How many pages were requested since the pager began or rewound. */
+int
+defender_pager_requests(DefenderPager *pager)
+{
+	return pager->requests;
 }
 
 /*
@@ -112,7 +150,6 @@ fetch_page(DefenderPager *pager)
 	char	   *url = pager->next_url;
 	DefenderResponse *response;
 	MemoryContext caller = CurrentMemoryContext;
-	json_error_t jerr;
 	json_t	   *next;
 	const char *display;
 
@@ -127,34 +164,23 @@ fetch_page(DefenderPager *pager)
 	MemoryContextSwitchTo(pager->page_cxt);
 
 	display = pager->display;
-	response = defender_api_request(opts, opts->graph_url, "GET", url,
-									display, NULL, 0);
-
-	if (response->http.body_len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("Microsoft Graph returned an empty body"),
-				 errdetail("HTTP %ld, request-id %s.", response->http.status,
-						   response->http.request_id[0] ? response->http.request_id : "none"),
-				 errcontext("remote request: %s", display)));
-
-	pager->document = json_loadb(response->http.body, response->http.body_len,
-								 0, &jerr);
-	if (pager->document == NULL)
+	response = defender_api_request(opts, opts->graph_url, "GET", url, display, NULL,
+									pager->allow_rejection && list_length(pager->visited) == 1 ?
+									DEFENDER_ALLOW_BAD_REQUEST : 0);
+	pager->requests++;
+	if (response->http.status == 400)
 	{
-		const char *ct = response->http.content_type;
-
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_JSON_TEXT),
-				 pg_strncasecmp(ct, "application/json", 16) == 0 ?
-				 errmsg("Microsoft Graph returned malformed JSON") :
-				 errmsg("Microsoft Graph returned %s instead of JSON", ct[0] ? ct : "an untyped body"),
-				 errdetail("%s at line %d, column %d of a %zu-byte body (HTTP %ld, request-id %s).",
-						   jerr.text, jerr.line, jerr.column, response->http.body_len,
-						   response->http.status,
-						   response->http.request_id[0] ? response->http.request_id : "none"),
-				 errcontext("remote request: %s", display)));
+		/* the caller retries without its filter; see defender_pager_rejected */
+		dfw_parse_graph_error(response->http.body, response->http.body_len,
+							  &pager->rejection);
+		defender_response_release(response);
+		pager->rejected = true;
+		pager->next_url = NULL;
+		MemoryContextSwitchTo(caller);
+		return;
 	}
+
+	pager->document = parse_body(response, display);
 	pager->free_document.func = free_document;
 	pager->free_document.arg = pager;
 	MemoryContextRegisterResetCallback(pager->page_cxt, &pager->free_document);
@@ -208,6 +234,88 @@ fetch_page(DefenderPager *pager)
 		pager->display = display_for(opts, link);
 	}
 	MemoryContextSwitchTo(caller);
+}
+
+/*
+ * defender_fetch_entity
+ *		GET one entity (an incident by id, say); NULL when Graph answers 404.
+ *
+ * The document lives until page_cxt is reset.
+ */
+json_t *
+defender_fetch_entity(const DefenderOptions *opts, const char *url,
+					  const char *display, MemoryContext page_cxt)
+{
+	MemoryContext caller = MemoryContextSwitchTo(page_cxt);
+	DefenderResponse *response;
+	json_t	   *document;
+	MemoryContextCallback *cb;
+
+	response = defender_api_request(opts, opts->graph_url, "GET", url, display,
+									NULL, DEFENDER_ALLOW_NOT_FOUND);
+	if (response->http.status == 404)
+	{
+		defender_response_release(response);
+		MemoryContextSwitchTo(caller);
+		return NULL;
+	}
+	cb = palloc(sizeof(MemoryContextCallback));	/* before the document exists */
+	document = parse_body(response, display);
+	cb->func = decref_document;
+	cb->arg = document;
+	MemoryContextRegisterResetCallback(page_cxt, cb);
+	defender_response_release(response);
+	if (!json_is_object(document))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("Microsoft Graph's answer is not a JSON object"),
+				 errcontext("remote request: %s", display)));
+	MemoryContextSwitchTo(caller);
+	return document;
+}
+
+/*
+ * parse_body
+ *		The response's JSON document; an ERROR that says what came instead
+ *		(an empty body, an HTML page, broken JSON) when it is not JSON.
+ *
+ * The caller owns the document (json_decref) and must arrange for it to be
+ * freed on error paths before anything else can fail.
+ */
+static json_t *
+parse_body(const DefenderResponse *response, const char *display)
+{
+	const DfwHttpResponse *http = &response->http;
+	const char *request_id = http->request_id[0] ? http->request_id : "none";
+	json_error_t jerr;
+	json_t	   *document;
+
+	if (http->body_len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("Microsoft Graph returned an empty body"),
+				 errdetail("HTTP %ld, request-id %s.", http->status, request_id),
+				 errcontext("remote request: %s", display)));
+
+	document = json_loadb(http->body, http->body_len, 0, &jerr);
+	if (document == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_JSON_TEXT),
+				 pg_strncasecmp(http->content_type, "application/json", 16) == 0 ?
+				 errmsg("Microsoft Graph returned malformed JSON") :
+				 errmsg("Microsoft Graph returned %s instead of JSON",
+						http->content_type[0] ? http->content_type : "an untyped body"),
+				 errdetail("%s at line %d, column %d of a %zu-byte body (HTTP %ld, request-id %s).",
+						   jerr.text, jerr.line, jerr.column, http->body_len,
+						   http->status, request_id),
+				 errcontext("remote request: %s", display)));
+	return document;
+}
+
+static void
+decref_document(void *arg)
+{
+	json_decref((json_t *) arg);
 }
 
 static void

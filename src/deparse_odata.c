@@ -1,0 +1,562 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse_odata.c
+ *		  Writes Graph requests: the OData query of a list, the path of a
+ *		  GET by id.
+ *
+ * A request is written relative to the server's graph_url
+ * ("/v1.0/security/incidents?$filter=...&$top=50").  It is written twice:
+ * at plan time for EXPLAIN, with non-constant values shown as $1, $2 ...,
+ * and at execution with their values; only the latter is sent, with every
+ * query value percent-encoded (option names keep their literal "$").
+ *
+ * The filter tree (shippable.c) is written as "the SQL condition is TRUE".
+ * Leaves whose outcome is already known are folded: an enum compared with a
+ * value that is not exactly one of its members matches no row; a NULL
+ * value matches no row; an empty IN list matches no row.  A filter that
+ * folds to false means the scan sends nothing at all.
+ *
+ * DateTimeOffset bounds: Graph keeps 100 ns ticks, PostgreSQL reads them
+ * rounded to its column's precision.  "created_date_time >= X" must select
+ * the Graph values that PostgreSQL reads as X or later, so the bound sent
+ * is the first tick that the column's own input function reads as X or
+ * later (found by bisection).  Equality becomes a half-open range.
+ *
+ * src/deparse_odata.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "datatype/timestamp.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "defender_fdw.h"
+
+/* How tightly a written expression binds, for parentheses. */
+typedef enum Precedence
+{
+	PREC_ATOM,
+	PREC_AND,
+	PREC_OR
+} Precedence;
+
+typedef struct Written
+{
+	DefenderRender render;
+	Precedence	prec;
+} Written;
+
+/* A leaf's value, resolved. */
+typedef struct LeafValue
+{
+	bool		placeholder;	/* EXPLAIN of a non-constant */
+	int			paramno;
+	char	   *text;			/* what EXPLAIN shows for it */
+	bool		isnull;
+	Datum		datum;
+	Oid			type;
+} LeafValue;
+
+/* 100 ns ticks since the PostgreSQL epoch */
+typedef int64 Ticks;
+
+#define TICKS_PER_SECOND INT64CONST(10000000)
+
+static Written write_node(StringInfo buf, List *node, const DefenderParamValues *params,
+						  const GraphResource *resource);
+static Written write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params,
+						  const GraphResource *resource);
+static Written combine(StringInfo buf, List *parts, bool is_and);
+static Written write_comparison(StringInfo buf, const GraphProperty *prop,
+								int32 typmod, DefenderFilterOp op, Datum value);
+static void append_quoted(StringInfo buf, const char *text);
+static void append_ticks(StringInfo buf, Ticks ticks);
+static Ticks first_tick_at_or_after(TimestampTz x, int32 typmod);
+static void append_encoded(StringInfo buf, const char *text, bool encode);
+
+static const char *const op_names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
+
+/*
+ * defender_render_filter
+ *		Write a filter tree as an OData $filter expression.
+ *
+ * params NULL, or with placeholders, means EXPLAIN: a non-constant value
+ * is written as its placeholder text (or $n).
+ */
+DefenderRender
+defender_render_filter(StringInfo buf, List *tree, const DefenderParamValues *params,
+					   const GraphResource *resource)
+{
+	if (tree == NIL)
+		return RENDER_TRUE;
+	return write_node(buf, tree, params, resource).render;
+}
+
+static Written
+write_node(StringInfo buf, List *node, const DefenderParamValues *params,
+		   const GraphResource *resource)
+{
+	int			kind = intVal(linitial(node));
+	List	   *parts = NIL;
+	ListCell   *lc;
+
+	if (kind == FT_LEAF)
+		return write_leaf(buf, node, params, resource);
+
+	foreach(lc, node)
+	{
+		StringInfo	part;
+		Written		w;
+
+		if (foreach_current_index(lc) == 0)
+			continue;			/* the node kind */
+		part = makeStringInfo();
+		w = write_node(part, lfirst(lc), params, resource);
+
+		if (w.render == RENDER_FALSE && kind == FT_AND)
+			return (Written) {RENDER_FALSE, PREC_ATOM};
+		if (w.render == RENDER_TRUE && kind == FT_OR)
+			return (Written) {RENDER_TRUE, PREC_ATOM};
+		if (w.render == RENDER_FILTER)
+		{
+			if (w.prec == PREC_OR && kind == FT_AND)
+			{
+				StringInfo	wrapped = makeStringInfo();
+
+				appendStringInfo(wrapped, "(%s)", part->data);
+				part = wrapped;
+			}
+			parts = lappend(parts, part);
+		}
+	}
+	if (parts == NIL)
+		return (Written) {kind == FT_AND ? RENDER_TRUE : RENDER_FALSE, PREC_ATOM};
+	return combine(buf, parts, kind == FT_AND);
+}
+
+/* Join already written parts with "and" or "or". */
+static Written
+combine(StringInfo buf, List *parts, bool is_and)
+{
+	ListCell   *lc;
+
+	foreach(lc, parts)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, is_and ? " and " : " or ");
+		appendStringInfoString(buf, ((StringInfo) lfirst(lc))->data);
+	}
+	return (Written) {RENDER_FILTER,
+		list_length(parts) == 1 ? PREC_ATOM : (is_and ? PREC_AND : PREC_OR)};
+}
+
+/*
+ * write_leaf
+ *		One comparison, or an OR/AND chain for an array.
+ */
+static Written
+write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params,
+		   const GraphResource *resource)
+{
+	const char *propname = strVal(lsecond(leaf));
+	const GraphProperty *property = graph_find_property(resource, propname);
+	const char *prop = propname;
+	DefenderFilterOp op = (DefenderFilterOp) intVal(lthird(leaf));
+	List	   *info = lfourth(leaf);
+	bool		nullable = intVal(lsecond(info)) != 0;
+	int32		typmod = (int32) intVal(lthird(info));
+	Node	   *valnode = lfourth(info);
+	LeafValue	v;
+
+	if (property == NULL)
+		elog(ERROR, "defender_fdw: unknown property \"%s\"", propname);
+	memset(&v, 0, sizeof(v));
+	if (IsA(valnode, Const))
+	{
+		v.isnull = ((Const *) valnode)->constisnull;
+		v.datum = ((Const *) valnode)->constvalue;
+		v.type = ((Const *) valnode)->consttype;
+	}
+	else if (intVal(valnode) > 0)
+	{
+		int			n = intVal(valnode);
+
+		if (params == NULL || (params->placeholders && params->placeholders[n - 1]))
+		{
+			v.placeholder = true;
+			v.paramno = n;
+			v.text = params ? params->placeholders[n - 1] : psprintf("$%d", n);
+		}
+		else
+		{
+			v.isnull = params->nulls[n - 1];
+			v.datum = params->values[n - 1];
+			v.type = params->types[n - 1];
+		}
+	}
+
+	if (op == DFOP_IS_NULL || op == DFOP_NOT_NULL)
+	{
+		appendStringInfo(buf, "%s %s null", prop, op == DFOP_IS_NULL ? "eq" : "ne");
+		return (Written) {RENDER_FILTER, PREC_ATOM};
+	}
+
+	if (v.placeholder)
+	{
+		/* EXPLAIN: the shape of what will be sent, with the value as $n */
+		if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
+			appendStringInfo(buf, "%s %s %s", prop,
+							 op == DFOP_EQ_ANY ? "eq any of" : "ne all of", v.text);
+		else
+			appendStringInfo(buf, "%s %s %s", prop, op_names[op], v.text);
+		if ((op == DFOP_NE || op == DFOP_NE_ALL) && nullable)
+			appendStringInfo(buf, " and %s ne null", prop);
+		return (Written) {RENDER_FILTER, (op == DFOP_NE || op == DFOP_NE_ALL) && nullable ? PREC_AND : PREC_ATOM};
+	}
+
+	/* SQL: a comparison with NULL is never true, nor is NOT IN with a NULL */
+	if (v.isnull)
+		return (Written) {RENDER_FALSE, PREC_ATOM};
+
+	if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
+	{
+		ArrayType  *array = DatumGetArrayTypeP(v.datum);
+		Oid			elemtype = ARR_ELEMTYPE(array);
+		int16		elemlen;
+		bool		elembyval;
+		char		elemalign;
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+		int			i;
+		List	   *parts = NIL;
+		bool		is_and = (op == DFOP_NE_ALL);
+		DefenderFilterOp each = is_and ? DFOP_NE : DFOP_EQ;
+
+		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+		deconstruct_array(array, elemtype, elemlen, elembyval, elemalign,
+						  &elems, &elemnulls, &nelems);
+		for (i = 0; i < nelems; i++)
+		{
+			StringInfo	part;
+			Written		w;
+
+			if (elemnulls[i])
+			{
+				if (is_and)
+					return (Written) {RENDER_FALSE, PREC_ATOM};
+				continue;
+			}
+			part = makeStringInfo();
+			w = write_comparison(part, property, typmod, each, elems[i]);
+			if (w.render == RENDER_FALSE && is_and)
+				return w;
+			if (w.render == RENDER_TRUE && !is_and)
+				return w;
+			if (w.render == RENDER_FILTER)
+			{
+				if (w.prec != PREC_ATOM)
+				{
+					StringInfo	wrapped = makeStringInfo();
+
+					appendStringInfo(wrapped, "(%s)", part->data);
+					part = wrapped;
+				}
+				parts = lappend(parts, part);
+			}
+		}
+		if (parts == NIL)
+			return (Written) {is_and ? RENDER_TRUE : RENDER_FALSE, PREC_ATOM};
+		return combine(buf, parts, is_and);
+	}
+
+	return write_comparison(buf, property, typmod, op, v.datum);
+}
+
+/*
+ * write_comparison
+ *		"prop op value" for one non-null value, folded where the outcome is
+ *		known.
+ */
+static Written
+write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
+				 DefenderFilterOp op, Datum value)
+{
+	const char *prop = property->name;
+	bool		nullable = property->nullable;
+
+	if (property->kind == GRAPH_DATETIME)
+	{
+		TimestampTz x = DatumGetTimestampTz(value);
+		Ticks		lower,
+					upper;
+		bool		before_all,
+					after_all;
+
+		/* Outside what Graph can hold (years 1 to 9999) compares like infinity. */
+		before_all = TIMESTAMP_IS_NOBEGIN(x) || x < INT64CONST(-63082281600000000);	/* 0001-01-01 */
+		after_all = TIMESTAMP_IS_NOEND(x) || x >= INT64CONST(252455616000000000);	/* 10000-01-01 */
+		if (before_all || after_all)
+		{
+			bool		below = before_all; /* every value is above x */
+
+			switch (op)
+			{
+				case DFOP_GT:
+				case DFOP_GE:
+				case DFOP_NE:
+					return (Written) {below ? RENDER_TRUE : RENDER_FALSE, PREC_ATOM};
+				case DFOP_LT:
+				case DFOP_LE:
+					return (Written) {below ? RENDER_FALSE : RENDER_TRUE, PREC_ATOM};
+				default:
+					return (Written) {RENDER_FALSE, PREC_ATOM};
+			}
+		}
+
+		/* ticks read as x or later, and as after x */
+		lower = first_tick_at_or_after(x, typmod);
+		upper = first_tick_at_or_after(x + 1, typmod);
+		switch (op)
+		{
+			case DFOP_EQ:
+				appendStringInfo(buf, "%s ge ", prop);
+				append_ticks(buf, lower);
+				appendStringInfo(buf, " and %s lt ", prop);
+				append_ticks(buf, upper);
+				return (Written) {RENDER_FILTER, PREC_AND};
+			case DFOP_NE:
+				appendStringInfo(buf, "%s lt ", prop);
+				append_ticks(buf, lower);
+				appendStringInfo(buf, " or %s ge ", prop);
+				append_ticks(buf, upper);
+				return (Written) {RENDER_FILTER, PREC_OR};
+			case DFOP_LT:
+				appendStringInfo(buf, "%s lt ", prop);
+				append_ticks(buf, lower);
+				break;
+			case DFOP_LE:
+				appendStringInfo(buf, "%s lt ", prop);
+				append_ticks(buf, upper);
+				break;
+			case DFOP_GT:
+				appendStringInfo(buf, "%s ge ", prop);
+				append_ticks(buf, upper);
+				break;
+			case DFOP_GE:
+				appendStringInfo(buf, "%s ge ", prop);
+				append_ticks(buf, lower);
+				break;
+			default:
+				elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
+		}
+		return (Written) {RENDER_FILTER, PREC_ATOM};
+	}
+	else
+	{
+		char	   *literal = TextDatumGetCString(value);
+
+		if (op != DFOP_EQ && op != DFOP_NE)
+			elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
+
+		/*
+		 * Graph answers with canonical members only, so a value that is not
+		 * exactly a member equals no row (and Graph would reject it).
+		 */
+		if (property->kind == GRAPH_ENUM && !graph_is_enum_member(property, literal))
+		{
+			if (op == DFOP_EQ)
+				return (Written) {RENDER_FALSE, PREC_ATOM};
+			if (!nullable)
+				return (Written) {RENDER_TRUE, PREC_ATOM};
+			appendStringInfo(buf, "%s ne null", prop);
+			return (Written) {RENDER_FILTER, PREC_ATOM};
+		}
+		appendStringInfo(buf, "%s %s ", prop, op_names[op]);
+		append_quoted(buf, literal);
+		if (op == DFOP_NE && nullable)
+		{
+			appendStringInfo(buf, " and %s ne null", prop);
+			return (Written) {RENDER_FILTER, PREC_AND};
+		}
+		return (Written) {RENDER_FILTER, PREC_ATOM};
+	}
+}
+
+/* An OData string literal: single quotes, a quote inside doubled. */
+static void
+append_quoted(StringInfo buf, const char *text)
+{
+	const char *p;
+
+	appendStringInfoChar(buf, '\'');
+	for (p = text; *p; p++)
+	{
+		if (*p == '\'')
+			appendStringInfoChar(buf, '\'');
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '\'');
+}
+
+/* A DateTimeOffset literal in UTC with 7 fraction digits. */
+static void
+append_ticks(StringInfo buf, Ticks ticks)
+{
+	Ticks		seconds = ticks / TICKS_PER_SECOND;
+	Ticks		fraction = ticks % TICKS_PER_SECOND;
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (fraction < 0)
+	{
+		fraction += TICKS_PER_SECOND;
+		seconds -= 1;
+	}
+	if (timestamp2tm((Timestamp) (seconds * USECS_PER_SEC), NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	appendStringInfo(buf, "%04d-%02d-%02dT%02d:%02d:%02d.%07dZ",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday,
+					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fraction);
+}
+
+/* What the column's input function makes of a Graph value of ticks. */
+static TimestampTz
+read_as_postgres(Ticks ticks, int32 typmod)
+{
+	StringInfoData text;
+	Datum		d;
+
+	initStringInfo(&text);
+	append_ticks(&text, ticks);
+	d = DirectFunctionCall3(timestamptz_in, CStringGetDatum(text.data),
+							ObjectIdGetDatum(InvalidOid), Int32GetDatum(typmod));
+	pfree(text.data);
+	return DatumGetTimestampTz(d);
+}
+
+/*
+ * first_tick_at_or_after
+ *		The smallest Graph value that PostgreSQL reads as x or later.
+ *
+ * Reading is monotonic, and rounds by at most half a unit of the column's
+ * precision (a second at worst), so bisecting a window of two seconds
+ * around x finds it.
+ */
+static Ticks
+first_tick_at_or_after(TimestampTz x, int32 typmod)
+{
+	Ticks		lo = (Ticks) x * 10 - 2 * TICKS_PER_SECOND;
+	Ticks		hi = (Ticks) x * 10 + 2 * TICKS_PER_SECOND;
+
+	/* invariant: read(lo) < x <= read(hi) */
+	while (hi - lo > 1)
+	{
+		Ticks		mid = lo + (hi - lo) / 2;
+
+		if (read_as_postgres(mid, typmod) >= x)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
+}
+
+/* Append text, percent-encoded when encode is set. */
+static void
+append_encoded(StringInfo buf, const char *text, bool encode)
+{
+	if (encode)
+		appendStringInfoString(buf, defender_url_encode(text));
+	else
+		appendStringInfoString(buf, text);
+}
+
+/*
+ * defender_deparse_list
+ *		A list request: path and query options.
+ *
+ * With encode, the values are percent-encoded as sent; without, the text
+ * is what EXPLAIN shows.  Returns RENDER_FALSE, and writes nothing, when
+ * the filter can match no row.
+ */
+DefenderRender
+defender_deparse_list(StringInfo buf, bool encode, const DefenderOptions *opts,
+					  const GraphResource *resource, const DefenderListRequest *req,
+					  const DefenderParamValues *params)
+{
+	StringInfoData filter;
+	DefenderRender render;
+	int64		page = opts->page_size > 0 ? opts->page_size : resource->default_page_size;
+	char		sep = '?';
+
+	initStringInfo(&filter);
+	render = defender_render_filter(&filter, req->filter, params, resource);
+	if (render == RENDER_FALSE)
+		return render;
+
+	appendStringInfo(buf, "/%s/%s", opts->api_version, resource->path);
+	if (render == RENDER_FILTER)
+	{
+		appendStringInfo(buf, "%c$filter=", sep);
+		append_encoded(buf, filter.data, encode);
+		sep = '&';
+	}
+	if (req->orderby)
+	{
+		appendStringInfo(buf, "%c$orderby=", sep);
+		append_encoded(buf, req->orderby, encode);
+		sep = '&';
+	}
+	if (req->expand_alerts)
+	{
+		appendStringInfo(buf, "%c$expand=alerts", sep);
+		sep = '&';
+	}
+	if (req->count_only)
+	{
+		appendStringInfo(buf, "%c$count=true&$top=1", sep);
+		return render;
+	}
+	if (req->skip_text)
+	{
+		appendStringInfo(buf, "%c$skip=%s", sep, req->skip_text);
+		sep = '&';
+	}
+	else if (req->skip > 0)
+	{
+		appendStringInfo(buf, "%c$skip=" INT64_FORMAT, sep, req->skip);
+		sep = '&';
+	}
+	if (req->top_text)
+		appendStringInfo(buf, "%c$top=%s", sep, req->top_text);
+	else if (req->top > 0)
+		appendStringInfo(buf, "%c$top=" INT64_FORMAT, sep, Min(req->top, page));
+	else
+		appendStringInfo(buf, "%c$top=" INT64_FORMAT, sep, page);
+	return render;
+}
+
+/*
+ * defender_deparse_lookup
+ *		GET of one entity by id; the id is one path segment, so it is
+ *		always encoded ("/" and all).
+ */
+void
+defender_deparse_lookup(StringInfo buf, bool encode, const DefenderOptions *opts,
+						const GraphResource *resource, const char *id,
+						bool expand_alerts)
+{
+	appendStringInfo(buf, "/%s/%s/", opts->api_version, resource->path);
+	append_encoded(buf, id, encode);
+	if (expand_alerts)
+		appendStringInfoString(buf, "?$expand=alerts");
+}

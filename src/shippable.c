@@ -1,0 +1,584 @@
+/*-------------------------------------------------------------------------
+ *
+ * shippable.c
+ *		  Which WHERE conditions can go to Graph, and how exactly.
+ *
+ * Each top-level condition of a scan is put in one of four groups
+ * (defender_classify_conditions):
+ *
+ *	- lookup: "id = value" or "id = ANY(array)", served by GET .../{id};
+ *	- remote: pushed into $filter, and Graph's answer is exactly what
+ *	  PostgreSQL would compute, so it is not evaluated again;
+ *	- recheck: pushed into $filter to cut the transfer, but Graph may let
+ *	  through rows PostgreSQL would reject, so it is evaluated again;
+ *	- local: evaluated by PostgreSQL only.
+ *
+ * LIMIT, OFFSET and count(*) are pushed only when every condition is
+ * remote, since otherwise Graph would count or cut rows PostgreSQL later
+ * throws away.
+ *
+ * The rules, property by property kind (graph_catalog.c):
+ *
+ *	- enumerations (status, severity, classification, determination,
+ *	  serviceSource): =, <>, IN, NOT IN, IS [NOT] NULL, exact.  Graph
+ *	  compares enum values ignoring case and answers with the canonical
+ *	  camelCase member, so a value that is exactly a member matches the
+ *	  same rows as PostgreSQL's text comparison, and any other value matches
+ *	  no row at all; the writer folds the latter to false rather than send
+ *	  it (Graph would reject a non-member with 400).  Order comparisons are
+ *	  not pushed: Graph orders enums by member, PostgreSQL by text.
+ *	- DateTimeOffset (createdDateTime, lastUpdateDateTime): all six
+ *	  comparisons and IN, exact.  Graph keeps 7 fraction digits and
+ *	  PostgreSQL 6, so the writer moves each bound to the first 100 ns tick
+ *	  that PostgreSQL reads as that microsecond (deparse_odata.c).
+ *	- free text (assignedTo): IS [NOT] NULL exact; =, <>, IN pushed with a
+ *	  recheck, because Graph compares ignoring case.
+ *	- everything else, and any property without documented $filter
+ *	  support: local.
+ *
+ * Null semantics: OData's comparisons are two-valued (null eq 'x' is
+ * false, null ne 'x' is true), SQL's three-valued.  The filter tree is
+ * written for "the SQL condition is TRUE": NOT is pushed down to the leaves
+ * by De Morgan, and each leaf's complement keeps nulls out (<> becomes
+ * "ne 'x' and ne null").
+ *
+ * Values may be constants, parameters, or any stable expression without
+ * the table's columns (now() - interval '7 days'); non-constants go to
+ * fdw_exprs and are evaluated once per scan (and rescan), so a join can
+ * feed them.
+ *
+ * src/shippable.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "access/transam.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "defender_fdw.h"
+
+/* A recognised leaf: a column of the table compared with a value. */
+typedef struct Leaf
+{
+	AttrNumber	attnum;
+	const GraphProperty *prop;
+	DefenderFilterOp op;
+	Expr	   *value;			/* NULL for null tests */
+	int32		typmod;			/* of the column */
+} Leaf;
+
+typedef enum Pushability
+{
+	PUSH_NONE,
+	PUSH_RECHECK,
+	PUSH_EXACT
+} Pushability;
+
+static Pushability classify_expr(PlannerInfo *root, RelOptInfo *baserel,
+								 DefenderRelInfo *fpinfo, Expr *expr, bool negate);
+static bool recognize_leaf(PlannerInfo *root, RelOptInfo *baserel,
+						   DefenderRelInfo *fpinfo, Expr *expr, Leaf *leaf);
+static Var *table_column(RelOptInfo *baserel, Expr *expr);
+static int	comparison_of(Oid opno, bool commuted);
+static List *build_tree(PlannerInfo *root, RelOptInfo *baserel,
+						DefenderRelInfo *fpinfo, Expr *expr, bool negate,
+						List **fdw_exprs);
+static DefenderFilterOp complement(DefenderFilterOp op);
+
+/*
+ * defender_column_graph_property
+ *		The Graph property a column of the table reads, or NULL.
+ */
+const GraphProperty *
+defender_column_graph_property(Oid relid, AttrNumber attnum,
+							   const GraphResource *resource)
+{
+	char	   *property = defender_column_property(relid, attnum);
+
+	if (property)
+		return graph_find_property(resource, property);
+	return graph_match_property(resource, get_attname(relid, attnum, false));
+}
+
+/*
+ * defender_classify_conditions
+ *		Split baserel's conditions into lookup, remote, recheck and local.
+ */
+void
+defender_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
+							 DefenderRelInfo *fpinfo)
+{
+	ListCell   *lc;
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+		bool		is_array;
+
+		if (!fpinfo->pushdown)
+		{
+			fpinfo->local_conds = lappend(fpinfo->local_conds, ri);
+			continue;
+		}
+		if (defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
+		{
+			fpinfo->lookup_conds = lappend(fpinfo->lookup_conds, ri);
+			continue;
+		}
+		switch (classify_expr(root, baserel, fpinfo, ri->clause, false))
+		{
+			case PUSH_EXACT:
+				fpinfo->remote_conds = lappend(fpinfo->remote_conds, ri);
+				break;
+			case PUSH_RECHECK:
+				fpinfo->recheck_conds = lappend(fpinfo->recheck_conds, ri);
+				break;
+			case PUSH_NONE:
+				fpinfo->local_conds = lappend(fpinfo->local_conds, ri);
+				break;
+		}
+	}
+}
+
+/*
+ * classify_expr
+ *		How far a condition can be pushed: the weakest of its parts.
+ *
+ * negate tracks the NOTs above expr.  A free-text comparison is pushed only
+ * where Graph's answer can be a superset of the true one: equality ignoring
+ * case lets through more rows, which the recheck removes, but inequality
+ * ignoring case would drop rows the recheck could not bring back.
+ */
+static Pushability
+classify_expr(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			  Expr *expr, bool negate)
+{
+	Leaf		leaf;
+	DefenderFilterOp op;
+
+	if (IsA(expr, BoolExpr))
+	{
+		BoolExpr   *b = (BoolExpr *) expr;
+		Pushability result = PUSH_EXACT;
+		ListCell   *lc;
+
+		foreach(lc, b->args)
+		{
+			Pushability p = classify_expr(root, baserel, fpinfo, lfirst(lc),
+										  b->boolop == NOT_EXPR ? !negate : negate);
+
+			if (p < result)
+				result = p;
+		}
+		return result;
+	}
+	if (!recognize_leaf(root, baserel, fpinfo, expr, &leaf))
+		return PUSH_NONE;
+	op = negate ? complement(leaf.op) : leaf.op;
+	if (leaf.prop->kind == GRAPH_STRING)
+	{
+		if (op == DFOP_IS_NULL || op == DFOP_NOT_NULL)
+			return PUSH_EXACT;
+		if (op == DFOP_EQ || op == DFOP_EQ_ANY)
+			return PUSH_RECHECK;
+		return PUSH_NONE;
+	}
+	return PUSH_EXACT;
+}
+
+/*
+ * table_column
+ *		The Var of baserel that expr is (through binary-compatible casts).
+ */
+static Var *
+table_column(RelOptInfo *baserel, Expr *expr)
+{
+	while (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	if (expr && IsA(expr, Var) &&
+		((Var *) expr)->varno == baserel->relid &&
+		((Var *) expr)->varlevelsup == 0 &&
+		((Var *) expr)->varattno > 0)
+		return (Var *) expr;
+	return NULL;
+}
+
+/*
+ * defender_is_value_expr
+ *		Can expr be computed before the scan, once: no column of this table,
+ *		nothing volatile, no subquery, aggregate or set-returning function?
+ */
+bool
+defender_is_value_expr(PlannerInfo *root, RelOptInfo *baserel, Expr *expr)
+{
+	Relids		varnos;
+
+	if (contain_volatile_functions((Node *) expr) ||
+		contain_subplans((Node *) expr) ||
+		contain_agg_clause((Node *) expr) ||
+		contain_window_function((Node *) expr) ||
+		expression_returns_set((Node *) expr))
+		return false;
+#if PG_VERSION_NUM >= 140000
+	varnos = pull_varnos(root, (Node *) expr);
+#else
+	varnos = pull_varnos((Node *) expr);
+#endif
+	return !bms_is_member(baserel->relid, varnos);
+}
+
+/*
+ * comparison_of
+ *		The DFOP of a built-in comparison operator, or -1.
+ */
+static int
+comparison_of(Oid opno, bool commuted)
+{
+	char	   *name;
+
+	if (opno >= FirstGenbkiObjectId)
+		return -1;				/* user-defined: meaning unknown */
+	name = get_opname(opno);
+	if (name == NULL)
+		return -1;
+	if (strcmp(name, "=") == 0)
+		return DFOP_EQ;
+	if (strcmp(name, "<>") == 0)
+		return DFOP_NE;
+	if (strcmp(name, "<") == 0)
+		return commuted ? DFOP_GT : DFOP_LT;
+	if (strcmp(name, "<=") == 0)
+		return commuted ? DFOP_GE : DFOP_LE;
+	if (strcmp(name, ">") == 0)
+		return commuted ? DFOP_LT : DFOP_GT;
+	if (strcmp(name, ">=") == 0)
+		return commuted ? DFOP_LE : DFOP_GE;
+	return -1;
+}
+
+/* Does the column's type fit the property's kind of comparison? */
+static bool
+column_fits(const GraphProperty *prop, Oid coltype, Oid valtype, Oid collation)
+{
+	switch (prop->kind)
+	{
+		case GRAPH_ENUM:
+		case GRAPH_STRING:
+			/* text equality under a deterministic collation is byte equality */
+			return coltype == TEXTOID && valtype == TEXTOID &&
+				(!OidIsValid(collation) || get_collation_isdeterministic(collation));
+		case GRAPH_DATETIME:
+			return coltype == TIMESTAMPTZOID && valtype == TIMESTAMPTZOID;
+		default:
+			return false;
+	}
+}
+
+/*
+ * recognize_leaf
+ *		Is expr a comparison of a filterable column with a value that
+ *		$filter can express?  Fills *leaf when it is.
+ */
+static bool
+recognize_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			   Expr *expr, Leaf *leaf)
+{
+	Var		   *var = NULL;
+	Expr	   *value = NULL;
+	int			op = -1;
+	Oid			valtype = InvalidOid;
+	Oid			collation = InvalidOid;
+
+	memset(leaf, 0, sizeof(Leaf));
+
+	if (IsA(expr, OpExpr) && list_length(((OpExpr *) expr)->args) == 2)
+	{
+		OpExpr	   *opexpr = (OpExpr *) expr;
+		Expr	   *left = linitial(opexpr->args);
+		Expr	   *right = lsecond(opexpr->args);
+		bool		commuted = false;
+
+		var = table_column(baserel, left);
+		if (var == NULL)
+		{
+			var = table_column(baserel, right);
+			right = left;
+			commuted = true;
+		}
+		if (var == NULL)
+			return false;
+		value = right;
+		op = comparison_of(opexpr->opno, commuted);
+		collation = opexpr->inputcollid;
+		valtype = exprType((Node *) value);
+	}
+	else if (IsA(expr, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) expr;
+		int			cmp;
+
+		var = table_column(baserel, linitial(saop->args));
+		if (var == NULL)
+			return false;
+		value = lsecond(saop->args);
+		cmp = comparison_of(saop->opno, false);
+		if (cmp == DFOP_EQ && saop->useOr)
+			op = DFOP_EQ_ANY;
+		else if (cmp == DFOP_NE && !saop->useOr)
+			op = DFOP_NE_ALL;
+		collation = saop->inputcollid;
+		valtype = get_element_type(exprType((Node *) value));
+	}
+	else if (IsA(expr, NullTest) && !((NullTest *) expr)->argisrow)
+	{
+		NullTest   *nt = (NullTest *) expr;
+
+		var = table_column(baserel, nt->arg);
+		if (var == NULL)
+			return false;
+		op = nt->nulltesttype == IS_NULL ? DFOP_IS_NULL : DFOP_NOT_NULL;
+	}
+	else
+		return false;
+
+	if (op < 0)
+		return false;
+	leaf->prop = defender_column_graph_property(fpinfo->relid, var->varattno,
+												fpinfo->resource);
+	if (leaf->prop == NULL || leaf->prop->kind == GRAPH_OTHER)
+		return false;
+	leaf->attnum = var->varattno;
+	leaf->typmod = var->vartypmod;
+	leaf->op = (DefenderFilterOp) op;
+
+	if (value != NULL)
+	{
+		if (!column_fits(leaf->prop, var->vartype, valtype, collation) ||
+			!defender_is_value_expr(root, baserel, value))
+			return false;
+		/* enumerations and free text are not ordered the same way remotely */
+		if (leaf->prop->kind != GRAPH_DATETIME && op != DFOP_EQ && op != DFOP_NE &&
+			op != DFOP_EQ_ANY && op != DFOP_NE_ALL)
+			return false;
+		leaf->value = value;
+	}
+	else if (leaf->prop->kind == GRAPH_DATETIME ? var->vartype != TIMESTAMPTZOID
+			 : var->vartype != TEXTOID)
+		return false;
+	return true;
+}
+
+/*
+ * defender_is_lookup_cond
+ *		Is expr "id = value" or "id = ANY(array)", which GET .../{id} serves?
+ */
+bool
+defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
+						DefenderRelInfo *fpinfo, Expr *expr,
+						Expr **value, bool *is_array)
+{
+	Var		   *var = NULL;
+	Expr	   *other = NULL;
+	Oid			opno;
+	Oid			collation;
+	const GraphProperty *prop;
+
+	if (IsA(expr, OpExpr) && list_length(((OpExpr *) expr)->args) == 2)
+	{
+		OpExpr	   *opexpr = (OpExpr *) expr;
+
+		opno = opexpr->opno;
+		collation = opexpr->inputcollid;
+		var = table_column(baserel, linitial(opexpr->args));
+		other = lsecond(opexpr->args);
+		if (var == NULL)
+		{
+			var = table_column(baserel, lsecond(opexpr->args));
+			other = linitial(opexpr->args);
+		}
+		*is_array = false;
+	}
+	else if (IsA(expr, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) expr)->useOr)
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) expr;
+
+		opno = saop->opno;
+		collation = saop->inputcollid;
+		var = table_column(baserel, linitial(saop->args));
+		other = lsecond(saop->args);
+		*is_array = true;
+	}
+	else
+		return false;
+
+	if (var == NULL || var->vartype != TEXTOID || opno != TextEqualOperator ||
+		(OidIsValid(collation) && !get_collation_isdeterministic(collation)))
+		return false;
+	prop = defender_column_graph_property(fpinfo->relid, var->varattno, fpinfo->resource);
+	if (prop == NULL || strcmp(prop->name, "id") != 0)
+		return false;
+	if (!defender_is_value_expr(root, baserel, other))
+		return false;
+	*value = other;
+	return true;
+}
+
+/*
+ * defender_filter_tree
+ *		The filter tree for a list of conditions (implicitly ANDed).
+ *
+ * The tree is made of copyable nodes so that it can live in fdw_private:
+ *	(FT_AND child ...), (FT_OR child ...), and leaves
+ *	(FT_LEAF "property" op (kind nullable typmod value)), where value is a
+ *	Const, an Integer n (the n-th expression of fdw_exprs, from 1), or
+ *	Integer 0 for none.
+ * Non-constant values are appended to *fdw_exprs.
+ */
+List *
+defender_filter_tree(PlannerInfo *root, RelOptInfo *baserel,
+					 DefenderRelInfo *fpinfo, List *conds, List **fdw_exprs)
+{
+	List	   *tree = list_make1(makeInteger(FT_AND));
+	ListCell   *lc;
+
+	foreach(lc, conds)
+	{
+		Expr	   *clause = lfirst(lc);
+
+		if (IsA(clause, RestrictInfo))
+			clause = ((RestrictInfo *) clause)->clause;
+		tree = lappend(tree, build_tree(root, baserel, fpinfo, clause, false, fdw_exprs));
+	}
+	return list_length(tree) > 1 ? tree : NIL;
+}
+
+static DefenderFilterOp
+complement(DefenderFilterOp op)
+{
+	switch (op)
+	{
+		case DFOP_EQ:
+			return DFOP_NE;
+		case DFOP_NE:
+			return DFOP_EQ;
+		case DFOP_LT:
+			return DFOP_GE;
+		case DFOP_LE:
+			return DFOP_GT;
+		case DFOP_GT:
+			return DFOP_LE;
+		case DFOP_GE:
+			return DFOP_LT;
+		case DFOP_IS_NULL:
+			return DFOP_NOT_NULL;
+		case DFOP_NOT_NULL:
+			return DFOP_IS_NULL;
+		case DFOP_EQ_ANY:
+			return DFOP_NE_ALL;
+		case DFOP_NE_ALL:
+			return DFOP_EQ_ANY;
+	}
+	return op;
+}
+
+/*
+ * build_tree
+ *		The tree for "expr is TRUE" (or, with negate, "expr is FALSE").
+ */
+static List *
+build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+		   Expr *expr, bool negate, List **fdw_exprs)
+{
+	Leaf		leaf;
+	Node	   *value;
+
+	if (IsA(expr, BoolExpr))
+	{
+		BoolExpr   *b = (BoolExpr *) expr;
+		List	   *node;
+		ListCell   *lc;
+
+		if (b->boolop == NOT_EXPR)
+			return build_tree(root, baserel, fpinfo, linitial(b->args), !negate, fdw_exprs);
+		/* De Morgan: NOT (a AND b) is (NOT a) OR (NOT b) */
+		node = list_make1(makeInteger(((b->boolop == AND_EXPR) != negate) ? FT_AND : FT_OR));
+		foreach(lc, b->args)
+			node = lappend(node, build_tree(root, baserel, fpinfo, lfirst(lc), negate, fdw_exprs));
+		return node;
+	}
+
+	if (!recognize_leaf(root, baserel, fpinfo, expr, &leaf))
+		elog(ERROR, "defender_fdw: condition is not pushable");
+
+	if (leaf.value == NULL)
+		value = (Node *) makeInteger(0);
+	else if (IsA(leaf.value, Const))
+		value = (Node *) leaf.value;
+	else
+	{
+		*fdw_exprs = lappend(*fdw_exprs, leaf.value);
+		value = (Node *) makeInteger(list_length(*fdw_exprs));
+	}
+
+	return list_make4(makeInteger(FT_LEAF),
+					  makeString(pstrdup(leaf.prop->name)),
+					  makeInteger(negate ? complement(leaf.op) : leaf.op),
+					  list_make4(makeInteger(leaf.prop->kind),
+								 makeInteger(leaf.prop->nullable),
+								 makeInteger(leaf.typmod),
+								 value));
+}
+
+/*
+ * defender_sort_property
+ *		The property a pathkey sorts by, if Graph's $orderby can do it.
+ *
+ * Only the documented sortable properties (the two DateTimeOffsets), read
+ * by a timestamptz column, with the type's default ordering.  Their values
+ * are never null, so NULLS FIRST/LAST does not matter; PostgreSQL's
+ * rounding to microseconds keeps Graph's order.
+ */
+const GraphProperty *
+defender_sort_property(PlannerInfo *root, RelOptInfo *baserel,
+					   DefenderRelInfo *fpinfo, PathKey *pathkey)
+{
+	EquivalenceClass *ec = pathkey->pk_eclass;
+	ListCell   *lc;
+
+	if (ec->ec_has_volatile ||
+		(pathkey->pk_strategy != BTLessStrategyNumber &&
+		 pathkey->pk_strategy != BTGreaterStrategyNumber))
+		return NULL;
+
+	foreach(lc, ec->ec_members)
+	{
+		EquivalenceMember *em = (EquivalenceMember *) lfirst(lc);
+		Var		   *var;
+		const GraphProperty *prop;
+		TypeCacheEntry *tce;
+
+		if (!bms_equal(em->em_relids, baserel->relids))
+			continue;
+		var = table_column(baserel, em->em_expr);
+		if (var == NULL || var->vartype != TIMESTAMPTZOID)
+			continue;
+		prop = defender_column_graph_property(fpinfo->relid, var->varattno, fpinfo->resource);
+		if (prop == NULL || !prop->sortable)
+			continue;
+		tce = lookup_type_cache(TIMESTAMPTZOID, TYPECACHE_BTREE_OPFAMILY);
+		if (pathkey->pk_opfamily != tce->btree_opf)
+			continue;
+		return prop;
+	}
+	return NULL;
+}
