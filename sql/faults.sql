@@ -4,7 +4,7 @@
 -- partial result
 --
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
-SELECT count(*) FROM incidents;	-- a token, cached for what follows
+SELECT count(id) FROM incidents;	-- a token, cached for what follows
 
 -- 429 with Retry-After: wait as told, retry, and return every row
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
@@ -15,14 +15,14 @@ SELECT seq, status, fault FROM emulator_requests();
 -- 429 without Retry-After: back off on our own schedule
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "status", "status": 429}');
-SELECT count(*) FROM incidents;
+SELECT count(id) FROM incidents;
 SELECT seq, status, fault FROM emulator_requests();
 
 -- 503 and 504 are retried too
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('[{"match": "/security/incidents", "kind": "status", "status": 503, "retry_after": 0},
                         {"match": "/security/incidents", "kind": "status", "status": 504, "retry_after": 0}]');
-SELECT count(*) FROM incidents;
+SELECT count(id) FROM incidents;
 SELECT seq, status, fault FROM emulator_requests();
 
 -- 503 beyond max_retries is an ERROR with Graph's code and request-id,
@@ -30,21 +30,21 @@ SELECT seq, status, fault FROM emulator_requests();
 ALTER SERVER defender OPTIONS (ADD max_retries '2');
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "status", "status": 503, "retry_after": 0, "times": 5}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 SELECT count(*) AS attempts FROM emulator_requests() WHERE target LIKE '/v1.0/%';
 ALTER SERVER defender OPTIONS (DROP max_retries);
 
 -- an error that is not retried: 403, with the permission hint
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "status", "status": 403, "code": "Forbidden", "message": "Missing application roles. API required roles: SecurityIncident.Read.All."}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 SELECT count(*) AS attempts FROM emulator_requests() WHERE target LIKE '/v1.0/%';
 
 -- a failure on page 3 of 3 fails the whole query: the rows of pages 1 and
 -- 2 are never presented as a complete result
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('{"match": "/security/incidents", "skip": 2, "kind": "malformed"}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 CREATE TEMP TABLE copied AS SELECT * FROM incidents WHERE false;
 SELECT emulator_fault('{"match": "/security/incidents", "skip": 2, "kind": "status", "status": 400, "code": "BadRequest", "message": "Invalid skip token."}');
 SELECT show_error('INSERT INTO copied SELECT * FROM incidents');
@@ -53,13 +53,13 @@ SELECT count(*) AS rows_copied FROM copied;
 -- broken answers
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "html"}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "html", "status": 502}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "empty"}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "loop"}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 
 -- a connection dropped in the middle of a body is retried (the GET is
 -- idempotent) and the scan completes with exactly the right rows
@@ -73,7 +73,7 @@ SELECT seq, status, fault FROM emulator_requests();
 ALTER SERVER defender OPTIONS (ADD max_response_mb '1');
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('{"match": "/security/incidents", "kind": "huge", "bytes": 2000000}');
-SELECT show_error('SELECT count(*) FROM incidents');
+SELECT show_error('SELECT count(id) FROM incidents');
 ALTER SERVER defender OPTIONS (DROP max_response_mb);
 
 -- nothing listening: connection refused, retried, then a clear error
@@ -88,4 +88,4 @@ DROP SERVER nowhere CASCADE;
 
 -- after all that, the same backend still scans cleanly
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
-SELECT count(*) FROM incidents;
+SELECT count(id) FROM incidents;

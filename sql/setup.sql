@@ -79,13 +79,45 @@ END
 $fn$;
 
 CREATE FUNCTION mask(s text) RETURNS text LANGUAGE sql AS $$
-  SELECT regexp_replace(regexp_replace(
+  SELECT regexp_replace(regexp_replace(regexp_replace(
            regexp_replace(
              replace(s, current_setting('defender_test.emulator_url'), '<emulator>'),
              '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<guid>', 'g'),
            '\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?Z?', '<timestamp>', 'g'),
-         '\d+ (ms|milliseconds)', '<n> \1', 'g')
+         '\d+ (ms|milliseconds)', '<n> \1', 'g'),
+       'skiptoken=[^&\s]*', 'skiptoken=<opaque>', 'g')
 $$;
+
+-- check_pushdown(clause, table): the rows with pushdown and without it (then
+-- PostgreSQL does all filtering), whether they are the same, and the
+-- $filter Graph received for the pushed-down query, as the emulator parsed it.
+CREATE FUNCTION check_pushdown(clause text, tbl text DEFAULT 'incidents',
+                               OUT matching int, OUT same boolean, OUT filter_sent text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  pushed text[];
+  local text[];
+  before int;
+  path text := CASE tbl WHEN 'incidents' THEN '/v1.0/security/incidents'
+                        ELSE '/v1.0/security/alerts_v2' END;
+BEGIN
+  SELECT coalesce(max((r->>'seq')::int), 0) INTO before
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') r;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'on', true);
+  EXECUTE format('SELECT array_agg(id ORDER BY id) FROM %s WHERE %s', tbl, clause) INTO pushed;
+  -- the first request's; later pages repeat it
+  SELECT coalesce(r->'query'->>'$filter', '(none)') INTO filter_sent
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests?since=' || before)->'requests') r
+  WHERE r->>'path' LIKE path || '%'
+  ORDER BY (r->>'seq')::int LIMIT 1;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'off', true);
+  EXECUTE format('SELECT array_agg(id ORDER BY id) FROM %s WHERE %s', tbl, clause) INTO local;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'on', true);
+  matching := coalesce(cardinality(local), 0);
+  same := pushed IS NOT DISTINCT FROM local;
+  filter_sent := coalesce(filter_sent, '(no request)');
+END
+$fn$;
 
 -- The emulator's own incidents, typed like the foreign table: what a scan
 -- must return.
