@@ -10,19 +10,22 @@ OBJS = \
 	src/connection.o \
 	src/convert.o \
 	src/defender_client.o \
+	src/deparse_kql.o \
 	src/deparse_odata.o \
 	src/graph_catalog.o \
+	src/hunt_function.o \
+	src/hunting_catalog.o \
+	src/hunting_result.o \
 	src/import.o \
 	src/option.o \
 	src/pager.o \
 	src/shippable.o
 
 EXTENSION = defender_fdw
-DATA = defender_fdw--1.0.sql
+DATA = defender_fdw--1.0.sql defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup options auth scan pushdown requests alerts faults cancel
-REGRESS_OPTS = --load-extension=defender_fdw
+REGRESS = setup options auth scan pushdown requests alerts hunting hunt faults cancel
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)

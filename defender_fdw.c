@@ -91,8 +91,12 @@ typedef enum ScanMode
 {
 	SCAN_LIST,					/* pages of the collection */
 	SCAN_LOOKUP,				/* GET by id, one or more */
-	SCAN_COUNT					/* $count=true&$top=1, one row */
+	SCAN_COUNT,					/* $count=true&$top=1 or | summarize count() */
+	SCAN_HUNT					/* one runHuntingQuery */
 } ScanMode;
+
+/* a hunting request is one call, but it counts against a tenant quota */
+#define HUNT_COST		(10 * REQUEST_COST)
 
 /*
  * What GetForeignPlan stores in ForeignScan.fdw_private, by index.
@@ -108,7 +112,8 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateLimit,		/* Integer: fdw_exprs index of LIMIT, 0 none */
 	FdwScanPrivateOffset,		/* Integer: fdw_exprs index of OFFSET, 0 none */
 	FdwScanPrivateLookupValue,	/* Integer: fdw_exprs index of the id(s) */
-	FdwScanPrivateLookupArray	/* Integer (bool): the value is an array */
+	FdwScanPrivateLookupArray,	/* Integer (bool): the value is an array */
+	FdwScanPrivateProject		/* hunting: List of String KQL columns, or NIL */
 };
 
 /*
@@ -126,6 +131,8 @@ typedef struct DefenderScanState
 	int			offset_param;
 	int			lookup_param;
 	bool		lookup_array;
+	List	   *project;
+	bool		hunting;
 
 	Relation	rel;			/* the foreign table, opened by us if needed */
 	bool		close_rel;
@@ -150,6 +157,9 @@ typedef struct DefenderScanState
 	int64		skipped;
 	DefenderPager *pager;
 	List	   *lookup_ids;		/* remaining ids to GET */
+	Tuplestorestate *store;		/* hunting: the result's rows */
+	TupleTableSlot *store_slot; /* hunting: reads the store */
+	int64		hunt_count;		/* hunting: the count of a count scan */
 	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
 	MemoryContext page_cxt;		/* per page: response, JSON document */
 	MemoryContext row_cxt;		/* per row: converted values */
@@ -197,6 +207,7 @@ static void start_scan(ForeignScanState *node, DefenderScanState *state);
 static void start_list(DefenderScanState *state, bool fallback);
 static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
+static bool passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot);
 static int64 param_int8(DefenderScanState *state, int paramno, const char *what);
 static char *explain_request(ForeignScanState *node, ExplainState *es);
 
@@ -291,6 +302,9 @@ defenderGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	fpinfo->pushdown = defender_enable_pushdown && fpinfo->opts->pushdown;
 	fpinfo->stage = -1;
 	fpinfo->baserel = baserel;
+	fpinfo->hunting = (strcmp(fpinfo->resource->name, "hunting") == 0);
+	if (fpinfo->hunting && fpinfo->opts->hunting_table)
+		fpinfo->hunting_table = hunting_find_table(fpinfo->opts->hunting_table);
 	baserel->fdw_private = fpinfo;
 
 	defender_classify_conditions(root, baserel, fpinfo);
@@ -309,7 +323,11 @@ list_cost(DefenderRelInfo *fpinfo, double rows)
 {
 	int			page = fpinfo->opts->page_size > 0 ? fpinfo->opts->page_size :
 		fpinfo->resource->default_page_size;
-	double		pages = Max(1.0, ceil(rows / page));
+	double		pages;
+
+	if (fpinfo->hunting)
+		return HUNT_COST + ROW_COST * rows;
+	pages = Max(1.0, ceil(rows / page));
 
 	return REQUEST_COST * pages + ROW_COST * rows;
 }
@@ -386,13 +404,25 @@ defenderGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	total = list_cost(fpinfo, baserel->rows);
 	add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
-										 REQUEST_COST, total, NIL,
-										 baserel->lateral_relids));
+										 fpinfo->hunting ? HUNT_COST : REQUEST_COST,
+										 total, NIL, baserel->lateral_relids));
 
 	/*
 	 * Sorted by Graph: the query's first sort key, if $orderby can do it.
 	 * A longer ORDER BY still gains, through an incremental sort.
 	 */
+	if (fpinfo->hunting)
+	{
+		/* KQL sorts by several keys; the whole ORDER BY or nothing */
+		if (fpinfo->pushdown &&
+			defender_kql_sort(root, baserel, fpinfo, root->query_pathkeys) != NULL)
+			add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+												 HUNT_COST, total + 1.0,
+												 root->query_pathkeys,
+												 baserel->lateral_relids));
+		return;
+	}
+
 	if (fpinfo->pushdown && root->query_pathkeys != NIL &&
 		defender_sort_property(root, baserel, fpinfo, linitial(root->query_pathkeys)))
 		add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
@@ -585,8 +615,10 @@ add_final_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *final_rel,
 #endif
 	if (in->stage == UPPERREL_ORDERED)
 	{
-		if (list_length(root->sort_pathkeys) != 1 ||
-			!defender_sort_property(root, baserel, base, linitial(root->sort_pathkeys)))
+		if (base->hunting ?
+			defender_kql_sort(root, baserel, base, root->sort_pathkeys) == NULL :
+			(list_length(root->sort_pathkeys) != 1 ||
+			 !defender_sort_property(root, baserel, base, linitial(root->sort_pathkeys))))
 			return;
 		pathkeys = root->sort_pathkeys;
 	}
@@ -713,6 +745,7 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	List	   *fdw_private;
 	List	   *columns = NIL;	/* pairs (slot attno, table attnum) */
 	List	   *filter = NIL;
+	List	   *project = NIL;
 	char	   *orderby = "";
 	bool		expand = false;
 	int			limit_param = 0;
@@ -737,7 +770,7 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 		Expr	   *value;
 		bool		is_array;
 
-		if (mode == SCAN_LIST && fpinfo->pushdown &&
+		if (mode == SCAN_LIST && fpinfo->pushdown && !fpinfo->hunting &&
 			defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
 		{
 			mode = SCAN_LOOKUP;
@@ -826,7 +859,25 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 		foreach(lc, attnums)
 			columns = lappend(columns, list_make2_int(lfirst_int(lc), lfirst_int(lc)));
 		expand = expand_alerts_needed(fpinfo, rel, attnums);
-		if (mode == SCAN_LIST)
+		if (fpinfo->hunting)
+		{
+			/* project the columns read, if every one has a known KQL name */
+			mode = SCAN_HUNT;
+			foreach(lc, attnums)
+			{
+				char	   *name = defender_kql_column(fpinfo, lfirst_int(lc));
+
+				if (name == NULL)
+				{
+					project = NIL;
+					break;
+				}
+				project = lappend(project, makeString(name));
+			}
+			if (best_path->path.pathkeys)
+				orderby = defender_kql_sort(root, baserel, fpinfo, best_path->path.pathkeys);
+		}
+		else if (mode == SCAN_LIST)
 			orderby = orderby_for_pathkeys(root, baserel, fpinfo, best_path->path.pathkeys);
 	}
 
@@ -855,6 +906,7 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	fdw_private = lappend(fdw_private, makeInteger(offset_param));
 	fdw_private = lappend(fdw_private, makeInteger(lookup_param));
 	fdw_private = lappend(fdw_private, makeInteger(lookup_array));
+	fdw_private = lappend(fdw_private, project);
 
 	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
 							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
@@ -892,12 +944,14 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	state->offset_param = intVal(list_nth(priv, FdwScanPrivateOffset));
 	state->lookup_param = intVal(list_nth(priv, FdwScanPrivateLookupValue));
 	state->lookup_array = intVal(list_nth(priv, FdwScanPrivateLookupArray)) != 0;
+	state->project = (List *) list_nth(priv, FdwScanPrivateProject);
 
 	/* Plain EXPLAIN shows the request without sending it. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 	{
 		state->opts = defender_get_options(state->relid, InvalidOid, InvalidOid, false);
 		state->resource = graph_find_resource(state->opts->resource);
+		state->hunting = (strcmp(state->resource->name, "hunting") == 0);
 		return;
 	}
 
@@ -915,6 +969,7 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 #endif
 	state->opts = defender_get_options(state->relid, InvalidOid, userid, true);
 	state->resource = graph_find_resource(state->opts->resource);
+	state->hunting = (strcmp(state->resource->name, "hunting") == 0);
 
 	if (node->ss.ss_currentRelation)
 		state->rel = node->ss.ss_currentRelation;
@@ -948,6 +1003,9 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	foreach(lc, fsplan->fdw_exprs)
 		state->params.types[i++] = exprType((Node *) lfirst(lc));
 
+	if (state->hunting)
+		state->store_slot = MakeSingleTupleTableSlot(node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+													 &TTSOpsMinimalTuple);
 	state->param_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											 "defender_fdw parameters",
 											 ALLOCSET_SMALL_SIZES);
@@ -1126,7 +1184,165 @@ start_scan(ForeignScanState *node, DefenderScanState *state)
 		state->finished = true; /* LIMIT 0 */
 		return;
 	}
+	if (state->hunting)
+		return;					/* run_hunt sends it, on the first row asked for */
 	start_list(state, false);
+}
+
+/*
+ * hunting_kql
+ *		The scan's KQL with the values (or, for EXPLAIN, placeholders).
+ *
+ * In fallback the filter and take are left out and every condition is
+ * evaluated locally; the sort stays, since the plan relies on it.
+ */
+static DefenderRender
+hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues *params,
+			bool fallback, const char *take_text)
+{
+	DefenderKqlRequest req;
+
+	memset(&req, 0, sizeof(req));
+	req.source = state->opts->hunting_table ? state->opts->hunting_table :
+		state->opts->hunting_query;
+	req.source_is_query = (state->opts->hunting_table == NULL);
+	req.sort = state->orderby[0] ? state->orderby : NULL;
+	req.count_only = (state->mode == SCAN_COUNT) && !fallback;
+	if (!fallback)
+	{
+		req.filter = state->filter;
+		req.project = state->project;
+		req.take_text = take_text;
+		/* OFFSET has no KQL counterpart: take limit + offset, skip here */
+		if (state->limit > 0)
+			req.take = state->limit + state->offset;
+	}
+	return defender_deparse_kql(buf, &req, params);
+}
+
+/*
+ * run_hunt
+ *		Send the scan's query and put the result's rows in the tuplestore
+ *		(or, for a count, read the count).
+ */
+static void
+run_hunt(ForeignScanState *node, DefenderScanState *state)
+{
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
+	char	   *url = psprintf("%s/%s/security/runHuntingQuery", state->opts->graph_url,
+							   state->opts->api_version);
+	char	   *display = psprintf("POST /%s/security/runHuntingQuery", state->opts->api_version);
+	bool		fallback = false;
+	DefenderResponse *response;
+
+	for (;;)
+	{
+		StringInfoData kql;
+		char	   *body;
+		bool		may_fall_back = !fallback && (state->filter != NIL || state->limit > 0);
+
+		initStringInfo(&kql);
+		if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
+		{
+			state->finished = true;
+			MemoryContextSwitchTo(old);
+			return;
+		}
+		body = defender_hunting_request_body(kql.data, state->opts->timespan);
+		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
+										display, body,
+										may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0);
+		state->requests++;
+		if (response->http.status != 400)
+			break;
+		{
+			DfwGraphError err;
+
+			dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
+			ereport(NOTICE,
+					(errmsg("Microsoft Graph rejected the pushed-down KQL; querying without its where and take and filtering locally"),
+					 errdetail("HTTP 400, error code \"%s\": %s", err.code,
+							   defender_redact(state->opts, err.message)),
+					 errcontext("KQL: %s", kql.data)));
+			defender_response_release(response);
+			fallback = true;
+			state->fallback = true;
+		}
+	}
+
+	if (state->mode == SCAN_COUNT && !fallback)
+	{
+		json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
+		json_t	   *rows = doc ? json_object_get(doc, "results") : NULL;
+		json_t	   *first = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
+		json_t	   *count = json_is_object(first) ? json_object_get(first, "count_") : NULL;
+
+		state->hunt_count = json_is_integer(count) ? (int64) json_integer_value(count) : -1;
+		json_decref(doc);
+		defender_response_release(response);
+		if (state->hunt_count < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+					 errmsg("the hunting result holds no count"),
+					 errcontext("remote request: %s", display)));
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	if (state->store)
+		tuplestore_end(state->store);
+	state->store = tuplestore_begin_heap(false, false, work_mem);
+	MemoryContextSwitchTo(state->page_cxt);
+	defender_hunting_result_to_tuplestore(response->http.body, response->http.body_len,
+										  slot->tts_tupleDescriptor,
+										  state->columns, state->ncolumns, state->slot_attnos,
+										  state->store, display,
+										  RelationGetRelationName(state->rel));
+	defender_response_release(response);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * next_hunt_row
+ *		The next row of the hunting result into the slot; false when done.
+ */
+static bool
+next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *slot)
+{
+	if (state->finished)
+		return false;
+	if (state->store == NULL)
+	{
+		run_hunt(node, state);
+		if (state->finished || state->store == NULL)
+			return false;
+	}
+	for (;;)
+	{
+		if (state->limit >= 0 && state->returned >= state->limit)
+			return false;
+		if (!tuplestore_gettupleslot(state->store, true, false, state->store_slot))
+			return false;
+		/* the scan slot is not a minimal-tuple slot: hand over the values */
+		slot_getallattrs(state->store_slot);
+		ExecClearTuple(slot);
+		memcpy(slot->tts_values, state->store_slot->tts_values,
+			   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
+		memcpy(slot->tts_isnull, state->store_slot->tts_isnull,
+			   sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		ExecStoreVirtualTuple(slot);
+		if (state->fallback && !passes_pushed_conditions(node, slot))
+			continue;
+		if (state->skipped < state->offset)
+		{
+			state->skipped++;	/* take covered the offset: skip it here */
+			continue;
+		}
+		state->returned++;
+		return true;
+	}
 }
 
 /*
@@ -1261,6 +1477,11 @@ defenderIterateForeignScan(ForeignScanState *node)
 				ExecClearTuple(slot);
 			return slot;
 
+		case SCAN_HUNT:
+			if (!next_hunt_row(node, state, slot))
+				ExecClearTuple(slot);
+			return slot;
+
 		case SCAN_LOOKUP:
 			while (state->lookup_ids != NIL)
 			{
@@ -1297,7 +1518,19 @@ defenderIterateForeignScan(ForeignScanState *node)
 				ExecClearTuple(slot);
 				if (state->returned > 0)
 					return slot;	/* the one row is out */
-				if (state->pager)
+				if (state->hunting && !state->finished)
+				{
+					run_hunt(node, state);
+					if (state->fallback)
+					{
+						while (next_hunt_row(node, state, slot))
+							count++;
+						ExecClearTuple(slot);
+					}
+					else if (!state->finished)
+						count = state->hunt_count;
+				}
+				else if (state->pager)
 				{
 					json_t	   *row = defender_pager_next(state->pager);
 					DfwGraphError err;
@@ -1385,6 +1618,20 @@ defenderReScanForeignScan(ForeignScanState *node)
 		state->requests += defender_pager_requests(state->pager);
 		state->pager = NULL;
 	}
+	if (state->store && state->param_exprs == NIL && !state->fallback)
+	{
+		/* the same query again: read the same rows, spend no quota */
+		tuplestore_rescan(state->store);
+		state->returned = 0;
+		state->skipped = 0;
+		state->finished = false;
+		return;
+	}
+	if (state->store)
+	{
+		tuplestore_end(state->store);
+		state->store = NULL;
+	}
 	state->started = false;
 	state->fallback = false;
 	MemoryContextReset(state->page_cxt);
@@ -1406,6 +1653,12 @@ defenderEndForeignScan(ForeignScanState *node)
 		state->requests += defender_pager_requests(state->pager);
 		state->pager = NULL;
 	}
+	if (state->store)
+		tuplestore_end(state->store);
+	state->store = NULL;
+	if (state->store_slot)
+		ExecDropSingleTupleTableSlot(state->store_slot);
+	state->store_slot = NULL;
 	if (state->page_cxt)
 		MemoryContextDelete(state->page_cxt);
 	state->page_cxt = NULL;
@@ -1452,6 +1705,34 @@ explain_request(ForeignScanState *node, ExplainState *es)
 	}
 
 	initStringInfo(&buf);
+	if (state->hunting)
+	{
+		const char *take_text = NULL;
+
+		state->limit = -1;
+		state->offset = 0;
+		if (state->limit_param)
+		{
+			int			k = state->limit_param - 1;
+
+			if (params.placeholders[k])
+				take_text = state->offset_param ?
+					psprintf("%s + %s", params.placeholders[k],
+							 params.placeholders[state->offset_param - 1] ?
+							 params.placeholders[state->offset_param - 1] :
+							 psprintf(INT64_FORMAT, DatumGetInt64(params.values[state->offset_param - 1]))) :
+					params.placeholders[k];
+			else
+			{
+				state->limit = DatumGetInt64(params.values[k]);
+				if (state->offset_param && !params.placeholders[state->offset_param - 1])
+					state->offset = DatumGetInt64(params.values[state->offset_param - 1]);
+			}
+		}
+		if (hunting_kql(state, &buf, &params, false, take_text) == RENDER_FALSE)
+			return "none (no row can match the conditions)";
+		return buf.data;
+	}
 	if (state->mode == SCAN_LOOKUP)
 	{
 		int			k = state->lookup_param - 1;
@@ -1530,7 +1811,15 @@ defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
 
-	if (es->verbose)
+	if (es->verbose && state->hunting)
+	{
+		ExplainPropertyText("Remote request",
+							psprintf("POST /%s/security/runHuntingQuery", state->opts->api_version), es);
+		ExplainPropertyText("KQL", explain_request(node, es), es);
+		ExplainPropertyText("Timespan", state->opts->timespan ? state->opts->timespan :
+							"(the API's default: the last 30 days)", es);
+	}
+	else if (es->verbose)
 		ExplainPropertyText("Remote request", explain_request(node, es), es);
 	if (es->analyze)
 		ExplainPropertyInteger("Remote requests", NULL,

@@ -7,18 +7,31 @@
  *	- json and jsonb columns receive the raw JSON of any value;
  *	- array columns take a JSON array of scalars, element by element;
  *	- any other type takes a JSON scalar through the type's input function
- *	  (strings as they are, numbers in their shortest exact form, booleans
- *	  as true/false), so text, timestamptz, integer, uuid, numeric ... all
- *	  work and a value that does not fit fails with the type's own message.
+ *	  (strings as they are, numbers in an exact decimal form, booleans as
+ *	  true/false), so text, timestamptz, integer, uuid, numeric ... all
+ *	  work and a value that does not fit fails with the type's own message;
+ *	  a number goes only into numeric and string types, a boolean only into
+ *	  boolean and string types;
+ *	- an interval also takes Kusto's TimeSpan text ("1.02:03:04.5000000").
  * JSON null and an absent property are SQL NULL.  An object or array where
  * a scalar is expected is an error that names the JSON type and shows the
  * value; the caller's error context names the column.
+ *
+ * Two readers share these rules: defender_json_to_datum() for values of a
+ * jansson document (incidents and alerts pages), and the streaming reader
+ * of hunting results (hunting_result.c), which never builds a document and
+ * hands over each scalar as its kind and literal text (so a long above
+ * 2^53 stays exact).  Both end up in defender_scalar_to_datum() and
+ * defender_elements_to_datum(), so a value converts the same way whichever
+ * reader saw it.
  *
  * src/convert.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <ctype.h>
 
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
@@ -30,10 +43,12 @@
 #include "defender_fdw.h"
 #include "pg_jansson.h"
 
-static const char *json_type_name(json_t *value);
-static char *scalar_text(DefenderColumn *col, json_t *value, char *numbuf);
+static void column_init_type(DefenderColumn *col, Form_pg_attribute att);
+static DefenderJsonKind jansson_kind(json_t *value);
+static char *jansson_scalar_text(json_t *value, char *numbuf);
 static char *json_excerpt(json_t *value);
 static char *from_utf8(const char *text, size_t len);
+static char *kusto_timespan_to_interval(const char *text);
 
 /*
  * defender_column_init
@@ -50,9 +65,6 @@ defender_column_init(DefenderColumn *col, Relation rel, AttrNumber attnum,
 					 const GraphResource *resource)
 {
 	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
-	Oid			infunc;
-	Oid			basetype;
-	bool		preferred;
 
 	memset(col, 0, sizeof(DefenderColumn));
 	col->attnum = attnum;
@@ -67,6 +79,35 @@ defender_column_init(DefenderColumn *col, Relation rel, AttrNumber attnum,
 	}
 	graph_normalize_name(col->property ? col->property : col->name,
 						 col->match_key, sizeof(col->match_key));
+	column_init_type(col, att);
+}
+
+/*
+ * defender_column_init_attr
+ *		Prepare the conversion of one attribute of a bare TupleDesc (a
+ *		function's column definition list): no property, so the column
+ *		matches JSON keys by its name ignoring case and underscores.
+ */
+void
+defender_column_init_attr(DefenderColumn *col, TupleDesc desc, AttrNumber attnum)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+
+	memset(col, 0, sizeof(DefenderColumn));
+	col->attnum = attnum;
+	col->name = pstrdup(NameStr(att->attname));
+	col->property = NULL;
+	graph_normalize_name(col->name, col->match_key, sizeof(col->match_key));
+	column_init_type(col, att);
+}
+
+/* The type half of a column's set-up: input function, category, array-ness. */
+static void
+column_init_type(DefenderColumn *col, Form_pg_attribute att)
+{
+	Oid			infunc;
+	Oid			basetype;
+	bool		preferred;
 
 	col->typid = att->atttypid;
 	col->typmod = att->atttypmod;
@@ -122,6 +163,7 @@ Datum
 defender_json_to_datum(DefenderColumn *col, json_t *value, bool *isnull)
 {
 	char		numbuf[64];
+	DefenderJsonKind kind;
 
 	*isnull = (value == NULL || json_is_null(value));
 	if (*isnull)
@@ -138,90 +180,208 @@ defender_json_to_datum(DefenderColumn *col, json_t *value, bool *isnull)
 								 col->ioparam, col->typmod);
 	}
 
+	kind = jansson_kind(value);
 	if (col->is_array)
 	{
 		size_t		n = json_array_size(value);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			dims[1];
-		int			lbs[1] = {1};
+		DefenderJsonKind *kinds;
+		char	  **texts;
 		size_t		i;
 
-		if (!json_is_array(value))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-					 errmsg("cannot convert a JSON %s to type %s",
-							json_type_name(value), format_type_be(col->typid)),
-					 errdetail("The value is %s.", json_excerpt(value)),
-					 errhint("Declare the column as jsonb to receive the raw JSON.")));
-		elems = palloc(sizeof(Datum) * (n > 0 ? n : 1));
-		nulls = palloc(sizeof(bool) * (n > 0 ? n : 1));
+		if (kind != DFW_JSON_ARRAY)
+			defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
+								   json_excerpt(value));
+		kinds = palloc(sizeof(DefenderJsonKind) * (n > 0 ? n : 1));
+		texts = palloc(sizeof(char *) * (n > 0 ? n : 1));
 		for (i = 0; i < n; i++)
 		{
 			json_t	   *elem = json_array_get(value, i);
 
-			nulls[i] = json_is_null(elem);
-			if (nulls[i])
-			{
-				elems[i] = (Datum) 0;
-				continue;
-			}
-			if (json_is_object(elem) || json_is_array(elem))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-						 errmsg("cannot convert a JSON array holding a JSON %s to type %s",
-								json_type_name(elem), format_type_be(col->typid)),
-						 errdetail("The value is %s.", json_excerpt(value)),
-						 errhint("Declare the column as jsonb to receive the raw JSON.")));
-			elems[i] = InputFunctionCall(&col->input, scalar_text(col, elem, numbuf),
-										 col->ioparam, -1);
+			kinds[i] = jansson_kind(elem);
+			if (kinds[i] == DFW_JSON_OBJECT || kinds[i] == DFW_JSON_ARRAY)
+				defender_unconvertible(col, DFW_JSON_ARRAY, kinds[i], col->typid,
+									   json_excerpt(value));
+			texts[i] = kinds[i] == DFW_JSON_NULL ? NULL :
+				pstrdup(jansson_scalar_text(elem, numbuf));
 		}
-		dims[0] = (int) n;
-		return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
-												  col->elemtype, col->elemlen,
-												  col->elembyval, col->elemalign));
+		return defender_elements_to_datum(col, (int) n, kinds, texts);
 	}
 
-	if (json_is_object(value) || json_is_array(value))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("cannot convert a JSON %s to type %s",
-						json_type_name(value), format_type_be(col->typid)),
-				 errdetail("The value is %s.", json_excerpt(value)),
-				 errhint("Declare the column as jsonb to receive the raw JSON.")));
+	if (kind == DFW_JSON_OBJECT || kind == DFW_JSON_ARRAY)
+		defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
+							   json_excerpt(value));
 
-	return InputFunctionCall(&col->input, scalar_text(col, value, numbuf),
-							 col->ioparam, col->typmod);
+	return defender_scalar_to_datum(col, kind, jansson_scalar_text(value, numbuf),
+									false);
 }
 
 /*
- * scalar_text
- *		Text form of a JSON scalar for a type input function.
+ * defender_scalar_to_datum
+ *		Convert a JSON scalar, given as its kind and text, to the column's
+ *		type (or, with element, to its element type), in
+ *		CurrentMemoryContext.
  *
- * numbuf (64 bytes) holds numbers.  Doubles are printed in their shortest
- * exact form, as float8out does, so 0.1 stays 0.1.  A JSON number goes only
- * into numeric and string types, a boolean only into boolean and string
- * types: a number read as a timestamp would otherwise fail with a
- * misleading message, or worse, succeed.
+ * text is in the server encoding: a string's decoded value, or a number's
+ * or boolean's literal.  A number goes only into numeric and string types,
+ * a boolean only into boolean and string types: a number read as a
+ * timestamp would otherwise fail with a misleading message, or worse,
+ * succeed.  A string goes through the type's input function as it is,
+ * except that an interval takes Kusto's TimeSpan form ("1.02:03:04.5") too.
+ * kind must not be DFW_JSON_NULL, DFW_JSON_OBJECT or DFW_JSON_ARRAY.
  */
-static char *
-scalar_text(DefenderColumn *col, json_t *value, char *numbuf)
+Datum
+defender_scalar_to_datum(DefenderColumn *col, DefenderJsonKind kind,
+						 const char *text, bool element)
 {
-	bool		number = json_is_number(value);
-	bool		boolean = json_is_boolean(value);
+	Oid			typid = col->is_array ? col->elemtype : col->typid;
 
-	if ((number && col->category != TYPCATEGORY_NUMERIC &&
+	if ((kind == DFW_JSON_NUMBER && col->category != TYPCATEGORY_NUMERIC &&
 		 col->category != TYPCATEGORY_STRING) ||
-		(boolean && col->category != TYPCATEGORY_BOOLEAN &&
+		(kind == DFW_JSON_BOOLEAN && col->category != TYPCATEGORY_BOOLEAN &&
 		 col->category != TYPCATEGORY_STRING))
+		defender_unconvertible(col, kind, DFW_JSON_NULL, typid, text);
+
+	if (kind == DFW_JSON_STRING && col->category == TYPCATEGORY_TIMESPAN &&
+		getBaseType(typid) == INTERVALOID)
+	{
+		char	   *converted = kusto_timespan_to_interval(text);
+
+		if (converted)
+			text = converted;
+	}
+
+	return InputFunctionCall(&col->input, unconstify(char *, text), col->ioparam,
+							 element ? -1 : col->typmod);
+}
+
+/*
+ * defender_elements_to_datum
+ *		An array of the column's type from the scalars of a JSON array
+ *		(kinds[i] DFW_JSON_NULL for a null element, texts[i] then unused).
+ */
+Datum
+defender_elements_to_datum(DefenderColumn *col, int n,
+						   const DefenderJsonKind *kinds, char *const *texts)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * (n > 0 ? n : 1));
+	bool	   *nulls = palloc(sizeof(bool) * (n > 0 ? n : 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			i;
+
+	Assert(col->is_array);
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = (kinds[i] == DFW_JSON_NULL);
+		elems[i] = nulls[i] ? (Datum) 0 :
+			defender_scalar_to_datum(col, kinds[i], texts[i], true);
+	}
+	dims[0] = n;
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  col->elemtype, col->elemlen,
+											  col->elembyval, col->elemalign));
+}
+
+/*
+ * defender_unconvertible
+ *		ERROR: a JSON value of this kind (an array holding an element of
+ *		kind element, when element is not DFW_JSON_NULL) cannot become type
+ *		typid.  excerpt shows the value, in the server encoding.
+ */
+void
+defender_unconvertible(DefenderColumn *col, DefenderJsonKind kind,
+					   DefenderJsonKind element, Oid typid, const char *excerpt)
+{
+	if (element != DFW_JSON_NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
-				 errmsg("cannot convert a JSON %s to type %s",
-						json_type_name(value),
-						format_type_be(col->is_array ? col->elemtype : col->typid)),
-				 errdetail("The value is %s.", json_excerpt(value)),
+				 errmsg("cannot convert a JSON %s holding a JSON %s to type %s",
+						defender_json_kind_name(kind),
+						defender_json_kind_name(element), format_type_be(typid)),
+				 errdetail("The value is %s.", excerpt),
 				 errhint("Declare the column as jsonb to receive the raw JSON.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+			 errmsg("cannot convert a JSON %s to type %s",
+					defender_json_kind_name(kind), format_type_be(typid)),
+			 errdetail("The value is %s.", excerpt),
+			 errhint("Declare the column as jsonb to receive the raw JSON.")));
+}
 
+/* "object", "number", ... as messages name a JSON value's type */
+const char *
+defender_json_kind_name(DefenderJsonKind kind)
+{
+	switch (kind)
+	{
+		case DFW_JSON_STRING:
+			return "string";
+		case DFW_JSON_NUMBER:
+			return "number";
+		case DFW_JSON_BOOLEAN:
+			return "boolean";
+		case DFW_JSON_OBJECT:
+			return "object";
+		case DFW_JSON_ARRAY:
+			return "array";
+		case DFW_JSON_NULL:
+			break;
+	}
+	return "null";
+}
+
+/*
+ * defender_json_excerpt
+ *		JSON text (server encoding) for a message: cut at 100 bytes.
+ */
+char *
+defender_json_excerpt(const char *json, size_t len)
+{
+	char	   *text;
+	int			keep;
+
+	if (len <= 100)
+		return pnstrdup(json, len);
+	keep = pg_mbcliplen(json, 100, 97);
+	text = palloc(keep + 4);
+	memcpy(text, json, keep);
+	strcpy(text + keep, "...");
+	return text;
+}
+
+static DefenderJsonKind
+jansson_kind(json_t *value)
+{
+	switch (json_typeof(value))
+	{
+		case JSON_OBJECT:
+			return DFW_JSON_OBJECT;
+		case JSON_ARRAY:
+			return DFW_JSON_ARRAY;
+		case JSON_STRING:
+			return DFW_JSON_STRING;
+		case JSON_INTEGER:
+		case JSON_REAL:
+			return DFW_JSON_NUMBER;
+		case JSON_TRUE:
+		case JSON_FALSE:
+			return DFW_JSON_BOOLEAN;
+		default:
+			return DFW_JSON_NULL;
+	}
+}
+
+/*
+ * jansson_scalar_text
+ *		Text form of a jansson scalar, in the server encoding.
+ *
+ * numbuf (64 bytes) holds numbers.  jansson has already parsed them, so
+ * integers are printed back exactly and doubles in their shortest exact
+ * form, as float8out does, so 0.1 stays 0.1.
+ */
+static char *
+jansson_scalar_text(json_t *value, char *numbuf)
+{
 	switch (json_typeof(value))
 	{
 		case JSON_STRING:
@@ -242,28 +402,6 @@ scalar_text(DefenderColumn *col, json_t *value, char *numbuf)
 			return "false";
 		default:
 			return "";			/* objects, arrays and null never get here */
-	}
-}
-
-static const char *
-json_type_name(json_t *value)
-{
-	switch (json_typeof(value))
-	{
-		case JSON_OBJECT:
-			return "object";
-		case JSON_ARRAY:
-			return "array";
-		case JSON_STRING:
-			return "string";
-		case JSON_INTEGER:
-		case JSON_REAL:
-			return "number";
-		case JSON_TRUE:
-		case JSON_FALSE:
-			return "boolean";
-		default:
-			return "null";
 	}
 }
 
@@ -291,4 +429,75 @@ from_utf8(const char *text, size_t len)
 	if (GetDatabaseEncoding() == PG_UTF8)
 		return (char *) text;
 	return pg_any_to_server(text, (int) len, PG_UTF8);
+}
+
+/*
+ * kusto_timespan_to_interval
+ *		Kusto's TimeSpan text "[-][d.]hh:mm:ss[.fffffff]" in a form
+ *		interval_in reads, or NULL when text is not in that form.
+ *
+ * interval_in gives each field its own sign ("-1 day 02:00" is 22 hours
+ * back), while Kusto's leading minus applies to the whole value, so a
+ * negative value is written with the minus on both fields:
+ * "-1.02:03:04.5" becomes "-1 days -02:03:04.5".  The days stay days
+ * (not 26 hours), as Kusto counts them; the seven fraction digits are
+ * rounded to microseconds by interval_in.
+ */
+static char *
+kusto_timespan_to_interval(const char *text)
+{
+	const char *p = text;
+	const char *days = NULL;
+	size_t		ndays = 0;
+	const char *clock;
+	const char *frac = NULL;
+	size_t		nfrac = 0;
+	bool		negative = false;
+	const char *q;
+
+	if (*p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	/* digits, then either '.' (they were days) or ':' (they were hours) */
+	for (q = p; isdigit((unsigned char) *q); q++)
+		;
+	if (q == p || q - p > 9)
+		return NULL;
+	if (*q == '.')
+	{
+		days = p;
+		ndays = q - p;
+		p = q + 1;
+	}
+	clock = p;
+	/* hh:mm:ss, two digits each */
+	if (!(isdigit((unsigned char) p[0]) && isdigit((unsigned char) p[1]) && p[2] == ':' &&
+		  isdigit((unsigned char) p[3]) && isdigit((unsigned char) p[4]) && p[5] == ':' &&
+		  isdigit((unsigned char) p[6]) && isdigit((unsigned char) p[7])))
+		return NULL;
+	if ((p[0] - '0') * 10 + (p[1] - '0') > 23 ||
+		(p[3] - '0') * 10 + (p[4] - '0') > 59 ||
+		(p[6] - '0') * 10 + (p[7] - '0') > 59)
+		return NULL;
+	p += 8;
+	if (*p == '.')
+	{
+		frac = ++p;
+		while (isdigit((unsigned char) *p))
+			p++;
+		nfrac = p - frac;
+		if (nfrac == 0 || nfrac > 7)
+			return NULL;
+	}
+	if (*p != '\0')
+		return NULL;
+
+	return psprintf("%s%.*s days %s%.8s%s%.*s",
+					negative ? "-" : "",
+					days ? (int) ndays : 1, days ? days : "0",
+					negative ? "-" : "",
+					clock,
+					frac ? "." : "", (int) nfrac, frac ? frac : "");
 }

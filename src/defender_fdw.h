@@ -27,6 +27,9 @@
 #include "nodes/pg_list.h"
 #include "utils/memutils.h"
 #include "utils/relcache.h"
+#include "access/tupdesc.h"
+#include "utils/tuplestore.h"
+#include "datatype/timestamp.h"
 
 #include "defender_client.h"
 
@@ -64,6 +67,11 @@ typedef struct DefenderOptions
 	char	   *resource;
 	int			page_size;		/* 0: the resource's default */
 	bool		pushdown;		/* server or table option "pushdown" */
+
+	/* advanced hunting (resource 'hunting') */
+	char	   *hunting_table;	/* table option "table", or NULL */
+	char	   *hunting_query;	/* table option "query", or NULL */
+	char	   *timespan;		/* ISO 8601 Timespan, or NULL for the API's 30 days */
 } DefenderOptions;
 
 /* defender_fdw.c */
@@ -134,6 +142,10 @@ typedef struct DefenderRelInfo
 	/* upper relations: which stage, over which base relation */
 	int			stage;			/* UpperRelationKind, or -1 for the base */
 	struct RelOptInfo *baserel;
+
+	/* advanced hunting */
+	bool		hunting;
+	const struct HuntingTable *hunting_table;	/* documented table, or NULL */
 } DefenderRelInfo;
 
 /*
@@ -152,8 +164,21 @@ typedef enum DefenderFilterOp
 	DFOP_IS_NULL,
 	DFOP_NOT_NULL,
 	DFOP_EQ_ANY,				/* = ANY(array) */
-	DFOP_NE_ALL					/* <> ALL(array) */
+	DFOP_NE_ALL,				/* <> ALL(array) */
+	DFOP_LIKE,					/* KQL only: LIKE 'abc%', '%abc', '%abc%' */
+	DFOP_NOT_LIKE,
+	DFOP_ILIKE,
+	DFOP_NOT_ILIKE
 } DefenderFilterOp;
+
+/* What a KQL column holds, which decides its comparisons. */
+typedef enum KqlKind
+{
+	KQL_STRING = 101,			/* never null: "" stands for null */
+	KQL_NUMBER,
+	KQL_DATETIME,
+	KQL_BOOL
+} KqlKind;
 
 /* Node kinds of a filter tree (see defender_filter_tree) */
 #define FT_AND	1
@@ -177,6 +202,10 @@ extern const GraphProperty *defender_sort_property(PlannerInfo *root,
 												   RelOptInfo *baserel,
 												   DefenderRelInfo *fpinfo,
 												   PathKey *pathkey);
+extern char *defender_kql_column(DefenderRelInfo *fpinfo, AttrNumber attnum);
+extern char *defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel,
+							   DefenderRelInfo *fpinfo, List *pathkeys);
+
 
 /* deparse_odata.c */
 
@@ -222,10 +251,53 @@ extern DefenderRender defender_deparse_list(StringInfo buf, bool encode,
 											const GraphResource *resource,
 											const DefenderListRequest *req,
 											const DefenderParamValues *params);
+extern void defender_append_ticks(StringInfo buf, int64 ticks);
+extern int64 defender_first_tick_at_or_after(TimestampTz x, int32 typmod);
 extern void defender_deparse_lookup(StringInfo buf, bool encode,
 									const DefenderOptions *opts,
 									const GraphResource *resource,
 									const char *id, bool expand_alerts);
+
+/* deparse_kql.c */
+typedef struct DefenderKqlRequest
+{
+	const char *source;			/* table name, or a KQL query to wrap */
+	bool		source_is_query;
+	List	   *filter;			/* filter tree, or NIL */
+	List	   *project;		/* KQL column names, or NIL for all */
+	const char *sort;			/* "A asc nulls last, ...", or NULL */
+	int64		take;			/* 0: none */
+	const char *take_text;		/* for EXPLAIN: a placeholder */
+	bool		count_only;		/* | summarize count() */
+} DefenderKqlRequest;
+
+extern DefenderRender defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
+										   const DefenderParamValues *params);
+extern void defender_append_kql_string(StringInfo buf, const char *text);
+extern void defender_append_kql_name(StringInfo buf, const char *name);
+
+/* hunt_function.c */
+extern char *defender_hunting_request_body(const char *query, const char *timespan);
+
+/* hunting_catalog.c */
+typedef struct HuntingColumn
+{
+	char	   *name;			/* KQL name, e.g. DeviceName */
+	char	   *kql_type;		/* string, long, datetime, dynamic ... */
+} HuntingColumn;
+
+typedef struct HuntingTable
+{
+	char	   *name;			/* e.g. DeviceProcessEvents */
+	int			ncolumns;
+	HuntingColumn *columns;
+} HuntingTable;
+
+extern const HuntingTable *hunting_find_table(const char *name);
+extern List *hunting_all_tables(void);
+extern const HuntingColumn *hunting_find_column(const HuntingTable *table,
+												const char *column_name);
+extern const char *hunting_pg_type(const char *kql_type);
 
 /* import.c */
 struct ImportForeignSchemaStmt;
@@ -320,5 +392,44 @@ extern struct json_t *defender_column_lookup(DefenderColumn *col,
 											 struct json_t *object);
 extern Datum defender_json_to_datum(DefenderColumn *col, struct json_t *value,
 									bool *isnull);
+
+/* A JSON value's kind, for readers that see values as text (hunting_result.c) */
+typedef enum DefenderJsonKind
+{
+	DFW_JSON_NULL,
+	DFW_JSON_STRING,
+	DFW_JSON_NUMBER,
+	DFW_JSON_BOOLEAN,
+	DFW_JSON_OBJECT,
+	DFW_JSON_ARRAY
+} DefenderJsonKind;
+
+extern void defender_column_init_attr(DefenderColumn *col, TupleDesc desc,
+									  AttrNumber attnum);
+extern Datum defender_scalar_to_datum(DefenderColumn *col, DefenderJsonKind kind,
+									  const char *text, bool element);
+extern Datum defender_elements_to_datum(DefenderColumn *col, int n,
+										const DefenderJsonKind *kinds,
+										char *const *texts);
+extern void defender_unconvertible(DefenderColumn *col, DefenderJsonKind kind,
+								   DefenderJsonKind element, Oid typid,
+								   const char *excerpt) pg_attribute_noreturn();
+extern const char *defender_json_kind_name(DefenderJsonKind kind);
+extern char *defender_json_excerpt(const char *json, size_t len);
+
+/* hunting_result.c: a runHuntingQuery response, streamed into tuples */
+extern void defender_hunting_result_to_tuplestore(const char *body, size_t len,
+												  TupleDesc desc,
+												  DefenderColumn *columns,
+												  int ncolumns,
+												  const AttrNumber *slot_attnos,
+												  Tuplestorestate *store,
+												  const char *display,
+												  const char *relname);
+extern void defender_hunting_rows_to_tuplestore(const char *body, size_t len,
+												TupleDesc desc,
+												Tuplestorestate *store,
+												const char *display,
+												const char *relname);
 
 #endif							/* DEFENDER_FDW_H */

@@ -76,8 +76,8 @@ static Written combine(StringInfo buf, List *parts, bool is_and);
 static Written write_comparison(StringInfo buf, const GraphProperty *prop,
 								int32 typmod, DefenderFilterOp op, Datum value);
 static void append_quoted(StringInfo buf, const char *text);
-static void append_ticks(StringInfo buf, Ticks ticks);
-static Ticks first_tick_at_or_after(TimestampTz x, int32 typmod);
+#define append_ticks defender_append_ticks
+#define first_tick_at_or_after defender_first_tick_at_or_after
 static void append_encoded(StringInfo buf, const char *text, bool encode);
 
 static const char *const op_names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
@@ -405,9 +405,9 @@ append_quoted(StringInfo buf, const char *text)
 	appendStringInfoChar(buf, '\'');
 }
 
-/* A DateTimeOffset literal in UTC with 7 fraction digits. */
-static void
-append_ticks(StringInfo buf, Ticks ticks)
+/* A DateTimeOffset literal in UTC with 7 fraction digits (KQL's too). */
+void
+append_ticks(StringInfo buf, int64 ticks)
 {
 	Ticks		seconds = ticks / TICKS_PER_SECOND;
 	Ticks		fraction = ticks % TICKS_PER_SECOND;
@@ -451,7 +451,7 @@ read_as_postgres(Ticks ticks, int32 typmod)
  * precision (a second at worst), so bisecting a window of two seconds
  * around x finds it.
  */
-static Ticks
+int64
 first_tick_at_or_after(TimestampTz x, int32 typmod)
 {
 	Ticks		lo = (Ticks) x * 10 - 2 * TICKS_PER_SECOND;

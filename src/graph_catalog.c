@@ -132,9 +132,15 @@ static const GraphProperty alert_properties[] = {
  * the default, page_size may raise it (Graph's legacy alert API allowed
  * 1000).
  */
+/* advanced hunting: columns come from the query's result, not a fixed list */
+static const GraphProperty hunting_properties[] = {
+	{NULL}
+};
+
 static const GraphResource graph_resources[] = {
 	{"incidents", "security/incidents", 50, 50, incident_properties},
 	{"alerts", "security/alerts_v2", 1000, 100, alert_properties},
+	{"hunting", "security/runHuntingQuery", 0, 0, hunting_properties},
 	{NULL}
 };
 
@@ -166,7 +172,7 @@ graph_resource_at(int index)
 const char *
 graph_resource_names(void)
 {
-	return "incidents, alerts";
+	return "incidents, alerts, hunting";
 }
 
 /*

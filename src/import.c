@@ -38,7 +38,12 @@ snake_case(const char *name)
 	{
 		if (isupper((unsigned char) *p))
 		{
-			if (p != name && !isupper((unsigned char) p[-1]))
+			/* a word starts after a lower-case letter or digit, or at the
+			 * last capital of an acronym (AADSignIn: aad_sign_in) */
+			if (p != name &&
+				(!isupper((unsigned char) p[-1]) ||
+				 (p[1] != '\0' && islower((unsigned char) p[1]))) &&
+				p[-1] != '_')
 				appendStringInfoChar(&buf, '_');
 			appendStringInfoChar(&buf, (char) tolower((unsigned char) *p));
 		}
@@ -59,7 +64,8 @@ selected(ImportForeignSchemaStmt *stmt, const char *name)
 	{
 		RangeVar   *rv = (RangeVar *) lfirst(lc);
 
-		if (strcmp(rv->relname, name) == 0)
+		/* unquoted names arrive folded to lower case */
+		if (pg_strcasecmp(rv->relname, name) == 0)
 			listed = true;
 	}
 	switch (stmt->list_type)
@@ -74,6 +80,44 @@ selected(ImportForeignSchemaStmt *stmt, const char *name)
 }
 
 /*
+ * import_hunting
+ *		One foreign table per documented advanced-hunting table, named in
+ *		snake_case (device_process_events), from the shipped schema.
+ *		LIMIT TO and EXCEPT name the local (snake_case) tables, as
+ *		PostgreSQL checks the created names against them.
+ */
+static List *
+import_hunting(ImportForeignSchemaStmt *stmt, ForeignServer *server)
+{
+	List	   *commands = NIL;
+	ListCell   *lc;
+
+	foreach(lc, hunting_all_tables())
+	{
+		HuntingTable *table = (HuntingTable *) lfirst(lc);
+		char	   *local = snake_case(table->name);
+		StringInfoData buf;
+		int			i;
+
+		if (!selected(stmt, local))
+			continue;
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (\n", quote_identifier(local));
+		for (i = 0; i < table->ncolumns; i++)
+			appendStringInfo(&buf, "  %s %s OPTIONS (property %s)%s\n",
+							 quote_identifier(snake_case(table->columns[i].name)),
+							 hunting_pg_type(table->columns[i].kql_type),
+							 quote_literal_cstr(table->columns[i].name),
+							 i + 1 < table->ncolumns ? "," : "");
+		appendStringInfo(&buf, ") SERVER %s OPTIONS (resource 'hunting', table %s)",
+						 quote_identifier(server->servername),
+						 quote_literal_cstr(table->name));
+		commands = lappend(commands, buf.data);
+	}
+	return commands;
+}
+
+/*
  * defender_import_schema
  *		The CREATE FOREIGN TABLE statements for a remote schema.
  */
@@ -84,11 +128,13 @@ defender_import_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	List	   *commands = NIL;
 	int			i;
 
+	if (strcmp(stmt->remote_schema, "hunting") == 0)
+		return import_hunting(stmt, server);
 	if (strcmp(stmt->remote_schema, "graph") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
 				 errmsg("remote schema \"%s\" does not exist", stmt->remote_schema),
-				 errhint("defender_fdw offers the remote schema \"graph\" (incidents, alerts).")));
+				 errhint("defender_fdw offers the remote schemas \"graph\" (incidents, alerts) and \"hunting\" (the advanced hunting tables).")));
 
 	for (i = 0; graph_resource_at(i) != NULL; i++)
 	{
@@ -96,8 +142,8 @@ defender_import_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		const GraphProperty *prop;
 		StringInfoData buf;
 
-		if (!selected(stmt, res->name))
-			continue;
+		if (res->max_page_size == 0 || !selected(stmt, res->name))
+			continue;			/* hunting tables come from IMPORT ... hunting */
 		initStringInfo(&buf);
 		appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (\n",
 						 quote_identifier(res->name));

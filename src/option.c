@@ -68,6 +68,7 @@ static const DefenderOption valid_options[] = {
 	{"max_response_mb", ForeignServerRelationId},
 	{"client_id", ForeignServerRelationId},
 	{"pushdown", ForeignServerRelationId},
+	{"timespan", ForeignServerRelationId},
 	/* user mapping */
 	{"client_id", UserMappingRelationId},
 	{"client_secret", UserMappingRelationId},
@@ -75,6 +76,9 @@ static const DefenderOption valid_options[] = {
 	{"resource", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
 	{"pushdown", ForeignTableRelationId},
+	{"table", ForeignTableRelationId},
+	{"query", ForeignTableRelationId},
+	{"timespan", ForeignTableRelationId},
 	/* column */
 	{"property", AttributeRelationId},
 	{NULL, InvalidOid}
@@ -85,6 +89,7 @@ static const char *context_name(Oid context);
 static void check_url(const char *option, const char *value);
 static int	check_int(const char *option, const char *value, int min, int max);
 static void check_tenant(const char *value);
+static void check_timespan(const char *value);
 
 PG_FUNCTION_INFO_V1(defender_fdw_validator);
 
@@ -105,6 +110,9 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 	bool		have_tenant = false;
 	char	   *resource = NULL;
 	int			page_size = 0;
+	char	   *hunting_table = NULL;
+	char	   *hunting_query = NULL;
+	bool		have_timespan = false;
 
 	foreach(cell, options)
 	{
@@ -187,6 +195,31 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"ca_file\" must be an absolute path")));
 		}
+		else if (strcmp(name, "table") == 0)
+		{
+			const char *p;
+
+			for (p = value; *p; p++)
+				if (!(isalnum((unsigned char) *p) || *p == '_'))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"table\": \"%s\"", value),
+							 errhint("Give an advanced hunting table name such as DeviceProcessEvents; use the option \"query\" for any other KQL.")));
+			hunting_table = value;
+		}
+		else if (strcmp(name, "query") == 0)
+		{
+			if (value[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"query\" must not be empty")));
+			hunting_query = value;
+		}
+		else if (strcmp(name, "timespan") == 0)
+		{
+			check_timespan(value);
+			have_timespan = true;
+		}
 		else if (strcmp(name, "resource") == 0)
 		{
 			if (graph_find_resource(value) == NULL)
@@ -218,7 +251,24 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 					 errmsg("option \"resource\" is required for a defender_fdw foreign table"),
 					 errhint("Valid values are: %s.", graph_resource_names())));
 		res = graph_find_resource(resource);
-		if (page_size > res->max_page_size)
+		if (strcmp(res->name, "hunting") == 0)
+		{
+			if ((hunting_table == NULL) == (hunting_query == NULL))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+						 errmsg("a hunting foreign table needs exactly one of the options \"table\" and \"query\""),
+						 errhint("OPTIONS (resource 'hunting', table 'DeviceProcessEvents') reads a table; OPTIONS (resource 'hunting', query '...') reads the result of any KQL.")));
+			if (page_size > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"page_size\" does not apply to advanced hunting"),
+						 errdetail("A hunting query returns its whole result in one response.")));
+		}
+		else if (hunting_table || hunting_query || have_timespan)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("options \"table\", \"query\" and \"timespan\" apply only to resource 'hunting'")));
+		else if (page_size > res->max_page_size)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 					 errmsg("option \"page_size\" must be at most %d for resource \"%s\"",
@@ -333,6 +383,47 @@ check_tenant(const char *value)
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("tenant \"%s\" cannot be used with client credentials", value),
 				 errhint("Microsoft Entra refuses the client credentials grant on multi-tenant endpoints (AADSTS9001023); give the tenant's own ID.")));
+}
+
+/*
+ * check_timespan
+ *		An ISO 8601 duration or interval as runHuntingQuery takes it:
+ *		"P30D", "PT12H", "2024-02-01T08:00:00Z/2024-02-15T08:00:00Z",
+ *		"P7D/2024-02-15T08:00:00Z", "2024-02-01T08:00:00Z/P7D", or a start.
+ *		The service checks the details; this catches typos early.
+ */
+static void
+check_timespan(const char *value)
+{
+	const char *slash = strchr(value, '/');
+	int			part;
+
+	for (part = 0; part < (slash ? 2 : 1); part++)
+	{
+		const char *start = part == 0 ? value : slash + 1;
+		size_t		len = part == 0 && slash ? (size_t) (slash - value) : strlen(start);
+		bool		ok = len > 1;
+		size_t		i;
+
+		if (ok && start[0] == 'P')
+		{
+			for (i = 1; i < len; i++)
+				if (!(isdigit((unsigned char) start[i]) || strchr("YMWDTHS.", start[i])))
+					ok = false;
+		}
+		else if (ok)
+		{
+			ok = isdigit((unsigned char) start[0]);
+			for (i = 0; ok && i < len; i++)
+				if (!(isdigit((unsigned char) start[i]) || strchr("-:T.Z+", start[i])))
+					ok = false;
+		}
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"timespan\": \"%s\"", value),
+					 errhint("Give an ISO 8601 duration or interval, e.g. 'P7D', 'PT12H' or '2025-01-01T00:00:00Z/2025-01-08T00:00:00Z'.")));
+	}
 }
 
 /* Copy a URL option without its trailing slashes. */
@@ -460,6 +551,12 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 			opts->page_size = atoi(value);
 		else if (strcmp(name, "pushdown") == 0)
 			opts->pushdown = defGetBoolean(def);
+		else if (strcmp(name, "table") == 0)
+			opts->hunting_table = pstrdup(value);
+		else if (strcmp(name, "query") == 0)
+			opts->hunting_query = pstrdup(value);
+		else if (strcmp(name, "timespan") == 0)
+			opts->timespan = pstrdup(value);
 	}
 
 	if (need_credentials &&

@@ -61,6 +61,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
@@ -70,7 +71,11 @@
 typedef struct Leaf
 {
 	AttrNumber	attnum;
-	const GraphProperty *prop;
+	const GraphProperty *prop;	/* OData: the Graph property */
+	const char *remote_name;	/* the property or KQL column compared */
+	int			kind;			/* GraphPropertyKind or KqlKind */
+	bool		nullable;
+	bool		inexact;		/* KQL: pushed, but rechecked */
 	DefenderFilterOp op;
 	Expr	   *value;			/* NULL for null tests */
 	int32		typmod;			/* of the column */
@@ -87,6 +92,11 @@ static Pushability classify_expr(PlannerInfo *root, RelOptInfo *baserel,
 								 DefenderRelInfo *fpinfo, Expr *expr, bool negate);
 static bool recognize_leaf(PlannerInfo *root, RelOptInfo *baserel,
 						   DefenderRelInfo *fpinfo, Expr *expr, Leaf *leaf);
+static bool recognize_odata_leaf(PlannerInfo *root, RelOptInfo *baserel,
+								 DefenderRelInfo *fpinfo, Expr *expr, Leaf *leaf);
+static bool recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel,
+							   DefenderRelInfo *fpinfo, Expr *expr, Leaf *leaf);
+static bool like_pattern_pushable(Expr *pattern);
 static Var *table_column(RelOptInfo *baserel, Expr *expr);
 static int	comparison_of(Oid opno, bool commuted);
 static List *build_tree(PlannerInfo *root, RelOptInfo *baserel,
@@ -130,7 +140,8 @@ defender_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 			fpinfo->local_conds = lappend(fpinfo->local_conds, ri);
 			continue;
 		}
-		if (defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
+		if (!fpinfo->hunting &&
+			defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
 		{
 			fpinfo->lookup_conds = lappend(fpinfo->lookup_conds, ri);
 			continue;
@@ -185,6 +196,13 @@ classify_expr(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 	if (!recognize_leaf(root, baserel, fpinfo, expr, &leaf))
 		return PUSH_NONE;
 	op = negate ? complement(leaf.op) : leaf.op;
+	if (fpinfo->hunting)
+	{
+		/* a recheck can only remove rows: ILIKE's superset, not NOT ILIKE's */
+		if (op == DFOP_NOT_ILIKE)
+			return PUSH_NONE;
+		return leaf.inexact ? PUSH_RECHECK : PUSH_EXACT;
+	}
 	if (leaf.prop->kind == GRAPH_STRING)
 	{
 		if (op == DFOP_IS_NULL || op == DFOP_NOT_NULL)
@@ -286,12 +304,31 @@ column_fits(const GraphProperty *prop, Oid coltype, Oid valtype, Oid collation)
 
 /*
  * recognize_leaf
- *		Is expr a comparison of a filterable column with a value that
- *		$filter can express?  Fills *leaf when it is.
+ *		Is expr a comparison of a column with a value that the remote
+ *		language can express?  Fills *leaf when it is.
  */
 static bool
 recognize_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 			   Expr *expr, Leaf *leaf)
+{
+	if (fpinfo->hunting)
+		return recognize_kql_leaf(root, baserel, fpinfo, expr, leaf);
+	if (!recognize_odata_leaf(root, baserel, fpinfo, expr, leaf))
+		return false;
+	leaf->remote_name = leaf->prop->name;
+	leaf->kind = leaf->prop->kind;
+	leaf->nullable = leaf->prop->nullable;
+	return true;
+}
+
+/*
+ * recognize_odata_leaf
+ *		$filter's share: a filterable Graph property compared the way its
+ *		kind allows (see the header comment).
+ */
+static bool
+recognize_odata_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+					 Expr *expr, Leaf *leaf)
 {
 	Var		   *var = NULL;
 	Expr	   *value = NULL;
@@ -487,6 +524,14 @@ complement(DefenderFilterOp op)
 			return DFOP_NE_ALL;
 		case DFOP_NE_ALL:
 			return DFOP_EQ_ANY;
+		case DFOP_LIKE:
+			return DFOP_NOT_LIKE;
+		case DFOP_NOT_LIKE:
+			return DFOP_LIKE;
+		case DFOP_ILIKE:
+			return DFOP_NOT_ILIKE;
+		case DFOP_NOT_ILIKE:
+			return DFOP_ILIKE;
 	}
 	return op;
 }
@@ -531,10 +576,10 @@ build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 	}
 
 	return list_make4(makeInteger(FT_LEAF),
-					  makeString(pstrdup(leaf.prop->name)),
+					  makeString(pstrdup(leaf.remote_name)),
 					  makeInteger(negate ? complement(leaf.op) : leaf.op),
-					  list_make4(makeInteger(leaf.prop->kind),
-								 makeInteger(leaf.prop->nullable),
+					  list_make4(makeInteger(leaf.kind),
+								 makeInteger(leaf.nullable),
 								 makeInteger(leaf.typmod),
 								 value));
 }
@@ -581,4 +626,290 @@ defender_sort_property(PlannerInfo *root, RelOptInfo *baserel,
 		return prop;
 	}
 	return NULL;
+}
+
+
+/* ---------------------------------------------------------------------
+ * KQL (advanced hunting)
+ *
+ * The column's declared type decides the comparison: text is a KQL string
+ * (never null; defender_fdw reads "" as NULL, so IS NULL is isempty()),
+ * integer and numeric types numbers, timestamptz a datetime (100 ns, with
+ * the same bound adjustment as OData), boolean a bool.  Exact: = <> IN
+ * NOT IN and null tests on all; < <= > >= on numbers and datetimes;
+ * LIKE 'abc%', '%abc', '%abc%' as startswith_cs, endswith_cs, contains_cs.
+ * Pushed with a recheck: ILIKE (Kusto's and PostgreSQL's case folding
+ * differ outside ASCII) and any comparison of a float column (NaN).
+ * String order comparisons stay local (KQL orders by code unit).
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * defender_kql_column
+ *		The KQL name of a column: its "property" option, else the documented
+ *		column of the table that matches it, else NULL (unknown: the column
+ *		is neither filtered nor projected remotely).
+ */
+char *
+defender_kql_column(DefenderRelInfo *fpinfo, AttrNumber attnum)
+{
+	char	   *property = defender_column_property(fpinfo->relid, attnum);
+	const HuntingColumn *col;
+
+	if (property)
+		return property;
+	col = hunting_find_column(fpinfo->hunting_table,
+							  get_attname(fpinfo->relid, attnum, false));
+	return col ? pstrdup(col->name) : NULL;
+}
+
+static int
+kql_kind_of(Oid type)
+{
+	switch (type)
+	{
+		case TEXTOID:
+			return KQL_STRING;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case NUMERICOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+			return KQL_NUMBER;
+		case TIMESTAMPTZOID:
+			return KQL_DATETIME;
+		case BOOLOID:
+			return KQL_BOOL;
+		default:
+			return 0;
+	}
+}
+
+/* LIKE patterns KQL can say: abc%, %abc, %abc%, abc, with no _ or \ inside. */
+static bool
+like_pattern_pushable(Expr *pattern)
+{
+	char	   *p;
+	size_t		len;
+	size_t		i;
+
+	if (!IsA(pattern, Const) || ((Const *) pattern)->constisnull)
+		return false;
+	p = TextDatumGetCString(((Const *) pattern)->constvalue);
+	len = strlen(p);
+	for (i = 0; i < len; i++)
+	{
+		if (p[i] == '_' || p[i] == '\\')
+			return false;
+		if (p[i] == '%' && i != 0 && i != len - 1)
+			return false;
+	}
+	return true;
+}
+
+static bool
+recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+				   Expr *expr, Leaf *leaf)
+{
+	Var		   *var = NULL;
+	Expr	   *value = NULL;
+	int			op = -1;
+	Oid			valtype = InvalidOid;
+	Oid			collation = InvalidOid;
+	int			kind;
+
+	memset(leaf, 0, sizeof(Leaf));
+
+	if (IsA(expr, OpExpr) && list_length(((OpExpr *) expr)->args) == 2)
+	{
+		OpExpr	   *opexpr = (OpExpr *) expr;
+		Expr	   *left = linitial(opexpr->args);
+		Expr	   *right = lsecond(opexpr->args);
+		bool		commuted = false;
+		char	   *name;
+
+		var = table_column(baserel, left);
+		if (var == NULL)
+		{
+			var = table_column(baserel, right);
+			right = left;
+			commuted = true;
+		}
+		if (var == NULL)
+			return false;
+		value = right;
+		collation = opexpr->inputcollid;
+		valtype = exprType((Node *) value);
+		op = comparison_of(opexpr->opno, commuted);
+		name = opexpr->opno < FirstGenbkiObjectId ? get_opname(opexpr->opno) : NULL;
+		if (op < 0 && name && !commuted)
+		{
+			if (strcmp(name, "~~") == 0)
+				op = DFOP_LIKE;
+			else if (strcmp(name, "!~~") == 0)
+				op = DFOP_NOT_LIKE;
+			else if (strcmp(name, "~~*") == 0)
+				op = DFOP_ILIKE;
+			else if (strcmp(name, "!~~*") == 0)
+				op = DFOP_NOT_ILIKE;
+			if (op >= DFOP_LIKE && !like_pattern_pushable(value))
+				return false;
+		}
+	}
+	else if (IsA(expr, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) expr;
+		int			cmp;
+
+		var = table_column(baserel, linitial(saop->args));
+		if (var == NULL)
+			return false;
+		value = lsecond(saop->args);
+		cmp = comparison_of(saop->opno, false);
+		if (cmp == DFOP_EQ && saop->useOr)
+			op = DFOP_EQ_ANY;
+		else if (cmp == DFOP_NE && !saop->useOr)
+			op = DFOP_NE_ALL;
+		collation = saop->inputcollid;
+		valtype = get_element_type(exprType((Node *) value));
+	}
+	else if (IsA(expr, NullTest) && !((NullTest *) expr)->argisrow)
+	{
+		NullTest   *nt = (NullTest *) expr;
+
+		var = table_column(baserel, nt->arg);
+		if (var == NULL)
+			return false;
+		op = nt->nulltesttype == IS_NULL ? DFOP_IS_NULL : DFOP_NOT_NULL;
+	}
+	else
+		return false;
+
+	if (op < 0)
+		return false;
+	kind = kql_kind_of(var->vartype);
+	if (kind == 0)
+		return false;
+	leaf->remote_name = defender_kql_column(fpinfo, var->varattno);
+	if (leaf->remote_name == NULL)
+		return false;
+	leaf->attnum = var->varattno;
+	leaf->typmod = var->vartypmod;
+	leaf->kind = kind;
+	leaf->nullable = true;
+	leaf->op = (DefenderFilterOp) op;
+
+	if (value != NULL)
+	{
+		if (!defender_is_value_expr(root, baserel, value) ||
+			kql_kind_of(valtype) != kind)
+			return false;
+		switch (kind)
+		{
+			case KQL_STRING:
+				if (OidIsValid(collation) && !get_collation_isdeterministic(collation))
+					return false;
+				if (op == DFOP_LT || op == DFOP_LE || op == DFOP_GT || op == DFOP_GE)
+					return false;
+				if (op == DFOP_ILIKE || op == DFOP_NOT_ILIKE)
+				{
+					/* case folding agrees only on ASCII */
+					const char *p = TextDatumGetCString(((Const *) value)->constvalue);
+
+					for (; *p; p++)
+						if ((unsigned char) *p >= 0x80)
+							return false;
+					leaf->inexact = true;
+				}
+				break;
+			case KQL_NUMBER:
+				if (valtype != var->vartype && (valtype == NUMERICOID) != (var->vartype == NUMERICOID))
+					return false;	/* keep mixed numeric/integer comparisons local */
+				/* NaN is above everything in PostgreSQL, unordered in KQL */
+				if (var->vartype == FLOAT4OID || var->vartype == FLOAT8OID ||
+					valtype == FLOAT4OID || valtype == FLOAT8OID ||
+					var->vartype == NUMERICOID)
+					return false;
+				if (op >= DFOP_LIKE)
+					return false;
+				break;
+			case KQL_DATETIME:
+				if (op >= DFOP_LIKE)
+					return false;
+				break;
+			case KQL_BOOL:
+				if (op != DFOP_EQ && op != DFOP_NE && op != DFOP_EQ_ANY && op != DFOP_NE_ALL)
+					return false;
+				break;
+		}
+		leaf->value = value;
+	}
+	return true;
+}
+
+/*
+ * defender_kql_sort
+ *		"A asc nulls last, B desc nulls first" for pathkeys KQL can sort by
+ *		exactly as PostgreSQL would, or NULL.
+ *
+ * Numbers, datetimes and booleans sort alike on both sides when the nulls
+ * go where PostgreSQL puts them, which is always written out (KQL's
+ * defaults differ).  Strings are left to PostgreSQL: KQL orders them by
+ * UTF-16 code unit and its "" (our NULL) sorts first.
+ */
+char *
+defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+				  List *pathkeys)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (pathkeys == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	foreach(lc, pathkeys)
+	{
+		PathKey    *pk = (PathKey *) lfirst(lc);
+		EquivalenceClass *ec = pk->pk_eclass;
+		ListCell   *lm;
+		char	   *name = NULL;
+
+		if (ec->ec_has_volatile ||
+			(pk->pk_strategy != BTLessStrategyNumber && pk->pk_strategy != BTGreaterStrategyNumber))
+			return NULL;
+		foreach(lm, ec->ec_members)
+		{
+			EquivalenceMember *em = (EquivalenceMember *) lfirst(lm);
+			Var		   *var;
+			TypeCacheEntry *tce;
+			int			kind;
+
+			if (!bms_equal(em->em_relids, baserel->relids))
+				continue;
+			var = table_column(baserel, em->em_expr);
+			if (var == NULL)
+				continue;
+			kind = kql_kind_of(var->vartype);
+			if (kind != KQL_NUMBER && kind != KQL_DATETIME && kind != KQL_BOOL)
+				continue;
+			if (var->vartype == NUMERICOID || var->vartype == FLOAT4OID || var->vartype == FLOAT8OID)
+				continue;		/* NaN sorts differently */
+			tce = lookup_type_cache(var->vartype, TYPECACHE_BTREE_OPFAMILY);
+			if (pk->pk_opfamily != tce->btree_opf)
+				continue;
+			name = defender_kql_column(fpinfo, var->varattno);
+			if (name)
+				break;
+		}
+		if (name == NULL)
+			return NULL;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		defender_append_kql_name(&buf, name);
+		appendStringInfo(&buf, " %s nulls %s",
+						 pk->pk_strategy == BTGreaterStrategyNumber ? "desc" : "asc",
+						 pk->pk_nulls_first ? "first" : "last");
+	}
+	return buf.data;
 }

@@ -1,0 +1,184 @@
+--
+-- hunting: advanced-hunting tables as foreign tables; SQL becomes one
+-- small, exact KQL query
+--
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+
+-- IMPORT FOREIGN SCHEMA hunting: one table per documented table
+CREATE SCHEMA hunting;
+IMPORT FOREIGN SCHEMA hunting LIMIT TO (device_process_events, device_network_events, alert_evidence)
+  FROM SERVER defender INTO hunting;
+SELECT c.relname, t.ftoptions, count(a.attnum) AS columns
+FROM pg_foreign_table t JOIN pg_class c ON c.oid = t.ftrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+WHERE n.nspname = 'hunting' GROUP BY 1, 2 ORDER BY 1;
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type, array_to_string(a.attfdwoptions, ',') AS options
+FROM pg_attribute a WHERE a.attrelid = 'hunting.device_process_events'::regclass AND a.attnum > 0
+ORDER BY a.attnum LIMIT 12;
+CREATE SCHEMA hunting_all;
+IMPORT FOREIGN SCHEMA hunting FROM SERVER defender INTO hunting_all;
+SELECT count(*) AS tables FROM pg_foreign_table t JOIN pg_class c ON c.oid = t.ftrelid
+WHERE c.relnamespace = 'hunting_all'::regnamespace;
+SET client_min_messages = warning;
+DROP SCHEMA hunting_all CASCADE;
+RESET client_min_messages;
+
+-- check_kql(table, clause): rows with pushdown and without, and the KQL sent
+CREATE FUNCTION check_kql(tbl text, clause text, OUT matching int, OUT same boolean, OUT kql text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  pushed text[];
+  local text[];
+  before int;
+BEGIN
+  SELECT coalesce(max((r->>'seq')::int), 0) INTO before
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') r;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'on', true);
+  EXECUTE format('SELECT array_agg(report_id::text || device_id ORDER BY report_id, device_id) FROM %s WHERE %s', tbl, clause) INTO pushed;
+  SELECT r->'body'->>'Query' INTO kql
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests?since=' || before)->'requests') r
+  WHERE r->>'path' LIKE '%/runHuntingQuery' ORDER BY (r->>'seq')::int LIMIT 1;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'off', true);
+  EXECUTE format('SELECT array_agg(report_id::text || device_id ORDER BY report_id, device_id) FROM %s WHERE %s', tbl, clause) INTO local;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'on', true);
+  matching := coalesce(cardinality(local), 0);
+  same := pushed IS NOT DISTINCT FROM local;
+  kql := regexp_replace(coalesce(kql, '(no request)'), 'datetime\([^)]*\)', 'datetime(<t>)', 'g');
+END
+$fn$;
+
+CREATE TABLE kql_cases (n serial, clause text, show_count boolean DEFAULT true);
+INSERT INTO kql_cases (clause, show_count) VALUES
+  ($$action_type = 'ProcessCreated'$$, true),
+  ($$action_type <> 'ProcessCreated'$$, true),
+  ($$action_type IN ('ProcessCreated', 'OpenProcess')$$, true),
+  ($$action_type NOT IN ('ProcessCreated')$$, true),
+  ($$file_name = 'powershell.exe'$$, true),
+  ($$file_name = 'POWERSHELL.EXE'$$, true),
+  ($$file_name LIKE 'power%'$$, true),
+  ($$file_name LIKE '%.exe'$$, true),
+  ($$process_command_line LIKE '%-enc%'$$, true),
+  ($$file_name NOT LIKE '%.exe'$$, true),
+  ($$file_name ILIKE 'POWER%'$$, true),
+  ($$file_name LIKE 'p_wer%'$$, true),
+  ($$account_upn IS NULL$$, true),
+  ($$account_upn IS NOT NULL$$, true),
+  ($$account_upn = ''$$, true),
+  ($$account_upn <> ''$$, true),
+  ($$process_id > 5000$$, true),
+  ($$process_id <= 1000 OR process_id >= 9000$$, true),
+  ($$process_id = 4242$$, true),
+  ($$process_id <> 4242$$, true),
+  ($$process_id IN (1, 2, 3, 4242)$$, true),
+  ($$process_id NOT IN (4242)$$, true),
+  ($$logon_id IS NULL$$, true),
+  ($$logon_id IS NOT NULL AND logon_id < 100000$$, true),
+  ($$file_size > 1000000$$, true),
+  ($$NOT (action_type = 'ProcessCreated' AND process_id > 5000)$$, true),
+  ($$NOT (file_name LIKE '%.exe' OR account_upn IS NULL)$$, true),
+  ($$(action_type = 'ProcessCreated' OR file_name = 'cmd.exe') AND process_id < 5000$$, true),
+  ($$timestamp > now() - interval '7 days'$$, false),
+  ($$timestamp <= now() - interval '20 days'$$, false),
+  ($$timestamp = (SELECT max(timestamp) FROM hunting.device_process_events)$$, false),
+  ($$timestamp >= (SELECT min(timestamp) FROM hunting.device_process_events WHERE process_id > 9000)$$, false),
+  ($$process_creation_time < timestamp$$, true),
+  ($$lower(file_name) = 'cmd.exe'$$, true),
+  ($$process_command_line ~ 'enc'$$, true),
+  ($$action_type = NULL$$, true),
+  ($$process_id = ANY (ARRAY[]::bigint[])$$, true),
+  ($$file_name IN ('cmd.exe', NULL)$$, true),
+  ($$file_name NOT IN ('cmd.exe', NULL)$$, true),
+  ($$process_command_line = (SELECT process_command_line FROM hunting.device_process_events
+                             WHERE process_command_line LIKE '%"%' LIMIT 1)$$, true),
+  ($$process_command_line = (SELECT process_command_line FROM hunting.device_process_events
+                             WHERE process_command_line ~ E'[\\\\|\\n\\t]' LIMIT 1)$$, true),
+  ($$file_name = E'a"b\\c|d\ne'$$, true);
+
+SET defender_fdw.enable_pushdown = on;
+SELECT n, clause, CASE WHEN show_count THEN c.matching END AS matching, c.same, c.kql
+FROM kql_cases, LATERAL check_kql('hunting.device_process_events', clause) c ORDER BY n;
+SELECT count(*) AS cases, count(*) FILTER (WHERE c.same) AS same
+FROM kql_cases, LATERAL check_kql('hunting.device_process_events', clause) c;
+
+-- EXPLAIN shows the KQL and the Timespan; only the columns read are projected
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT device_name, file_name FROM hunting.device_process_events
+  WHERE action_type = 'ProcessCreated' AND file_name LIKE '%.exe';
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT device_name FROM hunting.device_process_events WHERE timestamp > now() - interval '1 day';
+-- ORDER BY with explicit direction and nulls, LIMIT as take
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT process_id, logon_id FROM hunting.device_process_events ORDER BY logon_id DESC, process_id LIMIT 5;
+SELECT array_agg(process_id ORDER BY n) AS pushed FROM (
+  SELECT process_id, row_number() OVER () AS n FROM (
+    SELECT process_id FROM hunting.device_process_events ORDER BY logon_id DESC, process_id LIMIT 5) s) t;
+SET defender_fdw.enable_pushdown = off;
+SELECT array_agg(process_id ORDER BY n) AS local FROM (
+  SELECT process_id, row_number() OVER () AS n FROM (
+    SELECT process_id FROM hunting.device_process_events ORDER BY logon_id DESC, process_id LIMIT 5) s) t;
+RESET defender_fdw.enable_pushdown;
+-- OFFSET has no KQL counterpart: take limit + offset, skip locally
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT process_id FROM hunting.device_process_events ORDER BY process_id LIMIT 3 OFFSET 4;
+SELECT array_agg(process_id) FROM (SELECT process_id FROM hunting.device_process_events ORDER BY process_id LIMIT 3 OFFSET 4) s;
+SET defender_fdw.enable_pushdown = off;
+SELECT array_agg(process_id) FROM (SELECT process_id FROM hunting.device_process_events ORDER BY process_id LIMIT 3 OFFSET 4) s;
+RESET defender_fdw.enable_pushdown;
+-- a local condition keeps LIMIT local
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT process_id FROM hunting.device_process_events WHERE lower(file_name) = 'cmd.exe' LIMIT 3;
+-- strings are not sorted remotely (KQL orders them by code unit)
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT file_name FROM hunting.device_process_events ORDER BY file_name LIMIT 3;
+
+-- count(*) as summarize count()
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM hunting.device_process_events WHERE action_type = 'ProcessCreated';
+SELECT count(*) FROM hunting.device_process_events WHERE action_type = 'ProcessCreated';
+SET defender_fdw.enable_pushdown = off;
+SELECT count(*) FROM hunting.device_process_events WHERE action_type = 'ProcessCreated';
+RESET defender_fdw.enable_pushdown;
+
+-- Each scan is exactly one request; the request body carries Query and Timespan
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+ALTER FOREIGN TABLE hunting.device_network_events OPTIONS (ADD timespan 'P7D');
+SELECT count(remote_port) FROM hunting.device_network_events WHERE remote_port IN (443, 80);
+SELECT method, target, body->>'Query' AS query, body->>'Timespan' AS timespan
+FROM emulator_requests() WHERE target LIKE '%runHuntingQuery';
+
+-- A saved query used as a table
+CREATE FOREIGN TABLE creations (
+  device_name text OPTIONS (property 'DeviceName'),
+  file_name text OPTIONS (property 'FileName'),
+  process_id bigint OPTIONS (property 'ProcessId')
+) SERVER defender OPTIONS (resource 'hunting',
+  query 'DeviceProcessEvents | where ActionType == "ProcessCreated"', timespan 'P30D');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT device_name FROM creations WHERE process_id > 100 LIMIT 10;
+SELECT count(*) = (SELECT count(*) FROM hunting.device_process_events WHERE action_type = 'ProcessCreated') AS same
+FROM creations;
+
+-- Join a hunting table with a local table of assets
+CREATE TEMP TABLE assets (device_name text PRIMARY KEY, owner text, criticality int);
+INSERT INTO assets SELECT DISTINCT device_name, 'team-' || (ascii(device_name) % 3), ascii(device_name) % 5
+FROM hunting.device_process_events;
+SELECT a.criticality, count(*) AS processes
+FROM hunting.device_process_events p JOIN assets a USING (device_name)
+WHERE p.action_type = 'ProcessCreated' GROUP BY 1 ORDER BY 1;
+
+-- KQL that Graph rejects: a NOTICE, then the rows filtered locally
+CREATE FOREIGN TABLE mistyped (
+  process_id text OPTIONS (property 'ProcessId'),
+  device_id text OPTIONS (property 'DeviceId'),
+  report_id bigint OPTIONS (property 'ReportId')
+) SERVER defender OPTIONS (resource 'hunting', table 'DeviceProcessEvents');
+SELECT process_id AS some_pid FROM hunting.device_process_events ORDER BY report_id LIMIT 1 \gset
+SELECT count(*) FROM mistyped WHERE process_id = :'some_pid';
+SELECT count(*) FROM hunting.device_process_events WHERE process_id = :some_pid;
+
+-- options
+CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'hunting');
+CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'hunting', table 'T', query 'T');
+CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'hunting', table 'Device Events');
+CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'hunting', table 'T', timespan '30 days');
+CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'incidents', timespan 'P1D');
+CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'hunting', table 'T', page_size '10');

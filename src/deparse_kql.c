@@ -1,0 +1,523 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse_kql.c
+ *		  Writes the KQL of an advanced-hunting scan.
+ *
+ * A scan becomes one query:
+ *
+ *	<Table | (saved query)> | where ... | project <columns read>
+ *		| sort by ... | take N			(or | summarize count())
+ *
+ * The filter tree (shippable.c) is written as "the SQL condition is TRUE",
+ * like the OData writer, with KQL's rules: "!=" is true for a null (so a
+ * null guard is added), strings are never null (defender_fdw reads "" as
+ * NULL, so "" takes null's place: IS NULL is isempty()), and datetimes have
+ * 100 ns ticks (the same bound adjustment as OData).
+ *
+ * Every string value is a double-quoted literal with \, ", CR, LF, TAB and
+ * other control characters escaped, so no value can change the query's
+ * structure; column names that are not plain identifiers are bracketed.
+ *
+ * src/deparse_kql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "defender_fdw.h"
+
+typedef enum Prec
+{
+	P_ATOM,
+	P_AND,
+	P_OR
+} Prec;
+
+typedef struct Out
+{
+	DefenderRender render;
+	Prec		prec;
+} Out;
+
+static Out	write_node(StringInfo buf, List *node, const DefenderParamValues *params);
+static Out	write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params);
+static Out	write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
+								   DefenderFilterOp op, Datum value, Oid type);
+static Out	join_parts(StringInfo buf, List *parts, bool is_and);
+
+static const Out OUT_TRUE = {RENDER_TRUE, P_ATOM};
+static const Out OUT_FALSE = {RENDER_FALSE, P_ATOM};
+static const Out OUT_ATOM = {RENDER_FILTER, P_ATOM};
+static const Out OUT_AND = {RENDER_FILTER, P_AND};
+
+/*
+ * defender_append_kql_string
+ *		A double-quoted KQL string literal that holds exactly text.
+ */
+void
+defender_append_kql_string(StringInfo buf, const char *text)
+{
+	const unsigned char *p;
+
+	appendStringInfoChar(buf, '"');
+	for (p = (const unsigned char *) text; *p; p++)
+	{
+		switch (*p)
+		{
+			case '\\':
+				appendStringInfoString(buf, "\\\\");
+				break;
+			case '"':
+				appendStringInfoString(buf, "\\\"");
+				break;
+			case '\n':
+				appendStringInfoString(buf, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(buf, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(buf, "\\t");
+				break;
+			default:
+				if (*p < 0x20 || *p == 0x7f)
+					appendStringInfo(buf, "\\u%04x", *p);
+				else
+					appendStringInfoChar(buf, (char) *p);
+		}
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+/*
+ * defender_append_kql_name
+ *		A column or table name: as it is when a plain identifier, else
+ *		bracketed (['odd name']).
+ */
+void
+defender_append_kql_name(StringInfo buf, const char *name)
+{
+	const char *p;
+	bool		plain = name[0] != '\0' && (isalpha((unsigned char) name[0]) || name[0] == '_');
+
+	for (p = name; plain && *p; p++)
+		if (!(isalnum((unsigned char) *p) || *p == '_'))
+			plain = false;
+	if (plain)
+	{
+		appendStringInfoString(buf, name);
+		return;
+	}
+	appendStringInfoString(buf, "['");
+	for (p = name; *p; p++)
+	{
+		if (*p == '\'' || *p == '\\')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoString(buf, "']");
+}
+
+/*
+ * defender_deparse_kql
+ *		The whole query.  Returns RENDER_FALSE, writing nothing, when the
+ *		filter can match no row.  params as for defender_render_filter.
+ */
+DefenderRender
+defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
+					 const DefenderParamValues *params)
+{
+	StringInfoData where;
+	DefenderRender render = RENDER_TRUE;
+	ListCell   *lc;
+
+	initStringInfo(&where);
+	if (req->filter != NIL)
+		render = write_node(&where, req->filter, params).render;
+	if (render == RENDER_FALSE)
+		return render;
+
+	if (req->source_is_query)
+		appendStringInfo(buf, "(%s)", req->source);
+	else
+		defender_append_kql_name(buf, req->source);
+	if (render == RENDER_FILTER)
+		appendStringInfo(buf, " | where %s", where.data);
+	if (req->count_only)
+	{
+		appendStringInfoString(buf, " | summarize count()");
+		return render;
+	}
+	if (req->project != NIL)
+	{
+		appendStringInfoString(buf, " | project ");
+		foreach(lc, req->project)
+		{
+			if (foreach_current_index(lc) > 0)
+				appendStringInfoString(buf, ", ");
+			defender_append_kql_name(buf, strVal(lfirst(lc)));
+		}
+	}
+	if (req->sort)
+		appendStringInfo(buf, " | sort by %s", req->sort);
+	if (req->take_text)
+		appendStringInfo(buf, " | take %s", req->take_text);
+	else if (req->take > 0)
+		appendStringInfo(buf, " | take " INT64_FORMAT, req->take);
+	return render;
+}
+
+static Out
+write_node(StringInfo buf, List *node, const DefenderParamValues *params)
+{
+	int			kind = intVal(linitial(node));
+	List	   *parts = NIL;
+	ListCell   *lc;
+
+	if (kind == FT_LEAF)
+		return write_leaf(buf, node, params);
+
+	foreach(lc, node)
+	{
+		StringInfo	part;
+		Out			o;
+
+		if (foreach_current_index(lc) == 0)
+			continue;			/* the node kind */
+		part = makeStringInfo();
+		o = write_node(part, lfirst(lc), params);
+		if (o.render == RENDER_FALSE && kind == FT_AND)
+			return OUT_FALSE;
+		if (o.render == RENDER_TRUE && kind == FT_OR)
+			return OUT_TRUE;
+		if (o.render == RENDER_FILTER)
+		{
+			/* KQL's "and" binds tighter than "or", like SQL's */
+			if (o.prec == P_OR && kind == FT_AND)
+			{
+				StringInfo	wrapped = makeStringInfo();
+
+				appendStringInfo(wrapped, "(%s)", part->data);
+				part = wrapped;
+			}
+			parts = lappend(parts, part);
+		}
+	}
+	if (parts == NIL)
+		return kind == FT_AND ? OUT_TRUE : OUT_FALSE;
+	return join_parts(buf, parts, kind == FT_AND);
+}
+
+static Out
+join_parts(StringInfo buf, List *parts, bool is_and)
+{
+	ListCell   *lc;
+
+	foreach(lc, parts)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, is_and ? " and " : " or ");
+		appendStringInfoString(buf, ((StringInfo) lfirst(lc))->data);
+	}
+	if (list_length(parts) == 1)
+		return OUT_ATOM;
+	return (Out) {RENDER_FILTER, is_and ? P_AND : P_OR};
+}
+
+/* "isnotempty(C)" or "isnotnull(C)": the guard that keeps nulls out. */
+static void
+append_not_null(StringInfo buf, const char *col, int kind)
+{
+	appendStringInfoString(buf, kind == KQL_STRING ? "isnotempty(" : "isnotnull(");
+	defender_append_kql_name(buf, col);
+	appendStringInfoChar(buf, ')');
+}
+
+/* A number, boolean or string literal for the value. */
+static void
+append_literal(StringInfo buf, int kind, Datum value, Oid type)
+{
+	Oid			outfn;
+	bool		isvarlena;
+
+	if (kind == KQL_STRING)
+	{
+		defender_append_kql_string(buf, TextDatumGetCString(value));
+		return;
+	}
+	if (kind == KQL_BOOL)
+	{
+		appendStringInfoString(buf, DatumGetBool(value) ? "true" : "false");
+		return;
+	}
+	getTypeOutputInfo(type, &outfn, &isvarlena);
+	appendStringInfoString(buf, OidOutputFunctionCall(outfn, value));
+}
+
+static const char *const kql_ops[] = {"==", "!=", "<", "<=", ">", ">="};
+
+/*
+ * write_leaf
+ *		One leaf: a null test, a LIKE, or comparisons with its value(s).
+ */
+static Out
+write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params)
+{
+	const char *col = strVal(lsecond(leaf));
+	DefenderFilterOp op = (DefenderFilterOp) intVal(lthird(leaf));
+	List	   *info = lfourth(leaf);
+	int			kind = intVal(linitial(info));
+	int32		typmod = (int32) intVal(lthird(info));
+	Node	   *valnode = lfourth(info);
+	Datum		value = (Datum) 0;
+	bool		isnull = false;
+	Oid			type = InvalidOid;
+
+	if (op == DFOP_IS_NULL || op == DFOP_NOT_NULL)
+	{
+		if (kind == KQL_STRING)
+			appendStringInfoString(buf, op == DFOP_IS_NULL ? "isempty(" : "isnotempty(");
+		else
+			appendStringInfoString(buf, op == DFOP_IS_NULL ? "isnull(" : "isnotnull(");
+		defender_append_kql_name(buf, col);
+		appendStringInfoChar(buf, ')');
+		return OUT_ATOM;
+	}
+
+	if (IsA(valnode, Const))
+	{
+		isnull = ((Const *) valnode)->constisnull;
+		value = ((Const *) valnode)->constvalue;
+		type = ((Const *) valnode)->consttype;
+	}
+	else
+	{
+		int			n = intVal(valnode);
+
+		if (params == NULL || (params->placeholders && params->placeholders[n - 1]))
+		{
+			/* EXPLAIN: the shape, with the value's expression */
+			const char *text = params ? params->placeholders[n - 1] : psprintf("$%d", n);
+
+			defender_append_kql_name(buf, col);
+			if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
+				appendStringInfo(buf, " %s (%s)", op == DFOP_EQ_ANY ? "in" : "!in", text);
+			else
+				appendStringInfo(buf, " %s %s", kql_ops[op], text);
+			return OUT_ATOM;
+		}
+		isnull = params->nulls[n - 1];
+		value = params->values[n - 1];
+		type = params->types[n - 1];
+	}
+	if (isnull)
+		return OUT_FALSE;
+
+	if (op >= DFOP_LIKE)
+	{
+		char	   *pattern = TextDatumGetCString(value);
+		size_t		len = strlen(pattern);
+		bool		lead = len > 0 && pattern[0] == '%';
+		bool		trail = len > (size_t) (lead ? 1 : 0) && pattern[len - 1] == '%';
+		bool		negated = (op == DFOP_NOT_LIKE || op == DFOP_NOT_ILIKE);
+		bool		cs = (op == DFOP_LIKE || op == DFOP_NOT_LIKE);
+		char	   *core = pnstrdup(pattern + (lead ? 1 : 0),
+									len - (lead ? 1 : 0) - (trail ? 1 : 0));
+		const char *fn;
+
+		if (!lead && !trail)
+		{
+			/* no wildcard: plain (in)equality */
+			if (core[0] == '\0')
+				return negated ? (append_not_null(buf, col, kind), OUT_ATOM) : OUT_FALSE;
+			defender_append_kql_name(buf, col);
+			appendStringInfo(buf, " %s ", cs ? (negated ? "!=" : "==") : (negated ? "!~" : "=~"));
+			defender_append_kql_string(buf, core);
+		}
+		else
+		{
+			if (core[0] == '\0')	/* '%' or '%%': any non-null value */
+			{
+				if (negated)
+					return OUT_FALSE;
+				append_not_null(buf, col, kind);
+				return OUT_ATOM;
+			}
+			fn = (lead && trail) ? "contains" : (trail ? "startswith" : "endswith");
+			defender_append_kql_name(buf, col);
+			appendStringInfo(buf, " %s%s%s ", negated ? "!" : "", fn, cs ? "_cs" : "");
+			defender_append_kql_string(buf, core);
+		}
+		if (!negated)
+			return OUT_ATOM;
+		appendStringInfoString(buf, " and ");
+		append_not_null(buf, col, kind);
+		return OUT_AND;
+	}
+
+	if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
+	{
+		ArrayType  *array = DatumGetArrayTypeP(value);
+		Oid			elemtype = ARR_ELEMTYPE(array);
+		int16		elemlen;
+		bool		elembyval;
+		char		elemalign;
+		Datum	   *elems;
+		bool	   *elemnulls;
+		int			nelems;
+		int			i;
+		List	   *parts = NIL;
+		bool		is_and = (op == DFOP_NE_ALL);
+
+		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+		deconstruct_array(array, elemtype, elemlen, elembyval, elemalign,
+						  &elems, &elemnulls, &nelems);
+		for (i = 0; i < nelems; i++)
+		{
+			StringInfo	part;
+			Out			o;
+
+			if (elemnulls[i])
+			{
+				if (is_and)
+					return OUT_FALSE;
+				continue;
+			}
+			part = makeStringInfo();
+			o = write_value_comparison(part, col, kind, typmod,
+									   is_and ? DFOP_NE : DFOP_EQ, elems[i], elemtype);
+			if (o.render == RENDER_FALSE && is_and)
+				return o;
+			if (o.render == RENDER_TRUE && !is_and)
+				return o;
+			if (o.render == RENDER_FILTER)
+			{
+				if (o.prec != P_ATOM)
+				{
+					StringInfo	wrapped = makeStringInfo();
+
+					appendStringInfo(wrapped, "(%s)", part->data);
+					part = wrapped;
+				}
+				parts = lappend(parts, part);
+			}
+		}
+		if (parts == NIL)
+			return is_and ? OUT_TRUE : OUT_FALSE;
+		return join_parts(buf, parts, is_and);
+	}
+
+	return write_value_comparison(buf, col, kind, typmod, op, value, type);
+}
+
+/*
+ * write_value_comparison
+ *		"C op value" for one non-null value, with KQL's null rules.
+ */
+static Out
+write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
+					   DefenderFilterOp op, Datum value, Oid type)
+{
+	if (kind == KQL_DATETIME)
+	{
+		TimestampTz x = DatumGetTimestampTz(value);
+		int64		lower,
+					upper;
+
+		if (TIMESTAMP_NOT_FINITE(x) || x < INT64CONST(-63082281600000000) ||
+			x >= INT64CONST(252455616000000000))
+		{
+			bool		below = !TIMESTAMP_IS_NOEND(x) && x < INT64CONST(-63082281600000000);
+
+			switch (op)
+			{
+				case DFOP_GT:
+				case DFOP_GE:
+				case DFOP_NE:
+					if (!below)
+						return OUT_FALSE;
+					append_not_null(buf, col, kind);
+					return OUT_ATOM;
+				case DFOP_LT:
+				case DFOP_LE:
+					if (below)
+						return OUT_FALSE;
+					append_not_null(buf, col, kind);
+					return OUT_ATOM;
+				default:
+					return OUT_FALSE;
+			}
+		}
+		lower = defender_first_tick_at_or_after(x, typmod);
+		upper = defender_first_tick_at_or_after(x + 1, typmod);
+		defender_append_kql_name(buf, col);
+		switch (op)
+		{
+			case DFOP_EQ:
+				appendStringInfoString(buf, " >= datetime(");
+				defender_append_ticks(buf, lower);
+				appendStringInfoString(buf, ") and ");
+				defender_append_kql_name(buf, col);
+				appendStringInfoString(buf, " < datetime(");
+				defender_append_ticks(buf, upper);
+				appendStringInfoChar(buf, ')');
+				return OUT_AND;
+			case DFOP_NE:
+				appendStringInfoString(buf, " < datetime(");
+				defender_append_ticks(buf, lower);
+				appendStringInfoString(buf, ") or ");
+				defender_append_kql_name(buf, col);
+				appendStringInfoString(buf, " >= datetime(");
+				defender_append_ticks(buf, upper);
+				appendStringInfoChar(buf, ')');
+				return (Out) {RENDER_FILTER, P_OR};
+			case DFOP_LT:
+				appendStringInfoString(buf, " < datetime(");
+				defender_append_ticks(buf, lower);
+				break;
+			case DFOP_LE:
+				appendStringInfoString(buf, " < datetime(");
+				defender_append_ticks(buf, upper);
+				break;
+			case DFOP_GT:
+				appendStringInfoString(buf, " >= datetime(");
+				defender_append_ticks(buf, upper);
+				break;
+			case DFOP_GE:
+				appendStringInfoString(buf, " >= datetime(");
+				defender_append_ticks(buf, lower);
+				break;
+			default:
+				elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
+		}
+		appendStringInfoChar(buf, ')');
+		return OUT_ATOM;
+	}
+
+	if (kind == KQL_STRING && TextDatumGetCString(value)[0] == '\0')
+	{
+		/* '' is NULL here: equal to nothing, unequal to every other value */
+		if (op == DFOP_EQ)
+			return OUT_FALSE;
+		append_not_null(buf, col, kind);
+		return OUT_ATOM;
+	}
+
+	defender_append_kql_name(buf, col);
+	appendStringInfo(buf, " %s ", kql_ops[op]);
+	append_literal(buf, kind, value, type);
+	if (op != DFOP_NE)
+		return OUT_ATOM;
+	/* KQL's != is true for null; SQL's <> is not */
+	appendStringInfoString(buf, " and ");
+	append_not_null(buf, col, kind);
+	return OUT_AND;
+}
