@@ -6,6 +6,7 @@
 MODULE_big = defender_fdw
 OBJS = \
 	defender_fdw.o \
+	src/actions.o \
 	src/auth.o \
 	src/connection.o \
 	src/convert.o \

@@ -1,0 +1,3 @@
+/* placeholder: being written */
+#include "postgres.h"
+#include "defender_fdw.h"
