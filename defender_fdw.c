@@ -113,7 +113,9 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateOffset,		/* Integer: fdw_exprs index of OFFSET, 0 none */
 	FdwScanPrivateLookupValue,	/* Integer: fdw_exprs index of the id(s) */
 	FdwScanPrivateLookupArray,	/* Integer (bool): the value is an array */
-	FdwScanPrivateProject		/* hunting: List of String KQL columns, or NIL */
+	FdwScanPrivateProject,		/* hunting: List of String KQL columns, or NIL */
+	FdwScanPrivateSummarize,	/* hunting: String "a1 = count() by X", or "" */
+	FdwScanPrivateOutputNames	/* hunting summarize: result column per scan column */
 };
 
 /*
@@ -132,6 +134,8 @@ typedef struct DefenderScanState
 	int			lookup_param;
 	bool		lookup_array;
 	List	   *project;
+	char	   *summarize;
+	List	   *output_names;
 	bool		hunting;
 
 	Relation	rel;			/* the foreign table, opened by us if needed */
@@ -196,6 +200,8 @@ static void add_count_path(PlannerInfo *root, RelOptInfo *input_rel,
 static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 						   RelOptInfo *final_rel, FinalPathExtraData *extra);
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
+static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
+							DefenderRelInfo *fpinfo, List *items);
 static char *orderby_for_pathkeys(PlannerInfo *root, RelOptInfo *baserel,
 								  DefenderRelInfo *fpinfo, List *pathkeys);
 static List *columns_read(PlannerInfo *root, RelOptInfo *baserel, Relation rel,
@@ -538,6 +544,18 @@ is_count_star(Node *expr)
 	return name && strcmp(name, "count") == 0;
 }
 
+/* Are all the scan tlist's entries count(*)? */
+static bool
+list_is_all_count_star(List *tlist)
+{
+	ListCell   *lc;
+
+	foreach(lc, tlist)
+		if (!is_count_star((Node *) lfirst_node(TargetEntry, lc)->expr))
+			return false;
+	return true;
+}
+
 /*
  * add_count_path
  *		SELECT count(*) FROM t WHERE <all remote>: one request, $count=true.
@@ -550,7 +568,7 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 	List	   *aggs;
 	ListCell   *lc;
 
-	if (parse->groupClause || parse->groupingSets || parse->havingQual ||
+	if (parse->groupingSets || parse->havingQual ||
 		!all_conditions_remote(base) || !bms_is_empty(input_rel->lateral_relids))
 		return;
 
@@ -560,8 +578,23 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 	if (aggs == NIL)
 		return;
 	foreach(lc, aggs)
-		if (!is_count_star(lfirst(lc)))
+	{
+		if (parse->groupClause || !is_count_star(lfirst(lc)))
+		{
+			/* KQL's summarize can do more; OData's $count cannot */
+			if (base->hunting && summarize_text(root, input_rel, base, aggs) != NULL)
+				add_path(grouped_rel, (Path *)
+						 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
+												   clamp_row_est(input_rel->rows * 0.1),
+												   HUNT_COST, HUNT_COST + ROW_COST,
+												   NIL, NULL,
+#if PG_VERSION_NUM >= 170000
+												   NIL,
+#endif
+												   NIL));
 			return;
+		}
+	}
 
 	add_path(grouped_rel, (Path *)
 			 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
@@ -571,6 +604,102 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 									   NIL,
 #endif
 									   NIL));
+}
+
+/*
+ * summarize_text
+ *		"a1 = count(), a2 = max(ProcessId) by DeviceName" for a grouped
+ *		hunting query, or NULL when KQL cannot compute exactly the same.
+ *
+ * items are the Vars (grouping columns) and Aggrefs of the grouped target.
+ * Aggregates: count(*) as count(), count(col) as countif(isnotnull(col))
+ * (isnotempty for strings), min and max of integer, timestamp and boolean
+ * columns.  Not pushed: sum and avg (KQL returns 0 and real where
+ * PostgreSQL returns NULL and numeric), count(DISTINCT) (KQL's dcount is
+ * an estimate), min/max of strings (KQL orders by code unit).  Each output
+ * column is named: grouping columns by their KQL name, aggregates aN.
+ */
+static char *
+summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			   List *items)
+{
+	StringInfoData aggs;
+	StringInfoData by;
+	ListCell   *lc;
+	int			n = 0;
+
+	initStringInfo(&aggs);
+	initStringInfo(&by);
+	foreach(lc, items)
+	{
+		Node	   *item = lfirst(lc);
+
+		if (IsA(item, Var))
+		{
+			char	   *name;
+
+			if (((Var *) item)->varno != baserel->relid)
+				return NULL;
+			name = defender_kql_column(fpinfo, ((Var *) item)->varattno);
+			if (name == NULL)
+				return NULL;
+			appendStringInfoString(&by, by.len ? ", " : " by ");
+			defender_append_kql_name(&by, name);
+		}
+		else if (IsA(item, Aggref))
+		{
+			Aggref	   *agg = (Aggref *) item;
+			char	   *fname;
+			Var		   *arg = NULL;
+			char	   *col = NULL;
+			Oid			argtype = InvalidOid;
+
+			if (agg->aggfilter || agg->aggdistinct || agg->aggorder ||
+				agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
+				agg->aggfnoid >= FirstGenbkiObjectId)
+				return NULL;
+			fname = get_func_name(agg->aggfnoid);
+			if (!agg->aggstar)
+			{
+				TargetEntry *tle;
+
+				if (list_length(agg->args) != 1)
+					return NULL;
+				tle = linitial_node(TargetEntry, agg->args);
+				if (!IsA(tle->expr, Var) || ((Var *) tle->expr)->varno != baserel->relid)
+					return NULL;
+				arg = (Var *) tle->expr;
+				argtype = arg->vartype;
+				col = defender_kql_column(fpinfo, arg->varattno);
+				if (col == NULL)
+					return NULL;
+			}
+			appendStringInfo(&aggs, "%sa%d = ", aggs.len ? ", " : "", ++n);
+			if (strcmp(fname, "count") == 0 && agg->aggstar)
+				appendStringInfoString(&aggs, "count()");
+			else if (strcmp(fname, "count") == 0)
+			{
+				appendStringInfoString(&aggs, argtype == TEXTOID ? "countif(isnotempty(" : "countif(isnotnull(");
+				defender_append_kql_name(&aggs, col);
+				appendStringInfoString(&aggs, "))");
+			}
+			else if ((strcmp(fname, "min") == 0 || strcmp(fname, "max") == 0) &&
+					 (argtype == INT2OID || argtype == INT4OID || argtype == INT8OID ||
+					  argtype == TIMESTAMPTZOID))
+			{
+				appendStringInfo(&aggs, "%s(", fname);
+				defender_append_kql_name(&aggs, col);
+				appendStringInfoChar(&aggs, ')');
+			}
+			else
+				return NULL;
+		}
+		else
+			return NULL;
+	}
+	if (n == 0)
+		return NULL;
+	return psprintf("%s%s", aggs.data, by.data);
 }
 
 /* Is a LIMIT or OFFSET expression something we can compute at execution? */
@@ -746,6 +875,8 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	List	   *columns = NIL;	/* pairs (slot attno, table attnum) */
 	List	   *filter = NIL;
 	List	   *project = NIL;
+	List	   *output_names = NIL;
+	char	   *summarize = NULL;
 	char	   *orderby = "";
 	bool		expand = false;
 	int			limit_param = 0;
@@ -833,6 +964,33 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 		fdw_scan_tlist = add_to_flat_tlist(NIL,
 										   pull_var_clause((Node *) best_path->path.pathtarget->exprs,
 														   PVC_INCLUDE_AGGREGATES));
+		if (fpinfo->hunting &&
+			(root->parse->groupClause ||
+			 !list_is_all_count_star(fdw_scan_tlist)))
+		{
+			/* summarize: grouping columns and aggregates, no fallback */
+			AttrNumber	attno = 0;
+			int			k = 0;
+
+			mode = SCAN_HUNT;
+			summarize = summarize_text(root, baserel, fpinfo,
+									   (List *) get_tlist_exprs(fdw_scan_tlist, false));
+			if (summarize == NULL)
+				elog(ERROR, "defender_fdw: aggregates not expressible in KQL");
+			foreach(lc, fdw_scan_tlist)
+			{
+				TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+				attno++;
+				output_names = lappend(output_names,
+									   makeString(IsA(tle->expr, Var) ?
+												  defender_kql_column(fpinfo, ((Var *) tle->expr)->varattno) :
+												  psprintf("a%d", ++k)));
+				columns = lappend(columns, list_make2_int(attno, 0));
+			}
+			pushed_exprs = NIL;
+			goto plan_done;
+		}
 		vars = pull_var_clause((Node *) pushed_exprs, PVC_RECURSE_PLACEHOLDERS);
 		fdw_scan_tlist = add_to_flat_tlist(fdw_scan_tlist, vars);
 		attno = 0;
@@ -881,6 +1039,7 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 			orderby = orderby_for_pathkeys(root, baserel, fpinfo, best_path->path.pathkeys);
 	}
 
+plan_done:
 	/* LIMIT/OFFSET, from add_final_path */
 	if (best_path->fdw_private != NIL)
 	{
@@ -907,6 +1066,8 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	fdw_private = lappend(fdw_private, makeInteger(lookup_param));
 	fdw_private = lappend(fdw_private, makeInteger(lookup_array));
 	fdw_private = lappend(fdw_private, project);
+	fdw_private = lappend(fdw_private, makeString(summarize ? summarize : ""));
+	fdw_private = lappend(fdw_private, output_names);
 
 	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
 							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
@@ -945,6 +1106,8 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	state->lookup_param = intVal(list_nth(priv, FdwScanPrivateLookupValue));
 	state->lookup_array = intVal(list_nth(priv, FdwScanPrivateLookupArray)) != 0;
 	state->project = (List *) list_nth(priv, FdwScanPrivateProject);
+	state->summarize = strVal(list_nth(priv, FdwScanPrivateSummarize));
+	state->output_names = (List *) list_nth(priv, FdwScanPrivateOutputNames);
 
 	/* Plain EXPLAIN shows the request without sending it. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -989,8 +1152,19 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 		List	   *pair = (List *) lfirst(lc);
 
 		state->slot_attnos[i] = (AttrNumber) linitial_int(pair);
-		defender_column_init(&state->columns[i], state->rel,
-							 (AttrNumber) lsecond_int(pair), state->resource);
+		if (lsecond_int(pair) == 0)
+		{
+			/* a summarize output column: matched by its KQL name */
+			DefenderColumn *col = &state->columns[i];
+
+			defender_column_init_attr(col, node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+									  state->slot_attnos[i]);
+			col->property = strVal(list_nth(state->output_names, i));
+			graph_normalize_name(col->property, col->match_key, sizeof(col->match_key));
+		}
+		else
+			defender_column_init(&state->columns[i], state->rel,
+								 (AttrNumber) lsecond_int(pair), state->resource);
 		i++;
 	}
 
@@ -1208,6 +1382,7 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 	req.source_is_query = (state->opts->hunting_table == NULL);
 	req.sort = state->orderby[0] ? state->orderby : NULL;
 	req.count_only = (state->mode == SCAN_COUNT) && !fallback;
+	req.summarize = state->summarize[0] ? state->summarize : NULL;
 	if (!fallback)
 	{
 		req.filter = state->filter;
@@ -1240,7 +1415,8 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 	{
 		StringInfoData kql;
 		char	   *body;
-		bool		may_fall_back = !fallback && (state->filter != NIL || state->limit > 0);
+		bool		may_fall_back = !fallback && !state->summarize[0] &&
+			(state->filter != NIL || state->limit > 0);
 
 		initStringInfo(&kql);
 		if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)

@@ -139,6 +139,37 @@ SET defender_fdw.enable_pushdown = off;
 SELECT count(*) FROM hunting.device_process_events WHERE action_type = 'ProcessCreated';
 RESET defender_fdw.enable_pushdown;
 
+-- GROUP BY with count, min and max as summarize: one row per group comes back
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT device_name, count(*), count(account_upn), max(process_id), min(logon_id), max(timestamp)
+  FROM hunting.device_process_events WHERE process_id > 1000 GROUP BY device_name;
+CREATE TEMP TABLE grouped_pushed AS
+  SELECT device_name, count(*) AS n, count(account_upn) AS upns, max(process_id) AS max_pid,
+         min(logon_id) AS min_logon, max(timestamp) AS latest
+  FROM hunting.device_process_events WHERE process_id > 1000 GROUP BY device_name;
+SET defender_fdw.enable_pushdown = off;
+CREATE TEMP TABLE grouped_local AS
+  SELECT device_name, count(*) AS n, count(account_upn) AS upns, max(process_id) AS max_pid,
+         min(logon_id) AS min_logon, max(timestamp) AS latest
+  FROM hunting.device_process_events WHERE process_id > 1000 GROUP BY device_name;
+RESET defender_fdw.enable_pushdown;
+SELECT (SELECT count(*) FROM grouped_pushed) AS groups,
+       (SELECT count(*) FROM (SELECT * FROM grouped_pushed EXCEPT SELECT * FROM grouped_local) d) AS differing,
+       (SELECT count(*) FROM (SELECT * FROM grouped_local EXCEPT SELECT * FROM grouped_pushed) d) AS missing;
+-- a NULL group (KQL's "") and several grouping columns
+SELECT count(*) AS differing FROM (
+  (SELECT account_upn, action_type, count(*) FROM hunting.device_process_events GROUP BY 1, 2
+   EXCEPT
+   SELECT account_upn, action_type, count(*) FROM hunting.device_process_events WHERE lower(device_id) = lower(device_id) GROUP BY 1, 2)) d;
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT account_upn, action_type, count(*) FROM hunting.device_process_events GROUP BY 1, 2;
+-- not pushed: sum and avg (KQL gives 0 and real where SQL gives NULL and
+-- numeric), count(DISTINCT) (dcount estimates), min/max of text
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT device_name, sum(process_id) FROM hunting.device_process_events GROUP BY device_name;
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT count(DISTINCT device_name) FROM hunting.device_process_events;
+
 -- Each scan is exactly one request; the request body carries Query and Timespan
 SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
 ALTER FOREIGN TABLE hunting.device_network_events OPTIONS (ADD timespan 'P7D');

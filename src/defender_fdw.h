@@ -269,6 +269,7 @@ typedef struct DefenderKqlRequest
 	int64		take;			/* 0: none */
 	const char *take_text;		/* for EXPLAIN: a placeholder */
 	bool		count_only;		/* | summarize count() */
+	const char *summarize;		/* | summarize <this>, or NULL */
 } DefenderKqlRequest;
 
 extern DefenderRender defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,

@@ -156,6 +156,11 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 		appendStringInfoString(buf, " | summarize count()");
 		return render;
 	}
+	if (req->summarize)
+	{
+		appendStringInfo(buf, " | summarize %s", req->summarize);
+		return render;
+	}
 	if (req->project != NIL)
 	{
 		appendStringInfoString(buf, " | project ");
