@@ -24,6 +24,22 @@ SET client_min_messages = warning;
 DROP SCHEMA hunting_all CASCADE;
 RESET client_min_messages;
 
+-- live 'true': the columns as the tenant has them now, from "T | getschema"
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+CREATE SCHEMA hunting_live;
+IMPORT FOREIGN SCHEMA hunting LIMIT TO (device_logon_events) FROM SERVER defender INTO hunting_live
+  OPTIONS (live 'true');
+SELECT count(*) AS columns, count(*) FILTER (WHERE a.atttypid = 'timestamptz'::regtype) AS timestamps
+FROM pg_attribute a WHERE a.attrelid = 'hunting_live.device_logon_events'::regclass AND a.attnum > 0;
+SELECT body->>'Query' AS query FROM emulator_requests() WHERE target LIKE '%runHuntingQuery';
+SELECT count(*) > 0 AS readable FROM hunting_live.device_logon_events;
+IMPORT FOREIGN SCHEMA hunting FROM SERVER defender INTO hunting_live OPTIONS (live 'true');
+IMPORT FOREIGN SCHEMA hunting LIMIT TO (device_logon_events) FROM SERVER defender INTO hunting_live
+  OPTIONS (fresh 'true');
+SET client_min_messages = warning;
+DROP SCHEMA hunting_live CASCADE;
+RESET client_min_messages;
+
 -- check_kql(table, clause): rows with pushdown and without, and the KQL sent
 CREATE FUNCTION check_kql(tbl text, clause text, OUT matching int, OUT same boolean, OUT kql text)
 LANGUAGE plpgsql AS $fn$

@@ -22,9 +22,11 @@
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
-#include "utils/builtins.h"
+#include "commands/defrem.h"
+#include "miscadmin.h"
 
 #include "defender_fdw.h"
+#include "pg_jansson.h"
 
 /* createdDateTime -> created_date_time; id -> id */
 static char *
@@ -80,6 +82,59 @@ selected(ImportForeignSchemaStmt *stmt, const char *name)
 }
 
 /*
+ * live_schema
+ *		The table's columns as the tenant has them today: "T | getschema".
+ *
+ * Uses the importing user's user mapping; costs one hunting call.
+ */
+static HuntingTable *
+live_schema(ForeignServer *server, const char *name)
+{
+	DefenderOptions *opts = defender_get_options(InvalidOid, server->serverid,
+												 GetUserId(), true);
+	StringInfoData kql;
+	char	   *url = psprintf("%s/%s/security/runHuntingQuery", opts->graph_url,
+							   opts->api_version);
+	char	   *display = psprintf("POST /%s/security/runHuntingQuery", opts->api_version);
+	DefenderResponse *response;
+	json_t	   *doc;
+	json_t	   *rows;
+	HuntingTable *table = palloc0(sizeof(HuntingTable));
+	size_t		i;
+
+	initStringInfo(&kql);
+	defender_append_kql_name(&kql, name);
+	appendStringInfoString(&kql, " | getschema");
+	response = defender_api_request(opts, opts->graph_url, "POST", url, display,
+									defender_hunting_request_body(kql.data, NULL), 0);
+	doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
+	defender_response_release(response);
+	rows = doc ? json_object_get(doc, "results") : NULL;
+	if (!json_is_array(rows))
+	{
+		json_decref(doc);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("the getschema answer for \"%s\" has no results", name),
+				 errcontext("remote request: %s", display)));
+	}
+	table->name = pstrdup(name);
+	table->ncolumns = (int) json_array_size(rows);
+	table->columns = palloc0(sizeof(HuntingColumn) * Max(table->ncolumns, 1));
+	for (i = 0; i < json_array_size(rows); i++)
+	{
+		json_t	   *row = json_array_get(rows, i);
+		const char *col = json_string_value(json_object_get(row, "ColumnName"));
+		const char *type = json_string_value(json_object_get(row, "ColumnType"));
+
+		table->columns[i].name = pstrdup(col ? col : "");
+		table->columns[i].kql_type = pstrdup(type ? type : "string");
+	}
+	json_decref(doc);
+	return table;
+}
+
+/*
  * import_hunting
  *		One foreign table per documented advanced-hunting table, named in
  *		snake_case (device_process_events), from the shipped schema.
@@ -91,6 +146,25 @@ import_hunting(ImportForeignSchemaStmt *stmt, ForeignServer *server)
 {
 	List	   *commands = NIL;
 	ListCell   *lc;
+	bool		live = false;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "live") == 0)
+			live = defGetBoolean(def);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid IMPORT FOREIGN SCHEMA option \"%s\"", def->defname),
+					 errhint("The valid option is \"live\" (boolean).")));
+	}
+	if (live && stmt->list_type != FDW_IMPORT_SCHEMA_LIMIT_TO)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("IMPORT FOREIGN SCHEMA hunting with live 'true' needs LIMIT TO"),
+				 errhint("Each table named costs one advanced hunting call: IMPORT FOREIGN SCHEMA hunting LIMIT TO (device_process_events) FROM SERVER ... OPTIONS (live 'true').")));
 
 	foreach(lc, hunting_all_tables())
 	{
@@ -101,6 +175,8 @@ import_hunting(ImportForeignSchemaStmt *stmt, ForeignServer *server)
 
 		if (!selected(stmt, local))
 			continue;
+		if (live)
+			table = live_schema(server, table->name);
 		initStringInfo(&buf);
 		appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (\n", quote_identifier(local));
 		for (i = 0; i < table->ncolumns; i++)
