@@ -11,6 +11,7 @@ OBJS = \
 	src/connection.o \
 	src/convert.o \
 	src/defender_client.o \
+	src/deparse_filter.o \
 	src/deparse_kql.o \
 	src/deparse_odata.o \
 	src/graph_catalog.o \

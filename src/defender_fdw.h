@@ -243,6 +243,51 @@ typedef enum DefenderRender
 	RENDER_FILTER				/* a $filter was written */
 } DefenderRender;
 
+/* deparse_filter.c: the language-independent part of writing a filter */
+typedef enum DefenderPrecedence
+{
+	PREC_ATOM,					/* needs no parentheses */
+	PREC_AND,					/* a and b */
+	PREC_OR						/* a or b */
+} DefenderPrecedence;
+
+typedef struct DefenderWritten
+{
+	DefenderRender render;
+	DefenderPrecedence prec;
+} DefenderWritten;
+
+extern const DefenderWritten WRITTEN_TRUE;
+extern const DefenderWritten WRITTEN_FALSE;
+extern const DefenderWritten WRITTEN_ATOM;
+extern const DefenderWritten WRITTEN_AND;
+extern const DefenderWritten WRITTEN_OR;
+
+/* A leaf's value, resolved (see defender_leaf_value). */
+typedef struct DefenderLeafValue
+{
+	bool		placeholder;	/* EXPLAIN of a non-constant: text shows it */
+	const char *text;
+	bool		isnull;
+	Datum		datum;
+	Oid			type;
+} DefenderLeafValue;
+
+typedef DefenderWritten (*DefenderLeafWriter) (StringInfo buf, List *leaf,
+											   const DefenderParamValues *params,
+											   void *arg);
+typedef DefenderWritten (*DefenderElementWriter) (StringInfo buf, DefenderFilterOp op,
+												  Datum value, Oid type, void *arg);
+
+extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
+										   DefenderLeafWriter write_leaf,
+										   const DefenderParamValues *params, void *arg);
+extern DefenderWritten defender_write_array(StringInfo buf, Datum array, bool is_and,
+											DefenderElementWriter write_element, void *arg);
+extern DefenderWritten defender_join_parts(StringInfo buf, List *parts, bool is_and);
+extern void defender_leaf_value(Node *valnode, const DefenderParamValues *params,
+								DefenderLeafValue *v);
+
 extern DefenderRender defender_render_filter(StringInfo buf, List *tree,
 											 const DefenderParamValues *params,
 											 const GraphResource *resource);

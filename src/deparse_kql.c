@@ -34,29 +34,21 @@
 
 #include "defender_fdw.h"
 
-typedef enum Prec
+/* what write_element needs of the leaf */
+typedef struct ElementContext
 {
-	P_ATOM,
-	P_AND,
-	P_OR
-} Prec;
+	const char *col;
+	int			kind;
+	int32		typmod;
+} ElementContext;
 
-typedef struct Out
-{
-	DefenderRender render;
-	Prec		prec;
-} Out;
-
-static Out	write_node(StringInfo buf, List *node, const DefenderParamValues *params);
-static Out	write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params);
-static Out	write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
-								   DefenderFilterOp op, Datum value, Oid type);
-static Out	join_parts(StringInfo buf, List *parts, bool is_and);
-
-static const Out OUT_TRUE = {RENDER_TRUE, P_ATOM};
-static const Out OUT_FALSE = {RENDER_FALSE, P_ATOM};
-static const Out OUT_ATOM = {RENDER_FILTER, P_ATOM};
-static const Out OUT_AND = {RENDER_FILTER, P_AND};
+static DefenderWritten write_leaf(StringInfo buf, List *leaf,
+								  const DefenderParamValues *params, void *arg);
+static DefenderWritten write_element(StringInfo buf, DefenderFilterOp op, Datum value,
+									 Oid type, void *arg);
+static DefenderWritten write_value_comparison(StringInfo buf, const char *col, int kind,
+											  int32 typmod, DefenderFilterOp op,
+											  Datum value, Oid type);
 
 /*
  * defender_append_kql_string
@@ -141,7 +133,7 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 
 	initStringInfo(&where);
 	if (req->filter != NIL)
-		render = write_node(&where, req->filter, params).render;
+		render = defender_write_tree(&where, req->filter, write_leaf, params, NULL).render;
 	if (render == RENDER_FALSE)
 		return render;
 
@@ -180,63 +172,6 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 	return render;
 }
 
-static Out
-write_node(StringInfo buf, List *node, const DefenderParamValues *params)
-{
-	int			kind = intVal(linitial(node));
-	List	   *parts = NIL;
-	ListCell   *lc;
-
-	if (kind == FT_LEAF)
-		return write_leaf(buf, node, params);
-
-	foreach(lc, node)
-	{
-		StringInfo	part;
-		Out			o;
-
-		if (foreach_current_index(lc) == 0)
-			continue;			/* the node kind */
-		part = makeStringInfo();
-		o = write_node(part, lfirst(lc), params);
-		if (o.render == RENDER_FALSE && kind == FT_AND)
-			return OUT_FALSE;
-		if (o.render == RENDER_TRUE && kind == FT_OR)
-			return OUT_TRUE;
-		if (o.render == RENDER_FILTER)
-		{
-			/* KQL's "and" binds tighter than "or", like SQL's */
-			if (o.prec == P_OR && kind == FT_AND)
-			{
-				StringInfo	wrapped = makeStringInfo();
-
-				appendStringInfo(wrapped, "(%s)", part->data);
-				part = wrapped;
-			}
-			parts = lappend(parts, part);
-		}
-	}
-	if (parts == NIL)
-		return kind == FT_AND ? OUT_TRUE : OUT_FALSE;
-	return join_parts(buf, parts, kind == FT_AND);
-}
-
-static Out
-join_parts(StringInfo buf, List *parts, bool is_and)
-{
-	ListCell   *lc;
-
-	foreach(lc, parts)
-	{
-		if (foreach_current_index(lc) > 0)
-			appendStringInfoString(buf, is_and ? " and " : " or ");
-		appendStringInfoString(buf, ((StringInfo) lfirst(lc))->data);
-	}
-	if (list_length(parts) == 1)
-		return OUT_ATOM;
-	return (Out) {RENDER_FILTER, is_and ? P_AND : P_OR};
-}
-
 /* "isnotempty(C)" or "isnotnull(C)": the guard that keeps nulls out. */
 static void
 append_not_null(StringInfo buf, const char *col, int kind)
@@ -273,18 +208,17 @@ static const char *const kql_ops[] = {"==", "!=", "<", "<=", ">", ">="};
  * write_leaf
  *		One leaf: a null test, a LIKE, or comparisons with its value(s).
  */
-static Out
-write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params)
+static DefenderWritten
+write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params, void *arg)
 {
 	const char *col = strVal(lsecond(leaf));
 	DefenderFilterOp op = (DefenderFilterOp) intVal(lthird(leaf));
 	List	   *info = lfourth(leaf);
 	int			kind = intVal(linitial(info));
 	int32		typmod = (int32) intVal(lthird(info));
-	Node	   *valnode = lfourth(info);
-	Datum		value = (Datum) 0;
-	bool		isnull = false;
-	Oid			type = InvalidOid;
+	DefenderLeafValue v;
+	Datum		value;
+	ElementContext ctx;
 
 	if (op == DFOP_IS_NULL || op == DFOP_NOT_NULL)
 	{
@@ -294,37 +228,25 @@ write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params)
 			appendStringInfoString(buf, op == DFOP_IS_NULL ? "isnull(" : "isnotnull(");
 		defender_append_kql_name(buf, col);
 		appendStringInfoChar(buf, ')');
-		return OUT_ATOM;
+		return WRITTEN_ATOM;
 	}
 
-	if (IsA(valnode, Const))
+	defender_leaf_value(lfourth(info), params, &v);
+	if (v.placeholder)
 	{
-		isnull = ((Const *) valnode)->constisnull;
-		value = ((Const *) valnode)->constvalue;
-		type = ((Const *) valnode)->consttype;
+		/* EXPLAIN: the shape, with the value's expression */
+		defender_append_kql_name(buf, col);
+		if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
+			appendStringInfo(buf, " %s (%s)", op == DFOP_EQ_ANY ? "in" : "!in", v.text);
+		else if (op >= DFOP_LIKE)
+			appendStringInfo(buf, " like %s", v.text);
+		else
+			appendStringInfo(buf, " %s %s", kql_ops[op], v.text);
+		return WRITTEN_ATOM;
 	}
-	else
-	{
-		int			n = intVal(valnode);
-
-		if (params == NULL || (params->placeholders && params->placeholders[n - 1]))
-		{
-			/* EXPLAIN: the shape, with the value's expression */
-			const char *text = params ? params->placeholders[n - 1] : psprintf("$%d", n);
-
-			defender_append_kql_name(buf, col);
-			if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
-				appendStringInfo(buf, " %s (%s)", op == DFOP_EQ_ANY ? "in" : "!in", text);
-			else
-				appendStringInfo(buf, " %s %s", kql_ops[op], text);
-			return OUT_ATOM;
-		}
-		isnull = params->nulls[n - 1];
-		value = params->values[n - 1];
-		type = params->types[n - 1];
-	}
-	if (isnull)
-		return OUT_FALSE;
+	if (v.isnull)
+		return WRITTEN_FALSE;
+	value = v.datum;
 
 	if (op >= DFOP_LIKE)
 	{
@@ -342,7 +264,7 @@ write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params)
 		{
 			/* no wildcard: plain (in)equality */
 			if (core[0] == '\0')
-				return negated ? (append_not_null(buf, col, kind), OUT_ATOM) : OUT_FALSE;
+				return negated ? (append_not_null(buf, col, kind), WRITTEN_ATOM) : WRITTEN_FALSE;
 			defender_append_kql_name(buf, col);
 			appendStringInfo(buf, " %s ", cs ? (negated ? "!=" : "==") : (negated ? "!~" : "=~"));
 			defender_append_kql_string(buf, core);
@@ -352,9 +274,9 @@ write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params)
 			if (core[0] == '\0')	/* '%' or '%%': any non-null value */
 			{
 				if (negated)
-					return OUT_FALSE;
+					return WRITTEN_FALSE;
 				append_not_null(buf, col, kind);
-				return OUT_ATOM;
+				return WRITTEN_ATOM;
 			}
 			fn = (lead && trail) ? "contains" : (trail ? "startswith" : "endswith");
 			defender_append_kql_name(buf, col);
@@ -362,72 +284,37 @@ write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params)
 			defender_append_kql_string(buf, core);
 		}
 		if (!negated)
-			return OUT_ATOM;
+			return WRITTEN_ATOM;
 		appendStringInfoString(buf, " and ");
 		append_not_null(buf, col, kind);
-		return OUT_AND;
+		return WRITTEN_AND;
 	}
 
 	if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
 	{
-		ArrayType  *array = DatumGetArrayTypeP(value);
-		Oid			elemtype = ARR_ELEMTYPE(array);
-		int16		elemlen;
-		bool		elembyval;
-		char		elemalign;
-		Datum	   *elems;
-		bool	   *elemnulls;
-		int			nelems;
-		int			i;
-		List	   *parts = NIL;
-		bool		is_and = (op == DFOP_NE_ALL);
-
-		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
-		deconstruct_array(array, elemtype, elemlen, elembyval, elemalign,
-						  &elems, &elemnulls, &nelems);
-		for (i = 0; i < nelems; i++)
-		{
-			StringInfo	part;
-			Out			o;
-
-			if (elemnulls[i])
-			{
-				if (is_and)
-					return OUT_FALSE;
-				continue;
-			}
-			part = makeStringInfo();
-			o = write_value_comparison(part, col, kind, typmod,
-									   is_and ? DFOP_NE : DFOP_EQ, elems[i], elemtype);
-			if (o.render == RENDER_FALSE && is_and)
-				return o;
-			if (o.render == RENDER_TRUE && !is_and)
-				return o;
-			if (o.render == RENDER_FILTER)
-			{
-				if (o.prec != P_ATOM)
-				{
-					StringInfo	wrapped = makeStringInfo();
-
-					appendStringInfo(wrapped, "(%s)", part->data);
-					part = wrapped;
-				}
-				parts = lappend(parts, part);
-			}
-		}
-		if (parts == NIL)
-			return is_and ? OUT_TRUE : OUT_FALSE;
-		return join_parts(buf, parts, is_and);
+		ctx.col = col;
+		ctx.kind = kind;
+		ctx.typmod = typmod;
+		return defender_write_array(buf, value, op == DFOP_NE_ALL, write_element, &ctx);
 	}
 
-	return write_value_comparison(buf, col, kind, typmod, op, value, type);
+	return write_value_comparison(buf, col, kind, typmod, op, value, v.type);
+}
+
+/* One element of an array leaf. */
+static DefenderWritten
+write_element(StringInfo buf, DefenderFilterOp op, Datum value, Oid type, void *arg)
+{
+	ElementContext *ctx = (ElementContext *) arg;
+
+	return write_value_comparison(buf, ctx->col, ctx->kind, ctx->typmod, op, value, type);
 }
 
 /*
  * write_value_comparison
  *		"C op value" for one non-null value, with KQL's null rules.
  */
-static Out
+static DefenderWritten
 write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 					   DefenderFilterOp op, Datum value, Oid type)
 {
@@ -448,17 +335,17 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 				case DFOP_GE:
 				case DFOP_NE:
 					if (!below)
-						return OUT_FALSE;
+						return WRITTEN_FALSE;
 					append_not_null(buf, col, kind);
-					return OUT_ATOM;
+					return WRITTEN_ATOM;
 				case DFOP_LT:
 				case DFOP_LE:
 					if (below)
-						return OUT_FALSE;
+						return WRITTEN_FALSE;
 					append_not_null(buf, col, kind);
-					return OUT_ATOM;
+					return WRITTEN_ATOM;
 				default:
-					return OUT_FALSE;
+					return WRITTEN_FALSE;
 			}
 		}
 		lower = defender_first_tick_at_or_after(x, typmod);
@@ -474,7 +361,7 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 				appendStringInfoString(buf, " < datetime(");
 				defender_append_ticks(buf, upper);
 				appendStringInfoChar(buf, ')');
-				return OUT_AND;
+				return WRITTEN_AND;
 			case DFOP_NE:
 				appendStringInfoString(buf, " < datetime(");
 				defender_append_ticks(buf, lower);
@@ -483,7 +370,7 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 				appendStringInfoString(buf, " >= datetime(");
 				defender_append_ticks(buf, upper);
 				appendStringInfoChar(buf, ')');
-				return (Out) {RENDER_FILTER, P_OR};
+				return WRITTEN_OR;
 			case DFOP_LT:
 				appendStringInfoString(buf, " < datetime(");
 				defender_append_ticks(buf, lower);
@@ -504,25 +391,25 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 				elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
 		}
 		appendStringInfoChar(buf, ')');
-		return OUT_ATOM;
+		return WRITTEN_ATOM;
 	}
 
 	if (kind == KQL_STRING && TextDatumGetCString(value)[0] == '\0')
 	{
 		/* '' is NULL here: equal to nothing, unequal to every other value */
 		if (op == DFOP_EQ)
-			return OUT_FALSE;
+			return WRITTEN_FALSE;
 		append_not_null(buf, col, kind);
-		return OUT_ATOM;
+		return WRITTEN_ATOM;
 	}
 
 	defender_append_kql_name(buf, col);
 	appendStringInfo(buf, " %s ", kql_ops[op]);
 	append_literal(buf, kind, value, type);
 	if (op != DFOP_NE)
-		return OUT_ATOM;
+		return WRITTEN_ATOM;
 	/* KQL's != is true for null; SQL's <> is not */
 	appendStringInfoString(buf, " and ");
 	append_not_null(buf, col, kind);
-	return OUT_AND;
+	return WRITTEN_AND;
 }

@@ -38,43 +38,24 @@
 
 #include "defender_fdw.h"
 
-/* How tightly a written expression binds, for parentheses. */
-typedef enum Precedence
-{
-	PREC_ATOM,
-	PREC_AND,
-	PREC_OR
-} Precedence;
-
-typedef struct Written
-{
-	DefenderRender render;
-	Precedence	prec;
-} Written;
-
-/* A leaf's value, resolved. */
-typedef struct LeafValue
-{
-	bool		placeholder;	/* EXPLAIN of a non-constant */
-	int			paramno;
-	char	   *text;			/* what EXPLAIN shows for it */
-	bool		isnull;
-	Datum		datum;
-	Oid			type;
-} LeafValue;
-
 /* 100 ns ticks since the PostgreSQL epoch */
 typedef int64 Ticks;
 
 #define TICKS_PER_SECOND INT64CONST(10000000)
 
-static Written write_node(StringInfo buf, List *node, const DefenderParamValues *params,
-						  const GraphResource *resource);
-static Written write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params,
-						  const GraphResource *resource);
-static Written combine(StringInfo buf, List *parts, bool is_and);
-static Written write_comparison(StringInfo buf, const GraphProperty *prop,
-								int32 typmod, DefenderFilterOp op, Datum value);
+/* what write_element needs of the leaf */
+typedef struct ElementContext
+{
+	const GraphProperty *property;
+	int32		typmod;
+} ElementContext;
+
+static DefenderWritten write_leaf(StringInfo buf, List *leaf,
+								  const DefenderParamValues *params, void *arg);
+static DefenderWritten write_element(StringInfo buf, DefenderFilterOp op, Datum value,
+									 Oid type, void *arg);
+static DefenderWritten write_comparison(StringInfo buf, const GraphProperty *prop,
+										int32 typmod, DefenderFilterOp op, Datum value);
 static void append_quoted(StringInfo buf, const char *text);
 #define append_ticks defender_append_ticks
 #define first_tick_at_or_after defender_first_tick_at_or_after
@@ -95,188 +76,68 @@ defender_render_filter(StringInfo buf, List *tree, const DefenderParamValues *pa
 {
 	if (tree == NIL)
 		return RENDER_TRUE;
-	return write_node(buf, tree, params, resource).render;
-}
-
-static Written
-write_node(StringInfo buf, List *node, const DefenderParamValues *params,
-		   const GraphResource *resource)
-{
-	int			kind = intVal(linitial(node));
-	List	   *parts = NIL;
-	ListCell   *lc;
-
-	if (kind == FT_LEAF)
-		return write_leaf(buf, node, params, resource);
-
-	foreach(lc, node)
-	{
-		StringInfo	part;
-		Written		w;
-
-		if (foreach_current_index(lc) == 0)
-			continue;			/* the node kind */
-		part = makeStringInfo();
-		w = write_node(part, lfirst(lc), params, resource);
-
-		if (w.render == RENDER_FALSE && kind == FT_AND)
-			return (Written) {RENDER_FALSE, PREC_ATOM};
-		if (w.render == RENDER_TRUE && kind == FT_OR)
-			return (Written) {RENDER_TRUE, PREC_ATOM};
-		if (w.render == RENDER_FILTER)
-		{
-			if (w.prec == PREC_OR && kind == FT_AND)
-			{
-				StringInfo	wrapped = makeStringInfo();
-
-				appendStringInfo(wrapped, "(%s)", part->data);
-				part = wrapped;
-			}
-			parts = lappend(parts, part);
-		}
-	}
-	if (parts == NIL)
-		return (Written) {kind == FT_AND ? RENDER_TRUE : RENDER_FALSE, PREC_ATOM};
-	return combine(buf, parts, kind == FT_AND);
-}
-
-/* Join already written parts with "and" or "or". */
-static Written
-combine(StringInfo buf, List *parts, bool is_and)
-{
-	ListCell   *lc;
-
-	foreach(lc, parts)
-	{
-		if (foreach_current_index(lc) > 0)
-			appendStringInfoString(buf, is_and ? " and " : " or ");
-		appendStringInfoString(buf, ((StringInfo) lfirst(lc))->data);
-	}
-	return (Written) {RENDER_FILTER,
-		list_length(parts) == 1 ? PREC_ATOM : (is_and ? PREC_AND : PREC_OR)};
+	return defender_write_tree(buf, tree, write_leaf, params, (void *) resource).render;
 }
 
 /*
  * write_leaf
  *		One comparison, or an OR/AND chain for an array.
  */
-static Written
-write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params,
-		   const GraphResource *resource)
+static DefenderWritten
+write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params, void *arg)
 {
-	const char *propname = strVal(lsecond(leaf));
-	const GraphProperty *property = graph_find_property(resource, propname);
-	const char *prop = propname;
+	const GraphResource *resource = (const GraphResource *) arg;
+	const char *prop = strVal(lsecond(leaf));
+	const GraphProperty *property = graph_find_property(resource, prop);
 	DefenderFilterOp op = (DefenderFilterOp) intVal(lthird(leaf));
 	List	   *info = lfourth(leaf);
 	bool		nullable = intVal(lsecond(info)) != 0;
-	int32		typmod = (int32) intVal(lthird(info));
-	Node	   *valnode = lfourth(info);
-	LeafValue	v;
+	ElementContext ctx;
+	DefenderLeafValue v;
 
 	if (property == NULL)
-		elog(ERROR, "defender_fdw: unknown property \"%s\"", propname);
-	memset(&v, 0, sizeof(v));
-	if (IsA(valnode, Const))
-	{
-		v.isnull = ((Const *) valnode)->constisnull;
-		v.datum = ((Const *) valnode)->constvalue;
-		v.type = ((Const *) valnode)->consttype;
-	}
-	else if (intVal(valnode) > 0)
-	{
-		int			n = intVal(valnode);
-
-		if (params == NULL || (params->placeholders && params->placeholders[n - 1]))
-		{
-			v.placeholder = true;
-			v.paramno = n;
-			v.text = params ? params->placeholders[n - 1] : psprintf("$%d", n);
-		}
-		else
-		{
-			v.isnull = params->nulls[n - 1];
-			v.datum = params->values[n - 1];
-			v.type = params->types[n - 1];
-		}
-	}
+		elog(ERROR, "defender_fdw: unknown property \"%s\"", prop);
+	ctx.property = property;
+	ctx.typmod = (int32) intVal(lthird(info));
 
 	if (op == DFOP_IS_NULL || op == DFOP_NOT_NULL)
 	{
 		appendStringInfo(buf, "%s %s null", prop, op == DFOP_IS_NULL ? "eq" : "ne");
-		return (Written) {RENDER_FILTER, PREC_ATOM};
+		return WRITTEN_ATOM;
 	}
 
+	defender_leaf_value(lfourth(info), params, &v);
 	if (v.placeholder)
 	{
-		/* EXPLAIN: the shape of what will be sent, with the value as $n */
+		/* EXPLAIN: the shape of what will be sent, with the value's expression */
 		if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
 			appendStringInfo(buf, "%s %s %s", prop,
 							 op == DFOP_EQ_ANY ? "eq any of" : "ne all of", v.text);
 		else
 			appendStringInfo(buf, "%s %s %s", prop, op_names[op], v.text);
 		if ((op == DFOP_NE || op == DFOP_NE_ALL) && nullable)
-			appendStringInfo(buf, " and %s ne null", prop);
-		return (Written) {RENDER_FILTER, (op == DFOP_NE || op == DFOP_NE_ALL) && nullable ? PREC_AND : PREC_ATOM};
-	}
-
-	/* SQL: a comparison with NULL is never true, nor is NOT IN with a NULL */
-	if (v.isnull)
-		return (Written) {RENDER_FALSE, PREC_ATOM};
-
-	if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
-	{
-		ArrayType  *array = DatumGetArrayTypeP(v.datum);
-		Oid			elemtype = ARR_ELEMTYPE(array);
-		int16		elemlen;
-		bool		elembyval;
-		char		elemalign;
-		Datum	   *elems;
-		bool	   *elemnulls;
-		int			nelems;
-		int			i;
-		List	   *parts = NIL;
-		bool		is_and = (op == DFOP_NE_ALL);
-		DefenderFilterOp each = is_and ? DFOP_NE : DFOP_EQ;
-
-		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
-		deconstruct_array(array, elemtype, elemlen, elembyval, elemalign,
-						  &elems, &elemnulls, &nelems);
-		for (i = 0; i < nelems; i++)
 		{
-			StringInfo	part;
-			Written		w;
-
-			if (elemnulls[i])
-			{
-				if (is_and)
-					return (Written) {RENDER_FALSE, PREC_ATOM};
-				continue;
-			}
-			part = makeStringInfo();
-			w = write_comparison(part, property, typmod, each, elems[i]);
-			if (w.render == RENDER_FALSE && is_and)
-				return w;
-			if (w.render == RENDER_TRUE && !is_and)
-				return w;
-			if (w.render == RENDER_FILTER)
-			{
-				if (w.prec != PREC_ATOM)
-				{
-					StringInfo	wrapped = makeStringInfo();
-
-					appendStringInfo(wrapped, "(%s)", part->data);
-					part = wrapped;
-				}
-				parts = lappend(parts, part);
-			}
+			appendStringInfo(buf, " and %s ne null", prop);
+			return WRITTEN_AND;
 		}
-		if (parts == NIL)
-			return (Written) {is_and ? RENDER_TRUE : RENDER_FALSE, PREC_ATOM};
-		return combine(buf, parts, is_and);
+		return WRITTEN_ATOM;
 	}
 
-	return write_comparison(buf, property, typmod, op, v.datum);
+	/* SQL: a comparison with NULL is never true */
+	if (v.isnull)
+		return WRITTEN_FALSE;
+	if (op == DFOP_EQ_ANY || op == DFOP_NE_ALL)
+		return defender_write_array(buf, v.datum, op == DFOP_NE_ALL, write_element, &ctx);
+	return write_comparison(buf, property, ctx.typmod, op, v.datum);
+}
+
+/* One element of an array leaf. */
+static DefenderWritten
+write_element(StringInfo buf, DefenderFilterOp op, Datum value, Oid type, void *arg)
+{
+	ElementContext *ctx = (ElementContext *) arg;
+
+	return write_comparison(buf, ctx->property, ctx->typmod, op, value);
 }
 
 /*
@@ -284,7 +145,7 @@ write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params,
  *		"prop op value" for one non-null value, folded where the outcome is
  *		known.
  */
-static Written
+static DefenderWritten
 write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 				 DefenderFilterOp op, Datum value)
 {
@@ -311,12 +172,12 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 				case DFOP_GT:
 				case DFOP_GE:
 				case DFOP_NE:
-					return (Written) {below ? RENDER_TRUE : RENDER_FALSE, PREC_ATOM};
+					return below ? WRITTEN_TRUE : WRITTEN_FALSE;
 				case DFOP_LT:
 				case DFOP_LE:
-					return (Written) {below ? RENDER_FALSE : RENDER_TRUE, PREC_ATOM};
+					return below ? WRITTEN_FALSE : WRITTEN_TRUE;
 				default:
-					return (Written) {RENDER_FALSE, PREC_ATOM};
+					return WRITTEN_FALSE;
 			}
 		}
 
@@ -330,13 +191,13 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 				append_ticks(buf, lower);
 				appendStringInfo(buf, " and %s lt ", prop);
 				append_ticks(buf, upper);
-				return (Written) {RENDER_FILTER, PREC_AND};
+				return WRITTEN_AND;
 			case DFOP_NE:
 				appendStringInfo(buf, "%s lt ", prop);
 				append_ticks(buf, lower);
 				appendStringInfo(buf, " or %s ge ", prop);
 				append_ticks(buf, upper);
-				return (Written) {RENDER_FILTER, PREC_OR};
+				return WRITTEN_OR;
 			case DFOP_LT:
 				appendStringInfo(buf, "%s lt ", prop);
 				append_ticks(buf, lower);
@@ -356,7 +217,7 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 			default:
 				elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
 		}
-		return (Written) {RENDER_FILTER, PREC_ATOM};
+		return WRITTEN_ATOM;
 	}
 	else
 	{
@@ -372,20 +233,20 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 		if (property->kind == GRAPH_ENUM && !graph_is_enum_member(property, literal))
 		{
 			if (op == DFOP_EQ)
-				return (Written) {RENDER_FALSE, PREC_ATOM};
+				return WRITTEN_FALSE;
 			if (!nullable)
-				return (Written) {RENDER_TRUE, PREC_ATOM};
+				return WRITTEN_TRUE;
 			appendStringInfo(buf, "%s ne null", prop);
-			return (Written) {RENDER_FILTER, PREC_ATOM};
+			return WRITTEN_ATOM;
 		}
 		appendStringInfo(buf, "%s %s ", prop, op_names[op]);
 		append_quoted(buf, literal);
 		if (op == DFOP_NE && nullable)
 		{
 			appendStringInfo(buf, " and %s ne null", prop);
-			return (Written) {RENDER_FILTER, PREC_AND};
+			return WRITTEN_AND;
 		}
-		return (Written) {RENDER_FILTER, PREC_ATOM};
+		return WRITTEN_ATOM;
 	}
 }
 

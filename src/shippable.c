@@ -302,6 +302,90 @@ column_fits(const GraphProperty *prop, Oid coltype, Oid valtype, Oid collation)
 	}
 }
 
+/* The parts of "column op value", "column op ANY(array)" or a null test. */
+typedef struct Operands
+{
+	Var		   *var;			/* the table's column */
+	Expr	   *value;			/* NULL for a null test */
+	int			op;				/* DefenderFilterOp */
+	Oid			valtype;		/* of the value, or of its elements */
+	Oid			collation;		/* the comparison's input collation */
+} Operands;
+
+/*
+ * split_comparison
+ *		Take a condition apart into column, operator and value, whatever
+ *		side the column is on.  Built-in comparison operators, = ANY,
+ *		<> ALL, IS [NOT] NULL and LIKE/ILIKE (and their negations) only.
+ */
+static bool
+split_comparison(RelOptInfo *baserel, Expr *expr, Operands *o)
+{
+	memset(o, 0, sizeof(Operands));
+	o->op = -1;
+
+	if (IsA(expr, OpExpr) && list_length(((OpExpr *) expr)->args) == 2)
+	{
+		OpExpr	   *opexpr = (OpExpr *) expr;
+		Expr	   *right = lsecond(opexpr->args);
+		bool		commuted = false;
+		char	   *name;
+
+		o->var = table_column(baserel, linitial(opexpr->args));
+		if (o->var == NULL)
+		{
+			o->var = table_column(baserel, right);
+			right = linitial(opexpr->args);
+			commuted = true;
+		}
+		if (o->var == NULL)
+			return false;
+		o->value = right;
+		o->collation = opexpr->inputcollid;
+		o->valtype = exprType((Node *) right);
+		o->op = comparison_of(opexpr->opno, commuted);
+		name = opexpr->opno < FirstGenbkiObjectId ? get_opname(opexpr->opno) : NULL;
+		if (o->op < 0 && name && !commuted)
+		{
+			if (strcmp(name, "~~") == 0)
+				o->op = DFOP_LIKE;
+			else if (strcmp(name, "!~~") == 0)
+				o->op = DFOP_NOT_LIKE;
+			else if (strcmp(name, "~~*") == 0)
+				o->op = DFOP_ILIKE;
+			else if (strcmp(name, "!~~*") == 0)
+				o->op = DFOP_NOT_ILIKE;
+		}
+	}
+	else if (IsA(expr, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) expr;
+		int			cmp;
+
+		o->var = table_column(baserel, linitial(saop->args));
+		if (o->var == NULL)
+			return false;
+		o->value = lsecond(saop->args);
+		cmp = comparison_of(saop->opno, false);
+		if (cmp == DFOP_EQ && saop->useOr)
+			o->op = DFOP_EQ_ANY;
+		else if (cmp == DFOP_NE && !saop->useOr)
+			o->op = DFOP_NE_ALL;
+		o->collation = saop->inputcollid;
+		o->valtype = get_element_type(exprType((Node *) o->value));
+	}
+	else if (IsA(expr, NullTest) && !((NullTest *) expr)->argisrow)
+	{
+		NullTest   *nt = (NullTest *) expr;
+
+		o->var = table_column(baserel, nt->arg);
+		if (o->var == NULL)
+			return false;
+		o->op = nt->nulltesttype == IS_NULL ? DFOP_IS_NULL : DFOP_NOT_NULL;
+	}
+	return o->var != NULL && o->op >= 0;
+}
+
 /*
  * recognize_leaf
  *		Is expr a comparison of a column with a value that the remote
@@ -330,64 +414,19 @@ static bool
 recognize_odata_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 					 Expr *expr, Leaf *leaf)
 {
-	Var		   *var = NULL;
-	Expr	   *value = NULL;
-	int			op = -1;
-	Oid			valtype = InvalidOid;
-	Oid			collation = InvalidOid;
+	Operands	o;
+	Var		   *var;
+	Expr	   *value;
+	int			op;
 
 	memset(leaf, 0, sizeof(Leaf));
-
-	if (IsA(expr, OpExpr) && list_length(((OpExpr *) expr)->args) == 2)
-	{
-		OpExpr	   *opexpr = (OpExpr *) expr;
-		Expr	   *left = linitial(opexpr->args);
-		Expr	   *right = lsecond(opexpr->args);
-		bool		commuted = false;
-
-		var = table_column(baserel, left);
-		if (var == NULL)
-		{
-			var = table_column(baserel, right);
-			right = left;
-			commuted = true;
-		}
-		if (var == NULL)
-			return false;
-		value = right;
-		op = comparison_of(opexpr->opno, commuted);
-		collation = opexpr->inputcollid;
-		valtype = exprType((Node *) value);
-	}
-	else if (IsA(expr, ScalarArrayOpExpr))
-	{
-		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) expr;
-		int			cmp;
-
-		var = table_column(baserel, linitial(saop->args));
-		if (var == NULL)
-			return false;
-		value = lsecond(saop->args);
-		cmp = comparison_of(saop->opno, false);
-		if (cmp == DFOP_EQ && saop->useOr)
-			op = DFOP_EQ_ANY;
-		else if (cmp == DFOP_NE && !saop->useOr)
-			op = DFOP_NE_ALL;
-		collation = saop->inputcollid;
-		valtype = get_element_type(exprType((Node *) value));
-	}
-	else if (IsA(expr, NullTest) && !((NullTest *) expr)->argisrow)
-	{
-		NullTest   *nt = (NullTest *) expr;
-
-		var = table_column(baserel, nt->arg);
-		if (var == NULL)
-			return false;
-		op = nt->nulltesttype == IS_NULL ? DFOP_IS_NULL : DFOP_NOT_NULL;
-	}
-	else
+	if (!split_comparison(baserel, expr, &o))
 		return false;
-
+	var = o.var;
+	value = o.value;
+	op = o.op;
+	if (op >= DFOP_LIKE)
+		return false;			/* $filter has no LIKE */
 	if (op < 0)
 		return false;
 	leaf->prop = defender_column_graph_property(fpinfo->relid, var->varattno,
@@ -400,7 +439,7 @@ recognize_odata_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fp
 
 	if (value != NULL)
 	{
-		if (!column_fits(leaf->prop, var->vartype, valtype, collation) ||
+		if (!column_fits(leaf->prop, var->vartype, o.valtype, o.collation) ||
 			!defender_is_value_expr(root, baserel, value))
 			return false;
 		/* enumerations and free text are not ordered the same way remotely */
@@ -712,81 +751,23 @@ static bool
 recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 				   Expr *expr, Leaf *leaf)
 {
-	Var		   *var = NULL;
-	Expr	   *value = NULL;
-	int			op = -1;
-	Oid			valtype = InvalidOid;
-	Oid			collation = InvalidOid;
+	Operands	o;
+	Var		   *var;
+	Expr	   *value;
+	int			op;
+	Oid			valtype;
+	Oid			collation;
 	int			kind;
 
 	memset(leaf, 0, sizeof(Leaf));
-
-	if (IsA(expr, OpExpr) && list_length(((OpExpr *) expr)->args) == 2)
-	{
-		OpExpr	   *opexpr = (OpExpr *) expr;
-		Expr	   *left = linitial(opexpr->args);
-		Expr	   *right = lsecond(opexpr->args);
-		bool		commuted = false;
-		char	   *name;
-
-		var = table_column(baserel, left);
-		if (var == NULL)
-		{
-			var = table_column(baserel, right);
-			right = left;
-			commuted = true;
-		}
-		if (var == NULL)
-			return false;
-		value = right;
-		collation = opexpr->inputcollid;
-		valtype = exprType((Node *) value);
-		op = comparison_of(opexpr->opno, commuted);
-		name = opexpr->opno < FirstGenbkiObjectId ? get_opname(opexpr->opno) : NULL;
-		if (op < 0 && name && !commuted)
-		{
-			if (strcmp(name, "~~") == 0)
-				op = DFOP_LIKE;
-			else if (strcmp(name, "!~~") == 0)
-				op = DFOP_NOT_LIKE;
-			else if (strcmp(name, "~~*") == 0)
-				op = DFOP_ILIKE;
-			else if (strcmp(name, "!~~*") == 0)
-				op = DFOP_NOT_ILIKE;
-			if (op >= DFOP_LIKE && !like_pattern_pushable(value))
-				return false;
-		}
-	}
-	else if (IsA(expr, ScalarArrayOpExpr))
-	{
-		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) expr;
-		int			cmp;
-
-		var = table_column(baserel, linitial(saop->args));
-		if (var == NULL)
-			return false;
-		value = lsecond(saop->args);
-		cmp = comparison_of(saop->opno, false);
-		if (cmp == DFOP_EQ && saop->useOr)
-			op = DFOP_EQ_ANY;
-		else if (cmp == DFOP_NE && !saop->useOr)
-			op = DFOP_NE_ALL;
-		collation = saop->inputcollid;
-		valtype = get_element_type(exprType((Node *) value));
-	}
-	else if (IsA(expr, NullTest) && !((NullTest *) expr)->argisrow)
-	{
-		NullTest   *nt = (NullTest *) expr;
-
-		var = table_column(baserel, nt->arg);
-		if (var == NULL)
-			return false;
-		op = nt->nulltesttype == IS_NULL ? DFOP_IS_NULL : DFOP_NOT_NULL;
-	}
-	else
+	if (!split_comparison(baserel, expr, &o))
 		return false;
-
-	if (op < 0)
+	var = o.var;
+	value = o.value;
+	op = o.op;
+	valtype = o.valtype;
+	collation = o.collation;
+	if (op >= DFOP_LIKE && !like_pattern_pushable(value))
 		return false;
 	kind = kql_kind_of(var->vartype);
 	if (kind == 0)

@@ -1,0 +1,193 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse_filter.c
+ *		  Writes a filter tree (shippable.c) in either remote language.
+ *
+ * The shape is the same for OData's $filter and KQL's where: AND and OR
+ * nodes, leaves, and an array leaf that becomes an OR chain (= ANY) or an
+ * AND chain (<> ALL).  This file owns that shape: folding parts whose
+ * outcome is known (a false part of an AND makes it false, a true part of
+ * an OR makes it true), parentheses where "or" sits inside "and", and the
+ * resolution of a leaf's value (a constant, a computed parameter, or for
+ * EXPLAIN the expression's text).  deparse_odata.c and deparse_kql.c write
+ * the leaves.
+ *
+ * src/deparse_filter.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "nodes/value.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+
+#include "defender_fdw.h"
+
+const DefenderWritten WRITTEN_TRUE = {RENDER_TRUE, PREC_ATOM};
+const DefenderWritten WRITTEN_FALSE = {RENDER_FALSE, PREC_ATOM};
+const DefenderWritten WRITTEN_ATOM = {RENDER_FILTER, PREC_ATOM};
+const DefenderWritten WRITTEN_AND = {RENDER_FILTER, PREC_AND};
+const DefenderWritten WRITTEN_OR = {RENDER_FILTER, PREC_OR};
+
+/* Add a written part to parts, parenthesized if it is an OR inside an AND. */
+static void
+add_part(List **parts, StringInfo part, DefenderWritten w, bool is_and)
+{
+	if (w.prec == PREC_OR && is_and)
+	{
+		StringInfo	wrapped = makeStringInfo();
+
+		appendStringInfo(wrapped, "(%s)", part->data);
+		part = wrapped;
+	}
+	*parts = lappend(*parts, part);
+}
+
+/*
+ * defender_join_parts
+ *		Write parts joined by " and " or " or ".
+ */
+DefenderWritten
+defender_join_parts(StringInfo buf, List *parts, bool is_and)
+{
+	ListCell   *lc;
+
+	if (parts == NIL)
+		return is_and ? WRITTEN_TRUE : WRITTEN_FALSE;
+	foreach(lc, parts)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, is_and ? " and " : " or ");
+		appendStringInfoString(buf, ((StringInfo) lfirst(lc))->data);
+	}
+	if (list_length(parts) == 1)
+		return WRITTEN_ATOM;
+	return is_and ? WRITTEN_AND : WRITTEN_OR;
+}
+
+/*
+ * defender_write_tree
+ *		Write an AND/OR tree; write_leaf writes its leaves.
+ */
+DefenderWritten
+defender_write_tree(StringInfo buf, List *node, DefenderLeafWriter write_leaf,
+					const DefenderParamValues *params, void *arg)
+{
+	int			kind = intVal(linitial(node));
+	bool		is_and = (kind == FT_AND);
+	List	   *parts = NIL;
+	ListCell   *lc;
+
+	if (kind == FT_LEAF)
+		return write_leaf(buf, node, params, arg);
+
+	foreach(lc, node)
+	{
+		StringInfo	part;
+		DefenderWritten w;
+
+		if (foreach_current_index(lc) == 0)
+			continue;			/* the node kind */
+		part = makeStringInfo();
+		w = defender_write_tree(part, lfirst(lc), write_leaf, params, arg);
+		if (w.render == RENDER_FALSE && is_and)
+			return WRITTEN_FALSE;
+		if (w.render == RENDER_TRUE && !is_and)
+			return WRITTEN_TRUE;
+		if (w.render == RENDER_FILTER)
+			add_part(&parts, part, w, is_and);
+	}
+	return defender_join_parts(buf, parts, is_and);
+}
+
+/*
+ * defender_write_array
+ *		= ANY(array) as an OR chain, <> ALL(array) as an AND chain of the
+ *		elements' comparisons, written by write_element.
+ *
+ * SQL: a NULL element never makes = ANY true, and makes <> ALL never true.
+ */
+DefenderWritten
+defender_write_array(StringInfo buf, Datum array_datum, bool is_and,
+					 DefenderElementWriter write_element, void *arg)
+{
+	ArrayType  *array = DatumGetArrayTypeP(array_datum);
+	Oid			elemtype = ARR_ELEMTYPE(array);
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			nelems;
+	int			i;
+	List	   *parts = NIL;
+
+	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+	deconstruct_array(array, elemtype, elemlen, elembyval, elemalign,
+					  &elems, &elemnulls, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		StringInfo	part;
+		DefenderWritten w;
+
+		if (elemnulls[i])
+		{
+			if (is_and)
+				return WRITTEN_FALSE;
+			continue;
+		}
+		part = makeStringInfo();
+		w = write_element(part, is_and ? DFOP_NE : DFOP_EQ, elems[i], elemtype, arg);
+		if (w.render == RENDER_FALSE && is_and)
+			return WRITTEN_FALSE;
+		if (w.render == RENDER_TRUE && !is_and)
+			return WRITTEN_TRUE;
+		if (w.render == RENDER_FILTER)
+		{
+			/* each element's comparison is one operand of the chain */
+			if (w.prec != PREC_ATOM)
+			{
+				StringInfo	wrapped = makeStringInfo();
+
+				appendStringInfo(wrapped, "(%s)", part->data);
+				part = wrapped;
+			}
+			parts = lappend(parts, part);
+		}
+	}
+	return defender_join_parts(buf, parts, is_and);
+}
+
+/*
+ * defender_leaf_value
+ *		A leaf's value: a Const, the n-th computed parameter, or for EXPLAIN
+ *		the expression's text ("$n" when none is given).
+ */
+void
+defender_leaf_value(Node *valnode, const DefenderParamValues *params,
+					DefenderLeafValue *v)
+{
+	int			n;
+
+	memset(v, 0, sizeof(DefenderLeafValue));
+	if (IsA(valnode, Const))
+	{
+		v->isnull = ((Const *) valnode)->constisnull;
+		v->datum = ((Const *) valnode)->constvalue;
+		v->type = ((Const *) valnode)->consttype;
+		return;
+	}
+	n = intVal(valnode);
+	if (n <= 0)
+		return;					/* no value: a null test */
+	if (params == NULL || (params->placeholders && params->placeholders[n - 1]))
+	{
+		v->placeholder = true;
+		v->text = params ? params->placeholders[n - 1] : psprintf("$%d", n);
+		return;
+	}
+	v->isnull = params->nulls[n - 1];
+	v->datum = params->values[n - 1];
+	v->type = params->types[n - 1];
+}
