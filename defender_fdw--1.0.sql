@@ -46,3 +46,112 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION defender_hunt_jsonb(text, text, name) IS
   'Run a KQL advanced-hunting query; one jsonb object per result row';
+
+-- Actions: change incidents and alerts, comment, read incidents, list an
+-- alert's domains, and send any request to Graph or the Defender for
+-- Endpoint API (src/actions.c).  Each call uses the caller's user mapping
+-- on the server (USAGE on the server is required).  Arguments are checked
+-- before anything is sent; NULL property arguments mean "leave unchanged".
+--
+--   SELECT defender_update_incident('29', status => 'resolved',
+--                                   classification => 'truePositive');
+CREATE FUNCTION defender_update_incident(incident_id text,
+                                         status text DEFAULT NULL,
+                                         assigned_to text DEFAULT NULL,
+                                         classification text DEFAULT NULL,
+                                         determination text DEFAULT NULL,
+                                         description text DEFAULT NULL,
+                                         resolving_comment text DEFAULT NULL,
+                                         severity text DEFAULT NULL,
+                                         display_name text DEFAULT NULL,
+                                         summary text DEFAULT NULL,
+                                         custom_tags text[] DEFAULT NULL,
+                                         server name DEFAULT 'defender')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'defender_update_incident'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_update_incident(text, text, text, text, text, text, text, text, text, text, text[], name) IS
+  'PATCH an incident with the non-NULL arguments; returns the updated incident';
+
+CREATE FUNCTION defender_update_alert(alert_id text,
+                                      status text DEFAULT NULL,
+                                      classification text DEFAULT NULL,
+                                      determination text DEFAULT NULL,
+                                      assigned_to text DEFAULT NULL,
+                                      server name DEFAULT 'defender')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'defender_update_alert'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_update_alert(text, text, text, text, text, name) IS
+  'PATCH an alerts_v2 alert with the non-NULL arguments; returns the updated alert';
+
+CREATE FUNCTION defender_add_incident_comment(incident_id text, comment text,
+                                              server name DEFAULT 'defender')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'defender_add_incident_comment'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_add_incident_comment(text, text, name) IS
+  'Add a comment to an incident; returns its comments';
+
+CREATE FUNCTION defender_add_alert_comment(alert_id text, comment text,
+                                           server name DEFAULT 'defender')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'defender_add_alert_comment'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_add_alert_comment(text, text, name) IS
+  'Add a comment to an alerts_v2 alert; returns its comments';
+
+CREATE FUNCTION defender_get_incident(incident_id text, server name DEFAULT 'defender')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'defender_get_incident'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_get_incident(text, name) IS
+  'One incident as jsonb, or NULL when Graph does not know the id';
+
+CREATE FUNCTION defender_list_incidents(filter text DEFAULT NULL,
+                                        max_results int DEFAULT 50,
+                                        skip int DEFAULT 0,
+                                        count boolean DEFAULT false,
+                                        expand text DEFAULT NULL,
+                                        server name DEFAULT 'defender')
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'defender_list_incidents'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_list_incidents(text, int, int, boolean, text, name) IS
+  'Incidents matching an OData $filter, up to max_results (NULL: all), paging transparently';
+
+CREATE FUNCTION defender_alert_domains(alert_id text, source text DEFAULT 'mde',
+                                       server name DEFAULT 'defender')
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'defender_alert_domains'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_alert_domains(text, text, name) IS
+  'Domains of an alert: from the Defender for Endpoint API (source mde) or the alert''s URL and DNS evidence (source graph)';
+
+CREATE FUNCTION defender_request(method text, endpoint text,
+                                 payload jsonb DEFAULT NULL,
+                                 query_params jsonb DEFAULT NULL,
+                                 extra_fields jsonb DEFAULT NULL,
+                                 server name DEFAULT 'defender')
+RETURNS TABLE (status int, headers jsonb, body jsonb, body_text text)
+AS 'MODULE_PATHNAME', 'defender_request'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_request(text, text, jsonb, jsonb, jsonb, name) IS
+  'Send any request to Graph or the Defender for Endpoint API; HTTP errors are returned, not raised';
+
+-- The functions that change something in Defender are not for everyone:
+-- GRANT EXECUTE to the roles that triage.  Reading stays open like SELECT
+-- on a foreign table (every call still needs a user mapping).
+REVOKE EXECUTE ON FUNCTION defender_update_incident(text, text, text, text, text, text, text, text, text, text, text[], name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION defender_update_alert(text, text, text, text, text, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION defender_add_incident_comment(text, text, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION defender_add_alert_comment(text, text, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION defender_request(text, text, jsonb, jsonb, jsonb, name) FROM PUBLIC;

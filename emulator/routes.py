@@ -5,7 +5,7 @@ An area decides the rules a request lives under before any route matches:
   control  /_emulator/...         no auth, no log, no faults, plain JSON
   entra    /{tenant}/oauth2/...   no bearer; Entra error shapes
   graph    /v1.0/..., /beta/...   bearer with audience path ""
-  mde      /mde/...               bearer with audience path "/mde" (no routes yet)
+  mde      /mde/...               bearer with audience path "/mde" (mde.py)
   other    anything else          404, Graph-shaped, no auth
 To add an endpoint, write a handler (req -> Response) in its own module and
 add a line to GRAPH_ROUTES (or a new list for a new area).
@@ -13,11 +13,13 @@ add a line to GRAPH_ROUTES (or a new list for a new area).
 
 import re
 
+import actions
 import alerts
 import auth
 import control
 import hunting
 import incidents
+import mde
 from common import graph_error
 
 
@@ -58,7 +60,13 @@ GRAPH_ROUTES = [
     ("GET", r"/" + VERSION + r"/security/alerts_v2/?", alerts.list_alerts),
     ("GET", r"/" + VERSION + r"/security/alerts_v2/(?P<id>[^/]+)", alerts.get_alert),
     ("POST", r"/" + VERSION + r"/security/runHuntingQuery", hunting.run_hunting_query),
-]
+    ("PATCH", r"/" + VERSION + r"/security/incidents/(?P<id>[^/]+)", actions.patch_incident),
+    ("POST", r"/" + VERSION + r"/security/incidents/(?P<id>[^/]+)/comments", actions.post_incident_comment),
+    ("PATCH", r"/" + VERSION + r"/security/alerts_v2/(?P<id>[^/]+)", actions.patch_alert),
+    ("POST", r"/" + VERSION + r"/security/alerts_v2/(?P<id>[^/]+)/comments", actions.post_alert_comment),
+    ("GET", r"/mde/api/alerts/(?P<id>[^/]+)/domains", mde.alert_domains),
+] + [(method, r"/" + VERSION + r"/emulatorEcho(/.*)?", actions.echo)
+     for method in ("GET", "POST", "PUT", "PATCH", "DELETE")]
 
 
 class Router:

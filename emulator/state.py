@@ -141,6 +141,28 @@ class State:
         with self.lock:
             return list(self._alerts_by_incident.get(incident_id, ()))
 
+    def modify_row(self, collection, row_id, change):
+        """Apply change(row) to the stored incident ("incidents") or alert
+        ("alerts_v2") row_id, under the lock, and refresh what depends on it
+        (its wire JSON, the filter views, cached query results).  change must
+        only replace top-level keys, including the ticks keys it changes.
+        Returns the row, or None when no row has that id."""
+        with self.lock:
+            if collection == "incidents":
+                rows, by_id, schema = self._incidents, self._incidents_by_id, INCIDENT_SCHEMA
+            elif collection == "alerts_v2":
+                rows, by_id, schema = self._alerts, self._alerts_by_id, ALERT_SCHEMA
+            else:
+                raise ValueError("unknown collection %r" % collection)
+            row = by_id.get(row_id)
+            if row is None:
+                return None
+            change(row)
+            row.pop("_json", None)
+            odata.prepare_rows(rows, schema)     # new _json for this row, new _slim views
+            self.data_changed()
+            return row
+
     def incidents_snapshot(self):
         """The incidents in default order (newest first); rows are shared,
         callers copy with fixtures.strip_private before changing them."""
