@@ -19,6 +19,7 @@ OBJS = \
 	src/hunting_catalog.o \
 	src/hunting_result.o \
 	src/import.o \
+	src/modify.o \
 	src/option.o \
 	src/pager.o \
 	src/shippable.o
@@ -27,7 +28,7 @@ EXTENSION = defender_fdw
 DATA = defender_fdw--1.0.sql defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup options auth scan pushdown requests alerts hunting hunt actions faults cancel
+REGRESS = setup options auth scan pushdown requests alerts hunting hunt actions update faults cancel
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)

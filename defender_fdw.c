@@ -262,6 +262,14 @@ defender_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExplainForeignScan = defenderExplainForeignScan;
 	routine->ImportForeignSchema = defenderImportForeignSchema;
 
+	/* UPDATE, one PATCH per row: see modify.c */
+	routine->IsForeignRelUpdatable = defender_is_updatable;
+	routine->AddForeignUpdateTargets = defender_add_update_targets;
+	routine->PlanForeignModify = defender_plan_modify;
+	routine->BeginForeignModify = defender_begin_modify;
+	routine->ExecForeignUpdate = defender_exec_update;
+	routine->ExplainForeignModify = defender_explain_modify;
+
 	PG_RETURN_POINTER(routine);
 }
 

@@ -522,7 +522,9 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 		case 403:
 			sqlstate = ERRCODE_INSUFFICIENT_PRIVILEGE;
 			msg = psprintf("permission denied by %s", service);
-			hint = "Grant the application the permission the request needs (SecurityIncident.Read.All for incidents) and have an administrator consent to it.";
+			hint = strncmp(display, "GET ", 4) == 0 ?
+				"Grant the application the permission the request needs (SecurityIncident.Read.All for incidents, SecurityAlert.Read.All for alerts) and have an administrator consent to it." :
+				"Changes need SecurityIncident.ReadWrite.All (incidents) or SecurityAlert.ReadWrite.All (alerts): grant it to the application and have an administrator consent to it.";
 			break;
 		case 404:
 			sqlstate = ERRCODE_FDW_TABLE_NOT_FOUND;

@@ -118,6 +118,8 @@ extern const char *graph_resource_names(void);
 extern const GraphProperty *graph_find_property(const GraphResource *resource,
 												const char *name);
 extern bool graph_is_enum_member(const GraphProperty *prop, const char *value);
+extern bool graph_property_writable(const GraphResource *resource, const char *name);
+extern const char *graph_writable_names(const GraphResource *resource);
 extern const GraphProperty *graph_match_property(const GraphResource *resource,
 												 const char *column_name);
 extern void graph_normalize_name(const char *name, char *out, size_t outsize);
@@ -410,6 +412,37 @@ extern int	defender_pager_requests(DefenderPager *pager);
 extern struct json_t *defender_fetch_entity(const DefenderOptions *opts,
 											const char *url, const char *display,
 											MemoryContext page_cxt);
+extern struct json_t *defender_patch_entity(const DefenderOptions *opts,
+											const char *path, const char *body,
+											MemoryContext cxt);
+
+/* modify.c: UPDATE, one PATCH per row */
+struct ModifyTableState;
+struct ResultRelInfo;
+struct ModifyTable;
+struct ExplainState;
+struct EState;
+struct TupleTableSlot;
+extern int	defender_is_updatable(Relation rel);
+#if PG_VERSION_NUM >= 140000
+extern void defender_add_update_targets(PlannerInfo *root, Index rtindex,
+										RangeTblEntry *target_rte, Relation target_relation);
+#else
+extern void defender_add_update_targets(Query *parsetree, RangeTblEntry *target_rte,
+										Relation target_relation);
+#endif
+extern List *defender_plan_modify(PlannerInfo *root, struct ModifyTable *plan,
+								  Index resultRelation, int subplan_index);
+extern void defender_begin_modify(struct ModifyTableState *mtstate,
+								  struct ResultRelInfo *rinfo, List *fdw_private,
+								  int subplan_index, int eflags);
+extern struct TupleTableSlot *defender_exec_update(struct EState *estate,
+												   struct ResultRelInfo *rinfo,
+												   struct TupleTableSlot *slot,
+												   struct TupleTableSlot *planSlot);
+extern void defender_explain_modify(struct ModifyTableState *mtstate,
+									struct ResultRelInfo *rinfo, List *fdw_private,
+									int subplan_index, struct ExplainState *es);
 
 /* convert.c */
 typedef struct DefenderColumn

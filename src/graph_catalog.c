@@ -243,3 +243,43 @@ graph_is_enum_member(const GraphProperty *prop, const char *value)
 			return true;
 	return false;
 }
+
+/*
+ * graph_property_writable
+ *		Does PATCH accept the property?  (The update pages of incidents and
+ *		alerts_v2; reference section 2.5 and 3.1.)
+ */
+bool
+graph_property_writable(const GraphResource *resource, const char *name)
+{
+	static const char *const incident_writable[] = {
+		"assignedTo", "classification", "customTags", "description", "determination",
+		"displayName", "resolvingComment", "severity", "status", "summary", NULL
+	};
+	static const char *const alert_writable[] = {
+		"assignedTo", "classification", "determination", "status", NULL
+	};
+	const char *const *list;
+
+	if (strcmp(resource->name, "incidents") == 0)
+		list = incident_writable;
+	else if (strcmp(resource->name, "alerts") == 0)
+		list = alert_writable;
+	else
+		return false;
+	for (; *list; list++)
+		if (strcmp(*list, name) == 0)
+			return true;
+	return false;
+}
+
+/* The writable properties, for messages. */
+const char *
+graph_writable_names(const GraphResource *resource)
+{
+	if (strcmp(resource->name, "incidents") == 0)
+		return "assigned_to, classification, custom_tags, description, determination, display_name, resolving_comment, severity, status, summary";
+	if (strcmp(resource->name, "alerts") == 0)
+		return "assigned_to, classification, determination, status";
+	return "none";
+}

@@ -312,6 +312,38 @@ parse_body(const DefenderResponse *response, const char *display)
 	return document;
 }
 
+/*
+ * defender_patch_entity
+ *		PATCH an entity with a JSON body; Graph's answer (the updated
+ *		entity), which lives until cxt is reset.
+ */
+json_t *
+defender_patch_entity(const DefenderOptions *opts, const char *path, const char *body,
+					  MemoryContext cxt)
+{
+	MemoryContext caller = MemoryContextSwitchTo(cxt);
+	char	   *url = psprintf("%s%s", opts->graph_url, path);
+	char	   *display = psprintf("PATCH %s", path);
+	DefenderResponse *response;
+	MemoryContextCallback *cb;
+	json_t	   *document;
+
+	response = defender_api_request(opts, opts->graph_url, "PATCH", url, display, body, 0);
+	cb = palloc(sizeof(MemoryContextCallback));	/* before the document exists */
+	document = parse_body(response, display);
+	cb->func = decref_document;
+	cb->arg = document;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	defender_response_release(response);
+	if (!json_is_object(document))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("Microsoft Graph's answer is not a JSON object"),
+				 errcontext("remote request: %s", display)));
+	MemoryContextSwitchTo(caller);
+	return document;
+}
+
 static void
 decref_document(void *arg)
 {
