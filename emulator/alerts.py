@@ -5,7 +5,7 @@ with $filter, $orderby, $top (max 1000, default 100), $skip, $count, $select
 and an opaque $skiptoken in @odata.nextLink (see odata.py for the rules).
 GET by id takes $select.  The alert type has no navigation properties, so
 every $expand is rejected.
-Later: PATCH, comments.
+Later: (PATCH and comments: actions.py).
 """
 
 from common import graph_error, json_response

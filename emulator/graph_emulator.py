@@ -114,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
         status = None
         try:
             resp = self._run(lambda: self._pipeline(req, area, entry), req)
+            if resp is not None and getattr(resp, "action", None) != "drop":
+                # log the status before the client can read the answer, so a
+                # test that asks for the log right afterwards sees it
+                state.log_finish(entry, status=resp.status)
             status = self._write(req, area, resp)
         finally:
             state.log_finish(entry, status=status,

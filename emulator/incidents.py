@@ -4,7 +4,7 @@ The list serves State's incidents (newest first by default) with $filter,
 $orderby, $top (max 50, default 50), $skip, $count, $select, $expand=alerts
 and an opaque $skiptoken in @odata.nextLink (see odata.py for the rules).
 GET by id takes $select and $expand=alerts.
-Later: PATCH, comments.
+Later: (PATCH and comments: actions.py).
 """
 
 from common import graph_error, json_response

@@ -67,4 +67,43 @@ CREATE TEMP TABLE to_close (incident_id text);
 INSERT INTO to_close VALUES ('1142'), ('1153');
 UPDATE incidents i SET status = 'resolved' FROM to_close t WHERE i.id = t.incident_id
 RETURNING i.id, i.status;
+
+-- The README's triage playbook, as written there
+SELECT emulator_reset('{"incidents": 130, "seed": 1}');
+SELECT count(*) AS stale_low_active FROM incidents
+WHERE severity = 'low' AND status = 'active' AND last_update_date_time < now() - interval '30 days';
+DO $$
+DECLARE
+  i record;
+  r record;
+BEGIN
+  FOR i IN SELECT id FROM incidents
+           WHERE severity = 'low' AND status = 'active'
+             AND last_update_date_time < now() - interval '30 days'
+  LOOP
+    BEGIN
+      PERFORM defender_update_incident(i.id, status => 'resolved',
+                                       classification => 'informationalExpectedActivity',
+                                       resolving_comment => 'Auto-closed: stale low severity');
+      PERFORM defender_add_incident_comment(i.id, 'Closed by the nightly triage job');
+    EXCEPTION
+      WHEN no_data_found THEN RAISE NOTICE 'incident % is gone', i.id;
+      WHEN insufficient_privilege THEN RAISE WARNING 'no permission to close %', i.id;
+    END;
+  END LOOP;
+
+  -- branch on a status code, the way SOAR playbooks do
+  SELECT * INTO r FROM defender_request('GET', 'security/incidents/' || '29');
+  IF r.status = 404 THEN
+    RAISE NOTICE 'incident 29 does not exist';
+  ELSIF r.status = 200 THEN
+    RAISE NOTICE 'incident 29 is %', r.body->>'status';
+  END IF;
+END
+$$;
+SELECT count(*) AS stale_low_active_after FROM incidents
+WHERE severity = 'low' AND status = 'active' AND last_update_date_time < now() - interval '30 days';
+SELECT count(*) FILTER (WHERE method = 'PATCH') AS patches,
+       count(*) FILTER (WHERE method = 'POST' AND target LIKE '%/comments') AS comments
+FROM emulator_requests();
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');

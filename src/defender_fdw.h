@@ -7,11 +7,15 @@
  *	defender_fdw.c		FDW callbacks: plan, scan, EXPLAIN
  *	src/option.c		option table, validator, options for a scan
  *	src/graph_catalog.c	the Graph resources and their properties
- *	src/deparse.c		writes the remote request for a scan
  *	src/connection.c	sends a request: handle, waits, retries, errors
  *	src/auth.c			OAuth2 tokens: request, cache, Entra errors
  *	src/pager.c			walks @odata.nextLink pages of a collection
  *	src/convert.c		JSON values to Datums by column type
+ *	src/shippable.c		which conditions go remote, exact or rechecked
+ *	src/deparse_filter.c, deparse_odata.c, deparse_kql.c	writing them
+ *	src/hunting_*.c, hunt_function.c	advanced hunting
+ *	src/actions.c, modify.c	write actions and UPDATE
+ *	src/import.c		IMPORT FOREIGN SCHEMA
  *	src/defender_client.c	libcurl and jansson, no PostgreSQL headers
  *
  * src/defender_fdw.h
