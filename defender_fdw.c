@@ -163,6 +163,7 @@ typedef struct DefenderScanState
 	List	   *lookup_ids;		/* remaining ids to GET */
 	Tuplestorestate *store;		/* hunting: the result's rows */
 	TupleTableSlot *store_slot; /* hunting: reads the store */
+	TupleDesc	store_desc;		/* the scan's columns, then summarize companions */
 	int64		hunt_count;		/* hunting: the count of a count scan */
 	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
 	MemoryContext page_cxt;		/* per page: response, JSON document */
@@ -201,7 +202,7 @@ static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 						   RelOptInfo *final_rel, FinalPathExtraData *extra);
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
 static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
-							DefenderRelInfo *fpinfo, List *items);
+							DefenderRelInfo *fpinfo, List *items, List **outputs);
 static char *orderby_for_pathkeys(PlannerInfo *root, RelOptInfo *baserel,
 								  DefenderRelInfo *fpinfo, List *pathkeys);
 static List *columns_read(PlannerInfo *root, RelOptInfo *baserel, Relation rel,
@@ -214,6 +215,8 @@ static void start_list(DefenderScanState *state, bool fallback);
 static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
 static bool passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot);
+static void add_companion_columns(ForeignScanState *node, DefenderScanState *state);
+static void finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot);
 static int64 param_int8(DefenderScanState *state, int paramno, const char *what);
 static char *explain_request(ForeignScanState *node, ExplainState *es);
 
@@ -590,7 +593,7 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 		if (parse->groupClause || !is_count_star(lfirst(lc)))
 		{
 			/* KQL's summarize can do more; OData's $count cannot */
-			if (base->hunting && summarize_text(root, input_rel, base, aggs) != NULL)
+			if (base->hunting && summarize_text(root, input_rel, base, aggs, NULL) != NULL)
 				add_path(grouped_rel, (Path *)
 						 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
 												   clamp_row_est(input_rel->rows * 0.1),
@@ -614,38 +617,62 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 									   NIL));
 }
 
+/* How a summarize output column becomes the scan column (OutputSpec kind). */
+#define OUT_PLAIN	0			/* as it comes */
+#define OUT_SUM		1			/* NULL when its companion count is 0 */
+#define OUT_AVG		2			/* sum / count with numeric division, as avg() */
+
 /*
  * summarize_text
  *		"a1 = count(), a2 = max(ProcessId) by DeviceName" for a grouped
  *		hunting query, or NULL when KQL cannot compute exactly the same.
  *
  * items are the Vars (grouping columns) and Aggrefs of the grouped target.
- * Aggregates: count(*) as count(), count(col) as countif(isnotnull(col))
- * (isnotempty for strings), min and max of integer, timestamp and boolean
- * columns.  Not pushed: sum and avg (KQL returns 0 and real where
- * PostgreSQL returns NULL and numeric), count(DISTINCT) (KQL's dcount is
- * an estimate), min/max of strings (KQL orders by code unit).  Each output
- * column is named: grouping columns by their KQL name, aggregates aN.
+ * Aggregates, each exact:
+ *	- count(*) as count(); count(col) as countif(isnotnull(col)), or
+ *	  isnotempty for strings (our "" is NULL);
+ *	- min and max of integer and timestamp columns;
+ *	- sum of integer columns, with a companion countif(isnotnull(col)):
+ *	  KQL's sum of no values is 0, SQL's is NULL;
+ *	- avg of integer columns as that sum and count, divided here with
+ *	  numeric division exactly as avg() does (KQL's avg is a real);
+ *	- count(DISTINCT col), when it is the only aggregate, as a two-level
+ *	  summarize (by the groups and col, then countif by the groups), since
+ *	  KQL's dcount is an estimate.
+ * Not pushed: min/max of strings (KQL orders by code unit), floats and
+ * numerics (NaN, decimal scale), anything with FILTER or ORDER BY.
+ *
+ * *outputs gets, per item, the list (main name, kind, companion name) that
+ * execution uses to fill the scan column (see OUT_*).
  */
 static char *
 summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
-			   List *items)
+			   List *items, List **outputs)
 {
 	StringInfoData aggs;
 	StringInfoData by;
 	ListCell   *lc;
 	int			n = 0;
+	char	   *distinct_col = NULL;
+	int			naggs = 0;
 
 	initStringInfo(&aggs);
 	initStringInfo(&by);
+	if (outputs)
+		*outputs = NIL;
+	foreach(lc, items)
+		if (IsA(lfirst(lc), Aggref))
+			naggs++;
+
 	foreach(lc, items)
 	{
 		Node	   *item = lfirst(lc);
+		char	   *name = NULL;
+		int			kind = OUT_PLAIN;
+		char	   *companion = "";
 
 		if (IsA(item, Var))
 		{
-			char	   *name;
-
 			if (((Var *) item)->varno != baserel->relid)
 				return NULL;
 			name = defender_kql_column(fpinfo, ((Var *) item)->varattno);
@@ -661,8 +688,9 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 			Var		   *arg = NULL;
 			char	   *col = NULL;
 			Oid			argtype = InvalidOid;
+			bool		integer;
 
-			if (agg->aggfilter || agg->aggdistinct || agg->aggorder ||
+			if (agg->aggfilter || agg->aggorder ||
 				agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
 				agg->aggfnoid >= FirstGenbkiObjectId)
 				return NULL;
@@ -682,31 +710,68 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 				if (col == NULL)
 					return NULL;
 			}
-			appendStringInfo(&aggs, "%sa%d = ", aggs.len ? ", " : "", ++n);
-			if (strcmp(fname, "count") == 0 && agg->aggstar)
-				appendStringInfoString(&aggs, "count()");
+			integer = (argtype == INT2OID || argtype == INT4OID || argtype == INT8OID);
+			name = psprintf("a%d", ++n);
+			if (agg->aggdistinct)
+			{
+				/* count(DISTINCT col) alone: a two-level summarize */
+				if (strcmp(fname, "count") != 0 || naggs != 1 || col == NULL ||
+					!(integer || argtype == TEXTOID || argtype == TIMESTAMPTZOID))
+					return NULL;
+				distinct_col = col;
+				appendStringInfo(&aggs, "%s = ", name);
+				appendStringInfoString(&aggs, argtype == TEXTOID ? "countif(isnotempty(" : "countif(isnotnull(");
+				defender_append_kql_name(&aggs, col);
+				appendStringInfoString(&aggs, "))");
+			}
+			else if (strcmp(fname, "count") == 0 && agg->aggstar)
+				appendStringInfo(&aggs, "%s%s = count()", aggs.len ? ", " : "", name);
 			else if (strcmp(fname, "count") == 0)
 			{
+				appendStringInfo(&aggs, "%s%s = ", aggs.len ? ", " : "", name);
 				appendStringInfoString(&aggs, argtype == TEXTOID ? "countif(isnotempty(" : "countif(isnotnull(");
 				defender_append_kql_name(&aggs, col);
 				appendStringInfoString(&aggs, "))");
 			}
 			else if ((strcmp(fname, "min") == 0 || strcmp(fname, "max") == 0) &&
-					 (argtype == INT2OID || argtype == INT4OID || argtype == INT8OID ||
-					  argtype == TIMESTAMPTZOID))
+					 (integer || argtype == TIMESTAMPTZOID))
 			{
-				appendStringInfo(&aggs, "%s(", fname);
+				appendStringInfo(&aggs, "%s%s = %s(", aggs.len ? ", " : "", name, fname);
 				defender_append_kql_name(&aggs, col);
 				appendStringInfoChar(&aggs, ')');
+			}
+			else if ((strcmp(fname, "sum") == 0 || strcmp(fname, "avg") == 0) && integer)
+			{
+				kind = strcmp(fname, "sum") == 0 ? OUT_SUM : OUT_AVG;
+				companion = psprintf("%s_n", name);
+				appendStringInfo(&aggs, "%s%s = sum(", aggs.len ? ", " : "", name);
+				defender_append_kql_name(&aggs, col);
+				appendStringInfo(&aggs, "), %s = countif(isnotnull(", companion);
+				defender_append_kql_name(&aggs, col);
+				appendStringInfoString(&aggs, "))");
 			}
 			else
 				return NULL;
 		}
 		else
 			return NULL;
+		if (outputs)
+			*outputs = lappend(*outputs, list_make3(makeString(name), makeInteger(kind),
+													makeString(companion)));
 	}
 	if (n == 0)
 		return NULL;
+	if (distinct_col)
+	{
+		/* by the groups and the column, then count per group */
+		StringInfoData first;
+
+		initStringInfo(&first);
+		appendStringInfoString(&first, by.len ? by.data + 1 : "by");
+		appendStringInfoString(&first, by.len ? ", " : " ");
+		defender_append_kql_name(&first, distinct_col);
+		return psprintf("%s | summarize %s%s", first.data, aggs.data, by.data);
+	}
 	return psprintf("%s%s", aggs.data, by.data);
 }
 
@@ -978,24 +1043,15 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 		{
 			/* summarize: grouping columns and aggregates, no fallback */
 			AttrNumber	attno = 0;
-			int			k = 0;
 
 			mode = SCAN_HUNT;
 			summarize = summarize_text(root, baserel, fpinfo,
-									   (List *) get_tlist_exprs(fdw_scan_tlist, false));
+									   (List *) get_tlist_exprs(fdw_scan_tlist, false),
+									   &output_names);
 			if (summarize == NULL)
 				elog(ERROR, "defender_fdw: aggregates not expressible in KQL");
 			foreach(lc, fdw_scan_tlist)
-			{
-				TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-				attno++;
-				output_names = lappend(output_names,
-									   makeString(IsA(tle->expr, Var) ?
-												  defender_kql_column(fpinfo, ((Var *) tle->expr)->varattno) :
-												  psprintf("a%d", ++k)));
-				columns = lappend(columns, list_make2_int(attno, 0));
-			}
+				columns = lappend(columns, list_make2_int(++attno, 0));
 			pushed_exprs = NIL;
 			goto plan_done;
 		}
@@ -1167,7 +1223,7 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 
 			defender_column_init_attr(col, node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
 									  state->slot_attnos[i]);
-			col->property = strVal(list_nth(state->output_names, i));
+			col->property = strVal(linitial((List *) list_nth(state->output_names, i)));
 			graph_normalize_name(col->property, col->match_key, sizeof(col->match_key));
 		}
 		else
@@ -1185,9 +1241,11 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	foreach(lc, fsplan->fdw_exprs)
 		state->params.types[i++] = exprType((Node *) lfirst(lc));
 
+	state->store_desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	if (state->hunting && state->summarize[0])
+		add_companion_columns(node, state);
 	if (state->hunting)
-		state->store_slot = MakeSingleTupleTableSlot(node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
-													 &TTSOpsMinimalTuple);
+		state->store_slot = MakeSingleTupleTableSlot(state->store_desc, &TTSOpsMinimalTuple);
 	state->param_cxt = AllocSetContextCreate(estate->es_query_cxt,
 											 "defender_fdw parameters",
 											 ALLOCSET_SMALL_SIZES);
@@ -1404,6 +1462,92 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 }
 
 /*
+ * add_companion_columns
+ *		For sum and avg, summarize also returns a count of the values; the
+ *		store holds it in extra columns after the scan's.
+ */
+static void
+add_companion_columns(ForeignScanState *node, DefenderScanState *state)
+{
+	TupleDesc	scan = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
+	int			extra = 0;
+	int			i;
+	ListCell   *lc;
+	DefenderColumn *columns;
+	AttrNumber *attnos;
+
+	foreach(lc, state->output_names)
+		if (intVal(lsecond((List *) lfirst(lc))) != OUT_PLAIN)
+			extra++;
+	if (extra == 0)
+		return;
+
+	state->store_desc = CreateTemplateTupleDesc(scan->natts + extra);
+	for (i = 0; i < scan->natts; i++)
+		TupleDescCopyEntry(state->store_desc, i + 1, scan, i + 1);
+	columns = palloc0(sizeof(DefenderColumn) * (state->ncolumns + extra));
+	attnos = palloc0(sizeof(AttrNumber) * (state->ncolumns + extra));
+	memcpy(columns, state->columns, sizeof(DefenderColumn) * state->ncolumns);
+	memcpy(attnos, state->slot_attnos, sizeof(AttrNumber) * state->ncolumns);
+
+	i = scan->natts;
+	foreach(lc, state->output_names)
+	{
+		List	   *out = (List *) lfirst(lc);
+		DefenderColumn *col;
+
+		if (intVal(lsecond(out)) == OUT_PLAIN)
+			continue;
+		i++;
+		TupleDescInitEntry(state->store_desc, i, strVal(lthird(out)), INT8OID, -1, 0);
+		col = &columns[state->ncolumns];
+		defender_column_init_attr(col, state->store_desc, i);
+		col->property = strVal(lthird(out));
+		graph_normalize_name(col->property, col->match_key, sizeof(col->match_key));
+		attnos[state->ncolumns++] = i;
+	}
+	state->columns = columns;
+	state->slot_attnos = attnos;
+}
+
+/*
+ * finish_summarize_row
+ *		sum: NULL when no value was summed (KQL says 0); avg: sum divided by
+ *		count with numeric division, which is what avg() itself computes.
+ */
+static void
+finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+	int			companion = natts;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, state->output_names)
+	{
+		List	   *out = (List *) lfirst(lc);
+		int			kind = intVal(lsecond(out));
+		int64		n;
+
+		i++;
+		if (kind == OUT_PLAIN)
+			continue;
+		n = state->store_slot->tts_isnull[companion] ? 0 :
+			DatumGetInt64(state->store_slot->tts_values[companion]);
+		companion++;
+		if (n == 0 || slot->tts_isnull[i - 1])
+		{
+			slot->tts_isnull[i - 1] = true;
+			continue;
+		}
+		if (kind == OUT_AVG)
+			slot->tts_values[i - 1] =
+				DirectFunctionCall2(numeric_div, slot->tts_values[i - 1],
+									DirectFunctionCall1(int8_numeric, Int64GetDatum(n)));
+	}
+}
+
+/*
  * run_hunt
  *		Send the scan's query and put the result's rows in the tuplestore
  *		(or, for a count, read the count).
@@ -1411,7 +1555,6 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 static void
 run_hunt(ForeignScanState *node, DefenderScanState *state)
 {
-	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
 	char	   *url = psprintf("%s/%s/security/runHuntingQuery", state->opts->graph_url,
 							   state->opts->api_version);
@@ -1480,7 +1623,7 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 	state->store = tuplestore_begin_heap(false, false, work_mem);
 	MemoryContextSwitchTo(state->page_cxt);
 	defender_hunting_result_to_tuplestore(response->http.body, response->http.body_len,
-										  slot->tts_tupleDescriptor,
+										  state->store_desc,
 										  state->columns, state->ncolumns, state->slot_attnos,
 										  state->store, display,
 										  RelationGetRelationName(state->rel));
@@ -1516,6 +1659,8 @@ next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 			   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
 		memcpy(slot->tts_isnull, state->store_slot->tts_isnull,
 			   sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		if (state->summarize[0])
+			finish_summarize_row(state, slot);
 		ExecStoreVirtualTuple(slot);
 		if (state->fallback && !passes_pushed_conditions(node, slot))
 			continue;

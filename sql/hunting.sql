@@ -179,12 +179,52 @@ SELECT count(*) AS differing FROM (
    SELECT account_upn, action_type, count(*) FROM hunting.device_process_events WHERE lower(device_id) = lower(device_id) GROUP BY 1, 2)) d;
 EXPLAIN (VERBOSE, COSTS OFF)
   SELECT account_upn, action_type, count(*) FROM hunting.device_process_events GROUP BY 1, 2;
--- not pushed: sum and avg (KQL gives 0 and real where SQL gives NULL and
--- numeric), count(DISTINCT) (dcount estimates), min/max of text
+-- sum and avg of integers: sum with a companion count (KQL's sum of nothing is
+-- 0, SQL's NULL), avg as that sum over that count with numeric division
 EXPLAIN (VERBOSE, COSTS OFF)
-  SELECT device_name, sum(process_id) FROM hunting.device_process_events GROUP BY device_name;
+  SELECT device_name, sum(process_id), avg(logon_id), sum(logon_id) FILTER (WHERE true)
+  FROM hunting.device_process_events GROUP BY device_name;
 EXPLAIN (VERBOSE, COSTS OFF)
-  SELECT count(DISTINCT device_name) FROM hunting.device_process_events;
+  SELECT device_name, sum(process_id), avg(logon_id), sum(logon_id)
+  FROM hunting.device_process_events GROUP BY device_name;
+CREATE TEMP TABLE sums_pushed AS
+  SELECT device_name, action_type, sum(process_id) AS s, avg(logon_id) AS a, sum(logon_id) AS sl,
+         avg(process_id) AS ap
+  FROM hunting.device_process_events GROUP BY 1, 2;
+SET defender_fdw.enable_pushdown = off;
+CREATE TEMP TABLE sums_local AS
+  SELECT device_name, action_type, sum(process_id) AS s, avg(logon_id) AS a, sum(logon_id) AS sl,
+         avg(process_id) AS ap
+  FROM hunting.device_process_events GROUP BY 1, 2;
+RESET defender_fdw.enable_pushdown;
+SELECT (SELECT count(*) FROM sums_pushed) AS groups,
+       (SELECT count(*) FROM (SELECT * FROM sums_pushed EXCEPT SELECT * FROM sums_local) d) AS differing,
+       (SELECT count(*) FROM (SELECT * FROM sums_local EXCEPT SELECT * FROM sums_pushed) d) AS missing,
+       (SELECT count(*) FROM sums_pushed WHERE sl IS NULL) AS all_null_groups;
+-- the same digits as avg() computes
+SELECT p.a::text = l.a::text AND p.ap::text = l.ap::text AS same_text
+FROM sums_pushed p JOIN sums_local l USING (device_name, action_type)
+ORDER BY device_name, action_type LIMIT 3;
+-- groups whose values are all NULL: SQL's sum and avg are NULL, not 0
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT device_name, sum(logon_id), avg(logon_id), count(*) > 0 AS has_rows
+  FROM hunting.device_process_events WHERE logon_id IS NULL GROUP BY device_name;
+SELECT device_name, sum(logon_id), avg(logon_id), count(*) > 0 AS has_rows
+FROM hunting.device_process_events WHERE logon_id IS NULL GROUP BY device_name ORDER BY 1 LIMIT 3;
+-- count(DISTINCT col) alone: a two-level summarize (dcount is an estimate)
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT action_type, count(DISTINCT device_name) FROM hunting.device_process_events GROUP BY action_type;
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT count(DISTINCT account_upn) FROM hunting.device_process_events;
+SELECT count(DISTINCT account_upn) AS pushed, count(DISTINCT device_name) AS pushed_too
+FROM hunting.device_process_events;
+SELECT (SELECT count(DISTINCT account_upn) FROM hunting.device_process_events) AS pushed;
+SET defender_fdw.enable_pushdown = off;
+SELECT (SELECT count(DISTINCT account_upn) FROM hunting.device_process_events) AS local;
+RESET defender_fdw.enable_pushdown;
+-- not pushed: min/max of text (code-unit order), avg of a float
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT max(file_name) FROM hunting.device_process_events;
 
 -- Each scan is exactly one request; the request body carries Query and Timespan
 SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
