@@ -216,6 +216,7 @@ static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *ro
 static void conversion_error_callback(void *arg);
 static bool passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot);
 static void add_companion_columns(ForeignScanState *node, DefenderScanState *state);
+static char *derived_timespan(List *filter, const DefenderParamValues *params, bool *pending);
 static void finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot);
 static int64 param_int8(DefenderScanState *state, int paramno, const char *what);
 static char *explain_request(ForeignScanState *node, ExplainState *es);
@@ -1462,6 +1463,76 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 }
 
 /*
+ * derived_timespan
+ *		The Timespan a hunting scan's conditions on Timestamp imply:
+ *		"start/end" or "start", or NULL when there is no lower bound.
+ *
+ * Only top-level conjuncts count (Timestamp >= X AND Timestamp < Y), with
+ * the bounds the KQL itself uses; the where clause still filters exactly,
+ * the Timespan only stops the service from scanning 30 days for a query
+ * about one.  With params NULL (EXPLAIN), a bound that is not a constant
+ * makes the result NULL and sets *pending.
+ */
+static char *
+derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
+{
+	List	   *leaves;
+	ListCell   *lc;
+	int64		start = PG_INT64_MIN;
+	int64		end = PG_INT64_MAX;
+	StringInfoData buf;
+
+	if (filter == NIL)
+		return NULL;
+	leaves = intVal(linitial(filter)) == FT_AND ? list_delete_first(list_copy(filter)) :
+		list_make1(filter);
+	foreach(lc, leaves)
+	{
+		List	   *leaf = (List *) lfirst(lc);
+		List	   *info;
+		DefenderFilterOp op;
+		DefenderLeafValue v;
+		TimestampTz x;
+		int32		typmod;
+
+		if (intVal(linitial(leaf)) != FT_LEAF || strcmp(strVal(lsecond(leaf)), "Timestamp") != 0)
+			continue;
+		op = (DefenderFilterOp) intVal(lthird(leaf));
+		info = lfourth(leaf);
+		if (intVal(linitial(info)) != KQL_DATETIME ||
+			(op != DFOP_GE && op != DFOP_GT && op != DFOP_LT && op != DFOP_LE))
+			continue;
+		defender_leaf_value(lfourth(info), params, &v);
+		if (v.placeholder)
+		{
+			if (pending)
+				*pending = true;
+			return NULL;
+		}
+		if (v.isnull)
+			continue;
+		x = DatumGetTimestampTz(v.datum);
+		if (TIMESTAMP_NOT_FINITE(x))
+			continue;
+		typmod = (int32) intVal(lthird(info));
+		if (op == DFOP_GE || op == DFOP_GT)
+			start = Max(start, defender_first_tick_at_or_after(op == DFOP_GE ? x : x + 1, typmod));
+		else
+			end = Min(end, defender_first_tick_at_or_after(op == DFOP_LT ? x : x + 1, typmod));
+	}
+	if (start == PG_INT64_MIN)
+		return NULL;
+	initStringInfo(&buf);
+	defender_append_ticks(&buf, start);
+	if (end != PG_INT64_MAX && end > start)
+	{
+		appendStringInfoChar(&buf, '/');
+		defender_append_ticks(&buf, end);
+	}
+	return buf.data;
+}
+
+/*
  * add_companion_columns
  *		For sum and avg, summarize also returns a count of the values; the
  *		store holds it in extra columns after the scan's.
@@ -1576,7 +1647,10 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 			MemoryContextSwitchTo(old);
 			return;
 		}
-		body = defender_hunting_request_body(kql.data, state->opts->timespan);
+		body = defender_hunting_request_body(kql.data,
+											 state->opts->timespan ? state->opts->timespan :
+											 fallback ? NULL :
+											 derived_timespan(state->filter, &state->params, NULL));
 		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
 										display, body,
 										may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0);
@@ -2145,8 +2219,17 @@ defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("Remote request",
 							psprintf("POST /%s/security/runHuntingQuery", state->opts->api_version), es);
 		ExplainPropertyText("KQL", explain_request(node, es), es);
-		ExplainPropertyText("Timespan", state->opts->timespan ? state->opts->timespan :
-							"(the API's default: the last 30 days)", es);
+		{
+			bool		from_conditions = false;
+			char	   *derived = state->opts->timespan ? NULL :
+				derived_timespan(state->filter, NULL, &from_conditions);
+
+			ExplainPropertyText("Timespan",
+								state->opts->timespan ? state->opts->timespan :
+								derived ? derived :
+								from_conditions ? "from the conditions on Timestamp, computed at execution" :
+								"(the API's default: the last 30 days)", es);
+		}
 	}
 	else if (es->verbose)
 		ExplainPropertyText("Remote request", explain_request(node, es), es);

@@ -233,6 +233,25 @@ SELECT count(remote_port) FROM hunting.device_network_events WHERE remote_port I
 SELECT method, target, body->>'Query' AS query, body->>'Timespan' AS timespan
 FROM emulator_requests() WHERE target LIKE '%runHuntingQuery';
 
+-- Conditions on Timestamp also narrow the request's Timespan (the where
+-- clause still filters exactly; the service just scans less)
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT device_name FROM hunting.device_process_events
+  WHERE timestamp >= '2025-06-01' AND timestamp < '2025-06-08';
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT device_name FROM hunting.device_process_events WHERE timestamp > now() - interval '7 days';
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+SELECT same, matching > 0 AS found_some
+FROM check_kql('hunting.device_process_events',
+               $$timestamp > now() - interval '7 days' AND timestamp <= now() - interval '1 day'$$);
+SELECT body->>'Timespan' ~ '^\d{4}-\d\d-\d\dT[0-9:.]{16}Z/\d{4}-\d\d-\d\dT[0-9:.]{16}Z$' AS window_sent,
+       body->>'Query' ~ 'Timestamp >= datetime' AS where_kept
+FROM emulator_requests() WHERE target LIKE '%runHuntingQuery' ORDER BY seq LIMIT 1;
+-- an explicit timespan option wins
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+SELECT count(*) > 0 AS some FROM hunting.device_network_events WHERE timestamp > now() - interval '20 days';
+SELECT body->>'Timespan' AS timespan FROM emulator_requests() WHERE target LIKE '%runHuntingQuery';
+
 -- A saved query used as a table
 CREATE FOREIGN TABLE creations (
   device_name text OPTIONS (property 'DeviceName'),
