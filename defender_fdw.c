@@ -99,6 +99,12 @@ typedef enum ScanMode
 #define HUNT_COST		(10 * REQUEST_COST)
 
 /*
+ * An aggregate computed remotely returns a row per group instead of every
+ * row: cheaper by a margin the planner's fuzzy cost comparison cannot miss.
+ */
+#define AGG_DISCOUNT	0.5
+
+/*
  * What GetForeignPlan stores in ForeignScan.fdw_private, by index.
  */
 enum FdwScanPrivateIndex
@@ -598,7 +604,8 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 				add_path(grouped_rel, (Path *)
 						 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
 												   clamp_row_est(input_rel->rows * 0.1),
-												   HUNT_COST, HUNT_COST + ROW_COST,
+												   AGG_DISCOUNT * HUNT_COST,
+												   AGG_DISCOUNT * HUNT_COST + ROW_COST,
 												   NIL, NULL,
 #if PG_VERSION_NUM >= 170000
 												   NIL,
@@ -610,7 +617,8 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 
 	add_path(grouped_rel, (Path *)
 			 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
-									   1, REQUEST_COST, REQUEST_COST + ROW_COST,
+									   1, AGG_DISCOUNT * (base->hunting ? HUNT_COST : REQUEST_COST),
+									   AGG_DISCOUNT * (base->hunting ? HUNT_COST : REQUEST_COST) + ROW_COST,
 									   NIL, NULL,
 #if PG_VERSION_NUM >= 170000
 									   NIL,

@@ -59,7 +59,33 @@ ORDER BY priority_score DESC NULLS LAST
 LIMIT 5;
 
 \echo
-\echo '== 6. Failures are clear errors, never empty results: a wrong secret'
+\echo '== 6. Advanced hunting: one small KQL query per SQL query, joined with local assets'
+CREATE SCHEMA hunting;
+IMPORT FOREIGN SCHEMA hunting LIMIT TO (device_process_events) FROM SERVER defender INTO hunting;
+CREATE TABLE assets (device_name text PRIMARY KEY, owner text, criticality int);
+INSERT INTO assets SELECT DISTINCT device_name, 'team-' || (ascii(device_name) % 3), ascii(device_name) % 5
+FROM hunting.device_process_events;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT device_name, count(*) AS processes, max(process_id) AS last_pid
+FROM hunting.device_process_events
+WHERE file_name LIKE '%.exe' AND timestamp > now() - interval '7 days'
+GROUP BY device_name;
+SELECT a.owner, a.criticality, h.device_name, h.processes
+FROM (SELECT device_name, count(*) AS processes
+      FROM hunting.device_process_events
+      WHERE file_name LIKE '%.exe' AND timestamp > now() - interval '7 days'
+      GROUP BY device_name) h
+JOIN assets a USING (device_name)
+ORDER BY a.criticality DESC, h.processes DESC LIMIT 5;
+
+\echo
+\echo '== 7. Triage from SQL: resolve low-severity active incidents, one PATCH each'
+UPDATE incidents SET status = 'resolved', classification = 'informationalExpectedActivity'
+WHERE severity = 'low' AND status = 'active'
+RETURNING id, status, classification;
+
+\echo
+\echo '== 8. Failures are clear errors, never empty results: a wrong secret'
 ALTER USER MAPPING FOR CURRENT_USER SERVER defender OPTIONS (SET client_secret 'the-secret-id-by-mistake');
 \set ON_ERROR_STOP off
 \set VERBOSITY verbose
