@@ -177,7 +177,6 @@ static Datum update_entity(FunctionCallInfo fcinfo, const EntityKind *kind,
 static Datum add_comment(FunctionCallInfo fcinfo, const EntityKind *kind,
 						 const char *fname);
 static ForeignServer *action_server(FunctionCallInfo fcinfo, int argno, const char *fname);
-static bool uses_defender_fdw(ForeignServer *server);
 static DefenderOptions *action_options(FunctionCallInfo fcinfo, int server_arg,
 									   const char *fname);
 static char *required_text(FunctionCallInfo fcinfo, int argno, const char *fname,
@@ -1622,8 +1621,6 @@ new_client_request_id(void)
 static ForeignServer *
 action_server(FunctionCallInfo fcinfo, int argno, const char *fname)
 {
-	ForeignServer *server;
-	AclResult	aclresult;
 	const char *servername;
 
 	if (PG_ARGISNULL(argno))
@@ -1631,55 +1628,7 @@ action_server(FunctionCallInfo fcinfo, int argno, const char *fname)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the server of %s() must not be null", fname)));
 	servername = NameStr(*PG_GETARG_NAME(argno));
-	server = GetForeignServerByName(servername, false);
-	if (!uses_defender_fdw(server))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" is not a defender_fdw server", servername),
-				 errdetail("It uses the foreign-data wrapper \"%s\".",
-						   GetForeignDataWrapper(server->fdwid)->fdwname)));
-
-#if PG_VERSION_NUM >= 160000
-	aclresult = object_aclcheck(ForeignServerRelationId, server->serverid,
-								GetUserId(), ACL_USAGE);
-#else
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
-#endif
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	return server;
-}
-
-/*
- * uses_defender_fdw
- *		Is the server's wrapper handled by this library's handler?  (The
- *		handler is compared by its C symbol, as hunt_function.c does.)
- */
-static bool
-uses_defender_fdw(ForeignServer *server)
-{
-	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
-	HeapTuple	tuple;
-	bool		ours = false;
-
-	if (!OidIsValid(fdw->fdwhandler))
-		return false;
-	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fdw->fdwhandler));
-	if (HeapTupleIsValid(tuple))
-	{
-		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
-		bool		isnull;
-		Datum		prosrc;
-
-		if (proc->prolang == ClanguageId)
-		{
-			prosrc = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull);
-			ours = !isnull &&
-				strcmp(TextDatumGetCString(prosrc), "defender_fdw_handler") == 0;
-		}
-		ReleaseSysCache(tuple);
-	}
-	return ours;
+	return defender_function_server(servername);
 }
 
 /* The server's options and the caller's user mapping (which must exist). */

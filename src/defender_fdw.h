@@ -85,6 +85,8 @@ extern bool defender_enable_pushdown;	/* GUC defender_fdw.enable_pushdown */
 extern DefenderOptions *defender_get_options(Oid foreigntableid, Oid serverid,
 											 Oid userid, bool need_credentials);
 extern char *defender_column_property(Oid relid, AttrNumber attnum);
+struct ForeignServer;
+extern struct ForeignServer *defender_function_server(const char *servername);
 
 /* graph_catalog.c */
 

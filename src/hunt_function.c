@@ -48,8 +48,6 @@ PG_FUNCTION_INFO_V1(defender_hunt);
 PG_FUNCTION_INFO_V1(defender_hunt_jsonb);
 
 static Datum run_hunt(FunctionCallInfo fcinfo, bool as_jsonb);
-static ForeignServer *hunting_server(const char *servername);
-static bool uses_defender_fdw(ForeignServer *server);
 
 /*
  * defender_hunt
@@ -118,7 +116,7 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 
 	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	timespan = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	server = hunting_server(NameStr(*PG_GETARG_NAME(2)));
+	server = defender_function_server(NameStr(*PG_GETARG_NAME(2)));
 	opts = defender_get_options(InvalidOid, server->serverid, GetUserId(), true);
 	if (timespan == NULL)
 		timespan = opts->timespan;	/* may be NULL: the API's default */
@@ -178,70 +176,6 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 	rsinfo->setResult = store;
 	rsinfo->setDesc = desc;
 	return (Datum) 0;
-}
-
-/*
- * hunting_server
- *		The named server, checked: it exists, it is a defender_fdw server,
- *		and the caller may use it.
- */
-static ForeignServer *
-hunting_server(const char *servername)
-{
-	ForeignServer *server = GetForeignServerByName(servername, false);
-	AclResult	aclresult;
-
-	if (!uses_defender_fdw(server))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" is not a defender_fdw server", servername),
-				 errdetail("It uses the foreign-data wrapper \"%s\".",
-						   GetForeignDataWrapper(server->fdwid)->fdwname)));
-
-#if PG_VERSION_NUM >= 160000
-	aclresult = object_aclcheck(ForeignServerRelationId, server->serverid,
-								GetUserId(), ACL_USAGE);
-#else
-	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
-#endif
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	return server;
-}
-
-/*
- * uses_defender_fdw
- *		Is the server's wrapper handled by this library's handler?
- *
- * The handler is compared by its C symbol, not by the wrapper's name, so a
- * wrapper created under another name with defender_fdw_handler counts, and
- * one named defender_fdw with some other handler does not.
- */
-static bool
-uses_defender_fdw(ForeignServer *server)
-{
-	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
-	HeapTuple	tuple;
-	bool		ours = false;
-
-	if (!OidIsValid(fdw->fdwhandler))
-		return false;
-	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fdw->fdwhandler));
-	if (HeapTupleIsValid(tuple))
-	{
-		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
-		bool		isnull;
-		Datum		prosrc;
-
-		if (proc->prolang == ClanguageId)
-		{
-			prosrc = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull);
-			ours = !isnull &&
-				strcmp(TextDatumGetCString(prosrc), "defender_fdw_handler") == 0;
-		}
-		ReleaseSysCache(tuple);
-	}
-	return ours;
 }
 
 /*

@@ -29,6 +29,8 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_language.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -572,6 +574,72 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 						 opts->client_id == NULL ? "client_id" : "client_secret")));
 
 	return opts;
+}
+
+static bool uses_defender_fdw(ForeignServer *server);
+
+/*
+ * defender_function_server
+ *		The server a SQL function names, checked: it exists, it is a
+ *		defender_fdw server, and the caller has USAGE on it.
+ */
+ForeignServer *
+defender_function_server(const char *servername)
+{
+	ForeignServer *server = GetForeignServerByName(servername, false);
+	AclResult	aclresult;
+
+	if (!uses_defender_fdw(server))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a defender_fdw server", servername),
+				 errdetail("It uses the foreign-data wrapper \"%s\".",
+						   GetForeignDataWrapper(server->fdwid)->fdwname)));
+
+#if PG_VERSION_NUM >= 160000
+	aclresult = object_aclcheck(ForeignServerRelationId, server->serverid,
+								GetUserId(), ACL_USAGE);
+#else
+	aclresult = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
+#endif
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+	return server;
+}
+
+/*
+ * uses_defender_fdw
+ *		Is the server's wrapper handled by this library's handler?
+ *
+ * The handler is compared by its C symbol, not by the wrapper's name, so a
+ * wrapper created under another name with defender_fdw_handler counts, and
+ * one named defender_fdw with some other handler does not.
+ */
+static bool
+uses_defender_fdw(ForeignServer *server)
+{
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	HeapTuple	tuple;
+	bool		ours = false;
+
+	if (!OidIsValid(fdw->fdwhandler))
+		return false;
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fdw->fdwhandler));
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
+		bool		isnull;
+		Datum		prosrc;
+
+		if (proc->prolang == ClanguageId)
+		{
+			prosrc = SysCacheGetAttr(PROCOID, tuple, Anum_pg_proc_prosrc, &isnull);
+			ours = !isnull &&
+				strcmp(TextDatumGetCString(prosrc), "defender_fdw_handler") == 0;
+		}
+		ReleaseSysCache(tuple);
+	}
+	return ours;
 }
 
 /*

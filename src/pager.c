@@ -50,6 +50,9 @@ struct DefenderPager
 static void fetch_page(DefenderPager *pager);
 static void decref_document(void *arg);
 static json_t *parse_body(const DefenderResponse *response, const char *display);
+static json_t *request_entity(const DefenderOptions *opts, const char *method,
+							  const char *url, const char *display, const char *body,
+							  MemoryContext cxt);
 static void free_document(void *arg);
 static char *display_for(const DefenderOptions *opts, const char *url);
 
@@ -246,32 +249,7 @@ json_t *
 defender_fetch_entity(const DefenderOptions *opts, const char *url,
 					  const char *display, MemoryContext page_cxt)
 {
-	MemoryContext caller = MemoryContextSwitchTo(page_cxt);
-	DefenderResponse *response;
-	json_t	   *document;
-	MemoryContextCallback *cb;
-
-	response = defender_api_request(opts, opts->graph_url, "GET", url, display,
-									NULL, DEFENDER_ALLOW_NOT_FOUND);
-	if (response->http.status == 404)
-	{
-		defender_response_release(response);
-		MemoryContextSwitchTo(caller);
-		return NULL;
-	}
-	cb = palloc(sizeof(MemoryContextCallback));	/* before the document exists */
-	document = parse_body(response, display);
-	cb->func = decref_document;
-	cb->arg = document;
-	MemoryContextRegisterResetCallback(page_cxt, cb);
-	defender_response_release(response);
-	if (!json_is_object(document))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("Microsoft Graph's answer is not a JSON object"),
-				 errcontext("remote request: %s", display)));
-	MemoryContextSwitchTo(caller);
-	return document;
+	return request_entity(opts, "GET", url, display, NULL, page_cxt);
 }
 
 /*
@@ -321,14 +299,33 @@ json_t *
 defender_patch_entity(const DefenderOptions *opts, const char *path, const char *body,
 					  MemoryContext cxt)
 {
+	return request_entity(opts, "PATCH", psprintf("%s%s", opts->graph_url, path),
+						  psprintf("PATCH %s", path), body, cxt);
+}
+
+/*
+ * request_entity
+ *		One request whose answer is one JSON object, kept until cxt is
+ *		reset; NULL for a GET answered 404.
+ */
+static json_t *
+request_entity(const DefenderOptions *opts, const char *method, const char *url,
+			   const char *display, const char *body, MemoryContext cxt)
+{
 	MemoryContext caller = MemoryContextSwitchTo(cxt);
-	char	   *url = psprintf("%s%s", opts->graph_url, path);
-	char	   *display = psprintf("PATCH %s", path);
+	bool		get = strcmp(method, "GET") == 0;
 	DefenderResponse *response;
 	MemoryContextCallback *cb;
 	json_t	   *document;
 
-	response = defender_api_request(opts, opts->graph_url, "PATCH", url, display, body, 0);
+	response = defender_api_request(opts, opts->graph_url, method, url, display, body,
+									get ? DEFENDER_ALLOW_NOT_FOUND : 0);
+	if (get && response->http.status == 404)
+	{
+		defender_response_release(response);
+		MemoryContextSwitchTo(caller);
+		return NULL;
+	}
 	cb = palloc(sizeof(MemoryContextCallback));	/* before the document exists */
 	document = parse_body(response, display);
 	cb->func = decref_document;
