@@ -17,7 +17,7 @@ import threading
 
 from common import Response, graph_error, dump_json
 
-PRE_KINDS = ("status", "delay", "hang", "malformed", "html", "empty")
+PRE_KINDS = ("status", "delay", "hang", "malformed", "html", "empty", "redirect")
 POST_KINDS = ("wrong_type", "loop", "huge", "truncate", "reset")
 KINDS = PRE_KINDS + POST_KINDS
 
@@ -103,6 +103,10 @@ def validate(spec):
         raise ValueError("'status' must be an HTTP status code")
     if kind == "status" and "status" not in spec:
         raise ValueError("a 'status' fault needs a 'status'")
+    if kind == "redirect" and not (isinstance(spec.get("location"), str) and spec["location"]):
+        raise ValueError("a 'redirect' fault needs a 'location' string")
+    if kind == "redirect" and "status" in spec and not 300 <= spec["status"] <= 399:
+        raise ValueError("a 'redirect' fault's 'status' must be 3xx")
     if "bytes" in spec and (not isinstance(spec["bytes"], int) or spec["bytes"] < 0):
         raise ValueError("'bytes' must be a non-negative integer")
     if "headers" in spec and not isinstance(spec["headers"], dict):
@@ -182,6 +186,9 @@ def apply_pre(fault, req):
                         content_type="text/html; charset=utf-8", headers=headers)
     if kind == "empty":
         return Response(status=spec.get("status", 200), body=b"", headers=headers)
+    if kind == "redirect":
+        return Response(status=spec.get("status", 302), body=b"",
+                        headers=[("Location", spec["location"])] + headers)
     raise AssertionError("not a PRE kind: %s" % kind)
 
 

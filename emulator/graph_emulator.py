@@ -8,13 +8,15 @@ Handlers live in their own modules (auth, incidents, control); the route
 table is routes.py.  Standard library only (Python 3.11).
 
   python3 emulator/graph_emulator.py --host 127.0.0.1 --port 0 \
-      --port-file /tmp/x.port [--incidents 130] [--seed 1]
+      --port-file /tmp/x.port [--incidents 130] [--seed 1] \
+      [--tls-cert cert.pem --tls-key key.pem]
 """
 
 import argparse
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -50,12 +52,23 @@ class EmulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, state):
+    def __init__(self, address, state, tls_context=None):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.state = state
+        self.tls_context = tls_context
         self.service_router, self.control_router = routes.build_routers()
         super().__init__(address, Handler)
+
+    def get_request(self):
+        # With TLS, wrap each accepted socket but leave the handshake to the
+        # connection's own thread (Handler.setup), so a client that never
+        # completes it cannot stall the accept loop.
+        sock, addr = super().get_request()
+        if self.tls_context is not None:
+            sock = self.tls_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, addr
 
     def handle_error(self, request, client_address):
         if self.state.verbose:
@@ -73,6 +86,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            # A failed handshake (untrusted certificate, plain HTTP on the TLS
+            # port) raises here; the server closes the connection.
+            self.request.do_handshake()
         super().setup()
         self.conn_serial = self.server.state.next_conn_serial()
         # Headers and body go out in separate writes; without TCP_NODELAY,
@@ -293,7 +310,19 @@ def parse_args(argv):
     parser.add_argument("--latency-ms", type=float, default=DEFAULT_CONFIG["latency_ms"],
                         help="delay added to every non-control request")
     parser.add_argument("--verbose", action="store_true", help="access log on stderr")
-    return parser.parse_args(argv)
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (needs --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    return args
+
+
+def _tls_context(cert, key):
+    """A server-side TLS context for --tls-cert/--tls-key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def _write_port_file(path, port):
@@ -309,9 +338,12 @@ def main(argv=None):
     config = {"incidents": args.incidents, "seed": args.seed,
               "token_lifetime": args.token_lifetime, "latency_ms": args.latency_ms}
     state = State(config, verbose=args.verbose)
-    server = EmulatorServer((args.host, args.port), state)
+    tls_context = _tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    server = EmulatorServer((args.host, args.port), state, tls_context)
     host, port = server.server_address[:2]
     state.listen_authority = ("[%s]:%d" if ":" in host else "%s:%d") % (host, port)
+    if tls_context is not None:
+        state.scheme = "https"     # absolute links (@odata.nextLink) say https
 
     def request_stop(signum, frame):
         # Runs on the main thread inside serve_forever: wake sleeping faults,

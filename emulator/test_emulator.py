@@ -11,8 +11,10 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -605,6 +607,89 @@ class CliTests(unittest.TestCase):
                 proc.wait()
             proc.stdout.close()
             proc.stderr.close()
+
+
+class RedirectFaultTests(EmulatorTestCase):
+    def test_redirect_fault(self):
+        target = self.base + "/v1.0/emulatorEcho/elsewhere"
+        self.arm({"kind": "redirect", "match": "/security/incidents", "location": target},
+                 {"kind": "redirect", "status": 307, "match": "/oauth2/", "location": target})
+        status, headers, body = self.request("GET", "/v1.0/security/incidents")
+        self.assertEqual((status, headers["location"], body), (302, target, b""))
+        status, headers, _ = self.token_request()
+        self.assertEqual((status, headers["location"]), (307, target))
+        self.assertEqual([e["fault"] for e in self.log()], ["redirect", "redirect"])
+
+    def test_redirect_needs_location(self):
+        for spec in ({"kind": "redirect"}, {"kind": "redirect", "location": "/x", "status": 200}):
+            status, _, _ = self.request("POST", "/_emulator/faults", body=spec)
+            self.assertEqual(status, 400, spec)
+
+
+@unittest.skipUnless(shutil.which("openssl"), "needs the openssl CLI")
+class TlsTests(unittest.TestCase):
+    """--tls-cert/--tls-key: HTTPS with a self-signed certificate."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="graph-emu-tls-")
+        cls.cert = os.path.join(cls.dir, "cert.pem")
+        key = os.path.join(cls.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cls.cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.proc, cls.port, cls.port_file = start_emulator("--tls-cert", cls.cert, "--tls-key", key)
+
+    @classmethod
+    def tearDownClass(cls):
+        code, _, err = stop_emulator(cls.proc, cls.port_file)
+        cls.proc.stdout.close()
+        cls.proc.stderr.close()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        assert code == 0, "emulator exit code %r, stderr %r" % (code, err)
+
+    def https(self, context, method, path, body=None, headers=None):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=context)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def test_trusted_and_untrusted(self):
+        trusted = ssl.create_default_context(cafile=self.cert)
+        status, body = self.https(trusted, "GET", "/_emulator/requests")
+        self.assertEqual(status, 200, body)
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            self.https(ssl.create_default_context(), "GET", "/_emulator/requests")
+        # the failed handshake did not disturb the server
+        self.assertEqual(self.https(trusted, "GET", "/_emulator/requests")[0], 200)
+
+    def test_next_link_is_https(self):
+        trusted = ssl.create_default_context(cafile=self.cert)
+        base = "https://127.0.0.1:%d" % self.port
+        form = urllib.parse.urlencode({"client_id": GOOD_CLIENT, "client_secret": GOOD_SECRET,
+                                       "scope": base + "/.default",
+                                       "grant_type": "client_credentials"})
+        status, body = self.https(trusted, "POST", "/%s/oauth2/v2.0/token" % TENANT, form,
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200, body)
+        token = json.loads(body)["access_token"]
+        status, body = self.https(trusted, "GET", "/v1.0/security/incidents?$top=1",
+                                  headers={"Authorization": "Bearer " + token})
+        self.assertEqual(status, 200, body)
+        self.assertTrue(json.loads(body)["@odata.nextLink"].startswith(base + "/v1.0/"))
+
+    def test_plain_http_is_closed(self):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(b"GET /_emulator/requests HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                data = sock.recv(4096)
+            except ConnectionResetError:
+                data = b""
+        self.assertNotIn(b"HTTP/1.1 200", data)
 
 
 if __name__ == "__main__":

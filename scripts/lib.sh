@@ -11,7 +11,7 @@ REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-          libcurl4-openssl-dev libjansson-dev python3 curl ca-certificates)
+          libcurl4-openssl-dev libjansson-dev python3 curl ca-certificates openssl)
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -77,6 +77,32 @@ dfw_start_emulator() {
     log "Graph emulator at $EMULATOR_URL"
 }
 
+# A self-signed certificate for 127.0.0.1/localhost and a second emulator
+# serving HTTPS with it; sets EMULATOR_TLS_URL, EMULATOR_TLS_CA and
+# EMULATOR_TLS_PID.  The certificate (its own CA) is world-readable, so the
+# cluster user can use it as ca_file; the key stays private to this user.
+dfw_start_tls_emulator() {
+    local portfile="$WORK_DIR/emulator_tls.port" i
+    EMULATOR_TLS_CA="$WORK_DIR/emulator_tls.crt"
+    (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=127.0.0.1" \
+        -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -keyout "$WORK_DIR/emulator_tls.key" -out "$EMULATOR_TLS_CA" >/dev/null 2>&1) \
+        || die "openssl could not generate the emulator's certificate"
+    chmod 644 "$EMULATOR_TLS_CA"
+    "$PYTHON" "$REPO_DIR/emulator/graph_emulator.py" --host 127.0.0.1 --port 0 \
+        --port-file "$portfile" --tls-cert "$EMULATOR_TLS_CA" --tls-key "$WORK_DIR/emulator_tls.key" \
+        "$@" >"$WORK_DIR/emulator_tls.log" 2>&1 &
+    EMULATOR_TLS_PID=$!
+    for i in $(seq 1 100); do
+        [ -s "$portfile" ] && break
+        kill -0 "$EMULATOR_TLS_PID" 2>/dev/null || { cat "$WORK_DIR/emulator_tls.log" >&2; die "TLS emulator failed to start"; }
+        sleep 0.1
+    done
+    [ -s "$portfile" ] || die "TLS emulator did not report its port"
+    EMULATOR_TLS_URL="https://127.0.0.1:$(tr -d '[:space:]' <"$portfile")"
+    log "Graph emulator (TLS) at $EMULATOR_TLS_URL"
+}
+
 # initdb and start a throwaway cluster on a Unix socket in WORK_DIR; exports
 # PGHOST, PGPORT, PGUSER and PGDATABASE for psql and pg_regress.
 dfw_start_cluster() {
@@ -94,6 +120,8 @@ fsync = off
 max_connections = 20
 log_line_prefix = '%m [%p] '
 defender_test.emulator_url = '$EMULATOR_URL'
+defender_test.emulator_tls_url = '$EMULATOR_TLS_URL'
+defender_test.emulator_tls_ca = '$EMULATOR_TLS_CA'
 EOF
     as_cluster_user "$PGBIN/pg_ctl" -D "$data" -l "$WORK_DIR/postgres.log" -w -t 60 start >/dev/null \
         || { cat "$WORK_DIR/postgres.log" >&2; die "PostgreSQL did not start"; }
@@ -110,6 +138,10 @@ dfw_stop_all() {
         kill "$EMULATOR_PID" 2>/dev/null
         wait "$EMULATOR_PID" 2>/dev/null
     fi
+    if [ -n "${EMULATOR_TLS_PID:-}" ]; then
+        kill "$EMULATOR_TLS_PID" 2>/dev/null
+        wait "$EMULATOR_TLS_PID" 2>/dev/null
+    fi
     if [ -n "${WORK_DIR:-}" ] && [ -z "${KEEP_WORK_DIR:-}" ]; then
         rm -rf "$WORK_DIR"
     fi
@@ -122,5 +154,6 @@ dfw_setup() {
     WORK_DIR=$(mktemp -d /tmp/defender_fdw.XXXXXX)
     trap dfw_stop_all EXIT
     dfw_start_emulator "$@"
+    dfw_start_tls_emulator "$@"
     dfw_start_cluster
 }

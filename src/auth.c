@@ -6,9 +6,10 @@
  * A token is requested from {login_url}/{tenant_id}/oauth2/v2.0/token for
  * one resource (scope "{resource}/.default": Graph and the Defender for
  * Endpoint API each need their own) and cached for the backend's life,
- * keyed by login URL, tenant, client, scope and the secret it was obtained
- * with, so a mapping with a wrong secret never rides on another mapping's
- * token.  It is renewed shortly before it expires, after a 401 from the
+ * keyed by login URL, tenant, client, scope, the secret it was obtained
+ * with and whether TLS was verified, so a mapping with a wrong secret never
+ * rides on another mapping's token, nor a verifying server on a token
+ * fetched without verification.  It is renewed shortly before it expires, after a 401 from the
  * API, and whenever any foreign server or user mapping changes.
  *
  * Entra's errors are branched on by their AADSTS code, never their text,
@@ -38,6 +39,7 @@ typedef struct CachedToken
 	char	   *client_id;
 	char	   *client_secret;
 	char	   *resource;
+	bool		verify_ssl;		/* a token fetched without verification stays apart */
 	char	   *access_token;
 	TimestampTz renew_at;
 } CachedToken;
@@ -91,6 +93,7 @@ defender_get_token(const DefenderOptions *opts, const char *resource,
 	entry->client_id = pstrdup(opts->client_id);
 	entry->client_secret = pstrdup(opts->client_secret);
 	entry->resource = pstrdup(resource);
+	entry->verify_ssl = opts->verify_ssl;
 	entry->access_token = token;
 	margin = Min(TOKEN_RENEW_MARGIN_S, expires_in / 2);
 	entry->renew_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -127,7 +130,8 @@ find_token(const DefenderOptions *opts, const char *resource)
 			strcmp(entry->tenant_id, opts->tenant_id) == 0 &&
 			strcmp(entry->client_id, opts->client_id) == 0 &&
 			strcmp(entry->client_secret, opts->client_secret) == 0 &&
-			strcmp(entry->resource, resource) == 0)
+			strcmp(entry->resource, resource) == 0 &&
+			entry->verify_ssl == opts->verify_ssl)
 			return entry;
 	}
 	return NULL;

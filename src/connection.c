@@ -541,6 +541,12 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 		default:
 			sqlstate = http->status >= 500 ? ERRCODE_FDW_UNABLE_TO_CREATE_REPLY : ERRCODE_FDW_ERROR;
 			msg = psprintf("%s answered HTTP %ld", service, http->status);
+			if (http->status >= 300 && http->status < 400)
+			{
+				msg = psprintf("%s answered with a redirect (HTTP %ld), which is not followed",
+							   service, http->status);
+				hint = "defender_fdw never sends the bearer token to another location; check graph_url and mde_url, or the proxy or gateway that redirects.";
+			}
 			if (http->status == 503 || http->status == 504)
 				hint = psprintf("Still failing after %d retries; try again later.", opts->max_retries);
 			break;
