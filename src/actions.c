@@ -1737,8 +1737,6 @@ build_json_body(const BodyField *fields, int nfields, const char *fname)
 {
 	json_t	   *object = json_pack("{}");
 	bool		ok = object != NULL;
-	char	   *dumped = NULL;
-	char	   *result = NULL;
 	int			i;
 	int			j;
 
@@ -1765,24 +1763,12 @@ build_json_body(const BodyField *fields, int nfields, const char *fname)
 		/* json_object_set_new takes the value, also when it fails */
 		ok = value != NULL && json_object_set_new(object, fields[i].key, value) == 0;
 	}
-	if (ok)
-		dumped = json_dumps(object, JSON_COMPACT);
-	if (object != NULL)
-		json_decref(object);
-	if (dumped != NULL)
+	if (!ok && object != NULL)
 	{
-		size_t		len = strlen(dumped);
-
-		result = palloc_extended(len + 1, MCXT_ALLOC_NO_OOM);
-		if (result)
-			memcpy(result, dumped, len + 1);
-		free(dumped);
+		json_decref(object);
+		object = NULL;
 	}
-	if (result == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory building the request of %s()", fname)));
-	return result;
+	return defender_dump_json(object, "an action request");
 }
 
 /* {graph_url}/{api_version}/security/{collection}/{id, percent-encoded}{suffix} */

@@ -501,3 +501,35 @@ kusto_timespan_to_interval(const char *text)
 					clock,
 					frac ? "." : "", (int) nfrac, frac ? frac : "");
 }
+
+/*
+ * defender_dump_json
+ *		Compact JSON text of a jansson value, in palloc'd memory; the value
+ *		(which may be NULL, after a failed build) is released either way.
+ *
+ * Every jansson allocation is freed before anything here can raise, so no
+ * foreign memory is left behind by the out-of-memory error.
+ */
+char *
+defender_dump_json(json_t *value, const char *what)
+{
+	char	   *dumped = value ? json_dumps(value, JSON_COMPACT) : NULL;
+	char	   *result = NULL;
+
+	if (value)
+		json_decref(value);
+	if (dumped != NULL)
+	{
+		size_t		len = strlen(dumped);
+
+		result = palloc_extended(len + 1, MCXT_ALLOC_NO_OOM);
+		if (result)
+			memcpy(result, dumped, len + 1);
+		free(dumped);
+	}
+	if (result == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory building %s", what)));
+	return result;
+}

@@ -195,30 +195,10 @@ defender_hunting_request_body(const char *query, const char *timespan)
 	char	   *timespan_utf8 = timespan ?
 		pg_server_to_any(timespan, (int) strlen(timespan), PG_UTF8) : NULL;
 	json_t	   *object;
-	char	   *dumped = NULL;
-	char	   *result = NULL;
 
 	if (timespan_utf8)
 		object = json_pack("{s:s, s:s}", "Query", query_utf8, "Timespan", timespan_utf8);
 	else
 		object = json_pack("{s:s}", "Query", query_utf8);
-	if (object != NULL)
-	{
-		dumped = json_dumps(object, JSON_COMPACT);
-		json_decref(object);
-	}
-	if (dumped != NULL)
-	{
-		size_t		len = strlen(dumped);
-
-		result = palloc_extended(len + 1, MCXT_ALLOC_NO_OOM);
-		if (result)
-			memcpy(result, dumped, len + 1);
-		free(dumped);
-	}
-	if (result == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory building the hunting request")));
-	return result;
+	return defender_dump_json(object, "the hunting request");
 }
