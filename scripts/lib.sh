@@ -119,6 +119,8 @@ unix_socket_directories = '$WORK_DIR'
 fsync = off
 max_connections = 20
 log_line_prefix = '%m [%p] '
+# scripts/check_secrets.py reads this log: the request lines are DEBUG1/DEBUG2
+log_min_messages = debug2
 defender_test.emulator_url = '$EMULATOR_URL'
 defender_test.emulator_tls_url = '$EMULATOR_TLS_URL'
 defender_test.emulator_tls_ca = '$EMULATOR_TLS_CA'

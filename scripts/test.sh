@@ -63,6 +63,13 @@ if [ "$status" -ne 0 ] && [ -f "$REPO_DIR/regression.diffs" ]; then
     log "regression.diffs"
     cat "$REPO_DIR/regression.diffs"
 fi
+log "secrets in the server log"
+if "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 if [ "$failed" -gt 0 ] && [ -n "${CI:-}" ]; then
     log "server log (last 80 lines)"
     tail -n 80 "$WORK_DIR/postgres.log" || true
