@@ -225,7 +225,6 @@ static const char *jsonb_kind_name(const JsonbValue *v);
 static void read_query_params(Jsonb *params, StringInfo url);
 static void read_extras(Jsonb *extras, RequestExtras *out);
 static void read_extra_headers(JsonbValue *value, RequestExtras *out);
-static char *new_client_request_id(void);
 static bool header_listed(const RequestExtras *extras, const char *lower_name);
 static long retry_delay_ms(const DfwHttpResponse *http, const RequestExtras *extras);
 static Datum response_headers_jsonb(const DfwHttpResponse *http);
@@ -1042,7 +1041,7 @@ defender_request(PG_FUNCTION_ARGS)
 
 		headers[n++] = psprintf("Authorization: Bearer %s", token);
 		if (!header_listed(&extras, "client-request-id"))
-			headers[n++] = psprintf("client-request-id: %s", new_client_request_id());
+			headers[n++] = psprintf("client-request-id: %s", defender_new_client_request_id());
 		if (!header_listed(&extras, "accept"))
 			headers[n++] = "Accept: application/json";
 		if (body && !header_listed(&extras, "content-type"))
@@ -1588,24 +1587,6 @@ header_listed(const RequestExtras *extras, const char *lower_name)
 			return true;
 	}
 	return false;
-}
-
-/*
- * new_client_request_id
- *		A random (version 4) GUID for the client-request-id header.
- */
-static char *
-new_client_request_id(void)
-{
-	uint8		b[16];
-
-	if (!pg_strong_random(b, sizeof(b)))
-		memset(b, 0, sizeof(b));
-	b[6] = (b[6] & 0x0f) | 0x40;
-	b[8] = (b[8] & 0x3f) | 0x80;
-	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-					b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-					b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* ----------------------------------------------------------------------

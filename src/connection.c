@@ -62,7 +62,6 @@ static void report_api_error(const DefenderOptions *opts,
 							 const DefenderResponse *response,
 							 const char *service, const char *display,
 							 const char *client_request_id);
-static char *new_client_request_id(void);
 static char *body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http);
 
 /*
@@ -352,7 +351,7 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 	for (;;)
 	{
 		const char *token = defender_get_token(opts, audience, refreshed);
-		char	   *client_request_id = new_client_request_id();
+		char	   *client_request_id = defender_new_client_request_id();
 		const char *headers[6];
 		int			n = 0;
 		DefenderResponse *response;
@@ -591,12 +590,12 @@ body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http)
 }
 
 /*
- * new_client_request_id
+ * defender_new_client_request_id
  *		A random (version 4) GUID for the client-request-id header, which
  *		Graph echoes so that a failure can be traced on both sides.
  */
-static char *
-new_client_request_id(void)
+char *
+defender_new_client_request_id(void)
 {
 	uint8		b[16];
 

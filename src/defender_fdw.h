@@ -391,6 +391,7 @@ extern void defender_response_release(DefenderResponse *response);
 extern void defender_sleep_ms(long ms);
 extern char *defender_redact(const DefenderOptions *opts, const char *text);
 extern char *defender_url_encode(const char *text);
+extern char *defender_new_client_request_id(void);
 extern void defender_connection_init(void);
 
 /* auth.c */
