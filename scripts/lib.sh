@@ -61,19 +61,30 @@ free_port() {
     "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Start the emulator; sets EMULATOR_URL and EMULATOR_PID.
-dfw_start_emulator() {
-    local portfile="$WORK_DIR/emulator.port" i
+# Run one emulator in the background and wait until it reports its port.
+# NAME names its port and log files in WORK_DIR; the other arguments go to
+# graph_emulator.py.  Sets LAUNCHED_PID and LAUNCHED_PORT.
+launch_emulator() {
+    local name=$1 i
+    shift
+    local portfile="$WORK_DIR/$name.port" logfile="$WORK_DIR/$name.log"
     "$PYTHON" "$REPO_DIR/emulator/graph_emulator.py" --host 127.0.0.1 --port 0 \
-        --port-file "$portfile" "$@" >"$WORK_DIR/emulator.log" 2>&1 &
-    EMULATOR_PID=$!
+        --port-file "$portfile" "$@" >"$logfile" 2>&1 &
+    LAUNCHED_PID=$!
     for i in $(seq 1 100); do
         [ -s "$portfile" ] && break
-        kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$WORK_DIR/emulator.log" >&2; die "emulator failed to start"; }
+        kill -0 "$LAUNCHED_PID" 2>/dev/null || { cat "$logfile" >&2; die "$name failed to start"; }
         sleep 0.1
     done
-    [ -s "$portfile" ] || die "emulator did not report its port"
-    EMULATOR_URL="http://127.0.0.1:$(tr -d '[:space:]' <"$portfile")"
+    [ -s "$portfile" ] || { kill "$LAUNCHED_PID" 2>/dev/null; die "$name did not report its port"; }
+    LAUNCHED_PORT=$(tr -d '[:space:]' <"$portfile")
+}
+
+# Start the emulator; sets EMULATOR_URL and EMULATOR_PID.
+dfw_start_emulator() {
+    launch_emulator emulator "$@"
+    EMULATOR_PID=$LAUNCHED_PID
+    EMULATOR_URL="http://127.0.0.1:$LAUNCHED_PORT"
     log "Graph emulator at $EMULATOR_URL"
 }
 
@@ -82,24 +93,15 @@ dfw_start_emulator() {
 # EMULATOR_TLS_PID.  The certificate (its own CA) is world-readable, so the
 # cluster user can use it as ca_file; the key stays private to this user.
 dfw_start_tls_emulator() {
-    local portfile="$WORK_DIR/emulator_tls.port" i
     EMULATOR_TLS_CA="$WORK_DIR/emulator_tls.crt"
     (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=127.0.0.1" \
         -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
         -keyout "$WORK_DIR/emulator_tls.key" -out "$EMULATOR_TLS_CA" >/dev/null 2>&1) \
         || die "openssl could not generate the emulator's certificate"
     chmod 644 "$EMULATOR_TLS_CA"
-    "$PYTHON" "$REPO_DIR/emulator/graph_emulator.py" --host 127.0.0.1 --port 0 \
-        --port-file "$portfile" --tls-cert "$EMULATOR_TLS_CA" --tls-key "$WORK_DIR/emulator_tls.key" \
-        "$@" >"$WORK_DIR/emulator_tls.log" 2>&1 &
-    EMULATOR_TLS_PID=$!
-    for i in $(seq 1 100); do
-        [ -s "$portfile" ] && break
-        kill -0 "$EMULATOR_TLS_PID" 2>/dev/null || { cat "$WORK_DIR/emulator_tls.log" >&2; die "TLS emulator failed to start"; }
-        sleep 0.1
-    done
-    [ -s "$portfile" ] || die "TLS emulator did not report its port"
-    EMULATOR_TLS_URL="https://127.0.0.1:$(tr -d '[:space:]' <"$portfile")"
+    launch_emulator emulator_tls --tls-cert "$EMULATOR_TLS_CA" --tls-key "$WORK_DIR/emulator_tls.key" "$@"
+    EMULATOR_TLS_PID=$LAUNCHED_PID
+    EMULATOR_TLS_URL="https://127.0.0.1:$LAUNCHED_PORT"
     log "Graph emulator (TLS) at $EMULATOR_TLS_URL"
 }
 
