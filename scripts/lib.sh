@@ -153,6 +153,11 @@ dfw_stop_all() {
 
 # Everything up to a running cluster with the extension installed.
 dfw_setup() {
+    # The extension is installed into the server's shared directories, so
+    # two runs on one machine (two work trees) would replace each other's
+    # build mid-run; the second waits for the first.
+    exec 9>"${DFW_LOCK_FILE:-/tmp/defender_fdw.install.lock}"
+    flock 9
     dfw_install_packages
     dfw_build_install
     WORK_DIR=$(mktemp -d /tmp/defender_fdw.XXXXXX)
