@@ -13,10 +13,12 @@
  *	- The transfer runs on the multi interface and never blocks: the caller
  *	  waits on the sockets dfw_client_step() hands back, together with its
  *	  own latch, so Ctrl-C and statement_timeout stay responsive.
- *	- One multi handle and one easy handle live for the whole backend, so
- *	  connections (keep-alive), TLS sessions and DNS results are reused
- *	  across requests.  curl_easy_reset() between requests drops every
- *	  option of the previous request but keeps those caches.
+ *	- One multi handle lives for the whole backend, with up to
+ *	  DFW_MAX_TRANSFERS easy handles (slots) that run at the same time when
+ *	  pages are fetched in parallel.  The multi handle's connection pool
+ *	  keeps connections (keep-alive), TLS sessions and DNS results across
+ *	  requests; curl_easy_reset() between requests drops every option of
+ *	  the previous request but keeps those caches.
  *
  * src/defender_client.c
  *
@@ -34,21 +36,30 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-struct DfwClient
+/* One transfer slot: an easy handle and the request it is running. */
+typedef struct DfwTransfer
 {
-	CURLM	   *multi;
 	CURL	   *easy;
-	int			running;		/* easy handle is attached to multi */
+	int			running;		/* attached to the multi handle */
+	int			done;			/* libcurl reported it finished */
+	CURLcode	result;			/* ... with this result */
 	struct curl_slist *headers; /* of the running request */
 	DfwHttpResponse *response;	/* of the running request */
 	char		errbuf[CURL_ERROR_SIZE];
+} DfwTransfer;
+
+struct DfwClient
+{
+	CURLM	   *multi;
+	DfwTransfer slots[DFW_MAX_TRANSFERS];
 };
 
 static size_t write_body(char *data, size_t size, size_t nmemb, void *userdata);
 static size_t write_header(char *data, size_t size, size_t nmemb, void *userdata);
 static DfwClientError classify_curl_error(CURLcode code, const DfwHttpResponse *response);
 static void copy_string(char *dst, size_t dstsize, const char *src, size_t srclen);
-static void release_request(DfwClient *client);
+static void release_transfer(DfwClient *client, DfwTransfer *t);
+static void collect_finished(DfwClient *client);
 
 /*
  * dfw_client_global_init
@@ -70,7 +81,8 @@ dfw_client_global_init(void)
 
 /*
  * dfw_client_create
- *		A client with its multi and easy handles; NULL when out of memory.
+ *		A client with its multi handle; NULL when out of memory.  Easy
+ *		handles are made when a slot is first used.
  */
 DfwClient *
 dfw_client_create(void)
@@ -80,8 +92,7 @@ dfw_client_create(void)
 	if (client == NULL)
 		return NULL;
 	client->multi = curl_multi_init();
-	client->easy = curl_easy_init();
-	if (client->multi == NULL || client->easy == NULL)
+	if (client->multi == NULL)
 	{
 		dfw_client_destroy(client);
 		return NULL;
@@ -96,11 +107,14 @@ dfw_client_create(void)
 void
 dfw_client_destroy(DfwClient *client)
 {
+	int			i;
+
 	if (client == NULL)
 		return;
 	dfw_client_abort(client);
-	if (client->easy)
-		curl_easy_cleanup(client->easy);
+	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
+		if (client->slots[i].easy)
+			curl_easy_cleanup(client->slots[i].easy);
 	if (client->multi)
 		curl_multi_cleanup(client->multi);
 	free(client);
@@ -123,41 +137,67 @@ dfw_response_free_body(DfwHttpResponse *response)
 
 /*
  * dfw_client_begin
- *		Configure the easy handle for one request and start it.
- *
- * The response must stay valid until dfw_client_end() or
- * dfw_client_abort(); its previous body, if any, is freed.
+ *		Start one request on slot 0, stopping whatever the client was
+ *		doing.
  */
 DfwClientError
 dfw_client_begin(DfwClient *client, const DfwHttpRequest *request,
 				 DfwHttpResponse *response)
 {
-	CURL	   *easy = client->easy;
+	dfw_client_abort(client);
+	return dfw_client_begin_slot(client, 0, request, response);
+}
+
+/*
+ * dfw_client_begin_slot
+ *		Configure slot's easy handle for one request and start it; other
+ *		slots' transfers go on.
+ *
+ * The response must stay valid until dfw_client_end_slot() or
+ * dfw_client_abort(); its previous body, if any, is freed.
+ */
+DfwClientError
+dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request,
+					  DfwHttpResponse *response)
+{
+	DfwTransfer *t = &client->slots[slot];
+	CURL	   *easy;
 	const char *const *h;
 	int			ok = 1;
 
-	dfw_client_abort(client);
+	release_transfer(client, t);
 	dfw_response_free_body(response);
 	dfw_response_init(response);
 	response->max_bytes = request->max_response_bytes;
-	client->response = response;
-	client->errbuf[0] = '\0';
+
+	if (t->easy == NULL && (t->easy = curl_easy_init()) == NULL)
+	{
+		response->error = DFW_CLIENT_OUT_OF_MEMORY;
+		copy_string(response->error_message, DFW_MESSAGE_SIZE,
+					"out of memory creating an HTTP handle", (size_t) -1);
+		return response->error;
+	}
+	easy = t->easy;
+	t->response = response;
+	t->errbuf[0] = '\0';
+	t->done = 0;
+	t->result = CURLE_OK;
 
 	curl_easy_reset(easy);
 
 	for (h = request->headers; h && *h; h++)
 	{
-		struct curl_slist *next = curl_slist_append(client->headers, *h);
+		struct curl_slist *next = curl_slist_append(t->headers, *h);
 
 		if (next == NULL)
 		{
-			release_request(client);
+			release_transfer(client, t);
 			response->error = DFW_CLIENT_OUT_OF_MEMORY;
 			copy_string(response->error_message, DFW_MESSAGE_SIZE,
 						"out of memory building request headers", (size_t) -1);
 			return response->error;
 		}
-		client->headers = next;
+		t->headers = next;
 	}
 
 	/* Only http and https: a URL from a response must not reach file:// etc. */
@@ -171,8 +211,8 @@ dfw_client_begin(DfwClient *client, const DfwHttpRequest *request,
 	/* Never follow redirects: the bearer token must not travel elsewhere. */
 	ok &= curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, client->errbuf) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, client->headers) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_USERAGENT, request->user_agent) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms) == CURLE_OK;
@@ -208,7 +248,7 @@ dfw_client_begin(DfwClient *client, const DfwHttpRequest *request,
 
 	if (!ok)
 	{
-		release_request(client);
+		release_transfer(client, t);
 		response->error = DFW_CLIENT_BAD_URL;
 		copy_string(response->error_message, DFW_MESSAGE_SIZE,
 					"the request could not be configured", (size_t) -1);
@@ -217,13 +257,13 @@ dfw_client_begin(DfwClient *client, const DfwHttpRequest *request,
 
 	if (curl_multi_add_handle(client->multi, easy) != CURLM_OK)
 	{
-		release_request(client);
+		release_transfer(client, t);
 		response->error = DFW_CLIENT_OUT_OF_MEMORY;
 		copy_string(response->error_message, DFW_MESSAGE_SIZE,
 					"could not start the transfer", (size_t) -1);
 		return response->error;
 	}
-	client->running = 1;
+	t->running = 1;
 	return DFW_CLIENT_OK;
 }
 
@@ -231,8 +271,8 @@ dfw_client_begin(DfwClient *client, const DfwHttpRequest *request,
  * dfw_client_step
  *		Let libcurl do whatever it can without blocking.
  *
- * Returns 1 when the transfer has finished (successfully or not), else 0
- * and fills *wait with what to wait for before the next step.
+ * Returns 1 when every started transfer has finished (successfully or
+ * not), else 0 and fills *wait with what to wait for before the next step.
  */
 int
 dfw_client_step(DfwClient *client, DfwWait *wait)
@@ -244,12 +284,18 @@ dfw_client_step(DfwClient *client, DfwWait *wait)
 	int			maxfd = -1;
 	long		timeout = -1;
 	int			fd;
+	int			i;
+	int			pending = 0;
 
-	if (!client->running)
+	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
+		pending |= client->slots[i].running && !client->slots[i].done;
+	if (!pending)
 		return 1;
 
-	if (curl_multi_perform(client->multi, &still_running) != CURLM_OK ||
-		still_running == 0)
+	if (curl_multi_perform(client->multi, &still_running) != CURLM_OK)
+		return 1;
+	collect_finished(client);
+	if (still_running == 0)
 		return 1;
 
 	memset(wait, 0, sizeof(DfwWait));
@@ -281,33 +327,62 @@ dfw_client_step(DfwClient *client, DfwWait *wait)
 }
 
 /*
+ * collect_finished
+ *		Note each transfer libcurl reports done (its messages are read only
+ *		once, so they are kept in the slots).
+ */
+static void
+collect_finished(DfwClient *client)
+{
+	CURLMsg    *msg;
+	int			queued;
+	int			i;
+
+	while ((msg = curl_multi_info_read(client->multi, &queued)) != NULL)
+	{
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		for (i = 0; i < DFW_MAX_TRANSFERS; i++)
+		{
+			DfwTransfer *t = &client->slots[i];
+
+			if (t->running && t->easy == msg->easy_handle)
+			{
+				t->done = 1;
+				t->result = msg->data.result;
+			}
+		}
+	}
+}
+
+/*
  * dfw_client_end
- *		Collect the result of a finished transfer into the response.
+ *		Collect the result of slot 0's finished transfer.
  */
 DfwClientError
 dfw_client_end(DfwClient *client)
 {
-	DfwHttpResponse *response = client->response;
-	CURLMsg    *msg;
-	int			queued;
-	CURLcode	result = CURLE_OK;
-	int			found = 0;
+	return dfw_client_end_slot(client, 0);
+}
 
-	if (!client->running || response == NULL)
+/*
+ * dfw_client_end_slot
+ *		Collect the result of a finished transfer into its response.
+ */
+DfwClientError
+dfw_client_end_slot(DfwClient *client, int slot)
+{
+	DfwTransfer *t = &client->slots[slot];
+	DfwHttpResponse *response = t->response;
+	CURLcode	result;
+
+	if (!t->running || response == NULL)
 		return DFW_CLIENT_OK;
 
-	while ((msg = curl_multi_info_read(client->multi, &queued)) != NULL)
-	{
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == client->easy)
-		{
-			result = msg->data.result;
-			found = 1;
-		}
-	}
-	if (!found)
-		result = CURLE_RECV_ERROR;
+	collect_finished(client);
+	result = t->done ? t->result : CURLE_RECV_ERROR;
 
-	curl_easy_getinfo(client->easy, CURLINFO_RESPONSE_CODE, &response->status);
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &response->status);
 
 	if (result != CURLE_OK)
 	{
@@ -318,9 +393,9 @@ dfw_client_end(DfwClient *client)
 		else if (response->error == DFW_CLIENT_OUT_OF_MEMORY)
 			copy_string(response->error_message, DFW_MESSAGE_SIZE,
 						"out of memory receiving the response", (size_t) -1);
-		else if (client->errbuf[0])
+		else if (t->errbuf[0])
 			copy_string(response->error_message, DFW_MESSAGE_SIZE,
-						client->errbuf, (size_t) -1);
+						t->errbuf, (size_t) -1);
 		else
 			copy_string(response->error_message, DFW_MESSAGE_SIZE,
 						curl_easy_strerror(result), (size_t) -1);
@@ -337,40 +412,44 @@ dfw_client_end(DfwClient *client)
 		}
 	}
 
-	release_request(client);
+	release_transfer(client, t);
 	return response->error;
 }
 
 /*
  * dfw_client_abort
- *		Stop the running transfer, if any.
+ *		Stop every running transfer, if any.
  *
  * Detaching an unfinished easy handle makes libcurl close its connection,
- * so the next request starts on a clean one.  The response keeps whatever
+ * so the next request starts on a clean one.  Each response keeps whatever
  * body had arrived; its owner frees it.
  */
 void
 dfw_client_abort(DfwClient *client)
 {
+	int			i;
+
 	if (client == NULL)
 		return;
-	release_request(client);
+	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
+		release_transfer(client, &client->slots[i]);
 }
 
 static void
-release_request(DfwClient *client)
+release_transfer(DfwClient *client, DfwTransfer *t)
 {
-	if (client->running)
+	if (t->running)
 	{
-		curl_multi_remove_handle(client->multi, client->easy);
-		client->running = 0;
+		curl_multi_remove_handle(client->multi, t->easy);
+		t->running = 0;
 	}
-	if (client->headers)
+	t->done = 0;
+	if (t->headers)
 	{
-		curl_slist_free_all(client->headers);
-		client->headers = NULL;
+		curl_slist_free_all(t->headers);
+		t->headers = NULL;
 	}
-	client->response = NULL;
+	t->response = NULL;
 }
 
 /*

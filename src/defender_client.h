@@ -94,7 +94,11 @@ typedef struct DfwWait
 	long		timeout_ms;
 } DfwWait;
 
-/* One reusable connection: a libcurl multi handle with one easy handle. */
+/*
+ * One reusable client: a libcurl multi handle (and its connection pool)
+ * with up to DFW_MAX_TRANSFERS transfers running at once, one per slot.
+ */
+#define DFW_MAX_TRANSFERS 8
 typedef struct DfwClient DfwClient;
 
 extern int	dfw_client_global_init(void);
@@ -110,14 +114,24 @@ extern void dfw_client_destroy(DfwClient *client);
  *			wait for wait.sockets or wait.timeout_ms, check interrupts;
  *		dfw_client_end(client);
  *
- * dfw_client_abort() stops a transfer at any point (it is safe to call when
- * none is running) and leaves the client ready for the next request.
+ * dfw_client_abort() stops every transfer at any point (it is safe to call
+ * when none is running) and leaves the client ready for the next request.
+ *
+ * Several transfers run together by starting each on its own slot with
+ * dfw_client_begin_slot(); dfw_client_step() then returns 1 when all of
+ * them have finished, and dfw_client_end_slot() collects each one.
+ * dfw_client_begin() and dfw_client_end() are the one-transfer case on
+ * slot 0.
  */
 extern DfwClientError dfw_client_begin(DfwClient *client,
 									   const DfwHttpRequest *request,
 									   DfwHttpResponse *response);
+extern DfwClientError dfw_client_begin_slot(DfwClient *client, int slot,
+											const DfwHttpRequest *request,
+											DfwHttpResponse *response);
 extern int	dfw_client_step(DfwClient *client, DfwWait *wait);
 extern DfwClientError dfw_client_end(DfwClient *client);
+extern DfwClientError dfw_client_end_slot(DfwClient *client, int slot);
 extern void dfw_client_abort(DfwClient *client);
 
 extern void dfw_response_init(DfwHttpResponse *response);
