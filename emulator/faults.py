@@ -1,8 +1,10 @@
 """Fault injection: armed through /_emulator/faults, applied to matching
 requests by the dispatcher.
 
-A fault matches a request when `match` is a substring of the decoded path and
-`method` (if given) equals the request method.  Every armed fault sees every
+A fault matches a request when `match` is a substring of the decoded path,
+`query` (if given) a substring of the decoded query string ("$skip=100&$top=30")
+and `method` (if given) equals the request method.  `query` picks one page out
+of several requested at the same time, where arrival order is not fixed.  Every armed fault sees every
 matching request: its first `skip` matches pass untouched, then it fires on
 the next `times` matches (-1 = forever).  When several faults are ready for
 the same request the earliest armed one fires, so arming [429, 503] yields a
@@ -18,7 +20,7 @@ import threading
 from common import Response, graph_error, dump_json
 
 PRE_KINDS = ("status", "delay", "hang", "malformed", "html", "empty", "redirect")
-POST_KINDS = ("wrong_type", "loop", "huge", "truncate", "reset")
+POST_KINDS = ("wrong_type", "loop", "huge", "truncate", "reset", "drop_rows")
 KINDS = PRE_KINDS + POST_KINDS
 
 # Graph error code used for a status fault when none is given.
@@ -59,6 +61,7 @@ class Fault:
         self.id = fault_id
         self.spec = spec
         self.match = spec.get("match", "")
+        self.query = spec.get("query")
         self.method = spec.get("method")
         self.skip = spec.get("skip", 0)
         self.times = spec.get("times", 1)
@@ -66,8 +69,10 @@ class Fault:
         self.seen = 0       # matching requests observed
         self.applied = 0    # requests it fired on
 
-    def matches(self, method, path):
+    def matches(self, method, path, query=""):
         if self.method and self.method.upper() != method.upper():
+            return False
+        if self.query is not None and self.query not in query:
             return False
         return self.match in path
 
@@ -90,6 +95,8 @@ def validate(spec):
         raise ValueError("unknown fault kind %r; expected one of %s" % (kind, ", ".join(KINDS)))
     if not isinstance(spec.get("match", ""), str):
         raise ValueError("'match' must be a string")
+    if spec.get("query") is not None and not isinstance(spec["query"], str):
+        raise ValueError("'query' must be a string")
     if spec.get("method") is not None and not isinstance(spec["method"], str):
         raise ValueError("'method' must be a string")
     for key in ("skip", "times"):
@@ -107,6 +114,8 @@ def validate(spec):
         raise ValueError("a 'redirect' fault needs a 'location' string")
     if kind == "redirect" and "status" in spec and not 300 <= spec["status"] <= 399:
         raise ValueError("a 'redirect' fault's 'status' must be 3xx")
+    if "rows" in spec and (not isinstance(spec["rows"], int) or spec["rows"] < 0):
+        raise ValueError("'rows' must be a non-negative integer")
     if "bytes" in spec and (not isinstance(spec["bytes"], int) or spec["bytes"] < 0):
         raise ValueError("'bytes' must be a non-negative integer")
     if "headers" in spec and not isinstance(spec["headers"], dict):
@@ -140,13 +149,13 @@ class FaultBook:
         with self._lock:
             return [f.describe() for f in self._faults]
 
-    def pick(self, method, path):
+    def pick(self, method, path, query=""):
         """Count this request against every matching fault; return the fault
-        that fires on it, or None."""
+        that fires on it, or None.  query is the decoded query string."""
         chosen = None
         with self._lock:
             for fault in self._faults:
-                if fault.exhausted() or not fault.matches(method, path):
+                if fault.exhausted() or not fault.matches(method, path, query):
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.skip:
@@ -228,6 +237,10 @@ def apply_post(fault, req, resp):
         resp.obj["@odata.nextLink"] = req.absolute_url
     elif kind == "huge":
         _pad(resp, fault.spec.get("bytes", DEFAULT_HUGE_BYTES))
+    elif kind == "drop_rows" and isinstance(resp.obj.get("value"), list):
+        # what a page looks like when rows left the collection after @odata.count
+        n = fault.spec.get("rows", 1)
+        del resp.obj["value"][max(len(resp.obj["value"]) - n, 0):]
     return resp
 
 

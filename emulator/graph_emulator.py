@@ -160,7 +160,8 @@ class Handler(BaseHTTPRequestHandler):
             ok, auth_error = auth.check_bearer(req, area.audience_path)
             state.log_finish(entry, token_ok=ok)
 
-        fault = state.faults.pick(req.method, req.path)
+        fault = state.faults.pick(req.method, req.path,
+                                  "&".join("%s=%s" % kv for kv in req.query_pairs))
         if fault is not None:
             state.log_finish(entry, fault=fault.kind)
             if fault.kind in faults.PRE_KINDS:

@@ -522,6 +522,23 @@ class FaultTests(EmulatorTestCase):
         self.assertEqual(len(data), 3_000_000)
         self.assertEqual(len(json.loads(data)["value"]), 2)
 
+    def test_fault_matches_query(self):
+        token = self.token()
+        self.arm({"match": "incidents", "query": "$skip=50&", "kind": "status", "status": 503})
+        auth = {"Authorization": "Bearer " + token}
+        self.assertEqual(self.request("GET", self.URL, headers=auth)[0], 200)
+        self.assertEqual(self.request("GET", "/v1.0/security/incidents?$skip=5&$top=5", headers=auth)[0], 200)
+        self.assertEqual(self.request("GET", "/v1.0/security/incidents?%24skip=50&$top=5", headers=auth)[0], 503)
+        self.assertEqual(self.request("GET", "/v1.0/security/incidents?$skip=50&$top=5", headers=auth)[0], 200)
+
+    def test_drop_rows(self):
+        token = self.token()
+        self.arm({"match": "incidents", "kind": "drop_rows", "rows": 2})
+        _, _, body = self.graph("/v1.0/security/incidents?$top=5", token=token)
+        self.assertEqual(len(body["value"]), 3)
+        _, _, body = self.graph("/v1.0/security/incidents?$top=5", token=token)
+        self.assertEqual(len(body["value"]), 5)
+
     def test_bad_fault_spec(self):
         status, _, body = self.json_request("POST", "/_emulator/faults", body={"kind": "nope"})
         self.assertEqual(status, 400)
