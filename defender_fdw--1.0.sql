@@ -47,6 +47,16 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION defender_hunt_jsonb(text, text, name) IS
   'Run a KQL advanced-hunting query; one jsonb object per result row';
 
+-- The opt-in response cache (option cache_ttl, src/response_cache.c) is
+-- per backend; this empties it and returns how many answers it held.
+CREATE FUNCTION defender_cache_clear()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'defender_cache_clear'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION defender_cache_clear() IS
+  'Empty this session''s defender_fdw response cache (option cache_ttl); returns the number of cached answers dropped';
+
 -- Actions: change incidents and alerts, comment, read incidents, list an
 -- alert's domains, and send any request to Graph or the Defender for
 -- Endpoint API (src/actions.c).  Each call uses the caller's user mapping

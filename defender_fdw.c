@@ -1315,6 +1315,26 @@ param_int8(DefenderScanState *state, int paramno, const char *what)
 	return v;
 }
 
+/* $top of a list scan's pages. */
+static int64
+list_page_size(DefenderScanState *state)
+{
+	return state->opts->page_size > 0 ? state->opts->page_size :
+		state->resource->default_page_size;
+}
+
+/*
+ * wants_page_count
+ *		Can the scan need more than one page, and may those go in parallel?
+ *		Then the first request asks for $count=true (see pager.c).
+ */
+static bool
+wants_page_count(DefenderScanState *state, const DefenderListRequest *req)
+{
+	return state->opts->parallel_pages > 1 && !req->count_only &&
+		(req->top <= 0 || req->top > list_page_size(state));
+}
+
 /*
  * start_list
  *		Write the list request with the values and begin paging.
@@ -1326,6 +1346,8 @@ static void
 start_list(DefenderScanState *state, bool fallback)
 {
 	DefenderListRequest req;
+	DefenderPaging paging;
+	int64		page;
 	StringInfoData url;
 	StringInfoData display;
 	MemoryContext old = MemoryContextSwitchTo(state->param_cxt);
@@ -1342,6 +1364,8 @@ start_list(DefenderScanState *state, bool fallback)
 		if (state->offset > 0)
 			req.skip = state->offset;
 	}
+	page = list_page_size(state);
+	req.count_pages = wants_page_count(state, &req);
 
 	initStringInfo(&url);
 	appendStringInfoString(&url, state->opts->graph_url);
@@ -1358,11 +1382,35 @@ start_list(DefenderScanState *state, bool fallback)
 	defender_deparse_list(&display, false, state->opts, state->resource, &req,
 						  &state->params);
 
+	if (req.count_pages)
+	{
+		/* the same request without $count/$skip/$top, for the later pages */
+		StringInfoData prefix;
+		StringInfoData display_prefix;
+
+		req.omit_paging = true;
+		initStringInfo(&prefix);
+		appendStringInfoString(&prefix, state->opts->graph_url);
+		defender_deparse_list(&prefix, true, state->opts, state->resource, &req,
+							  &state->params);
+		initStringInfo(&display_prefix);
+		appendStringInfoString(&display_prefix, "GET ");
+		defender_deparse_list(&display_prefix, false, state->opts, state->resource, &req,
+							  &state->params);
+		paging.parallel = state->opts->parallel_pages;
+		paging.prefix = prefix.data;
+		paging.display_prefix = display_prefix.data;
+		paging.page_size = page;
+		paging.first_skip = req.skip;
+		paging.row_limit = req.top > 0 ? req.top : -1;
+	}
+
 	if (state->pager)
 		state->requests += defender_pager_requests(state->pager);
 	state->pager = defender_pager_begin(state->opts, url.data, display.data,
 										state->page_cxt,
-										!fallback && state->filter != NIL);
+										!fallback && state->filter != NIL,
+										req.count_pages ? &paging : NULL);
 	state->fallback = fallback;
 	MemoryContextSwitchTo(old);
 }
@@ -1661,8 +1709,10 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 											 derived_timespan(state->filter, &state->params, NULL));
 		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
 										display, body,
-										may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0);
-		state->requests++;
+										DEFENDER_CACHEABLE |
+										(may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0));
+		if (!response->from_cache)
+			state->requests++;
 		if (response->http.status != 400)
 			break;
 		{
@@ -2204,6 +2254,7 @@ explain_request(ForeignScanState *node, ExplainState *es)
 			else
 				req.skip = DatumGetInt64(params.values[k]);
 		}
+		req.count_pages = wants_page_count(state, &req);
 		initStringInfo(&request);
 		if (defender_deparse_list(&request, false, state->opts, state->resource,
 								  &req, &params) == RENDER_FALSE)

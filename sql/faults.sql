@@ -43,12 +43,20 @@ SELECT count(*) AS attempts FROM emulator_requests() WHERE target LIKE '/v1.0/%'
 -- a failure on page 3 of 3 fails the whole query: the rows of pages 1 and
 -- 2 are never presented as a complete result
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
-SELECT emulator_fault('{"match": "/security/incidents", "skip": 2, "kind": "malformed"}');
+-- (pages 2 and 3 are requested together; "query" picks page 3)
+SELECT emulator_fault('{"match": "/security/incidents", "query": "$skip=100", "kind": "malformed"}');
 SELECT show_error('SELECT count(id) FROM incidents');
 CREATE TEMP TABLE copied AS SELECT * FROM incidents WHERE false;
+SELECT emulator_fault('{"match": "/security/incidents", "query": "$skip=100", "kind": "status", "status": 400, "code": "BadRequest", "message": "Invalid skip."}');
+SELECT show_error('INSERT INTO copied SELECT * FROM incidents');
+SELECT count(*) AS rows_copied FROM copied;
+-- the same, following nextLinks one page at a time
+ALTER FOREIGN TABLE incidents OPTIONS (ADD parallel_pages '1');
 SELECT emulator_fault('{"match": "/security/incidents", "skip": 2, "kind": "status", "status": 400, "code": "BadRequest", "message": "Invalid skip token."}');
 SELECT show_error('INSERT INTO copied SELECT * FROM incidents');
 SELECT count(*) AS rows_copied FROM copied;
+SELECT mask(target) AS target, status FROM emulator_requests() WHERE target NOT LIKE '%/oauth2/%' ORDER BY seq DESC LIMIT 3;
+ALTER FOREIGN TABLE incidents OPTIONS (DROP parallel_pages);
 
 -- broken answers
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
@@ -64,10 +72,11 @@ SELECT show_error('SELECT count(id) FROM incidents');
 -- a connection dropped in the middle of a body is retried (the GET is
 -- idempotent) and the scan completes with exactly the right rows
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
-SELECT emulator_fault('[{"match": "/security/incidents", "skip": 1, "kind": "truncate"},
-                        {"match": "/security/incidents", "skip": 1, "kind": "reset"}]');
+-- (pages 2 and 3 are requested together: one is cut short, the other reset)
+SELECT emulator_fault('[{"match": "/security/incidents", "query": "$skip=50", "kind": "truncate"},
+                        {"match": "/security/incidents", "query": "$skip=100", "kind": "reset"}]');
 SELECT count(*), count(DISTINCT id) FROM incidents;
-SELECT seq, status, fault FROM emulator_requests();
+SELECT seq, target, status, fault FROM emulator_requests();
 
 -- a response over the size cap
 ALTER SERVER defender OPTIONS (ADD max_response_mb '1');

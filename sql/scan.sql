@@ -70,10 +70,9 @@ SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT count(*) AS rows, count(*) FILTER (WHERE not_in_graph IS NULL) AS null_unknown,
        bool_and(title = i.display_name) AS titles_match
 FROM incidents_custom c JOIN incidents i ON i.id = c."ID";
--- page_size 20: 130 rows are 7 pages of 20, against 3 pages of 50
-SELECT count(*) FILTER (WHERE target LIKE '/v1.0/security/incidents?$top=20%') AS pages_of_20,
-       count(*) FILTER (WHERE target LIKE '/v1.0/security/incidents?$top=50%') AS pages_of_50
-FROM emulator_requests();
+-- page_size 20: 130 rows are 7 pages of 20, against 3 pages of 50 (the
+-- pages after the first go 4 at a time, by $skip, once $count is known)
+SELECT seq, target FROM emulator_requests() WHERE target NOT LIKE '%/oauth2/%' ORDER BY seq;
 
 -- A value that does not fit its column is an error naming the column,
 -- the Graph property, the row and the value.

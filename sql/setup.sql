@@ -41,15 +41,37 @@ CREATE FUNCTION emulator_fault(fault jsonb) RETURNS void
 LANGUAGE sql AS $$ SELECT emulator('POST', '/_emulator/faults', fault) $$;
 
 -- The request log since the last reset, one row per request, numbered
--- from 1.
+-- from 1 in the order of arrival, except that the pages of a scan that
+-- were requested together ("$skip=N&$top=M" after a "$count=true" request
+-- for the same collection and filter) arrive in any order: they are
+-- numbered right after that request, by $skip (then target, then arrival).
 CREATE FUNCTION emulator_requests()
 RETURNS TABLE (seq int, method text, target text, status int, fault text, body jsonb)
 LANGUAGE sql AS $$
-  SELECT (row_number() OVER (ORDER BY (r->>'seq')::int))::int, r->>'method',
-         -- the emulator's port changes from run to run
-         regexp_replace(r->>'raw_target', '^https?://[^/]*', ''),
-         (r->>'status')::int, r->>'fault', r->'body'
-  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') AS r
+  WITH log AS (
+    SELECT (r->>'seq')::int AS arrival, r->>'method' AS method,
+           -- the emulator's port changes from run to run
+           regexp_replace(r->>'raw_target', '^https?://[^/]*', '') AS target,
+           (r->>'status')::int AS status, r->>'fault' AS fault, r->'body' AS body
+    FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') AS r
+  ), classified AS (
+    SELECT *,
+           CASE WHEN target ~ '[?&]\$count=true&(\$skip=\d+&)?\$top=\d+$'
+                THEN regexp_replace(target, '[?&]\$count=true&.*$', '') END AS counted_prefix,
+           CASE WHEN target !~ '\$count=true' AND target ~ '[?&]\$skip=\d+&\$top=\d+$'
+                THEN regexp_replace(target, '[?&]\$skip=\d+&\$top=\d+$', '') END AS page_prefix,
+           substring(target from '[?&]\$skip=(\d+)&\$top=\d+$')::bigint AS skip
+    FROM log
+  ), anchored AS (
+    SELECT c.*,
+           coalesce((SELECT max(a.arrival) FROM classified a
+                     WHERE a.counted_prefix = c.page_prefix AND a.arrival < c.arrival),
+                    c.arrival) AS anchor
+    FROM classified c
+  )
+  SELECT (row_number() OVER (ORDER BY anchor, arrival <> anchor, skip, target, arrival))::int,
+         method, target, status, fault, body
+  FROM anchored
   ORDER BY 1
 $$;
 

@@ -599,7 +599,7 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 	appendStringInfo(&query, "$top=%d", top);
 	appendStringInfo(&shown, "$top=%d", top);
 
-	pager = defender_pager_begin(opts, query.data, shown.data, page_cxt, false);
+	pager = defender_pager_begin(opts, query.data, shown.data, page_cxt, false, NULL);
 	while ((unlimited || rows < max_results) && (row = defender_pager_next(pager)) != NULL)
 	{
 		Datum		value;
@@ -1050,6 +1050,8 @@ defender_request(PG_FUNCTION_ARGS)
 			headers[n++] = (const char *) lfirst(lc);
 		headers[n] = NULL;
 
+		if (strcmp(method, "GET") != 0)
+			defender_cache_forget_all();	/* it may change what reads answered */
 		response = defender_http_send(&once, method, url.data, display, headers,
 									  body, body ? strlen(body) : 0, idempotent);
 		/* the header held a credential; do not leave it lying in memory */

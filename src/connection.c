@@ -50,6 +50,11 @@ static uint32 transfer_wait_event = 0;
 
 static DfwClient *get_client(void);
 static void run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response);
+static void run_transfers(int n, const DfwHttpRequest *requests, DfwHttpResponse **responses);
+static void init_request(DfwHttpRequest *request, const DefenderOptions *opts,
+						 const char *method, const char *url,
+						 const char *const *headers, const char *body, size_t body_len);
+static DefenderResponse *new_response(void);
 static void wait_for_transfer(const DfwWait *wait);
 static void free_response_body(void *arg);
 static bool status_is_retryable(long status, bool idempotent);
@@ -108,25 +113,45 @@ get_wait_event(void)
 /*
  * run_transfer
  *		One HTTP exchange, interruptible at every wait.
- *
- * If anything raises an error meanwhile (an interrupt, typically) the
- * transfer is aborted before the error propagates, which closes its
- * connection and leaves the handle clean for the next request.
  */
 static void
 run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response)
 {
+	run_transfers(1, request, &response);
+}
+
+/*
+ * run_transfers
+ *		n HTTP exchanges at the same time (n <= DFW_MAX_TRANSFERS),
+ *		interruptible at every wait; returns when all have finished.
+ *
+ * If anything raises an error meanwhile (an interrupt, typically) every
+ * transfer is aborted before the error propagates, which closes their
+ * connections and leaves the handles clean for the next request.
+ */
+static void
+run_transfers(int n, const DfwHttpRequest *requests, DfwHttpResponse **responses)
+{
 	DfwClient  *client = get_client();
 
+	Assert(n > 0 && n <= DFW_MAX_TRANSFERS);
 	PG_TRY();
 	{
-		if (dfw_client_begin(client, request, response) == DFW_CLIENT_OK)
+		int			started = 0;
+		int			i;
+
+		dfw_client_abort(client);
+		for (i = 0; i < n; i++)
+			if (dfw_client_begin_slot(client, i, &requests[i], responses[i]) == DFW_CLIENT_OK)
+				started++;
+		if (started > 0)
 		{
 			DfwWait		wait;
 
 			while (!dfw_client_step(client, &wait))
 				wait_for_transfer(&wait);
-			dfw_client_end(client);
+			for (i = 0; i < n; i++)
+				dfw_client_end_slot(client, i);
 		}
 	}
 	PG_CATCH();
@@ -254,6 +279,38 @@ retry_delay_ms(const DfwHttpResponse *http, int attempt)
 	return ms;
 }
 
+/* A response whose body is freed with CurrentMemoryContext. */
+static DefenderResponse *
+new_response(void)
+{
+	DefenderResponse *response = palloc0(sizeof(DefenderResponse));
+
+	response->free_body.func = free_response_body;
+	response->free_body.arg = response;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &response->free_body);
+	return response;
+}
+
+/* The transfer settings every request takes from the server's options. */
+static void
+init_request(DfwHttpRequest *request, const DefenderOptions *opts,
+			 const char *method, const char *url, const char *const *headers,
+			 const char *body, size_t body_len)
+{
+	memset(request, 0, sizeof(DfwHttpRequest));
+	request->method = method;
+	request->url = url;
+	request->headers = headers;
+	request->body = body;
+	request->body_len = body_len;
+	request->timeout_ms = (long) opts->timeout * 1000;
+	request->connect_timeout_ms = Min(request->timeout_ms, 10000);
+	request->verify_ssl = opts->verify_ssl;
+	request->ca_file = opts->ca_file;
+	request->max_response_bytes = (size_t) opts->max_response_mb * 1024 * 1024;
+	request->user_agent = DEFENDER_USER_AGENT;
+}
+
 /*
  * defender_http_send
  *		Send one request, retrying what is safe to retry.
@@ -269,26 +326,11 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 				   const char *const *headers,
 				   const char *body, size_t body_len, bool idempotent)
 {
-	DefenderResponse *response = palloc0(sizeof(DefenderResponse));
+	DefenderResponse *response = new_response();
 	DfwHttpRequest request;
 	int			attempt;
 
-	response->free_body.func = free_response_body;
-	response->free_body.arg = response;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &response->free_body);
-
-	memset(&request, 0, sizeof(request));
-	request.method = method;
-	request.url = url;
-	request.headers = headers;
-	request.body = body;
-	request.body_len = body_len;
-	request.timeout_ms = (long) opts->timeout * 1000;
-	request.connect_timeout_ms = Min(request.timeout_ms, 10000);
-	request.verify_ssl = opts->verify_ssl;
-	request.ca_file = opts->ca_file;
-	request.max_response_bytes = (size_t) opts->max_response_mb * 1024 * 1024;
-	request.user_agent = DEFENDER_USER_AGENT;
+	init_request(&request, opts, method, url, headers, body, body_len);
 
 	for (attempt = 0;; attempt++)
 	{
@@ -348,6 +390,19 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 	const char *service = strcmp(audience, opts->mde_url) == 0 ?
 		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
 
+	if (flags & DEFENDER_CACHEABLE)
+	{
+		DefenderResponse *cached = new_response();
+
+		if (defender_cache_lookup(opts, method, url, body, cached))
+		{
+			elog(DEBUG1, "defender_fdw: %s -> %ld from the cache", display, cached->http.status);
+			return cached;
+		}
+	}
+	else if (strcmp(method, "GET") != 0)
+		defender_cache_forget_all();	/* a write: cached reads may be stale */
+
 	for (;;)
 	{
 		const char *token = defender_get_token(opts, audience, refreshed);
@@ -380,6 +435,8 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 			refreshed = true;
 			continue;
 		}
+		if (status >= 200 && status < 300 && (flags & DEFENDER_CACHEABLE))
+			defender_cache_store(opts, method, url, body, response);
 		if ((status >= 200 && status < 300) ||
 			(status == 404 && (flags & DEFENDER_ALLOW_NOT_FOUND)) ||
 			(status == 400 && (flags & DEFENDER_ALLOW_BAD_REQUEST)))
@@ -387,6 +444,98 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 
 		report_api_error(opts, response, service, display, client_request_id);
 	}
+}
+
+/*
+ * defender_api_get_many
+ *		GET n URLs of one service at the same time; the responses, all 2xx.
+ *
+ * This is the fast path for pages whose URLs are known in advance.  The
+ * requests go out together with one token; one that fails in a way a
+ * single request would retry (429, 503, 504, a 401, a broken transfer) is
+ * sent again on its own through defender_api_request(), which owns
+ * retries, token refresh and their error reporting; any other failure is
+ * reported at once, as it would be for one request.  Answers cache_ttl
+ * keeps are not asked for again.  The responses live in
+ * CurrentMemoryContext.
+ */
+DefenderResponse **
+defender_api_get_many(const DefenderOptions *opts, const char *audience, int n,
+					  char *const *urls, char *const *displays)
+{
+	DefenderResponse **responses = palloc0(sizeof(DefenderResponse *) * n);
+	DfwHttpRequest *requests = palloc0(sizeof(DfwHttpRequest) * n);
+	DfwHttpResponse **http = palloc0(sizeof(DfwHttpResponse *) * n);
+	int		   *sent = palloc0(sizeof(int) * n);	/* which requests go out */
+	const char **headers = palloc0(sizeof(char *) * 4 * n);
+	char	  **client_request_ids = palloc0(sizeof(char *) * n);
+	const char *service = strcmp(audience, opts->mde_url) == 0 ?
+		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
+	char	   *authorization;
+	int			nsent = 0;
+	int			i;
+	TimestampTz start = GetCurrentTimestamp();
+
+	Assert(n > 0 && n <= DFW_MAX_TRANSFERS);
+	for (i = 0; i < n; i++)
+	{
+		responses[i] = new_response();
+		if (!defender_cache_lookup(opts, "GET", urls[i], NULL, responses[i]))
+			sent[nsent++] = i;
+	}
+	if (nsent == 0)
+		return responses;
+
+	authorization = psprintf("Authorization: Bearer %s",
+							 defender_get_token(opts, audience, false));
+	for (i = 0; i < nsent; i++)
+	{
+		const char **h = headers + 4 * i;
+
+		h[0] = authorization;
+		client_request_ids[i] = defender_new_client_request_id();
+		h[1] = psprintf("client-request-id: %s", client_request_ids[i]);
+		h[2] = "Accept: application/json";
+		h[3] = NULL;
+		http[i] = &responses[sent[i]]->http;
+		init_request(&requests[i], opts, "GET", urls[sent[i]], h, NULL, 0);
+	}
+
+	run_transfers(nsent, requests, http);
+	explicit_bzero(authorization, strlen(authorization));
+	pfree(authorization);
+
+	for (i = 0; i < nsent; i++)
+	{
+		DfwHttpResponse *r = http[i];
+		int			k = sent[i];
+
+		elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms, %d in parallel, request-id %s)",
+			 displays[k], r->status,
+			 r->error != DFW_CLIENT_OK ? ", " : "",
+			 r->error != DFW_CLIENT_OK ? r->error_message : "",
+			 (long) ((GetCurrentTimestamp() - start) / 1000), nsent,
+			 r->request_id[0] ? r->request_id : "none");
+		if (r->error == DFW_CLIENT_OK && r->status >= 200 && r->status < 300)
+		{
+			defender_cache_store(opts, "GET", urls[k], NULL, responses[k]);
+			continue;
+		}
+		/* what one request would retry: send it again, alone */
+		if (r->error == DFW_CLIENT_OK ?
+			(r->status == 401 || status_is_retryable(r->status, true)) :
+			(r->error == DFW_CLIENT_TRANSFER_FAILED || r->error == DFW_CLIENT_CONNECT_FAILED))
+		{
+			defender_response_release(responses[k]);
+			responses[k] = defender_api_request(opts, audience, "GET", urls[k],
+												displays[k], NULL, DEFENDER_CACHEABLE);
+			continue;
+		}
+		if (r->error != DFW_CLIENT_OK)
+			report_transport_error(opts, responses[k], urls[k], displays[k]);
+		report_api_error(opts, responses[k], service, displays[k], client_request_ids[i]);
+	}
+	return responses;
 }
 
 /*

@@ -62,6 +62,8 @@ typedef struct DefenderOptions
 	char	   *ca_file;
 	int			max_retries;
 	int			max_response_mb;
+	int			parallel_pages; /* list pages in flight at once (server or table) */
+	int			cache_ttl;		/* seconds a response is reused; 0: never */
 
 	/* user mapping (client_id may come from the server) */
 	char	   *client_id;
@@ -238,6 +240,8 @@ typedef struct DefenderListRequest
 	char	   *orderby;		/* e.g. "createdDateTime desc", or NULL */
 	bool		expand_alerts;
 	bool		count_only;		/* $count=true&$top=1 */
+	bool		count_pages;	/* $count=true, so that pages can go in parallel */
+	bool		omit_paging;	/* stop before $count/$skip/$top (a page prefix) */
 	int64		top;			/* rows per page, 0 for the resource's page size */
 	int64		skip;
 	const char *top_text;		/* for EXPLAIN: a placeholder instead of top */
@@ -360,6 +364,7 @@ extern List *defender_import_schema(struct ImportForeignSchemaStmt *stmt, Oid se
 /* connection.c */
 #define DEFENDER_ALLOW_NOT_FOUND	0x01	/* return a 404 instead of raising */
 #define DEFENDER_ALLOW_BAD_REQUEST	0x02	/* return a 400 instead of raising */
+#define DEFENDER_CACHEABLE			0x04	/* a read whose answer cache_ttl may keep */
 
 /*
  * One response handed back to a caller.  body is malloc'd by the client;
@@ -371,6 +376,7 @@ typedef struct DefenderResponse
 {
 	DfwHttpResponse http;
 	MemoryContextCallback free_body;
+	bool		from_cache;		/* answered by response_cache.c, nothing sent */
 } DefenderResponse;
 
 extern DefenderResponse *defender_api_request(const DefenderOptions *opts,
@@ -387,12 +393,25 @@ extern DefenderResponse *defender_http_send(const DefenderOptions *opts,
 											const char *const *headers,
 											const char *body, size_t body_len,
 											bool idempotent);
+extern DefenderResponse **defender_api_get_many(const DefenderOptions *opts,
+												const char *audience, int n,
+												char *const *urls,
+												char *const *displays);
 extern void defender_response_release(DefenderResponse *response);
 extern void defender_sleep_ms(long ms);
 extern char *defender_redact(const DefenderOptions *opts, const char *text);
 extern char *defender_url_encode(const char *text);
 extern char *defender_new_client_request_id(void);
 extern void defender_connection_init(void);
+
+/* response_cache.c */
+extern bool defender_cache_lookup(const DefenderOptions *opts, const char *method,
+								  const char *url, const char *body,
+								  DefenderResponse *response);
+extern void defender_cache_store(const DefenderOptions *opts, const char *method,
+								 const char *url, const char *body,
+								 const DefenderResponse *response);
+extern void defender_cache_forget_all(void);
 
 /* auth.c */
 extern const char *defender_get_token(const DefenderOptions *opts,
@@ -406,11 +425,27 @@ extern void defender_auth_init(void);
 struct json_t;
 typedef struct DefenderPager DefenderPager;
 
+/*
+ * How a pager may fetch pages in parallel: the first request carries
+ * $count=true, and once @odata.count is known the remaining pages are
+ * asked for as prefix&$skip=N&$top=M, up to parallel at a time.
+ */
+typedef struct DefenderPaging
+{
+	int			parallel;		/* pages in flight at once (>= 2) */
+	const char *prefix;			/* the request without $count/$skip/$top */
+	const char *display_prefix; /* the same for messages */
+	int64		page_size;		/* $top of every page */
+	int64		first_skip;		/* $skip of the first request */
+	int64		row_limit;		/* rows wanted, -1: all */
+} DefenderPaging;
+
 extern DefenderPager *defender_pager_begin(const DefenderOptions *opts,
 										   const char *first_url,
 										   const char *display,
 										   MemoryContext page_cxt,
-										   bool allow_rejection);
+										   bool allow_rejection,
+										   const DefenderPaging *paging);
 extern struct json_t *defender_pager_next(DefenderPager *pager);
 extern void defender_pager_rewind(DefenderPager *pager);
 extern bool defender_pager_rejected(DefenderPager *pager, DfwGraphError *err);

@@ -382,10 +382,17 @@ defender_deparse_list(StringInfo buf, bool encode, const DefenderOptions *opts,
 		appendStringInfo(buf, "%c$expand=alerts", sep);
 		sep = '&';
 	}
+	if (req->omit_paging)
+		return render;
 	if (req->count_only)
 	{
 		appendStringInfo(buf, "%c$count=true&$top=1", sep);
 		return render;
+	}
+	if (req->count_pages)
+	{
+		appendStringInfo(buf, "%c$count=true", sep);
+		sep = '&';
 	}
 	if (req->skip_text)
 	{

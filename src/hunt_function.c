@@ -142,7 +142,7 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 	MemoryContextSwitchTo(call_cxt);
 
 	response = defender_api_request(opts, opts->graph_url, "POST", url, display,
-									body, 0);
+									body, DEFENDER_CACHEABLE);
 	if (as_jsonb)
 		defender_hunting_rows_to_tuplestore(response->http.body,
 											response->http.body_len,

@@ -48,6 +48,8 @@
 #define MAX_MAX_RETRIES		10
 #define DEFAULT_MAX_RESPONSE_MB 256
 #define MAX_MAX_RESPONSE_MB 1024
+#define DEFAULT_PARALLEL_PAGES 4
+#define MAX_CACHE_TTL 86400
 
 /* An option and the catalog of the object it may be attached to. */
 typedef struct DefenderOption
@@ -71,6 +73,8 @@ static const DefenderOption valid_options[] = {
 	{"client_id", ForeignServerRelationId},
 	{"pushdown", ForeignServerRelationId},
 	{"timespan", ForeignServerRelationId},
+	{"parallel_pages", ForeignServerRelationId},
+	{"cache_ttl", ForeignServerRelationId},
 	/* user mapping */
 	{"client_id", UserMappingRelationId},
 	{"client_secret", UserMappingRelationId},
@@ -81,6 +85,8 @@ static const DefenderOption valid_options[] = {
 	{"table", ForeignTableRelationId},
 	{"query", ForeignTableRelationId},
 	{"timespan", ForeignTableRelationId},
+	{"parallel_pages", ForeignTableRelationId},
+	{"cache_ttl", ForeignTableRelationId},
 	/* column */
 	{"property", AttributeRelationId},
 	{NULL, InvalidOid}
@@ -181,6 +187,10 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 			(void) check_int(name, value, 1, MAX_MAX_RESPONSE_MB);
 		else if (strcmp(name, "page_size") == 0)
 			page_size = check_int(name, value, 1, 1000);
+		else if (strcmp(name, "parallel_pages") == 0)
+			(void) check_int(name, value, 1, DFW_MAX_TRANSFERS);
+		else if (strcmp(name, "cache_ttl") == 0)
+			(void) check_int(name, value, 0, MAX_CACHE_TTL);
 		else if (strcmp(name, "verify_ssl") == 0 || strcmp(name, "pushdown") == 0)
 		{
 			bool		b;
@@ -509,6 +519,8 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	opts->max_retries = DEFAULT_MAX_RETRIES;
 	opts->max_response_mb = DEFAULT_MAX_RESPONSE_MB;
 	opts->pushdown = true;
+	opts->parallel_pages = DEFAULT_PARALLEL_PAGES;
+	opts->cache_ttl = 0;
 
 	/* Later lists win: the user mapping's client_id over the server's. */
 	options = list_copy(server->options);
@@ -551,6 +563,10 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 			opts->resource = pstrdup(value);
 		else if (strcmp(name, "page_size") == 0)
 			opts->page_size = atoi(value);
+		else if (strcmp(name, "parallel_pages") == 0)
+			opts->parallel_pages = atoi(value);
+		else if (strcmp(name, "cache_ttl") == 0)
+			opts->cache_ttl = atoi(value);
 		else if (strcmp(name, "pushdown") == 0)
 			opts->pushdown = defGetBoolean(def);
 		else if (strcmp(name, "table") == 0)

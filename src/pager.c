@@ -11,9 +11,22 @@
  * the bearer token goes with it, and never to a page already read, since
  * a loop would otherwise repeat rows forever.
  *
+ * Following nextLinks is sequential: a 5,000-incident scan at Graph's 50
+ * per page is 100 round trips one after another.  When the caller allows
+ * it (DefenderPaging), the first request also asks for $count=true; once
+ * @odata.count says how many rows there are, the remaining pages are
+ * requested by $skip, several at a time (fetch_batch), and handed out in
+ * order, so the rows come in the same order as with nextLinks.  Each page
+ * must then hold exactly the rows the count promised; if the collection
+ * changed under the scan (a page comes back short) the scan fails with a
+ * serialization error rather than return a result with a hole in it.  A
+ * last page that still has a nextLink (rows arrived meanwhile) is followed
+ * as usual.
+ *
  * Everything a page owns (the response body, the jansson document) lives
- * in page_cxt, which is reset for each page; memory context callbacks free
- * the foreign allocations, on error paths too.
+ * in page_cxt, which is reset for each page; a batch of parallel responses
+ * lives in batch_cxt until the batch is used up.  Memory context callbacks
+ * free the foreign allocations, on error paths too.
  *
  * src/pager.c
  *
@@ -41,6 +54,18 @@ struct DefenderPager
 	size_t		index;
 	MemoryContextCallback free_document;
 
+	/* parallel paging; pages_total is -1 while following nextLinks */
+	DefenderPaging paging;		/* paging.parallel 0: never */
+	int64		pages_total;	/* pages the scan needs, page 0 the first request */
+	int64		rows_total;		/* rows those pages hold */
+	int64		next_page;		/* first page not yet requested */
+	MemoryContext batch_cxt;	/* the responses of the current batch */
+	DefenderResponse **batch;
+	char	  **batch_displays;
+	int			batch_size;
+	int			batch_pos;
+	int64		batch_first;	/* page number of batch[0] */
+
 	bool		allow_rejection;	/* may the first page be a 400? */
 	bool		rejected;		/* it was */
 	DfwGraphError rejection;	/* Graph's error for it */
@@ -48,13 +73,18 @@ struct DefenderPager
 };
 
 static void fetch_page(DefenderPager *pager);
+static void start_parallel(DefenderPager *pager);
+static void fetch_batch(DefenderPager *pager);
+static void take_batch_page(DefenderPager *pager);
+static void set_page(DefenderPager *pager, DefenderResponse *response, const char *display);
+static char *checked_next_link(DefenderPager *pager, const char *display);
 static void decref_document(void *arg);
 static json_t *parse_body(const DefenderResponse *response, const char *display);
 static json_t *request_entity(const DefenderOptions *opts, const char *method,
 							  const char *url, const char *display, const char *body,
 							  MemoryContext cxt);
 static void free_document(void *arg);
-static char *display_for(const DefenderOptions *opts, const char *url);
+static char *display_for(DefenderPager *pager, const char *url);
 
 /*
  * defender_pager_begin
@@ -63,10 +93,19 @@ static char *display_for(const DefenderOptions *opts, const char *url);
 DefenderPager *
 defender_pager_begin(const DefenderOptions *opts, const char *first_url,
 					 const char *display, MemoryContext page_cxt,
-					 bool allow_rejection)
+					 bool allow_rejection, const DefenderPaging *paging)
 {
 	DefenderPager *pager = palloc0(sizeof(DefenderPager));
 
+	if (paging && paging->parallel > 1)
+	{
+		pager->paging = *paging;
+		pager->paging.prefix = pstrdup(paging->prefix);
+		pager->paging.display_prefix = pstrdup(paging->display_prefix);
+		pager->batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												 "defender_fdw page batch",
+												 ALLOCSET_DEFAULT_SIZES);
+	}
 	pager->allow_rejection = allow_rejection;
 	pager->opts = opts;
 	pager->page_cxt = page_cxt;
@@ -95,6 +134,11 @@ defender_pager_rewind(DefenderPager *pager)
 	pager->started = false;
 	pager->rejected = false;
 	pager->requests = 0;
+	pager->pages_total = -1;
+	pager->batch = NULL;
+	pager->batch_size = pager->batch_pos = 0;
+	if (pager->batch_cxt)
+		MemoryContextReset(pager->batch_cxt);
 }
 
 /*
@@ -135,9 +179,13 @@ defender_pager_next(DefenderPager *pager)
 {
 	while (pager->rows == NULL || pager->index >= json_array_size(pager->rows))
 	{
-		if (pager->started && pager->next_url == NULL)
+		if (pager->pages_total > 0 &&
+			(pager->batch_pos < pager->batch_size || pager->next_page < pager->pages_total))
+			take_batch_page(pager);
+		else if (pager->started && pager->next_url == NULL)
 			return NULL;
-		fetch_page(pager);
+		else
+			fetch_page(pager);
 	}
 	return json_array_get(pager->rows, pager->index++);
 }
@@ -153,7 +201,6 @@ fetch_page(DefenderPager *pager)
 	char	   *url = pager->next_url;
 	DefenderResponse *response;
 	MemoryContext caller = CurrentMemoryContext;
-	json_t	   *next;
 	const char *display;
 
 	MemoryContextReset(pager->page_cxt);
@@ -168,9 +215,11 @@ fetch_page(DefenderPager *pager)
 
 	display = pager->display;
 	response = defender_api_request(opts, opts->graph_url, "GET", url, display, NULL,
-									pager->allow_rejection && list_length(pager->visited) == 1 ?
-									DEFENDER_ALLOW_BAD_REQUEST : 0);
-	pager->requests++;
+									DEFENDER_CACHEABLE |
+									(pager->allow_rejection && list_length(pager->visited) == 1 ?
+									 DEFENDER_ALLOW_BAD_REQUEST : 0));
+	if (!response->from_cache)
+		pager->requests++;
 	if (response->http.status == 400)
 	{
 		/* the caller retries without its filter; see defender_pager_rejected */
@@ -182,6 +231,28 @@ fetch_page(DefenderPager *pager)
 		MemoryContextSwitchTo(caller);
 		return;
 	}
+
+	set_page(pager, response, display);
+	pager->next_url = checked_next_link(pager, display);
+	if (pager->next_url)
+	{
+		if (list_length(pager->visited) == 1 && pager->paging.parallel > 1)
+			start_parallel(pager);
+		else
+			pager->display = display_for(pager, pager->next_url);
+	}
+	MemoryContextSwitchTo(caller);
+}
+
+/*
+ * set_page
+ *		Make a response's "value" array the current page; its body is
+ *		freed, the parsed document lives in page_cxt.
+ */
+static void
+set_page(DefenderPager *pager, DefenderResponse *response, const char *display)
+{
+	MemoryContext caller = MemoryContextSwitchTo(pager->page_cxt);
 
 	pager->document = parse_body(response, display);
 	pager->free_document.func = free_document;
@@ -196,47 +267,181 @@ fetch_page(DefenderPager *pager)
 				 errmsg("Microsoft Graph's answer has no \"value\" array"),
 				 errdetail("A collection page is a JSON object with a \"value\" array of rows."),
 				 errcontext("remote request: %s", display)));
-
-	next = json_object_get(pager->document, "@odata.nextLink");
-	pager->next_url = NULL;
-	if (next != NULL && !json_is_null(next))
-	{
-		ListCell   *lc;
-		const char *link;
-		size_t		origin_len = strlen(opts->graph_url);
-
-		if (!json_is_string(next))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-					 errmsg("Microsoft Graph's @odata.nextLink is not a string"),
-					 errcontext("remote request: %s", display)));
-		link = json_string_value(next);
-
-		/* The token goes with the request: only to the configured service. */
-		if (pg_strncasecmp(link, opts->graph_url, origin_len) != 0 ||
-			(link[origin_len] != '/' && link[origin_len] != '\0'))
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-					 errmsg("Microsoft Graph's @odata.nextLink points outside graph_url"),
-					 errdetail("The link's host is not \"%s\"; it is not followed, so that the access token is not sent elsewhere.",
-							   opts->graph_url),
-					 errcontext("remote request: %s", display)));
-
-		foreach(lc, pager->visited)
-		{
-			if (strcmp((char *) lfirst(lc), link) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-						 errmsg("Microsoft Graph's @odata.nextLink leads back to a page already read"),
-						 errdetail("Following it would repeat rows; the scan stops with an error instead of returning a partial result."),
-						 errcontext("remote request: %s", display)));
-		}
-
-		MemoryContextSwitchTo(pager->pager_cxt);
-		pager->next_url = pstrdup(link);
-		pager->display = display_for(opts, link);
-	}
 	MemoryContextSwitchTo(caller);
+}
+
+/*
+ * checked_next_link
+ *		The current page's @odata.nextLink (in pager_cxt), or NULL.
+ *
+ * It is followed only when it points at the server's own graph_url, since
+ * the bearer token goes with it, and never to a page already read.
+ */
+static char *
+checked_next_link(DefenderPager *pager, const char *display)
+{
+	const DefenderOptions *opts = pager->opts;
+	json_t	   *next = json_object_get(pager->document, "@odata.nextLink");
+	ListCell   *lc;
+	const char *link;
+	size_t		origin_len = strlen(opts->graph_url);
+
+	if (next == NULL || json_is_null(next))
+		return NULL;
+	if (!json_is_string(next))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("Microsoft Graph's @odata.nextLink is not a string"),
+				 errcontext("remote request: %s", display)));
+	link = json_string_value(next);
+
+	/* The token goes with the request: only to the configured service. */
+	if (pg_strncasecmp(link, opts->graph_url, origin_len) != 0 ||
+		(link[origin_len] != '/' && link[origin_len] != '\0'))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("Microsoft Graph's @odata.nextLink points outside graph_url"),
+				 errdetail("The link's host is not \"%s\"; it is not followed, so that the access token is not sent elsewhere.",
+						   opts->graph_url),
+				 errcontext("remote request: %s", display)));
+
+	foreach(lc, pager->visited)
+	{
+		if (strcmp((char *) lfirst(lc), link) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+					 errmsg("Microsoft Graph's @odata.nextLink leads back to a page already read"),
+					 errdetail("Following it would repeat rows; the scan stops with an error instead of returning a partial result."),
+					 errcontext("remote request: %s", display)));
+	}
+	return MemoryContextStrdup(pager->pager_cxt, link);
+}
+
+/*
+ * start_parallel
+ *		After the first page: from @odata.count, how many more pages the
+ *		scan needs; they are then fetched by fetch_batch instead of by
+ *		following nextLinks.  Without a usable count, nextLinks it is.
+ */
+static void
+start_parallel(DefenderPager *pager)
+{
+	const DefenderPaging *paging = &pager->paging;
+	json_t	   *count = json_object_get(pager->document, "@odata.count");
+	int64		rows;
+	int64		first = (int64) json_array_size(pager->rows);
+
+	if (!json_is_integer(count) || first != paging->page_size)
+	{
+		pager->display = display_for(pager, pager->next_url);
+		return;
+	}
+	rows = (int64) json_integer_value(count) - paging->first_skip;
+	if (paging->row_limit >= 0 && rows > paging->row_limit)
+		rows = paging->row_limit;
+	if (rows <= first)
+	{
+		/* the count says the first page was all; the nextLink decides */
+		pager->display = display_for(pager, pager->next_url);
+		return;
+	}
+	pager->rows_total = rows;
+	pager->pages_total = (rows + paging->page_size - 1) / paging->page_size;
+	pager->next_page = 1;
+	pager->next_url = NULL;
+}
+
+/*
+ * fetch_batch
+ *		Request the next pages, up to paging.parallel at once.
+ */
+static void
+fetch_batch(DefenderPager *pager)
+{
+	const DefenderPaging *paging = &pager->paging;
+	int			n = (int) Min((int64) paging->parallel, pager->pages_total - pager->next_page);
+	char	  **urls;
+	char		sep = strchr(paging->prefix, '?') ? '&' : '?';
+	MemoryContext caller;
+	int			i;
+
+	MemoryContextReset(pager->batch_cxt);
+	pager->batch = NULL;
+	pager->batch_size = pager->batch_pos = 0;
+	caller = MemoryContextSwitchTo(pager->batch_cxt);
+
+	urls = palloc(sizeof(char *) * n);
+	pager->batch_displays = palloc(sizeof(char *) * n);
+	for (i = 0; i < n; i++)
+	{
+		int64		page = pager->next_page + i;
+		int64		skip = paging->first_skip + page * paging->page_size;
+		int64		top = Min(paging->page_size, pager->rows_total - page * paging->page_size);
+		char	   *options = psprintf("%c$skip=" INT64_FORMAT "&$top=" INT64_FORMAT,
+									   sep, skip, top);
+
+		urls[i] = psprintf("%s%s", paging->prefix, options);
+		pager->batch_displays[i] = psprintf("%s%s", paging->display_prefix, options);
+	}
+	pager->batch = defender_api_get_many(pager->opts, pager->opts->graph_url, n,
+										 urls, pager->batch_displays);
+	pager->batch_first = pager->next_page;
+	pager->batch_size = n;
+	pager->next_page += n;
+	for (i = 0; i < n; i++)
+		if (!pager->batch[i]->from_cache)
+			pager->requests++;
+	MemoryContextSwitchTo(caller);
+}
+
+/*
+ * take_batch_page
+ *		Make the next page of the batch current, fetching a batch first
+ *		when none is left; check it holds the rows the count promised.
+ */
+static void
+take_batch_page(DefenderPager *pager)
+{
+	int64		page;
+	int64		expected;
+	const char *display;
+
+	if (pager->batch_pos >= pager->batch_size)
+		fetch_batch(pager);
+
+	MemoryContextReset(pager->page_cxt);
+	pager->document = NULL;
+	pager->rows = NULL;
+	pager->index = 0;
+
+	page = pager->batch_first + pager->batch_pos;
+	display = pager->batch_displays[pager->batch_pos];
+	set_page(pager, pager->batch[pager->batch_pos], display);
+	pager->batch[pager->batch_pos++] = NULL;
+
+	expected = Min(pager->paging.page_size,
+				   pager->rows_total - page * pager->paging.page_size);
+	if ((int64) json_array_size(pager->rows) < expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the collection changed while its pages were read in parallel"),
+				 errdetail("@odata.count promised " INT64_FORMAT " rows; page " INT64_FORMAT " held %zu of the " INT64_FORMAT " expected.",
+						   pager->rows_total + pager->paging.first_skip, page + 1,
+						   json_array_size(pager->rows), expected),
+				 errhint("Run the query again, or set the option parallel_pages to 1 to follow Graph's nextLinks one page at a time."),
+				 errcontext("remote request: %s", display)));
+
+	/* Rows that arrived during the scan: the last page's nextLink has them. */
+	if (page == pager->pages_total - 1 && pager->paging.row_limit < 0)
+	{
+		MemoryContext caller = MemoryContextSwitchTo(pager->pager_cxt);
+
+		pager->next_url = checked_next_link(pager, display);
+		if (pager->next_url)
+			pager->display = display_for(pager, pager->next_url);
+		MemoryContextSwitchTo(caller);
+		pager->pages_total = -1;	/* from here on, nextLinks */
+	}
 }
 
 /*
@@ -319,7 +524,7 @@ request_entity(const DefenderOptions *opts, const char *method, const char *url,
 	json_t	   *document;
 
 	response = defender_api_request(opts, opts->graph_url, method, url, display, body,
-									get ? DEFENDER_ALLOW_NOT_FOUND : 0);
+									get ? DEFENDER_ALLOW_NOT_FOUND | DEFENDER_CACHEABLE : 0);
 	if (get && response->http.status == 404)
 	{
 		defender_response_release(response);
@@ -358,9 +563,10 @@ free_document(void *arg)
 	pager->rows = NULL;
 }
 
-/* "GET /v1.0/..." for a URL below graph_url. */
+/* "GET /v1.0/..." for a URL below graph_url; it lives as long as the pager. */
 static char *
-display_for(const DefenderOptions *opts, const char *url)
+display_for(DefenderPager *pager, const char *url)
 {
-	return psprintf("GET %s", url + strlen(opts->graph_url));
+	return MemoryContextStrdup(pager->pager_cxt,
+							   psprintf("GET %s", url + strlen(pager->opts->graph_url)));
 }
