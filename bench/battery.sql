@@ -46,7 +46,7 @@ SELECT l.note, i.status, i.severity FROM bench_watchlist l JOIN incidents i ON i
 -- min: PAGES /v1.0/security/incidents?$filter=status eq 'active'&$top=50
 SELECT id, display_name FROM incidents WHERE status = 'active';
 
--- name: incidents by status and severity (2)
+-- name: incidents by status and severity (1)
 -- min: PAGES /v1.0/security/incidents?$filter=status eq 'active' and severity eq 'high'&$top=50
 SELECT id, display_name FROM incidents WHERE status = 'active' AND severity = 'high';
 
