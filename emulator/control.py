@@ -35,6 +35,12 @@ def get_requests(req):
     return _ok({"requests": req.state.log_since(since)})
 
 
+def get_connections(req):
+    """GET /_emulator/connections: {"accepted": N}, TCP connections accepted
+    since startup (control connections included; never reset)."""
+    return _ok({"accepted": req.state.connections_accepted()})
+
+
 def get_tokens(req):
     """GET /_emulator/tokens: every access token issued so far."""
     return _ok({"tokens": req.state.all_tokens()})
@@ -105,6 +111,7 @@ def delete_faults(req):
 ROUTES = [
     ("GET", r"/_emulator/requests", get_requests),
     ("GET", r"/_emulator/tokens", get_tokens),
+    ("GET", r"/_emulator/connections", get_connections),
     ("GET", r"/_emulator/incidents", get_incidents),
     ("GET", r"/_emulator/alerts", get_alerts),
     ("GET", r"/_emulator/config", get_config),

@@ -131,11 +131,10 @@ class Handler(BaseHTTPRequestHandler):
         status = None
         try:
             resp = self._run(lambda: self._pipeline(req, area, entry), req)
-            if resp is not None and getattr(resp, "action", None) != "drop":
-                # log the status before the client can read the answer, so a
-                # test that asks for the log right afterwards sees it
-                state.log_finish(entry, status=resp.status)
-            status = self._write(req, area, resp)
+            # log the status and body size before the client can read the
+            # answer, so a test that asks for the log right afterwards sees them
+            status = self._write(req, area, resp,
+                                 before_send=lambda st, n: state.log_finish(entry, status=st, bytes=n))
         finally:
             state.log_finish(entry, status=status,
                              ms=round((time.monotonic() - started) * 1000, 1))
@@ -213,12 +212,22 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.readline(65537)
 
     # ---- writing ------------------------------------------------------------
-    def _write(self, req, area, resp):
-        """Send resp; returns the status sent (None when nothing was sent)."""
+    def _write(self, req, area, resp, before_send=None):
+        """Send resp; returns the status sent (None when nothing was sent).
+        before_send(status, body bytes to be sent) runs just before the first
+        byte goes out."""
         if resp.action == "drop":
             self.close_connection = True
             return None
         payload = resp.payload()
+        if before_send is not None:
+            if req.method == "HEAD":
+                sent = 0
+            elif resp.action in ("truncate", "reset"):
+                sent = len(payload) // 2
+            else:
+                sent = len(payload)
+            before_send(resp.status, sent)
         headers = []
         if area.name in ("graph", "mde", "other"):
             headers += [("request-id", req.request_id),
@@ -271,7 +280,7 @@ def _log_entry(req):
     return {"seq": None, "conn": req.conn_id, "method": req.method, "path": req.path,
             "query": req.query_dict(), "raw_target": req.raw_target, "headers": headers,
             "token_ok": None, "body": _body_for_log(req), "status": None, "fault": None,
-            "ms": None}
+            "bytes": None, "ms": None}
 
 
 def _body_for_log(req):

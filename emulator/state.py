@@ -217,6 +217,12 @@ class State:
                 info.revoked = True
 
     # ---- connections and the request log ------------------------------------
+    def connections_accepted(self):
+        """How many connections have been accepted (and, with TLS, completed
+        their handshake) since startup; never reset."""
+        with self.lock:
+            return self._conn_serial
+
     def next_conn_serial(self):
         with self.lock:
             self._conn_serial += 1

@@ -592,6 +592,42 @@ class ConnectionAndLogTests(EmulatorTestCase):
         self.assertNotIn(token, raw)
         self.assertEqual(self.log(since=entries[0]["seq"]), [entries[1]])
 
+    def test_response_bytes_logged(self):
+        token = self.token()
+        status, _, data = self.request("GET", "/v1.0/security/incidents?$top=7",
+                                       headers={"Authorization": "Bearer " + token})
+        self.assertEqual(status, 200)
+        self.arm({"match": "/incidents", "kind": "truncate"})
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", "/v1.0/security/incidents?$top=7",
+                         headers={"Authorization": "Bearer " + token})
+            resp = conn.getresponse()
+            with self.assertRaises(http.client.IncompleteRead):
+                resp.read()
+        finally:
+            conn.close()
+        self.request("HEAD", "/v1.0/security/incidents?$top=7",
+                     headers={"Authorization": "Bearer " + token})
+        token_entry, full, truncated, head = self.log()
+        self.assertGreater(token_entry["bytes"], 0)
+        self.assertEqual(full["bytes"], len(data))
+        self.assertEqual(truncated["bytes"], len(data) // 2)
+        self.assertEqual(head["bytes"], 0)
+
+    def test_connections_counted(self):
+        before = self.control("GET", "connections")["accepted"]
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            for _ in range(3):
+                self.request("GET", "/v1.0/security/incidents/1", conn=conn)
+        finally:
+            conn.close()
+        self.request("GET", "/v1.0/security/incidents/1")
+        # the three requests shared one connection, the fourth had its own,
+        # and each control request (this one too) opened one
+        self.assertEqual(self.control("GET", "connections")["accepted"] - before, 3)
+
     def test_json_body_logged_parsed(self):
         self.request("POST", "/v1.0/security/incidents", body={"a": 1})
         self.assertEqual(self.log()[0]["body"], {"a": 1})

@@ -1,0 +1,564 @@
+#!/usr/bin/python3
+"""defender_fdw benchmark driver (issue 7); bench/run.sh starts it.
+
+Expects a running emulator (--emulator URL) and a cluster with the extension
+installed (PGHOST/PGPORT/PGUSER/PGDATABASE in the environment, as
+scripts/lib.sh exports them).  Standard library only.  Runs every
+measurement side by side against the same emulator, prints a table and
+writes it as Markdown to --out.
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+TENANT = "00000000-0000-0000-0000-000000000001"
+CLIENT = "11111111-1111-1111-1111-111111111111"
+SECRET = "test-secret-value"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The ~20 columns of the hunting throughput table (DeviceProcessEvents).
+HUNT_COLUMNS = [
+    ("Timestamp", "timestamptz"), ("DeviceId", "text"), ("DeviceName", "text"),
+    ("ActionType", "text"), ("FileName", "text"), ("FolderPath", "text"), ("SHA256", "text"),
+    ("FileSize", "bigint"), ("ProcessId", "bigint"), ("ProcessCommandLine", "text"),
+    ("ProcessCreationTime", "timestamptz"), ("AccountDomain", "text"), ("AccountName", "text"),
+    ("LogonId", "bigint"), ("InitiatingProcessFileName", "text"),
+    ("InitiatingProcessCommandLine", "text"), ("InitiatingProcessId", "bigint"),
+    ("ReportId", "bigint"), ("AdditionalFields", "text"), ("IsProcessRemoteSession", "boolean"),
+]
+
+BATTERY_CONFIG = {"incidents": 500, "seed": 1, "hunting_rows": 2000, "hunting_seed": 1}
+
+
+def snake(name):
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.url = args.emulator.rstrip("/")
+        self.psql_bin = os.path.join(args.pgbin, "psql")
+        self.rows = []          # the table: dicts with section, what, measured, baseline, ratio, target, met
+        self.notes = []
+        self.details = []       # extra lines for results.md
+        self._token = None
+
+    # ---- helpers ------------------------------------------------------------
+    def http(self, method, path, body=None, headers=None, raw=False):
+        data = None
+        headers = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body).encode() if not isinstance(body, (bytes, str)) else (
+                body.encode() if isinstance(body, str) else body)
+            headers.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            payload = resp.read()
+        return payload if raw else json.loads(payload or b"null")
+
+    def control(self, method, path, body=None):
+        return self.http(method, "/_emulator/" + path, body)
+
+    def reset(self, **config):
+        self.control("POST", "reset", config)
+
+    def last_seq(self):
+        log = self.control("GET", "requests")["requests"]
+        return max((e["seq"] for e in log), default=0)
+
+    def log_since(self, seq):
+        return self.control("GET", "requests?since=%d" % seq)["requests"]
+
+    def connections(self):
+        """Connections accepted so far, not counting the one asking."""
+        return self.control("GET", "connections")["accepted"] - 1
+
+    def token(self):
+        if self._token is None:
+            form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": CLIENT,
+                                           "client_secret": SECRET, "scope": self.url + "/.default"})
+            answer = self.http("POST", "/%s/oauth2/v2.0/token" % TENANT, form,
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+            self._token = answer["access_token"]
+        return self._token
+
+    def psql(self, sql=None, file=None, check=True, extra=()):
+        """Run psql in a fresh session; returns stdout (unaligned, tuples only)."""
+        cmd = [self.psql_bin, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"] + list(extra)
+        cmd += ["-f", file] if file else ["-c", sql]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise RuntimeError("psql failed: %s\n%s" % ((sql or file)[:300], proc.stderr))
+        return proc.stdout if check else proc
+
+    def session(self, script):
+        """Run a psql script in one fresh session; returns stdout."""
+        with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+            f.write(script)
+            path = f.name
+        try:
+            return self.psql(file=path)
+        finally:
+            os.unlink(path)
+
+    def add(self, section, what, measured, baseline, ratio, target, met):
+        self.rows.append(dict(section=section, what=what, measured=measured, baseline=baseline,
+                              ratio=ratio, target=target, met=met))
+        print("  %-44s %s | %s | %s | %s | %s" % (what, measured, baseline, ratio, target,
+                                                  {True: "yes", False: "NO", None: "-"}[met]),
+              flush=True)
+
+    # ---- set-up -------------------------------------------------------------
+    def setup_sql(self):
+        cols = ",\n  ".join("%s %s" % (snake(n), t) for n, t in HUNT_COLUMNS)
+        user_cols = ",\n  ".join('"%s" %s' % (n, t) for n, t in HUNT_COLUMNS)
+        self.psql("""
+ALTER SYSTEM SET log_min_messages = warning;
+""")
+        self.psql("SELECT pg_reload_conf()")
+        self.session("""
+CREATE EXTENSION IF NOT EXISTS defender_fdw;
+DROP SERVER IF EXISTS defender CASCADE;
+CREATE SERVER defender FOREIGN DATA WRAPPER defender_fdw OPTIONS (
+  tenant_id '%(tenant)s', login_url '%(url)s', graph_url '%(url)s', mde_url '%(url)s/mde');
+CREATE USER MAPPING FOR CURRENT_USER SERVER defender
+  OPTIONS (client_id '%(client)s', client_secret '%(secret)s');
+IMPORT FOREIGN SCHEMA graph FROM SERVER defender INTO public;
+IMPORT FOREIGN SCHEMA hunting LIMIT TO (device_process_events) FROM SERVER defender INTO public;
+CREATE FOREIGN TABLE hunt20 (
+  %(cols)s
+) SERVER defender OPTIONS (resource 'hunting', table 'DeviceProcessEvents');
+-- what a user loads with curl | jq | COPY: a table of the same columns
+DROP TABLE IF EXISTS user_rows, user_raw, bench_watchlist;
+CREATE UNLOGGED TABLE user_rows (
+  %(user_cols)s
+);
+CREATE UNLOGGED TABLE user_raw (j jsonb);
+CREATE TABLE bench_watchlist (incident_id text, note text);
+""" % dict(tenant=TENANT, url=self.url, client=CLIENT, secret=SECRET, cols=cols,
+           user_cols=user_cols))
+
+    # ---- 1. hunting throughput ------------------------------------------------
+    def vm_hwm_kb(self, status_text):
+        found = re.search(r"VmHWM:\s+(\d+) kB", status_text)
+        if not found:
+            raise RuntimeError("no VmHWM in %r" % status_text[:200])
+        return int(found.group(1))
+
+    def fdw_hunt_once(self):
+        setting = "SET work_mem = '%s';\n" % self.hunt_work_mem if self.hunt_work_mem else ""
+        out = self.session(setting + """\\timing on
+COPY (SELECT * FROM hunt20) TO '/dev/null';
+\\timing off
+SELECT pg_read_file('/proc/self/status');
+""")
+        ms = float(re.search(r"Time: ([\d.]+) ms", out).group(1))
+        return ms / 1000.0, self.vm_hwm_kb(out)
+
+    def wait_for_server(self):
+        """After a backend crash the postmaster restarts; wait until it accepts."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.psql("SELECT 1", check=False).returncode == 0:
+                return
+            time.sleep(0.5)
+        raise RuntimeError("the server did not come back after a crash")
+
+    def bench_hunting(self):
+        n = self.args.hunt_rows
+        reps = self.args.repeat
+        print("1. hunting throughput: %d rows x %d columns" % (n, len(HUNT_COLUMNS)), flush=True)
+        self.reset(hunting_rows=n, hunting_max_result_bytes=0)
+        # warm-up: fills the emulator's result cache, and shows the request
+        seq = self.last_seq()
+        self.hunt_work_mem = None
+        try:
+            self.fdw_hunt_once()
+        except RuntimeError as err:
+            if "server closed the connection" not in str(err):
+                raise
+            # a crash is a finding, not the end of the bench: measure the
+            # rest with a work_mem that keeps the tuplestore in memory
+            self.wait_for_server()
+            self.hunt_work_mem = "1GB"
+            self.add("1 hunting", "COPY of the hunting table, default work_mem", "backend CRASHED",
+                     "-", "-", "no crash", False)
+            self.notes.append("Hunting: the backend crashed (see the server log) scanning %d rows at the "
+                              "default work_mem (4MB); the figures below use SET work_mem = '1GB'." % n)
+            seq = self.last_seq()
+            self.fdw_hunt_once()
+        posts = [e for e in self.log_since(seq) if e["path"].endswith("/runHuntingQuery")]
+        if len(posts) != 1:
+            raise RuntimeError("expected one runHuntingQuery, got %d" % len(posts))
+        body = json.dumps(posts[0]["body"])
+        target = self.url + posts[0]["raw_target"]
+        resp_bytes = posts[0]["bytes"]
+        self.details.append("Hunting request sent by defender_fdw: `%s`" % body)
+        count = int(self.psql("SELECT count(*) FROM hunt20 WHERE report_id::text <> ''",
+                              extra=["-c", "SET work_mem = '%s'" % (self.hunt_work_mem or "4MB")]
+                              ).strip().splitlines()[-1])
+        if count != n:
+            raise RuntimeError("hunt20 returned %d rows, expected %d" % (count, n))
+
+        idle = []
+        for _ in range(reps):
+            idle.append(self.vm_hwm_kb(self.session(
+                "LOAD 'defender_fdw';\nSELECT pg_read_file('/proc/self/status');")))
+        idle_kb = statistics.median(idle)
+
+        fdw_t, fdw_mem = [], []
+        for _ in range(reps):
+            t, kb = self.fdw_hunt_once()
+            fdw_t.append(t)
+            fdw_mem.append(kb)
+
+        curl = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+                "-X", "POST", "-H", "Authorization: Bearer " + self.token(),
+                "-H", "Content-Type: application/json", "--data-binary", body, target]
+        floor_t = []
+        for _ in range(reps):
+            out = subprocess.run(curl, capture_output=True, text=True, check=True).stdout.split()
+            floor_t.append(float(out[0]))
+            resp_bytes = int(out[1])
+
+        # the user's pipeline without the extension
+        psql = " ".join(shlex.quote(a) for a in [self.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        pipeline = (
+            "set -o pipefail; "
+            "curl -sS --fail -X POST -H %s -H 'Content-Type: application/json' --data-binary %s %s"
+            " | jq -c .results"
+            " | %s -c %s -c %s" % (
+                shlex.quote("Authorization: Bearer " + self.token()), shlex.quote(body),
+                shlex.quote(target), psql,
+                shlex.quote("COPY user_raw (j) FROM STDIN WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"),
+                shlex.quote("INSERT INTO user_rows SELECT * FROM jsonb_populate_recordset(NULL::user_rows, (SELECT j FROM user_raw))")))
+        pipe_t = []
+        for _ in range(reps):
+            self.psql("TRUNCATE user_rows, user_raw")
+            start = time.monotonic()
+            subprocess.run(["bash", "-c", pipeline], check=True)
+            pipe_t.append(time.monotonic() - start)
+        loaded = int(self.psql("SELECT count(*) FROM user_rows").strip())
+        if loaded != n:
+            raise RuntimeError("the pipeline loaded %d rows, expected %d" % (loaded, n))
+        self.psql("TRUNCATE user_rows, user_raw")
+
+        fdw, floor, pipe = (statistics.median(x) for x in (fdw_t, floor_t, pipe_t))
+        growth = (statistics.median(fdw_mem) - idle_kb) * 1024
+        sec = "1 hunting"
+        if self.hunt_work_mem:
+            sec = "1 hunting (work_mem %s)" % self.hunt_work_mem
+        self.add(sec, "rows/s: defender_fdw vs curl|jq|COPY", "%.0f rows/s (%.2f s)" % (n / fdw, fdw),
+                 "%.0f rows/s (%.2f s)" % (n / pipe, pipe), "%.1fx faster" % (pipe / fdw),
+                 ">= 5x faster", pipe / fdw >= 5)
+        self.add(sec, "defender_fdw vs the curl floor", "%.2f s" % fdw, "%.3f s (curl to /dev/null)" % floor,
+                 "%.1fx the floor" % (fdw / floor), "report; drive down", None)
+        self.add(sec, "time beyond the floor, per row", "%.2f us/row" % ((fdw - floor) / n * 1e6),
+                 "0", "-", "report; drive down", None)
+        self.add(sec, "backend peak memory growth (VmHWM)", "%.1f MB" % (growth / 1e6),
+                 "%.1f MB response" % (resp_bytes / 1e6), "%.2fx the response" % (growth / resp_bytes),
+                 "<= 2x", growth <= 2 * resp_bytes)
+        self.details.append(
+            "Hunting: %d rows, %d columns, %d response bytes; runs (s): defender_fdw %s, curl %s, "
+            "curl|jq|COPY %s; VmHWM kB: idle %s, after the scan %s" % (
+                n, len(HUNT_COLUMNS), resp_bytes, fmt_list(fdw_t), fmt_list(floor_t, 3),
+                fmt_list(pipe_t), fmt_list(idle, 0), fmt_list(fdw_mem, 0)))
+
+    # ---- 2. incident paging with latency ------------------------------------
+    def bench_paging(self):
+        n, latency, reps = self.args.incidents, 20, self.args.repeat
+        print("2. incident paging: %d incidents, %d ms per request" % (n, latency), flush=True)
+        self.reset(incidents=n, latency_ms=latency)
+        page = 50
+        pages = math.ceil(n / page)
+        floor = pages * latency / 1000.0
+        times, requests = [], []
+        for _ in range(reps):
+            seq = self.last_seq()
+            out = self.session("\\timing on\nCOPY (SELECT * FROM incidents) TO '/dev/null';\n")
+            times.append(float(re.search(r"Time: ([\d.]+) ms", out).group(1)) / 1000.0)
+            log = self.log_since(seq)
+            requests.append(len([e for e in log if "/security/incidents" in e["path"]]))
+        t = statistics.median(times)
+        self.add("2 paging", "full scan, %d incidents at %d ms" % (n, latency), "%.2f s" % t,
+                 "%.2f s (%d pages x %d ms)" % (floor, pages, latency), "%.2fx the floor" % (t / floor),
+                 "<= 0.5x", t <= 0.5 * floor)
+        self.details.append("Paging: runs (s) %s; Graph requests per scan %s (pages of %d: %d)" % (
+            fmt_list(times), requests, page, pages))
+        self.reset(incidents=n)
+
+    # ---- 3. point lookups ----------------------------------------------------
+    def bench_lookups(self):
+        k = self.args.lookups
+        print("3. point lookups: %d in one session" % k, flush=True)
+        self.reset(incidents=max(self.args.incidents, k))
+        ids = [i["id"] for i in self.control("GET", "incidents")["value"]][:k]
+        script = ["PREPARE q(text) AS SELECT * FROM incidents WHERE id = $1;",
+                  "SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset", "\\o /dev/null"]
+        script += ["EXECUTE q('%s');" % i for i in ids]
+        script += ["\\o", "SELECT extract(epoch FROM clock_timestamp()) - :t0;"]
+        seq = self.last_seq()
+        conns = self.connections()
+        out = self.session("\n".join(script) + "\n")
+        fdw_conns = self.connections() - conns - 1      # minus the first count's own
+        fdw = float(out.strip().splitlines()[-1])
+        log = self.log_since(seq)
+        tokens = len([e for e in log if e["path"].endswith("/oauth2/v2.0/token")])
+        gets = [e for e in log if e["path"].startswith("/v1.0/security/incidents/")]
+        if len(gets) != k:
+            self.notes.append("point lookups: defender_fdw sent %d incident GETs for %d lookups" % (len(gets), k))
+
+        with tempfile.NamedTemporaryFile("w", suffix=".curl", delete=False) as f:
+            f.write('header = "Authorization: Bearer %s"\n' % self.token())
+            f.write('write-out = "%{num_connects}\\n"\n')
+            for e in gets or [{"raw_target": "/v1.0/security/incidents/%s" % i} for i in ids]:
+                f.write('url = "%s"\noutput = "/dev/null"\n' % (self.url + e["raw_target"]))
+            cfg = f.name
+        try:
+            conns = self.connections()
+            start = time.monotonic()
+            out = subprocess.run(["curl", "-sS", "--fail", "-K", cfg], capture_output=True,
+                                 text=True, check=True).stdout
+            curl_t = time.monotonic() - start
+            curl_conns = self.connections() - conns - 1
+        finally:
+            os.unlink(cfg)
+        sec = "3 lookups"
+        self.add(sec, "%d lookups, one session" % k, "%.3f s (%.0f us each)" % (fdw, fdw / k * 1e6),
+                 "%.3f s (one curl, %d conn)" % (curl_t, curl_conns), "%.2fx curl" % (fdw / curl_t),
+                 "<= 1.2x", fdw <= 1.2 * curl_t)
+        self.add(sec, "token requests", str(tokens), "1", "-", "1", tokens == 1)
+        self.add(sec, "TCP connections to the emulator", str(fdw_conns), "1", "-", "1", fdw_conns == 1)
+        self.details.append("Lookups: defender_fdw %d GETs; curl num_connects total %d" % (
+            len(gets), sum(int(x) for x in out.split())))
+
+    # ---- 4. request economy --------------------------------------------------
+    def parse_battery(self, fixture):
+        entries, cur = [], None
+        with open(os.path.join(HERE, "battery.sql")) as f:
+            for line in f:
+                line = line.rstrip("\n")
+                for key, value in fixture.items():
+                    line = line.replace("{%s}" % key, value)
+                if line.startswith("-- name:"):
+                    cur = {"name": line[8:].strip(), "min": [], "sql": None}
+                    entries.append(cur)
+                elif line.startswith("-- min:") and cur is not None:
+                    cur["min"].append(line[7:].strip())
+                elif cur is not None and line and not line.startswith("--"):
+                    cur["sql"] = line
+        for e in entries:
+            if not e["sql"] or not e["min"]:
+                raise RuntimeError("battery entry %r lacks SQL or min lines" % e["name"])
+        return entries
+
+    def minimum(self, lines):
+        """Send the minimal requests with urllib; (requests, response bytes)."""
+        requests = size = 0
+        auth = {"Authorization": "Bearer " + self.token()}
+        for line in lines:
+            if line == "none":
+                continue
+            kind, _, rest = line.partition(" ")
+            if kind == "HUNT":
+                body = self.http("POST", "/v1.0/security/runHuntingQuery", {"Query": rest}, auth, raw=True)
+                requests += 1
+                size += len(body)
+                continue
+            if kind not in ("GET", "PAGES"):
+                raise RuntimeError("bad min line %r" % line)
+            path, _, query = rest.partition("?")
+            link = self.url + urllib.parse.quote(path) + (
+                "?" + urllib.parse.urlencode(urllib.parse.parse_qsl(query), quote_via=urllib.parse.quote)
+                if query else "")
+            while link:
+                req = urllib.request.Request(link, headers=auth)
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        body = resp.read()
+                except urllib.error.HTTPError as err:
+                    body = err.read()
+                    if err.code != 404:
+                        raise RuntimeError("min request %s: %d %s" % (link, err.code, body[:300]))
+                requests += 1
+                size += len(body)
+                link = None
+                if kind == "PAGES":
+                    try:
+                        link = json.loads(body).get("@odata.nextLink")
+                    except ValueError:
+                        pass
+        return requests, size
+
+    def bench_battery(self):
+        print("4. request economy", flush=True)
+        self.reset(**BATTERY_CONFIG)
+        incidents = self.control("GET", "incidents")["value"]
+        alerts = self.control("GET", "alerts")["value"]
+        fixture = {"id1": incidents[0]["id"], "id2": incidents[1]["id"], "id3": incidents[2]["id"],
+                   "alert1": alerts[0]["id"]}
+        self.psql("TRUNCATE bench_watchlist; INSERT INTO bench_watchlist VALUES "
+                  "('%s', 'a'), ('%s', 'b'), ('%s', 'c'); ANALYZE bench_watchlist" % (
+                      fixture["id1"], fixture["id2"], fixture["id3"]))
+        entries = self.parse_battery(fixture)
+        at_min = bytes_ok = 0
+        lines = []
+        for e in entries:
+            seq = self.last_seq()
+            proc = self.psql(e["sql"], check=False)
+            log = [x for x in self.log_since(seq) if not x["path"].endswith("/oauth2/v2.0/token")]
+            got_req = len(log)
+            got_bytes = sum(x["bytes"] or 0 for x in log)
+            min_req, min_bytes = self.minimum(e["min"])
+            err = proc.returncode != 0
+            req_ok = got_req <= min_req and not err
+            b_ok = (got_bytes <= 1.1 * min_bytes if min_bytes else got_bytes == 0) and not err
+            at_min += req_ok
+            bytes_ok += b_ok
+            ratio = "%.2fx" % (got_bytes / min_bytes) if min_bytes else ("-" if not got_bytes else "inf")
+            lines.append((e["name"], got_req, min_req, got_bytes, min_bytes, ratio,
+                          "yes" if req_ok and b_ok else "NO", e["sql"],
+                          proc.stderr.strip().splitlines()[0] if err else ""))
+            if not (req_ok and b_ok):
+                sent = [x["method"] + " " + x["raw_target"] +
+                        (" " + json.dumps(x["body"]) if x["method"] == "POST" else "") for x in log]
+                self.notes.append("%s: defender_fdw sent %s; the minimum is %s" % (
+                    e["name"], "; ".join("`%s`" % t for t in sent[:4]) + (
+                        " and %d more" % (len(sent) - 4) if len(sent) > 4 else "") or "nothing",
+                    "; ".join("`%s`" % m for m in e["min"])))
+            print("  %-46s requests %d (min %d)  bytes %d (min %d) %s%s" % (
+                e["name"], got_req, min_req, got_bytes, min_bytes, ratio,
+                "  ERROR: " + lines[-1][-1] if err else ""), flush=True)
+        self.battery = lines
+        n = len(entries)
+        self.add("4 economy", "battery queries at the minimum requests", "%d of %d" % (at_min, n),
+                 "%d" % n, "-", "all", at_min == n)
+        self.add("4 economy", "battery queries within 1.1x min bytes", "%d of %d" % (bytes_ok, n),
+                 "%d" % n, "-", "all", bytes_ok == n)
+
+    # ---- 5. result cache -----------------------------------------------------
+    def bench_cache(self):
+        print("5. result cache", flush=True)
+        self.reset(**BATTERY_CONFIG)
+        accepted = None
+        for value in ("60", "60s"):
+            proc = self.psql("ALTER FOREIGN TABLE incidents OPTIONS (ADD cache_ttl '%s')" % value, check=False)
+            if proc.returncode == 0:
+                accepted = value
+                break
+        if accepted is None:
+            self.add("5 cache", "repeated query within cache_ttl", "n/a (option not present)", "-", "-",
+                     "0 requests", None)
+            return
+        query = "SELECT id, status FROM incidents WHERE status = 'active';"
+        mark = self.url + "/_emulator/requests"
+        out = self.session("""
+SELECT defender_cache_clear();
+\\o /dev/null
+%(q)s
+\\o
+\\! curl -s %(mark)s > %(f1)s
+\\o /dev/null
+%(q)s
+\\o
+\\! curl -s %(mark)s > %(f2)s
+""" % dict(q=query, mark=shlex.quote(mark), f1="/tmp/bench_cache_1.json", f2="/tmp/bench_cache_2.json"))
+        del out
+        with open("/tmp/bench_cache_1.json") as f:
+            first = len(json.load(f)["requests"])
+        with open("/tmp/bench_cache_2.json") as f:
+            second = len(json.load(f)["requests"]) - first
+        os.unlink("/tmp/bench_cache_1.json")
+        os.unlink("/tmp/bench_cache_2.json")
+        self.psql("ALTER FOREIGN TABLE incidents OPTIONS (DROP cache_ttl)")
+        self.add("5 cache", "repeat within cache_ttl '%s'" % accepted, "%d requests" % second,
+                 "%d requests (first run, token included)" % first, "-", "0 requests", second == 0)
+
+    # ---- output ----------------------------------------------------------------
+    def markdown(self, started, elapsed):
+        out = ["# defender_fdw benchmark results", "",
+               "Written by `bench/run.sh%s` on %s (%.0f s); see bench/README.md for what each line means." % (
+                   " --quick" if self.args.quick else "", started, elapsed), "",
+               "Machine: %s, %s CPUs; %s." % (os.uname().machine, os.cpu_count(), self.args.pg_version), "",
+               "| # | measurement | measured | baseline | ratio | target | met |",
+               "|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % tuple(
+                str(c).replace("|", "\\|") for c in (
+                    r["section"], r["what"], r["measured"], r["baseline"], r["ratio"], r["target"],
+                    {True: "yes", False: "**no**", None: "-"}[r["met"]])))
+        out += ["", "## Details", ""] + ["- " + d for d in self.details]
+        if getattr(self, "battery", None):
+            out += ["", "## Request economy battery (bench/battery.sql)", "",
+                    "| query | requests | min | bytes | min bytes | bytes ratio | at min | SQL |",
+                    "|---|---|---|---|---|---|---|---|"]
+            for name, req, mreq, b, mb, ratio, ok, sql, err in self.battery:
+                out.append("| %s | %d | %d | %d | %d | %s | %s | `%s`%s |" % (
+                    name, req, mreq, b, mb, ratio, ok if ok == "yes" else "**no**",
+                    sql.replace("|", "\\|"), (" ERROR: " + err.replace("|", "\\|")) if err else ""))
+        if self.notes:
+            out += ["", "## Notes", ""] + ["- " + n for n in self.notes]
+        return "\n".join(out) + "\n"
+
+    def print_table(self):
+        heads = ("#", "measurement", "measured", "baseline", "ratio", "target", "met")
+        keys = ("section", "what", "measured", "baseline", "ratio", "target", "met")
+        rows = [[{True: "yes", False: "NO", None: "-"}[r[k]] if k == "met" else str(r[k]) for k in keys]
+                for r in self.rows]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads)]
+        line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, heads))
+        print("\n" + line + "\n" + "-" * len(line))
+        for r in rows:
+            print("  ".join("%-*s" % (w, c) for w, c in zip(widths, r)))
+
+
+def fmt_list(values, digits=2):
+    return "[" + ", ".join("%.*f" % (digits, v) for v in values) + "]"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--emulator", required=True)
+    parser.add_argument("--pgbin", required=True)
+    parser.add_argument("--out", help="write the Markdown table here")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (smoke test)")
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated sections to run")
+    args = parser.parse_args()
+    if args.quick:
+        args.hunt_rows, args.incidents, args.lookups, args.repeat = 2000, 250, 50, 1
+    else:
+        args.hunt_rows, args.incidents, args.lookups, args.repeat = 100000, 5000, 1000, 3
+    args.pg_version = subprocess.run([os.path.join(args.pgbin, "postgres"), "--version"],
+                                     capture_output=True, text=True).stdout.strip()
+    bench = Bench(args)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    t0 = time.monotonic()
+    bench.setup_sql()
+    only = set(args.only.split(","))
+    for key, func in (("1", bench.bench_hunting), ("2", bench.bench_paging), ("3", bench.bench_lookups),
+                      ("4", bench.bench_battery), ("5", bench.bench_cache)):
+        if key in only:
+            func()
+    elapsed = time.monotonic() - t0
+    bench.print_table()
+    print("\n(%.0f s)" % elapsed)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(bench.markdown(started, elapsed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

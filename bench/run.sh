@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# bench/run.sh: defender_fdw's benchmark suite (issue 7); see bench/README.md.
+#
+# Installs what is missing, builds and installs the extension, starts the
+# Graph emulator and a throwaway cluster (scripts/lib.sh), then measures
+# hunting throughput, incident paging under latency, point lookups, the
+# request economy of a query battery and the result cache, all side by side
+# against the same emulator on loopback.  Prints a table and writes
+# bench/results.md.  Takes about 3-5 minutes.
+#
+#   sudo bench/run.sh            (or as root)
+#   bench/run.sh --quick         tiny sizes, one repetition: a smoke test (~30 s);
+#                                writes bench/results-quick.md instead
+#   bench/run.sh --only 1,3      only these sections
+#   KEEP_WORK_DIR=1 ...          keeps the cluster and emulator logs
+
+source "$(dirname "$0")/../scripts/lib.sh"
+
+out="$REPO_DIR/bench/results.md"
+for arg in "$@"; do
+    [ "$arg" = "--quick" ] && out="$REPO_DIR/bench/results-quick.md"
+done
+
+dfw_setup
+
+log "benchmark"
+"$PYTHON" "$REPO_DIR/bench/bench.py" --emulator "$EMULATOR_URL" --pgbin "$PGBIN" --out "$out" "$@"
+log "wrote ${out#"$REPO_DIR"/}"
