@@ -1782,8 +1782,21 @@ next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 	{
 		if (state->limit >= 0 && state->returned >= state->limit)
 			return false;
-		if (!tuplestore_gettupleslot(state->store, true, false, state->store_slot))
-			return false;
+		/*
+		 * Iterate runs in the per-tuple context, which is reset row by row;
+		 * a tuple read back from a store that spilled to disk is palloc'd
+		 * and freed by the slot on the next read, so it must be allocated
+		 * where the store lives.
+		 */
+		{
+			MemoryContext old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+			bool		found = tuplestore_gettupleslot(state->store, true, false,
+														state->store_slot);
+
+			MemoryContextSwitchTo(old);
+			if (!found)
+				return false;
+		}
 		/* the scan slot is not a minimal-tuple slot: hand over the values */
 		slot_getallattrs(state->store_slot);
 		ExecClearTuple(slot);

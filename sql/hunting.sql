@@ -288,3 +288,17 @@ CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'huntin
 CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'hunting', table 'T', timespan '30 days');
 CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'incidents', timespan 'P1D');
 CREATE FOREIGN TABLE bad_hunt (a text) SERVER defender OPTIONS (resource 'hunting', table 'T', page_size '10');
+
+-- A result larger than work_mem spills to disk and is read back whole,
+-- the same rows as when it fits in memory.
+SELECT emulator_reset('{"hunting_rows": 20000, "hunting_seed": 7}');
+SET work_mem = '64kB';
+SELECT count(*) AS rows, count(DISTINCT report_id) AS distinct_reports,
+       md5(string_agg(report_id::text || device_name || coalesce(process_command_line, ''), ',' ORDER BY report_id)) AS digest
+FROM hunting.device_process_events \gset spilled_
+RESET work_mem;
+SELECT count(*) AS rows, count(DISTINCT report_id) AS distinct_reports,
+       md5(string_agg(report_id::text || device_name || coalesce(process_command_line, ''), ',' ORDER BY report_id)) AS digest
+FROM hunting.device_process_events \gset memory_
+SELECT :spilled_rows AS rows, :spilled_rows = :memory_rows AND :'spilled_digest' = :'memory_digest' AS same;
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
