@@ -605,9 +605,8 @@ check_credentials(const char *auth, bool have_secret, bool have_certificate,
 				 errmsg("a user mapping of defender_fdw takes exactly one credential method"),
 				 errdetail("It has %s.",
 						   have_secret && have_certificate ? "both client_secret and certificate_file" :
-						   have_secret ? "client_secret and auth 'managed_identity'" :
-						   have_certificate ? "certificate_file and auth 'managed_identity'" :
-						   psprintf("auth '%s' and another method's options", auth)),
+						   have_secret ? psprintf("client_secret and auth '%s'", auth) :
+						   psprintf("certificate_file and auth '%s'", auth)),
 				 errhint("Keep one of client_secret, certificate_file or auth 'managed_identity': ALTER USER MAPPING ... OPTIONS (DROP ...).")));
 	if ((have_key_file || have_thumbprint) && !have_certificate)
 		ereport(ERROR,
@@ -918,7 +917,7 @@ defender_column_property(Oid relid, AttrNumber attnum)
 Datum
 defender_endpoints(PG_FUNCTION_ARGS)
 {
-	ForeignServer *server = defender_function_server(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	ForeignServer *server = defender_function_server(NameStr(*PG_GETARG_NAME(0)));
 	DefenderOptions *opts = defender_get_options(InvalidOid, server->serverid,
 												 GetUserId(), false);
 	TupleDesc	tupdesc;
