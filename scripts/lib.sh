@@ -11,7 +11,8 @@ REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-          libcurl4-openssl-dev libjansson-dev libssl-dev python3 curl ca-certificates openssl)
+          libcurl4-openssl-dev libjansson-dev libssl-dev python3 curl ca-certificates openssl
+          "postgresql-$PG_MAJOR-cron")
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -184,6 +185,11 @@ max_connections = 20
 log_line_prefix = '%m [%p] '
 # scripts/check_secrets.py reads this log: the request lines are DEBUG1/DEBUG2
 log_min_messages = debug2
+# the cookbook test schedules its sync with pg_cron (jobs run in background
+# workers: the cluster listens on a Unix socket only)
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
 defender_test.emulator_url = '$EMULATOR_URL'
 defender_test.emulator_tls_url = '$EMULATOR_TLS_URL'
 defender_test.emulator_tls_ca = '$EMULATOR_TLS_CA'
