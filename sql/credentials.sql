@@ -201,21 +201,23 @@ DO $$
 BEGIN
   EXECUTE format('CREATE SERVER mi FOREIGN DATA WRAPPER defender_fdw OPTIONS (
                     tenant_id %L, login_url %L, graph_url %L, mde_url %L,
-                    managed_identity_url %L, max_retries %L)',
+                    managed_identity_url %L, max_retries %L, client_id %L)',
                  '00000000-0000-0000-0000-000000000001',
                  current_setting('defender_test.emulator_url'),
                  current_setting('defender_test.emulator_url'),
                  current_setting('defender_test.emulator_url') || '/mde',
-                 current_setting('defender_test.emulator_url') || '/metadata/identity/oauth2/token', '0');
+                 current_setting('defender_test.emulator_url') || '/metadata/identity/oauth2/token', '0',
+                 '11111111-1111-1111-1111-111111111111');
 END
 $$;
 CREATE FOREIGN TABLE mi_incidents (id text, status text) SERVER mi OPTIONS (resource 'incidents');
 
--- system-assigned identity: no client_id, no secret, no Entra request
+-- system-assigned identity: no client_id (the server's names an app
+-- registration, not an identity), no secret, no Entra request
 CREATE USER MAPPING FOR CURRENT_USER SERVER mi OPTIONS (auth 'managed_identity');
 SELECT count(*) = (SELECT count(*) FROM emulator_incidents()) AS all_rows FROM mi_incidents;
 SELECT r->>'method' AS method, r->>'path' AS path,
-       r->'query' - 'resource'::text AS query,
+       (r->'query') - 'resource' AS query,
        r->'query'->>'resource' = current_setting('defender_test.emulator_url') AS resource_is_graph_url,
        r->'headers'->>'metadata' AS metadata_header, r->>'status' AS status
 FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') AS r

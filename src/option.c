@@ -790,7 +790,21 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 		opts->mde_url = pstrdup(cloud->mde_url);
 
 	if (auth && strcmp(auth, "managed_identity") == 0)
+	{
+		/*
+		 * A managed identity's client_id names a user-assigned identity; a
+		 * server's client_id names an app registration and does not apply.
+		 */
 		opts->auth = DEFENDER_AUTH_MANAGED_IDENTITY;
+		opts->client_id = NULL;
+		foreach(cell, mapping ? mapping->options : NIL)
+		{
+			DefElem    *def = (DefElem *) lfirst(cell);
+
+			if (strcmp(def->defname, "client_id") == 0)
+				opts->client_id = pstrdup(defGetString(def));
+		}
+	}
 	else if (opts->certificate_file)
 		opts->auth = DEFENDER_AUTH_CERTIFICATE;
 	else
