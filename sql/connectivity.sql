@@ -104,6 +104,23 @@ CREATE FOREIGN TABLE proxy_tls_incidents (id text) SERVER via_proxy_tls OPTIONS 
 SELECT count(*) > 0 AS rows FROM proxy_tls_incidents;
 SELECT DISTINCT method, target, status FROM proxy_log('defender_test.proxy_url');
 
+-- a proxy that cannot reach the service answers the CONNECT with 502:
+-- reported as the proxy's refusal, not retried
+DO $$
+BEGIN
+  EXECUTE format('CREATE SERVER proxy_no_route FOREIGN DATA WRAPPER defender_fdw OPTIONS (
+                    tenant_id %L, login_url %L, proxy %L, max_retries %L)',
+                 '00000000-0000-0000-0000-000000000001', 'https://127.0.0.1:1',
+                 current_setting('defender_test.proxy_url'), '3');
+END
+$$;
+CREATE USER MAPPING FOR CURRENT_USER SERVER proxy_no_route
+  OPTIONS (client_id '11111111-1111-1111-1111-111111111111', client_secret 'test-secret-value');
+CREATE FOREIGN TABLE proxy_no_route_incidents (id text) SERVER proxy_no_route OPTIONS (resource 'incidents');
+SELECT proxy_reset('defender_test.proxy_url');
+SELECT show_proxy_error('SELECT count(*) FROM proxy_no_route_incidents');
+SELECT method, target, status FROM proxy_log('defender_test.proxy_url');
+
 --
 -- A proxy that wants credentials
 --
@@ -179,5 +196,5 @@ SELECT show_error($$CREATE SERVER cloud_cn FOREIGN DATA WRAPPER defender_fdw OPT
 SELECT show_error($$CREATE SERVER cloud_x FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', cloud 'usgovhigh')$$);
 SELECT show_error($$ALTER SERVER cloud_dod OPTIONS (SET cloud 'China')$$);
 
-DROP SERVER via_proxy, via_proxy_tls, via_auth_proxy, dead_proxy, mi_proxy, cloud_default, cloud_global,
+DROP SERVER via_proxy, via_proxy_tls, proxy_no_route, via_auth_proxy, dead_proxy, mi_proxy, cloud_default, cloud_global,
             cloud_usgov, cloud_dod, cloud_override CASCADE;
