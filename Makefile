@@ -8,6 +8,7 @@ OBJS = \
 	defender_fdw.o \
 	src/actions.o \
 	src/auth.o \
+	src/client_assertion.o \
 	src/connection.o \
 	src/convert.o \
 	src/defender_client.o \
@@ -29,15 +30,17 @@ EXTENSION = defender_fdw
 DATA = defender_fdw--1.0.sql defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup options auth scan pushdown requests alerts hunting hunt actions update faults paging cancel tls
+REGRESS = setup options auth scan pushdown requests alerts hunting hunt actions update faults paging cancel tls credentials connectivity cookbook
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+CRYPTO_CFLAGS := $(shell pkg-config --cflags libcrypto 2>/dev/null)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 
-PG_CPPFLAGS = -I$(srcdir)/src $(CURL_CFLAGS) $(JANSSON_CFLAGS)
-SHLIB_LINK = $(CURL_LIBS) $(JANSSON_LIBS)
+PG_CPPFLAGS = -I$(srcdir)/src $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+SHLIB_LINK = $(CURL_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
 
 # No LLVM bitcode: JIT inlining buys nothing for network-bound code, and
 # it would make clang a build dependency.

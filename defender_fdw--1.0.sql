@@ -157,6 +157,16 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION defender_request(text, text, jsonb, jsonb, jsonb, name) IS
   'Send any request to Graph or the Defender for Endpoint API; HTTP errors are returned, not raised';
 
+CREATE FUNCTION defender_endpoints(server name DEFAULT 'defender',
+                                   OUT cloud text, OUT login_url text, OUT graph_url text,
+                                   OUT mde_url text, OUT managed_identity_url text,
+                                   OUT proxy text)
+AS 'MODULE_PATHNAME', 'defender_endpoints'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION defender_endpoints(name) IS
+  'Where a server''s requests go: its cloud and the URLs after options override it (sends nothing)';
+
 -- The functions that change something in Defender are not for everyone:
 -- GRANT EXECUTE to the roles that triage.  Reading stays open like SELECT
 -- on a foreign table (every call still needs a user mapping).

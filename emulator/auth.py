@@ -12,6 +12,7 @@ import secrets
 import time
 import urllib.parse
 
+import assertion
 from common import Response, PLAIN_JSON, graph_error, is_guid, new_guid, utcnow
 
 KNOWN_TENANTS = ("00000000-0000-0000-0000-000000000001", "emulator.onmicrosoft.com")
@@ -162,6 +163,11 @@ def token_endpoint(req):
                            "administrator of the tenant or consented to by any user in the tenant. "
                            "You may have sent your authentication request to the wrong tenant."
                            % (client_id, tenant))
+    if "client_assertion" in form or "client_assertion_type" in form:
+        refused = _check_assertion(req, form, client_id)
+        if refused is not None:
+            return refused
+        return _issue_token(req, client_id, scope, tenant)
     secret = form.get("client_secret", "")
     if not secret:
         return _missing(req, "client_secret")
@@ -176,7 +182,31 @@ def token_endpoint(req):
                            "Invalid client secret provided. Ensure the secret being sent in the "
                            "request is the client secret value, not the client secret ID, for a "
                            "secret added to app '%s'." % client_id)
+    return _issue_token(req, client_id, scope, tenant)
 
+
+def _check_assertion(req, form, client_id):
+    """Entra's checks on a certificate credential; an error response or None."""
+    if form.get("client_assertion_type", "") != assertion.JWT_BEARER:
+        return entra_error(req, 400, "invalid_request", 70002 if form.get("client_assertion_type") else 900144,
+                           "The request body must contain the following parameter: "
+                           "'client_assertion_type' with the value '%s'." % assertion.JWT_BEARER)
+    if not form.get("client_assertion"):
+        return _missing(req, "client_assertion")
+    if form.get("client_secret"):
+        return entra_error(req, 400, "invalid_request", 90014,
+                           "Only one client credential is allowed: client_secret and client_assertion "
+                           "were both sent.")
+    token_url = req.base_url + req.path
+    try:
+        assertion.verify(form["client_assertion"], client_id, token_url)
+    except assertion.AssertionError_ as err:
+        return entra_error(req, err.status, err.error, err.aadsts, err.text)
+    return None
+
+
+def _issue_token(req, client_id, scope, tenant):
+    """The scope checks and the token, once the client is authenticated."""
     scopes = scope.split()
     if len(scopes) != 1 or not scopes[0].endswith("/.default"):
         return entra_error(req, 400, "invalid_scope", 70011,

@@ -2,6 +2,7 @@
 auth.  Answers plain JSON; errors are {"error": "<text>"} with 400/404/405.
 """
 
+import assertion
 import faults
 import hunting
 from common import Response, PLAIN_JSON
@@ -87,6 +88,24 @@ def post_revoke_tokens(req):
     return _ok({"ok": True})
 
 
+def post_certificate(req):
+    """POST /_emulator/certificates {"client_id", "pem"}: upload a certificate's
+    public part to an application, as the portal's "Certificates & secrets" does."""
+    try:
+        body = _json_body(req)
+        if not isinstance(body, dict) or not body.get("client_id") or not body.get("pem"):
+            raise ValueError("expected {\"client_id\": ..., \"pem\": ...}")
+        thumbprint = assertion.register(body["client_id"], body["pem"])
+    except (ValueError, IndexError) as err:
+        return _bad(str(err))
+    return _ok({"ok": True, "thumbprint": thumbprint})
+
+
+def get_certificates(req):
+    """GET /_emulator/certificates?client_id=...: the registered thumbprints."""
+    return _ok({"thumbprints": assertion.registered(req.query_dict().get("client_id", ""))})
+
+
 def get_faults(req):
     return _ok({"faults": req.state.faults.describe()})
 
@@ -118,6 +137,8 @@ ROUTES = [
     ("POST", r"/_emulator/config", post_config),
     ("POST", r"/_emulator/reset", post_reset),
     ("POST", r"/_emulator/revoke_tokens", post_revoke_tokens),
+    ("POST", r"/_emulator/certificates", post_certificate),
+    ("GET", r"/_emulator/certificates", get_certificates),
     ("GET", r"/_emulator/faults", get_faults),
     ("POST", r"/_emulator/faults", post_faults),
     ("DELETE", r"/_emulator/faults", delete_faults),

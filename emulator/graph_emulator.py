@@ -27,7 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import auth        # noqa: E402  (imports need the path above)
+import assertion   # noqa: E402  (imports need the path above)
+import auth        # noqa: E402
 import faults      # noqa: E402
 import routes      # noqa: E402
 from common import GRAPH_JSON, PLAIN_JSON, Request, graph_error   # noqa: E402
@@ -283,6 +284,16 @@ def _log_entry(req):
             "bytes": None, "ms": None}
 
 
+def _assertion_for_log(value):
+    """A client assertion's header and claims, without the signature that
+    would make it usable, so tests can check what the client signed."""
+    try:
+        header, claims = assertion.decode(value)
+    except ValueError:
+        return REDACTED
+    return {"header": header, "claims": claims, "signature": REDACTED}
+
+
 def _body_for_log(req):
     """Token requests: form dict with secrets redacted; JSON: parsed; else text."""
     if not req.body:
@@ -290,7 +301,9 @@ def _body_for_log(req):
     if req.area == "entra":
         fields = {}
         for name, value in urllib.parse.parse_qsl(req.body_text(), keep_blank_values=True):
-            if name in SECRET_FORM_FIELDS:
+            if name == "client_assertion":
+                value = _assertion_for_log(value)
+            elif name in SECRET_FORM_FIELDS:
                 value = REDACTED
             if name in fields:
                 fields[name] = (fields[name] if isinstance(fields[name], list) else [fields[name]]) + [value]

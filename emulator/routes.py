@@ -3,6 +3,7 @@
 
 An area decides the rules a request lives under before any route matches:
   control  /_emulator/...         no auth, no log, no faults, plain JSON
+  imds     /metadata/identity/... no bearer; the Azure instance metadata service (imds.py)
   entra    /{tenant}/oauth2/...   no bearer; Entra error shapes
   graph    /v1.0/..., /beta/...   bearer with audience path ""
   mde      /mde/...               bearer with audience path "/mde" (mde.py)
@@ -18,6 +19,7 @@ import alerts
 import auth
 import control
 import hunting
+import imds
 import incidents
 import mde
 from common import graph_error
@@ -36,6 +38,7 @@ class Area:
 # Checked in order; the first whose prefix matches wins.
 AREAS = [
     Area("control", r"^/_emulator(/|$)", None, logged=False),
+    Area("imds", r"^/metadata/identity(/|$)", None),
     Area("entra", r"^/[^/]+/oauth2(/|$)", None),
     Area("graph", r"^/(v1\.0|beta)(/|$)", ""),
     Area("mde", r"^/mde(/|$)", "/mde"),
@@ -55,6 +58,7 @@ VERSION = r"(?P<version>v1\.0|beta)"
 GRAPH_ROUTES = [
     ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", auth.token_endpoint),
     ("GET", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", auth.token_wrong_method),
+    ("GET", r"/metadata/identity/oauth2/token", imds.token),
     ("GET", r"/" + VERSION + r"/security/incidents/?", incidents.list_incidents),
     ("GET", r"/" + VERSION + r"/security/incidents/(?P<id>[^/]+)", incidents.get_incident),
     ("GET", r"/" + VERSION + r"/security/alerts_v2/?", alerts.list_alerts),

@@ -23,7 +23,7 @@ import urllib.request
 
 ENTRY_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 USER_TEXT = re.compile(r"^\S+ \S+ \S+ \[\d+\] (LOG:  statement|STATEMENT): ")
-SECRET_IN_SQL = re.compile(r"client_secret\s+'([^']{6,})'")
+SECRET_IN_SQL = re.compile(r"(?:client_secret|proxy_password)\s+'([^']{6,})'")
 
 
 def log_entries(path):

@@ -11,7 +11,8 @@ REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-          libcurl4-openssl-dev libjansson-dev python3 curl ca-certificates openssl jq)
+          libcurl4-openssl-dev libjansson-dev libssl-dev python3 curl ca-certificates openssl jq
+          "postgresql-$PG_MAJOR-cron")
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -105,6 +106,66 @@ dfw_start_tls_emulator() {
     log "Graph emulator (TLS) at $EMULATOR_TLS_URL"
 }
 
+# A forward proxy (emulator/proxy.py) on a free loopback port; NAME names its
+# port and log files, the other arguments go to proxy.py.  Sets LAUNCHED_PID
+# and LAUNCHED_PORT.
+launch_proxy() {
+    local name=$1 i
+    shift
+    local portfile="$WORK_DIR/$name.port" logfile="$WORK_DIR/$name.log"
+    "$PYTHON" "$REPO_DIR/emulator/proxy.py" --host 127.0.0.1 --port 0 \
+        --port-file "$portfile" "$@" >"$logfile" 2>&1 &
+    LAUNCHED_PID=$!
+    for i in $(seq 1 100); do
+        [ -s "$portfile" ] && break
+        kill -0 "$LAUNCHED_PID" 2>/dev/null || { cat "$logfile" >&2; die "$name failed to start"; }
+        sleep 0.1
+    done
+    [ -s "$portfile" ] || { kill "$LAUNCHED_PID" 2>/dev/null; die "$name did not report its port"; }
+    LAUNCHED_PORT=$(tr -d '[:space:]' <"$portfile")
+}
+
+# Two proxies: an open one and one that demands credentials (the test's
+# proxy_user/proxy_password).  Sets PROXY_URL, AUTH_PROXY_URL and their PIDs.
+dfw_start_proxies() {
+    launch_proxy proxy
+    PROXY_PID=$LAUNCHED_PID
+    PROXY_URL="http://127.0.0.1:$LAUNCHED_PORT"
+    launch_proxy auth_proxy --user proxy-tester --password proxy-pass-value
+    AUTH_PROXY_PID=$LAUNCHED_PID
+    AUTH_PROXY_URL="http://127.0.0.1:$LAUNCHED_PORT"
+    log "proxies at $PROXY_URL and $AUTH_PROXY_URL (with credentials)"
+}
+
+# Test-only certificates for certificate credentials, made fresh each run
+# (no private key is ever committed):
+#   a.pem         certificate A and its key in one file (mode 600)
+#   b.crt, b.key  certificate B and its key in two files (key mode 600)
+#   c.pem         certificate C and its key, never registered with the emulator
+#   loose.pem     a copy of a.pem that group and others can read (mode 644)
+#   a.crt         A's certificate alone, to register it with the emulator
+#   a.sha1        A's SHA-1 fingerprint as openssl prints it
+# The files belong to the cluster's OS user, as a DBA would set them up.
+dfw_make_certificates() {
+    local dir="$WORK_DIR/certs" n
+    CERT_DIR=$dir
+    mkdir -p "$dir"
+    for n in a b c; do
+        openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=defender_fdw test $n" \
+            -keyout "$dir/$n.key" -out "$dir/$n.crt" >/dev/null 2>&1 \
+            || die "openssl could not generate test certificate $n"
+    done
+    cat "$dir/a.crt" "$dir/a.key" >"$dir/a.pem"
+    cat "$dir/c.crt" "$dir/c.key" >"$dir/c.pem"
+    cp "$dir/a.pem" "$dir/loose.pem"
+    openssl x509 -in "$dir/a.crt" -noout -fingerprint -sha1 | sed 's/^.*=//' >"$dir/a.sha1"
+    rm -f "$dir/a.key" "$dir/c.key" "$dir/c.crt"
+    chmod 600 "$dir/a.pem" "$dir/b.key" "$dir/c.pem"
+    chmod 644 "$dir/loose.pem" "$dir/a.crt" "$dir/b.crt" "$dir/a.sha1"
+    chown -R "$CLUSTER_USER" "$dir" 2>/dev/null || true
+    chmod 755 "$dir"
+}
+
 # initdb and start a throwaway cluster on a Unix socket in WORK_DIR; exports
 # PGHOST, PGPORT, PGUSER and PGDATABASE for psql and pg_regress.
 dfw_start_cluster() {
@@ -113,6 +174,7 @@ dfw_start_cluster() {
     chown "$CLUSTER_USER" "$WORK_DIR" 2>/dev/null || true
     chmod 755 "$WORK_DIR"
     as_cluster_user "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    dfw_make_certificates
     PGPORT=$(free_port)
     cat >>"$data/postgresql.conf" <<EOF
 port = $PGPORT
@@ -123,9 +185,17 @@ max_connections = 20
 log_line_prefix = '%m [%p] '
 # scripts/check_secrets.py reads this log: the request lines are DEBUG1/DEBUG2
 log_min_messages = debug2
+# the cookbook test schedules its sync with pg_cron (jobs run in background
+# workers: the cluster listens on a Unix socket only)
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
 defender_test.emulator_url = '$EMULATOR_URL'
 defender_test.emulator_tls_url = '$EMULATOR_TLS_URL'
 defender_test.emulator_tls_ca = '$EMULATOR_TLS_CA'
+defender_test.proxy_url = '$PROXY_URL'
+defender_test.auth_proxy_url = '$AUTH_PROXY_URL'
+defender_test.cert_dir = '$CERT_DIR'
 EOF
     as_cluster_user "$PGBIN/pg_ctl" -D "$data" -l "$WORK_DIR/postgres.log" -w -t 60 start >/dev/null \
         || { cat "$WORK_DIR/postgres.log" >&2; die "PostgreSQL did not start"; }
@@ -146,6 +216,14 @@ dfw_stop_all() {
         kill "$EMULATOR_TLS_PID" 2>/dev/null
         wait "$EMULATOR_TLS_PID" 2>/dev/null
     fi
+    if [ -n "${PROXY_PID:-}" ]; then
+        kill "$PROXY_PID" 2>/dev/null
+        wait "$PROXY_PID" 2>/dev/null
+    fi
+    if [ -n "${AUTH_PROXY_PID:-}" ]; then
+        kill "$AUTH_PROXY_PID" 2>/dev/null
+        wait "$AUTH_PROXY_PID" 2>/dev/null
+    fi
     if [ -n "${WORK_DIR:-}" ] && [ -z "${KEEP_WORK_DIR:-}" ]; then
         rm -rf "$WORK_DIR"
     fi
@@ -164,5 +242,6 @@ dfw_setup() {
     trap dfw_stop_all EXIT
     dfw_start_emulator "$@"
     dfw_start_tls_emulator "$@"
+    dfw_start_proxies
     dfw_start_cluster
 }

@@ -6,11 +6,19 @@
  * A token is requested from {login_url}/{tenant_id}/oauth2/v2.0/token for
  * one resource (scope "{resource}/.default": Graph and the Defender for
  * Endpoint API each need their own) and cached for the backend's life,
- * keyed by login URL, tenant, client, scope, the secret it was obtained
- * with and whether TLS was verified, so a mapping with a wrong secret never
- * rides on another mapping's token, nor a verifying server on a token
- * fetched without verification.  It is renewed shortly before it expires, after a 401 from the
- * API, and whenever any foreign server or user mapping changes.
+ * keyed by login URL, tenant, client, scope, the credential it was
+ * obtained with and whether TLS was verified, so a mapping with a wrong
+ * secret never rides on another mapping's token, nor a certificate
+ * mapping on a secret's, nor a verifying server on a token fetched without
+ * verification.  It is renewed shortly before it expires, after a 401 from
+ * the API, and whenever any foreign server or user mapping changes.
+ *
+ * Three credential methods, one per user mapping:
+ *	- client secret: client_secret in the token request;
+ *	- certificate: a client assertion, a JWT signed with the certificate's
+ *	  private key (built by client_assertion.c), instead of the secret;
+ *	- managed identity: no credential at all; the Azure instance metadata
+ *	  service (IMDS) on the VM hands out tokens for the VM's identity.
  *
  * Entra's errors are branched on by their AADSTS code, never their text,
  * and become an ERROR that shows the code and the likely fix.
@@ -21,23 +29,30 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+#include <time.h>
+
 #include "lib/stringinfo.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "client_assertion.h"
 #include "defender_fdw.h"
 
 /* Renew this long before expiry, but never more than half the lifetime. */
 #define TOKEN_RENEW_MARGIN_S 300
+/* A client assertion is good for this long: long enough for clock skew. */
+#define ASSERTION_LIFETIME_S 600
+#define IMDS_API_VERSION "2018-02-01"
 
 typedef struct CachedToken
 {
 	char	   *login_url;
 	char	   *tenant_id;
 	char	   *client_id;
-	char	   *client_secret;
+	char	   *credential;		/* credential_identity(): method and secret/files */
 	char	   *resource;
 	bool		verify_ssl;		/* a token fetched without verification stays apart */
 	char	   *access_token;
@@ -50,8 +65,13 @@ static bool callbacks_registered = false;
 static CachedToken *find_token(const DefenderOptions *opts, const char *resource);
 static void drop_token(CachedToken *entry);
 static void invalidate_tokens(Datum arg, int cacheid, uint32 hashvalue);
+static char *credential_identity(const DefenderOptions *opts);
 static char *request_token(const DefenderOptions *opts, const char *resource,
 						   long *expires_in);
+static char *client_assertion(const DefenderOptions *opts, const char *url);
+static void check_key_file(const char *path);
+static char *request_imds_token(const DefenderOptions *opts, const char *resource,
+								long *expires_in);
 static void report_entra_error(const DefenderOptions *opts, const char *resource,
 							   const char *display, const DefenderResponse *response);
 
@@ -90,8 +110,8 @@ defender_get_token(const DefenderOptions *opts, const char *resource,
 	entry = palloc0(sizeof(CachedToken));
 	entry->login_url = pstrdup(opts->login_url);
 	entry->tenant_id = pstrdup(opts->tenant_id);
-	entry->client_id = pstrdup(opts->client_id);
-	entry->client_secret = pstrdup(opts->client_secret);
+	entry->client_id = pstrdup(opts->client_id ? opts->client_id : "");
+	entry->credential = credential_identity(opts);
 	entry->resource = pstrdup(resource);
 	entry->verify_ssl = opts->verify_ssl;
 	entry->access_token = token;
@@ -121,6 +141,8 @@ static CachedToken *
 find_token(const DefenderOptions *opts, const char *resource)
 {
 	ListCell   *lc;
+	char	   *credential = credential_identity(opts);
+	CachedToken *found = NULL;
 
 	foreach(lc, token_cache)
 	{
@@ -128,13 +150,18 @@ find_token(const DefenderOptions *opts, const char *resource)
 
 		if (strcmp(entry->login_url, opts->login_url) == 0 &&
 			strcmp(entry->tenant_id, opts->tenant_id) == 0 &&
-			strcmp(entry->client_id, opts->client_id) == 0 &&
-			strcmp(entry->client_secret, opts->client_secret) == 0 &&
+			strcmp(entry->client_id, opts->client_id ? opts->client_id : "") == 0 &&
+			strcmp(entry->credential, credential) == 0 &&
 			strcmp(entry->resource, resource) == 0 &&
 			entry->verify_ssl == opts->verify_ssl)
-			return entry;
+		{
+			found = entry;
+			break;
+		}
 	}
-	return NULL;
+	explicit_bzero(credential, strlen(credential));
+	pfree(credential);
+	return found;
 }
 
 /* Remove an entry, wiping its credentials before the memory is reused. */
@@ -143,11 +170,11 @@ drop_token(CachedToken *entry)
 {
 	token_cache = list_delete_ptr(token_cache, entry);
 	explicit_bzero(entry->access_token, strlen(entry->access_token));
-	explicit_bzero(entry->client_secret, strlen(entry->client_secret));
+	explicit_bzero(entry->credential, strlen(entry->credential));
 	pfree(entry->login_url);
 	pfree(entry->tenant_id);
 	pfree(entry->client_id);
-	pfree(entry->client_secret);
+	pfree(entry->credential);
 	pfree(entry->resource);
 	pfree(entry->access_token);
 	pfree(entry);
@@ -169,8 +196,31 @@ invalidate_tokens(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * credential_identity
+ *		What tells one credential from another, for the token cache: the
+ *		method and the secret, the certificate's files and thumbprint, or the
+ *		metadata endpoint.  palloc'd; wipe it after use.
+ */
+static char *
+credential_identity(const DefenderOptions *opts)
+{
+	switch (opts->auth)
+	{
+		case DEFENDER_AUTH_CERTIFICATE:
+			return psprintf("certificate\n%s\n%s\n%s", opts->certificate_file,
+							opts->private_key_file ? opts->private_key_file : "",
+							opts->certificate_thumbprint ? opts->certificate_thumbprint : "");
+		case DEFENDER_AUTH_MANAGED_IDENTITY:
+			return psprintf("managed_identity\n%s", opts->managed_identity_url);
+		default:
+			return psprintf("client_secret\n%s",
+							opts->client_secret ? opts->client_secret : "");
+	}
+}
+
+/*
  * request_token
- *		POST the client credentials grant; returns the token in
+ *		POST the client credentials grant (or ask IMDS); returns the token in
  *		TopMemoryContext and its lifetime in seconds.
  */
 static char *
@@ -190,11 +240,26 @@ request_token(const DefenderOptions *opts, const char *resource, long *expires_i
 	DfwTokenResponse parsed;
 	char	   *token;
 
+	if (opts->auth == DEFENDER_AUTH_MANAGED_IDENTITY)
+		return request_imds_token(opts, resource, expires_in);
+
 	initStringInfo(&body);
-	appendStringInfo(&body, "grant_type=client_credentials&client_id=%s&scope=%s&client_secret=%s",
+	appendStringInfo(&body, "grant_type=client_credentials&client_id=%s&scope=%s",
 					 defender_url_encode(opts->client_id),
-					 defender_url_encode(scope),
-					 defender_url_encode(opts->client_secret));
+					 defender_url_encode(scope));
+	if (opts->auth == DEFENDER_AUTH_CERTIFICATE)
+	{
+		char	   *assertion = client_assertion(opts, url);
+
+		appendStringInfo(&body, "&client_assertion_type=%s&client_assertion=%s",
+						 defender_url_encode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+						 assertion);
+		explicit_bzero(assertion, strlen(assertion));
+		pfree(assertion);
+	}
+	else
+		appendStringInfo(&body, "&client_secret=%s",
+						 defender_url_encode(opts->client_secret));
 
 	response = defender_http_send(opts, "POST", url, display, headers,
 								  body.data, body.len, true);
@@ -211,6 +276,166 @@ request_token(const DefenderOptions *opts, const char *resource, long *expires_i
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
 				 errmsg("the token endpoint's answer holds no access token"),
+				 errcontext("remote request: %s", display)));
+	}
+	token = MemoryContextStrdup(TopMemoryContext, parsed.access_token);
+	*expires_in = parsed.expires_in > 0 ? parsed.expires_in : 60;
+	dfw_token_response_free(&parsed);
+	return token;
+}
+
+/*
+ * client_assertion
+ *		The signed JWT for a certificate credential, palloc'd.
+ *
+ * The key file is checked first: like PostgreSQL's own ssl_key_file, a
+ * key that other OS users can read is refused rather than used.
+ */
+static char *
+client_assertion(const DefenderOptions *opts, const char *url)
+{
+	DfwAssertionRequest request;
+	DfwAssertionResult result;
+	char	   *assertion;
+
+	check_key_file(opts->private_key_file ? opts->private_key_file :
+				   opts->certificate_file);
+
+	memset(&request, 0, sizeof(request));
+	request.certificate_file = opts->certificate_file;
+	request.private_key_file = opts->private_key_file;
+	request.expected_thumbprint = opts->certificate_thumbprint;
+	request.audience = url;
+	request.client_id = opts->client_id;
+	request.now = (long) time(NULL);
+	request.lifetime = ASSERTION_LIFETIME_S;
+
+	if (dfw_build_client_assertion(&request, &result) != DFW_ASSERTION_OK)
+	{
+		const char *hint;
+
+		switch (result.error)
+		{
+			case DFW_ASSERTION_OUT_OF_MEMORY:
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory building a client assertion")));
+				break;
+			case DFW_ASSERTION_BAD_CERTIFICATE:
+				hint = "certificate_file must hold the certificate (and may hold its private key) in PEM format, readable by the database server's operating system user.";
+				break;
+			case DFW_ASSERTION_BAD_KEY:
+				hint = "Give the certificate's unencrypted PEM private key, in certificate_file or in private_key_file (for example: openssl pkcs12 -in cert.pfx -nodes).";
+				break;
+			case DFW_ASSERTION_THUMBPRINT_MISMATCH:
+				hint = "certificate_thumbprint names another certificate: correct the option or point certificate_file at that certificate.";
+				break;
+			case DFW_ASSERTION_KEY_MISMATCH:
+				hint = "Point private_key_file at the key the certificate was issued for.";
+				break;
+			default:
+				hint = NULL;
+				break;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not build a client assertion from the certificate"),
+				 errdetail("%s", result.message),
+				 hint ? errhint("%s", hint) : 0));
+	}
+	elog(DEBUG1, "defender_fdw: client assertion signed with certificate %s",
+		 result.thumbprint);
+	assertion = pstrdup(result.assertion);
+	dfw_assertion_free(&result);
+	return assertion;
+}
+
+/*
+ * check_key_file
+ *		The private key must be a regular file only its owner can read.
+ */
+static void
+check_key_file(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not access private key file \"%s\": %m", path)));
+	if (!S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("private key file \"%s\" is not a regular file", path)));
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("private key file \"%s\" has group or world access", path),
+				 errdetail("A certificate's private key must be readable only by the database server's operating system user."),
+				 errhint("Run chmod 600 on the file (and chown it to the server's user).")));
+}
+
+/*
+ * request_imds_token
+ *		A managed identity's token from the Azure instance metadata service.
+ *
+ * GET {managed_identity_url}?api-version=...&resource=...[&client_id=...]
+ * with "Metadata: true", which IMDS requires (it refuses requests that a
+ * browser or an SSRF could forge).  Never through a proxy: IMDS answers
+ * only on the VM's own link-local address.
+ */
+static char *
+request_imds_token(const DefenderOptions *opts, const char *resource,
+				   long *expires_in)
+{
+	DefenderOptions direct = *opts;
+	StringInfoData url;
+	char	   *display;
+	const char *headers[] = {"Metadata: true", "Accept: application/json", NULL};
+	DefenderResponse *response;
+	DfwTokenResponse parsed;
+	char	   *token;
+
+	direct.proxy = "";			/* "" = no proxy, not even from the environment */
+	initStringInfo(&url);
+	appendStringInfo(&url, "%s?api-version=%s&resource=%s", opts->managed_identity_url,
+					 IMDS_API_VERSION, defender_url_encode(resource));
+	if (opts->client_id)
+		appendStringInfo(&url, "&client_id=%s", defender_url_encode(opts->client_id));
+	display = psprintf("GET %s", url.data);
+
+	response = defender_http_send(&direct, "GET", url.data, display, headers,
+								  NULL, 0, true);
+	dfw_parse_token_response(response->http.body, response->http.body_len, &parsed);
+	defender_response_release(response);
+
+	if (response->http.status != 200 || parsed.access_token == NULL)
+	{
+		long		status = response->http.status;
+		const char *hint;
+
+		dfw_token_response_free(&parsed);
+		if (status == 400 && opts->client_id)
+			hint = psprintf("Check that a user-assigned managed identity with client ID \"%s\" is assigned to this virtual machine.",
+							opts->client_id);
+		else if (status == 400)
+			hint = "Check that this virtual machine has a system-assigned managed identity, or give the client_id of a user-assigned one in the user mapping.";
+		else if (status == 404)
+			hint = "The metadata service does not know this path: check the server option managed_identity_url.";
+		else if (status == 429 || status >= 500)
+			hint = psprintf("The metadata service is busy or unavailable; the request was retried %d times. Try again later.",
+							opts->max_retries);
+		else
+			hint = NULL;
+		ereport(ERROR,
+				(errcode(status == 429 || status >= 500 ?
+						 ERRCODE_FDW_UNABLE_TO_CREATE_REPLY :
+						 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not obtain a managed identity token from the Azure instance metadata service"),
+				 parsed.error[0] ?
+				 errdetail("HTTP %ld, %s: %s", status, parsed.error, parsed.description) :
+				 errdetail("HTTP %ld with no token in the answer.", status),
+				 hint ? errhint("%s", hint) : 0,
 				 errcontext("remote request: %s", display)));
 	}
 	token = MemoryContextStrdup(TopMemoryContext, parsed.access_token);
@@ -281,6 +506,16 @@ report_entra_error(const DefenderOptions *opts, const char *resource,
 			break;
 		case 53003:
 			hint = "A Conditional Access policy blocked the sign-in; ask the tenant's administrators to exempt this workload identity.";
+			break;
+		case 700027:
+			hint = "Entra does not accept the certificate's signature: upload this certificate (its public part) to the application's \"Certificates & secrets\", or point certificate_file at one that is registered.";
+			break;
+		case 700024:
+			hint = "The client assertion's validity did not cover Entra's clock: check that the database server's clock is correct.";
+			break;
+		case 50013:
+		case 50027:
+			hint = "Entra refused the client assertion itself; check the server's clock and login_url (the assertion's audience is the token endpoint).";
 			break;
 		case 9001023:
 			hint = "Client credentials need the tenant's own ID, not common or organizations.";

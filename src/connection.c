@@ -63,6 +63,9 @@ static void report_transport_error(const DefenderOptions *opts,
 								   const DefenderResponse *response,
 								   const char *url, const char *display);
 static char *url_origin(const char *url);
+static void report_proxy_error(const DefenderOptions *opts,
+							   const DefenderResponse *response,
+							   const char *url, const char *display);
 static void report_api_error(const DefenderOptions *opts,
 							 const DefenderResponse *response,
 							 const char *service, const char *display,
@@ -309,6 +312,9 @@ init_request(DfwHttpRequest *request, const DefenderOptions *opts,
 	request->ca_file = opts->ca_file;
 	request->max_response_bytes = (size_t) opts->max_response_mb * 1024 * 1024;
 	request->user_agent = DEFENDER_USER_AGENT;
+	request->proxy = opts->proxy;
+	request->proxy_user = opts->proxy_user;
+	request->proxy_password = opts->proxy_password;
 }
 
 /*
@@ -353,9 +359,15 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 								   http->error == DFW_CLIENT_CONNECT_FAILED);
 		else
 			retry = status_is_retryable(http->status, idempotent);
+		/* a proxy's refusal is not transient */
+		if (http->proxy_status >= 300 || http->status == 407)
+			retry = false;
 
 		if (!retry || attempt >= opts->max_retries)
 		{
+			if (opts->proxy && opts->proxy[0] &&
+				(http->proxy_status >= 300 || http->status == 407))
+				report_proxy_error(opts, response, url, display);
 			if (http->error != DFW_CLIENT_OK)
 				report_transport_error(opts, response, url, display);
 			return response;
@@ -553,6 +565,23 @@ report_transport_error(const DefenderOptions *opts,
 	switch (http->error)
 	{
 		case DFW_CLIENT_CONNECT_FAILED:
+			if (opts->proxy && opts->proxy[0])
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("could not connect to %s through the proxy %s",
+								url_origin(url), opts->proxy),
+						 errdetail("%s", detail),
+						 errhint("Check the server option proxy and that this host can reach the proxy."),
+						 errcontext("remote request: %s", display)));
+			if (opts->auth == DEFENDER_AUTH_MANAGED_IDENTITY &&
+				strncmp(url, opts->managed_identity_url, strlen(opts->managed_identity_url)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("could not connect to the Azure instance metadata service at %s",
+								url_origin(url)),
+						 errdetail("%s", detail),
+						 errhint("Managed identities work only on Azure virtual machines and other Azure compute; elsewhere use a client secret or a certificate."),
+						 errcontext("remote request: %s", display)));
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 					 errmsg("could not connect to %s", url_origin(url)),
@@ -606,6 +635,38 @@ report_transport_error(const DefenderOptions *opts,
 					 errhint("The request was retried %d times.", opts->max_retries),
 					 errcontext("remote request: %s", display)));
 	}
+}
+
+/*
+ * report_proxy_error
+ *		ERROR for a request the proxy refused: 407 (its credentials) or any
+ *		other refusal of a CONNECT tunnel.
+ */
+static void
+report_proxy_error(const DefenderOptions *opts, const DefenderResponse *response,
+				   const char *url, const char *display)
+{
+	const DfwHttpResponse *http = &response->http;
+	long		status = http->proxy_status >= 300 ? http->proxy_status : http->status;
+
+	if (status == 407)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the proxy %s refused the request: proxy authentication required (HTTP 407)",
+						opts->proxy),
+				 opts->proxy_user ?
+				 errdetail("The proxy did not accept the credentials of proxy_user \"%s\".",
+						   opts->proxy_user) :
+				 errdetail("The user mapping has no proxy_user."),
+				 errhint("Set the proxy's credentials in the user mapping: ALTER USER MAPPING ... OPTIONS (ADD proxy_user '...', ADD proxy_password '...')."),
+				 errcontext("remote request: %s", display)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+			 errmsg("the proxy %s refused to connect to %s (HTTP %ld)",
+					opts->proxy, url_origin(url), status),
+			 errhint("Ask the proxy's administrators to allow this host to reach %s.",
+					 url_origin(url)),
+			 errcontext("remote request: %s", display)));
 }
 
 /* "https://host:port" of a URL, for messages. */
@@ -759,7 +820,7 @@ defender_new_client_request_id(void)
 
 /*
  * defender_redact
- *		Copy of text with the client secret blanked out.
+ *		Copy of text with the client secret and proxy password blanked out.
  *
  * Remote services do not echo secrets, but a message from one is shown
  * to users, so it is scrubbed anyway.
@@ -768,23 +829,34 @@ char *
 defender_redact(const DefenderOptions *opts, const char *text)
 {
 	StringInfoData buf;
-	const char *secret = opts ? opts->client_secret : NULL;
-	size_t		slen;
-	const char *p;
-	const char *hit;
+	const char *secrets[2];
+	char	   *out;
+	int			i;
 
 	if (text == NULL)
 		return pstrdup("");
-	if (secret == NULL || (slen = strlen(secret)) == 0)
-		return pstrdup(text);
-	initStringInfo(&buf);
-	for (p = text; (hit = strstr(p, secret)) != NULL; p = hit + slen)
+	out = pstrdup(text);
+	secrets[0] = opts ? opts->client_secret : NULL;
+	secrets[1] = opts ? opts->proxy_password : NULL;
+	for (i = 0; i < lengthof(secrets); i++)
 	{
-		appendBinaryStringInfo(&buf, p, hit - p);
-		appendStringInfoString(&buf, "[redacted]");
+		const char *secret = secrets[i];
+		size_t		slen;
+		const char *p;
+		const char *hit;
+
+		if (secret == NULL || (slen = strlen(secret)) == 0)
+			continue;
+		initStringInfo(&buf);
+		for (p = out; (hit = strstr(p, secret)) != NULL; p = hit + slen)
+		{
+			appendBinaryStringInfo(&buf, p, hit - p);
+			appendStringInfoString(&buf, "[redacted]");
+		}
+		appendStringInfoString(&buf, p);
+		out = buf.data;
 	}
-	appendStringInfoString(&buf, p);
-	return buf.data;
+	return out;
 }
 
 /*

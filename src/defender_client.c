@@ -230,6 +230,32 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 	ok &= curl_easy_setopt(easy, CURLOPT_HEADERDATA, response) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
 
+	/*
+	 * A proxy carries every request, tunnelling https with CONNECT.  Its
+	 * own TLS (an https:// proxy) is verified like the service's.
+	 */
+	if (request->proxy)
+	{
+		ok &= curl_easy_setopt(easy, CURLOPT_PROXY, request->proxy) == CURLE_OK;
+		if (request->proxy[0])
+		{
+			ok &= curl_easy_setopt(easy, CURLOPT_PROXY_SSL_VERIFYPEER,
+								   request->verify_ssl ? 1L : 0L) == CURLE_OK;
+			ok &= curl_easy_setopt(easy, CURLOPT_PROXY_SSL_VERIFYHOST,
+								   request->verify_ssl ? 2L : 0L) == CURLE_OK;
+			if (request->ca_file)
+				ok &= curl_easy_setopt(easy, CURLOPT_PROXY_CAINFO,
+									   request->ca_file) == CURLE_OK;
+		}
+		if (request->proxy_user)
+		{
+			ok &= curl_easy_setopt(easy, CURLOPT_PROXYUSERNAME,
+								   request->proxy_user) == CURLE_OK;
+			ok &= curl_easy_setopt(easy, CURLOPT_PROXYPASSWORD,
+								   request->proxy_password ? request->proxy_password : "") == CURLE_OK;
+		}
+	}
+
 	if (strcmp(request->method, "GET") == 0)
 		ok &= curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
 	else
@@ -383,6 +409,7 @@ dfw_client_end_slot(DfwClient *client, int slot)
 	result = t->done ? t->result : CURLE_RECV_ERROR;
 
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &response->status);
+	curl_easy_getinfo(t->easy, CURLINFO_HTTP_CONNECTCODE, &response->proxy_status);
 
 	if (result != CURLE_OK)
 	{

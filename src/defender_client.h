@@ -54,6 +54,10 @@ typedef struct DfwHttpRequest
 	const char *ca_file;		/* NULL: the system's trust store */
 	size_t		max_response_bytes; /* cap on the body; exceeding is an error */
 	const char *user_agent;
+	const char *proxy;			/* NULL: libcurl's default (the *_proxy
+								 * environment variables); "": no proxy */
+	const char *proxy_user;		/* NULL: none */
+	const char *proxy_password;
 } DfwHttpRequest;
 
 /*
@@ -64,6 +68,7 @@ typedef struct DfwHttpRequest
 typedef struct DfwHttpResponse
 {
 	long		status;			/* 0 when no status line arrived */
+	long		proxy_status;	/* the proxy's answer to CONNECT, 0 if none */
 	char	   *body;
 	size_t		body_len;
 	size_t		body_alloc;

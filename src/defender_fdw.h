@@ -45,6 +45,14 @@
  * server, the user mapping and (for scans) the foreign table.  Strings are
  * palloc'd in the memory context current when the options were read.
  */
+/* How a user mapping authenticates: exactly one method per mapping. */
+typedef enum DefenderAuthMethod
+{
+	DEFENDER_AUTH_CLIENT_SECRET,	/* client_id + client_secret */
+	DEFENDER_AUTH_CERTIFICATE,	/* client_id + certificate_file (+ private_key_file) */
+	DEFENDER_AUTH_MANAGED_IDENTITY	/* auth 'managed_identity' (+ client_id) */
+} DefenderAuthMethod;
+
 typedef struct DefenderOptions
 {
 	Oid			serverid;
@@ -64,10 +72,19 @@ typedef struct DefenderOptions
 	int			max_response_mb;
 	int			parallel_pages; /* list pages in flight at once (server or table) */
 	int			cache_ttl;		/* seconds a response is reused; 0: never */
+	char	   *cloud;			/* global, usgov or dod: default URLs */
+	char	   *managed_identity_url;	/* the IMDS token endpoint */
+	char	   *proxy;			/* NULL: none set; "": never a proxy */
 
 	/* user mapping (client_id may come from the server) */
+	DefenderAuthMethod auth;
 	char	   *client_id;
 	char	   *client_secret;
+	char	   *certificate_file;
+	char	   *private_key_file;	/* NULL: the key is in certificate_file */
+	char	   *certificate_thumbprint;
+	char	   *proxy_user;
+	char	   *proxy_password;
 
 	/* foreign table */
 	char	   *resource;

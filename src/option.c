@@ -34,12 +34,14 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "funcapi.h"
 
 #include "defender_fdw.h"
 
 #define DEFAULT_LOGIN_URL	"https://login.microsoftonline.com"
 #define DEFAULT_GRAPH_URL	"https://graph.microsoft.com"
 #define DEFAULT_MDE_URL		"https://api.securitycenter.microsoft.com"
+#define DEFAULT_MANAGED_IDENTITY_URL "http://169.254.169.254/metadata/identity/oauth2/token"
 #define DEFAULT_API_VERSION "v1.0"
 #define DEFAULT_TIMEOUT		15
 #define MIN_TIMEOUT			15
@@ -50,6 +52,30 @@
 #define MAX_MAX_RESPONSE_MB 1024
 #define DEFAULT_PARALLEL_PAGES 4
 #define MAX_CACHE_TTL 86400
+
+/*
+ * The national clouds defender_fdw can reach, with their hosts (see the
+ * reference's "Hosts by cloud"): the server option cloud picks a row, and
+ * explicit login_url, graph_url and mde_url options override its columns.
+ */
+typedef struct DefenderCloud
+{
+	const char *name;
+	const char *login_url;
+	const char *graph_url;
+	const char *mde_url;
+} DefenderCloud;
+
+static const DefenderCloud clouds[] = {
+	{"global", DEFAULT_LOGIN_URL, DEFAULT_GRAPH_URL, DEFAULT_MDE_URL},
+	/* US Government L4, "GCC High" */
+	{"usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us",
+	"https://api-gov.securitycenter.microsoft.us"},
+	/* US Government L5, "DoD" */
+	{"dod", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us",
+	"https://api-gov.securitycenter.microsoft.us"},
+	{NULL, NULL, NULL, NULL}
+};
 
 /* An option and the catalog of the object it may be attached to. */
 typedef struct DefenderOption
@@ -75,9 +101,18 @@ static const DefenderOption valid_options[] = {
 	{"timespan", ForeignServerRelationId},
 	{"parallel_pages", ForeignServerRelationId},
 	{"cache_ttl", ForeignServerRelationId},
+	{"cloud", ForeignServerRelationId},
+	{"proxy", ForeignServerRelationId},
+	{"managed_identity_url", ForeignServerRelationId},
 	/* user mapping */
+	{"auth", UserMappingRelationId},
 	{"client_id", UserMappingRelationId},
 	{"client_secret", UserMappingRelationId},
+	{"certificate_file", UserMappingRelationId},
+	{"private_key_file", UserMappingRelationId},
+	{"certificate_thumbprint", UserMappingRelationId},
+	{"proxy_user", UserMappingRelationId},
+	{"proxy_password", UserMappingRelationId},
 	/* foreign table */
 	{"resource", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
@@ -98,8 +133,13 @@ static void check_url(const char *option, const char *value);
 static int	check_int(const char *option, const char *value, int min, int max);
 static void check_tenant(const char *value);
 static void check_timespan(const char *value);
+static const DefenderCloud *check_cloud(const char *value);
+static void check_credentials(const char *auth, bool have_secret, bool have_certificate,
+							  bool have_key_file, bool have_thumbprint,
+							  bool have_proxy_password, bool have_proxy_user);
 
 PG_FUNCTION_INFO_V1(defender_fdw_validator);
+PG_FUNCTION_INFO_V1(defender_endpoints);
 
 /*
  * defender_fdw_validator
@@ -121,6 +161,13 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 	char	   *hunting_table = NULL;
 	char	   *hunting_query = NULL;
 	bool		have_timespan = false;
+	char	   *auth = NULL;
+	bool		have_secret = false;
+	bool		have_certificate = false;
+	bool		have_key_file = false;
+	bool		have_thumbprint = false;
+	bool		have_proxy_user = false;
+	bool		have_proxy_password = false;
 
 	foreach(cell, options)
 	{
@@ -169,8 +216,72 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 		}
 		else if (strcmp(name, "login_url") == 0 ||
 				 strcmp(name, "graph_url") == 0 ||
-				 strcmp(name, "mde_url") == 0)
+				 strcmp(name, "mde_url") == 0 ||
+				 strcmp(name, "managed_identity_url") == 0)
 			check_url(name, value);
+		else if (strcmp(name, "proxy") == 0)
+		{
+			if (strchr(value, '@') != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"proxy\" must not contain credentials"),
+						 errdetail("Server options are readable by every user."),
+						 errhint("Put the proxy's credentials in the user mapping: OPTIONS (proxy_user '...', proxy_password '...').")));
+			check_url(name, value);
+		}
+		else if (strcmp(name, "cloud") == 0)
+			(void) check_cloud(value);
+		else if (strcmp(name, "auth") == 0)
+		{
+			if (strcmp(value, "client_secret") != 0 &&
+				strcmp(value, "certificate") != 0 &&
+				strcmp(value, "managed_identity") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"auth\": \"%s\"", value),
+						 errhint("Valid values are \"client_secret\", \"certificate\" and \"managed_identity\".")));
+			auth = value;
+		}
+		else if (strcmp(name, "certificate_file") == 0 ||
+				 strcmp(name, "private_key_file") == 0)
+		{
+			/*
+			 * The file is read by the server's OS user: letting any user name
+			 * one would let them use (and probe) files they cannot read.
+			 */
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("only superusers can set option \"%s\"", name),
+						 errdetail("The file is read with the database server's operating system privileges.")));
+			if (!is_absolute_path(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"%s\" must be an absolute path", name)));
+			if (name[0] == 'c')
+				have_certificate = true;
+			else
+				have_key_file = true;
+		}
+		else if (strcmp(name, "certificate_thumbprint") == 0)
+		{
+			const char *p;
+			int			digits = 0;
+
+			for (p = value; *p; p++)
+			{
+				if (isxdigit((unsigned char) *p))
+					digits++;
+				else if (*p != ':' && *p != ' ')
+					digits = -1000;
+			}
+			if (digits != 40)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"certificate_thumbprint\": \"%s\"", value),
+						 errhint("Give the certificate's SHA-1 thumbprint as 40 hexadecimal digits, as the Azure portal shows it.")));
+			have_thumbprint = true;
+		}
 		else if (strcmp(name, "api_version") == 0)
 		{
 			if (strcmp(value, "v1.0") != 0 && strcmp(value, "beta") != 0)
@@ -245,6 +356,23 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 					 errmsg("option \"%s\" must not be empty", name)));
+	}
+
+	if (catalog == UserMappingRelationId)
+	{
+		foreach(cell, options)
+		{
+			DefElem    *def = (DefElem *) lfirst(cell);
+
+			if (strcmp(def->defname, "client_secret") == 0)
+				have_secret = true;
+			else if (strcmp(def->defname, "proxy_user") == 0)
+				have_proxy_user = true;
+			else if (strcmp(def->defname, "proxy_password") == 0)
+				have_proxy_password = true;
+		}
+		check_credentials(auth, have_secret, have_certificate, have_key_file,
+						  have_thumbprint, have_proxy_password, have_proxy_user);
 	}
 
 	if (catalog == ForeignServerRelationId && !have_tenant)
@@ -438,6 +566,73 @@ check_timespan(const char *value)
 	}
 }
 
+/*
+ * check_cloud
+ *		One of the clouds defender_fdw knows; China is refused by name.
+ */
+static const DefenderCloud *
+check_cloud(const char *value)
+{
+	const DefenderCloud *cloud;
+
+	for (cloud = clouds; cloud->name; cloud++)
+		if (strcmp(cloud->name, value) == 0)
+			return cloud;
+	if (pg_strcasecmp(value, "china") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cloud \"china\" is not supported"),
+				 errdetail("The Microsoft Graph security API (incidents, alerts and advanced hunting) is not available in Microsoft Azure operated by 21Vianet.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"cloud\": \"%s\"", value),
+			 errhint("Valid values are \"global\", \"usgov\" (GCC High) and \"dod\".")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * check_credentials
+ *		A user mapping names one credential method, completely.
+ *
+ * The method is auth when given, else certificate_file or client_secret
+ * decides it; mixing them is refused, so that it is never a guess which
+ * credential a token came from.  A mapping with none at all is allowed
+ * here (the credentials may be added later) and refused at first use.
+ */
+static void
+check_credentials(const char *auth, bool have_secret, bool have_certificate,
+				  bool have_key_file, bool have_thumbprint,
+				  bool have_proxy_password, bool have_proxy_user)
+{
+	int			methods = (have_secret ? 1 : 0) + (have_certificate ? 1 : 0) +
+		(auth && strcmp(auth, "managed_identity") == 0 ? 1 : 0);
+
+	if (methods > 1 ||
+		(auth && strcmp(auth, "client_secret") == 0 && have_certificate) ||
+		(auth && strcmp(auth, "certificate") == 0 && have_secret))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("a user mapping of defender_fdw takes exactly one credential method"),
+				 errdetail("It has %s.",
+						   have_secret && have_certificate ? "both client_secret and certificate_file" :
+						   have_secret ? psprintf("client_secret and auth '%s'", auth) :
+						   psprintf("certificate_file and auth '%s'", auth)),
+				 errhint("Keep one of client_secret, certificate_file or auth 'managed_identity': ALTER USER MAPPING ... OPTIONS (DROP ...).")));
+	if ((have_key_file || have_thumbprint) && !have_certificate)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"%s\" needs option \"certificate_file\"",
+						have_key_file ? "private_key_file" : "certificate_thumbprint")));
+	if (auth && strcmp(auth, "certificate") == 0 && !have_certificate)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("auth 'certificate' needs option \"certificate_file\"")));
+	if (have_proxy_password && !have_proxy_user)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"proxy_password\" needs option \"proxy_user\"")));
+}
+
 /* Copy a URL option without its trailing slashes. */
 static char *
 url_option(const char *value)
@@ -498,6 +693,11 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	UserMapping *mapping;
 	List	   *options = NIL;
 	ListCell   *cell;
+	const DefenderCloud *cloud = &clouds[0];
+	char	   *auth = NULL;
+	bool		have_login_url = false;
+	bool		have_graph_url = false;
+	bool		have_mde_url = false;
 
 	if (OidIsValid(foreigntableid))
 	{
@@ -521,6 +721,7 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	opts->pushdown = true;
 	opts->parallel_pages = DEFAULT_PARALLEL_PAGES;
 	opts->cache_ttl = 0;
+	opts->managed_identity_url = DEFAULT_MANAGED_IDENTITY_URL;
 
 	/* Later lists win: the user mapping's client_id over the server's. */
 	options = list_copy(server->options);
@@ -538,11 +739,29 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 		if (strcmp(name, "tenant_id") == 0)
 			opts->tenant_id = pstrdup(value);
 		else if (strcmp(name, "login_url") == 0)
-			opts->login_url = url_option(value);
+			opts->login_url = url_option(value), have_login_url = true;
 		else if (strcmp(name, "graph_url") == 0)
-			opts->graph_url = url_option(value);
+			opts->graph_url = url_option(value), have_graph_url = true;
 		else if (strcmp(name, "mde_url") == 0)
-			opts->mde_url = url_option(value);
+			opts->mde_url = url_option(value), have_mde_url = true;
+		else if (strcmp(name, "cloud") == 0)
+			cloud = check_cloud(value);
+		else if (strcmp(name, "managed_identity_url") == 0)
+			opts->managed_identity_url = pstrdup(value);
+		else if (strcmp(name, "proxy") == 0)
+			opts->proxy = pstrdup(value);
+		else if (strcmp(name, "auth") == 0)
+			auth = value;
+		else if (strcmp(name, "certificate_file") == 0)
+			opts->certificate_file = pstrdup(value);
+		else if (strcmp(name, "private_key_file") == 0)
+			opts->private_key_file = pstrdup(value);
+		else if (strcmp(name, "certificate_thumbprint") == 0)
+			opts->certificate_thumbprint = pstrdup(value);
+		else if (strcmp(name, "proxy_user") == 0)
+			opts->proxy_user = pstrdup(value);
+		else if (strcmp(name, "proxy_password") == 0)
+			opts->proxy_password = pstrdup(value);
 		else if (strcmp(name, "api_version") == 0)
 			opts->api_version = pstrdup(value);
 		else if (strcmp(name, "timeout") == 0)
@@ -577,7 +796,46 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 			opts->timespan = pstrdup(value);
 	}
 
-	if (need_credentials &&
+	/* the cloud's hosts, where no URL option overrides them */
+	opts->cloud = pstrdup(cloud->name);
+	if (!have_login_url)
+		opts->login_url = pstrdup(cloud->login_url);
+	if (!have_graph_url)
+		opts->graph_url = pstrdup(cloud->graph_url);
+	if (!have_mde_url)
+		opts->mde_url = pstrdup(cloud->mde_url);
+
+	if (auth && strcmp(auth, "managed_identity") == 0)
+	{
+		/*
+		 * A managed identity's client_id names a user-assigned identity; a
+		 * server's client_id names an app registration and does not apply.
+		 */
+		opts->auth = DEFENDER_AUTH_MANAGED_IDENTITY;
+		opts->client_id = NULL;
+		foreach(cell, mapping ? mapping->options : NIL)
+		{
+			DefElem    *def = (DefElem *) lfirst(cell);
+
+			if (strcmp(def->defname, "client_id") == 0)
+				opts->client_id = pstrdup(defGetString(def));
+		}
+	}
+	else if (opts->certificate_file)
+		opts->auth = DEFENDER_AUTH_CERTIFICATE;
+	else
+		opts->auth = DEFENDER_AUTH_CLIENT_SECRET;
+
+	if (need_credentials && opts->auth == DEFENDER_AUTH_CERTIFICATE &&
+		opts->client_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("the user mapping for user \"%s\" on server \"%s\" has no client_id",
+						MappingUserName(userid), server->servername),
+				 errhint("ALTER USER MAPPING FOR %s SERVER %s OPTIONS (ADD client_id '...').",
+						 quote_identifier(MappingUserName(userid)),
+						 quote_identifier(server->servername))));
+	if (need_credentials && opts->auth == DEFENDER_AUTH_CLIENT_SECRET &&
 		(opts->client_id == NULL || opts->client_secret == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
@@ -676,4 +934,36 @@ defender_column_property(Oid relid, AttrNumber attnum)
 			return pstrdup(defGetString(def));
 	}
 	return NULL;
+}
+
+/*
+ * defender_endpoints
+ *		SQL function: the endpoints a server's requests go to, after the
+ *		cloud preset and the URL options that override it.
+ *
+ * Reads no user mapping and sends nothing, so it answers anywhere, and
+ * shows what a national-cloud setting resolves to before any request.
+ */
+Datum
+defender_endpoints(PG_FUNCTION_ARGS)
+{
+	ForeignServer *server = defender_function_server(NameStr(*PG_GETARG_NAME(0)));
+	DefenderOptions *opts = defender_get_options(InvalidOid, server->serverid,
+												 GetUserId(), false);
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = CStringGetTextDatum(opts->cloud);
+	values[1] = CStringGetTextDatum(opts->login_url);
+	values[2] = CStringGetTextDatum(opts->graph_url);
+	values[3] = CStringGetTextDatum(opts->mde_url);
+	values[4] = CStringGetTextDatum(opts->managed_identity_url);
+	if (opts->proxy)
+		values[5] = CStringGetTextDatum(opts->proxy);
+	else
+		nulls[5] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
