@@ -70,6 +70,13 @@ else
     failed=$((failed + 1))
 fi
 
+log "memory and file descriptors over 5,000 scans in one backend"
+if "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 if [ "$failed" -gt 0 ] && [ -n "${CI:-}" ]; then
     log "server log (last 80 lines)"
     tail -n 80 "$WORK_DIR/postgres.log" || true
