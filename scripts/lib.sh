@@ -173,8 +173,10 @@ unix_socket_directories = '$WORK_DIR'
 fsync = off
 max_connections = 20
 log_line_prefix = '%m [%p] '
-# scripts/check_secrets.py reads this log: the request lines are DEBUG1/DEBUG2
-log_min_messages = debug2
+# scripts/check_secrets.py reads this log: everything the server can say
+# (the request lines are DEBUG1/DEBUG2) and every statement
+log_min_messages = debug5
+log_statement = all
 defender_test.emulator_url = '$EMULATOR_URL'
 defender_test.emulator_tls_url = '$EMULATOR_TLS_URL'
 defender_test.emulator_tls_ca = '$EMULATOR_TLS_CA'
