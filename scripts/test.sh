@@ -124,6 +124,16 @@ make -C "$REPO_DIR/fuzz" -s clean >/dev/null 2>&1 || true
 if [ "${SANITIZE:-1}" != 0 ]; then
     dfw_sanitizer_cluster
     run_regress " under AddressSanitizer + UBSan"
+    # the error paths and the literal writers once more, under ASan; the
+    # memory figures mean nothing there (quarantine), fds and errors do
+    log "1,000 scans with errors and the quoting check under AddressSanitizer"
+    if MEMCHECK_SCANS=1000 MEMCHECK_WARMUP=100 MEMCHECK_LIMIT_MB=0 \
+            "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL" \
+        && QUOTING_COUNT=60 "$PYTHON" "$REPO_DIR/scripts/quoting_check.py" "$EMULATOR_URL"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
     log "sanitizer reports"
     if dfw_sanitizer_reports; then
         passed=$((passed + 1))
