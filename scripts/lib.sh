@@ -11,8 +11,10 @@ REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-          libcurl4-openssl-dev libjansson-dev python3 curl ca-certificates openssl
-          valgrind clang libclang-rt-14-dev)
+          libcurl4-openssl-dev libjansson-dev python3 curl ca-certificates openssl)
+# scripts/test.sh adds these: valgrind for the client layer, clang and its
+# libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential)
+TEST_PACKAGES=(valgrind clang libclang-rt-14-dev)
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

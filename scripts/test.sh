@@ -13,6 +13,7 @@
 #   FUZZ_SECONDS=20 ...         how long each libFuzzer target runs
 
 source "$(dirname "$0")/lib.sh"
+PACKAGES+=("${TEST_PACKAGES[@]}")
 
 dfw_setup
 
