@@ -13,6 +13,9 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
           libcurl4-openssl-dev libjansson-dev libssl-dev python3 curl ca-certificates openssl jq
           "postgresql-$PG_MAJOR-cron")
+# scripts/test.sh adds these: valgrind for the client layer, clang and its
+# libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential)
+TEST_PACKAGES=(valgrind clang libclang-rt-14-dev)
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -36,11 +39,62 @@ dfw_install_packages() {
 }
 
 # Build with warnings as errors, then install into the server's directories.
+# An argument adds compiler (and linker) flags, e.g. the sanitizers.
 dfw_build_install() {
-    log "building defender_fdw against $("$PG_CONFIG" --version)"
+    log "building defender_fdw against $("$PG_CONFIG" --version)${1:+ with $1}"
     make -C "$REPO_DIR" -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
-    make -C "$REPO_DIR" -s PG_CONFIG="$PG_CONFIG" COPT="-Werror" >/dev/null
+    make -C "$REPO_DIR" -s PG_CONFIG="$PG_CONFIG" COPT="-Werror${1:+ $1}" >/dev/null
     $SUDO make -C "$REPO_DIR" -s install PG_CONFIG="$PG_CONFIG" >/dev/null
+}
+
+SANITIZE_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+
+# Rebuild the extension with AddressSanitizer + UBSan and restart the cluster
+# with the ASan runtime preloaded into the postmaster (an instrumented
+# library cannot be loaded into an uninstrumented program otherwise), and
+# test/asan_init_first.c, without which the postmaster hangs at start-up.
+# detect_leaks=0: PostgreSQL never frees much of what it allocates at exit,
+# by design, and memory contexts are checked by memory_check.py instead.
+# The reports go to the server log (stderr) and to files $WORK_DIR/asan.*,
+# read by dfw_sanitizer_reports.
+dfw_sanitizer_cluster() {
+    local asan
+    asan=$(gcc -print-file-name=libasan.so)
+    [ -e "$asan" ] || die "libasan.so not found (gcc's sanitizer runtime)"
+    gcc -shared -fPIC -fsanitize=address -Wl,-z,initfirst -o "$WORK_DIR/asan_init_first.so" \
+        "$REPO_DIR/test/asan_init_first.c" || die "could not build test/asan_init_first.c"
+    chmod 755 "$WORK_DIR/asan_init_first.so"
+    as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -m fast -w stop >/dev/null
+    dfw_build_install "$SANITIZE_FLAGS"
+    as_cluster_user env LD_PRELOAD="$asan $WORK_DIR/asan_init_first.so" \
+        ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_odr_violation=0:log_path=$WORK_DIR/asan" \
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$WORK_DIR/asan" \
+        "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -l "$WORK_DIR/postgres.log" -w -t 60 start >/dev/null \
+        || { tail -n 40 "$WORK_DIR/postgres.log" >&2; die "PostgreSQL did not start with AddressSanitizer"; }
+    log "PostgreSQL restarted with the sanitizer build (LD_PRELOAD=$asan)"
+}
+
+# Succeeds when neither the server log nor a sanitizer log file holds a
+# report; prints them otherwise.
+dfw_sanitizer_reports() {
+    local pattern='AddressSanitizer|UndefinedBehaviorSanitizer|runtime error:|LeakSanitizer'
+    local files
+    files=$(ls "$WORK_DIR"/asan.* 2>/dev/null || true)
+    if [ -z "$files" ] && ! grep -Eq "$pattern" "$WORK_DIR/postgres.log"; then
+        echo "sanitizers: no reports"
+        return 0
+    fi
+    echo "sanitizers: reports found"
+    grep -E -A 30 "$pattern" "$WORK_DIR/postgres.log" | head -n 200
+    [ -z "$files" ] || head -n 200 $files
+    return 1
+}
+
+# Back to the plain build on a cluster without the preload, so that the
+# extension left installed loads into any server.
+dfw_plain_cluster() {
+    as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -m fast -w stop >/dev/null
+    dfw_build_install
 }
 
 # The cluster runs as this user: the caller, or "postgres" when run as root
@@ -183,8 +237,10 @@ unix_socket_directories = '$WORK_DIR'
 fsync = off
 max_connections = 20
 log_line_prefix = '%m [%p] '
-# scripts/check_secrets.py reads this log: the request lines are DEBUG1/DEBUG2
-log_min_messages = debug2
+# scripts/check_secrets.py reads this log: everything the server can say
+# (the request lines are DEBUG1/DEBUG2) and every statement
+log_min_messages = debug5
+log_statement = all
 # the cookbook test schedules its sync with pg_cron (jobs run in background
 # workers: the cluster listens on a Unix socket only)
 shared_preload_libraries = 'pg_cron'

@@ -9,8 +9,11 @@
 #   sudo scripts/test.sh        (or as root; PG_CONFIG=... to pick a server)
 #   KEEP_WORK_DIR=1 ...         keeps the cluster, emulator and server logs
 #   TESTS="setup scan" ...      runs only these regression tests (setup first)
+#   SANITIZE=0 ...              skips the AddressSanitizer + UBSan pass
+#   FUZZ_SECONDS=20 ...         how long each libFuzzer target runs
 
 source "$(dirname "$0")/lib.sh"
+PACKAGES+=("${TEST_PACKAGES[@]}")
 
 dfw_setup
 
@@ -36,38 +39,109 @@ else
     echo "$out" >&2
 fi
 
-log "regression tests (pg_regress)"
-rm -rf "$REPO_DIR/results" "$REPO_DIR/regression.diffs" "$REPO_DIR/regression.out"
-if make -C "$REPO_DIR" -s installcheck PG_CONFIG="$PG_CONFIG" ${TESTS:+REGRESS="$TESTS"} >"$WORK_DIR/installcheck.log" 2>&1; then
-    status=0
-else
-    status=1
-fi
-cat "$WORK_DIR/installcheck.log"
-if grep -Eq 'All [0-9]+ tests passed' "$WORK_DIR/installcheck.log"; then
-    n=$(grep -Eo 'All [0-9]+ tests passed' "$WORK_DIR/installcheck.log" | grep -Eo '[0-9]+')
-    passed=$((passed + n))
-else
-    line=$(grep -Eo '[0-9]+ of [0-9]+ tests (failed|passed)' "$WORK_DIR/installcheck.log" | head -n 1 || true)
-    if [ -n "$line" ]; then
-        bad=$(echo "$line" | awk '{print $1}')
-        all=$(echo "$line" | awk '{print $3}')
-        passed=$((passed + all - bad))
-        failed=$((failed + bad))
+# run_regress LABEL: pg_regress over the REGRESS list (or TESTS) against the
+# running cluster; adds to passed/failed and prints the diffs on failure.
+run_regress() {
+    local status n line bad all
+    log "regression tests (pg_regress)$1"
+    rm -rf "$REPO_DIR/results" "$REPO_DIR/regression.diffs" "$REPO_DIR/regression.out"
+    if make -C "$REPO_DIR" -s installcheck PG_CONFIG="$PG_CONFIG" ${TESTS:+REGRESS="$TESTS"} >"$WORK_DIR/installcheck.log" 2>&1; then
+        status=0
     else
-        failed=$((failed + 1))
+        status=1
     fi
-    status=1
+    cat "$WORK_DIR/installcheck.log"
+    if grep -Eq 'All [0-9]+ tests passed' "$WORK_DIR/installcheck.log"; then
+        n=$(grep -Eo 'All [0-9]+ tests passed' "$WORK_DIR/installcheck.log" | grep -Eo '[0-9]+')
+        passed=$((passed + n))
+    else
+        line=$(grep -Eo '[0-9]+ of [0-9]+ tests (failed|passed)' "$WORK_DIR/installcheck.log" | head -n 1 || true)
+        if [ -n "$line" ]; then
+            bad=$(echo "$line" | awk '{print $1}')
+            all=$(echo "$line" | awk '{print $3}')
+            passed=$((passed + all - bad))
+            failed=$((failed + bad))
+        else
+            failed=$((failed + 1))
+        fi
+        status=1
+    fi
+    if [ "$status" -ne 0 ] && [ -f "$REPO_DIR/regression.diffs" ]; then
+        log "regression.diffs"
+        cat "$REPO_DIR/regression.diffs"
+    fi
+}
+
+run_regress ""
+
+log "memory and file descriptors over 5,000 scans in one backend"
+if "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
 fi
-if [ "$status" -ne 0 ] && [ -f "$REPO_DIR/regression.diffs" ]; then
-    log "regression.diffs"
-    cat "$REPO_DIR/regression.diffs"
+
+log "quoting: random strings through WHERE, parsed back by the emulator"
+if "$PYTHON" "$REPO_DIR/scripts/quoting_check.py" "$EMULATOR_URL"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
 fi
+
+# After everything that ran in the cluster (the regression suite, the
+# memory and the quoting checks), with log_min_messages = debug5 and
+# log_statement = all.
 log "secrets in the server log"
 if "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))
+fi
+
+log "client layer under valgrind (test/client_driver.c)"
+if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src" -o "$WORK_DIR/client_driver" \
+        "$REPO_DIR/test/client_driver.c" "$REPO_DIR/src/defender_client.c" \
+        $(pkg-config --cflags --libs libcurl jansson) \
+    && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+        "$WORK_DIR/client_driver" "$EMULATOR_URL" "$EMULATOR_TLS_URL" "$EMULATOR_TLS_CA"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
+log "fuzzing the literal writers and the converter (${FUZZ_SECONDS:-20} s each)"
+if make -C "$REPO_DIR/fuzz" -s clean all run PG_CONFIG="$PG_CONFIG" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" \
+        WORK="$WORK_DIR/fuzz"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+make -C "$REPO_DIR/fuzz" -s clean >/dev/null 2>&1 || true
+
+# The same regression suite against a build of the extension with
+# AddressSanitizer and UndefinedBehaviorSanitizer (SANITIZE=0 skips it).
+# Any report in the server log or in the sanitizers' own log files fails
+# the run, on top of the regression failures an aborted backend causes.
+if [ "${SANITIZE:-1}" != 0 ]; then
+    dfw_sanitizer_cluster
+    run_regress " under AddressSanitizer + UBSan"
+    # the error paths and the literal writers once more, under ASan; the
+    # memory figures mean nothing there (quarantine), fds and errors do
+    log "1,000 scans with errors and the quoting check under AddressSanitizer"
+    if MEMCHECK_SCANS=1000 MEMCHECK_WARMUP=100 MEMCHECK_LIMIT_MB=0 \
+            "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL" \
+        && QUOTING_COUNT=60 "$PYTHON" "$REPO_DIR/scripts/quoting_check.py" "$EMULATOR_URL"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+    log "sanitizer reports"
+    if dfw_sanitizer_reports; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+    dfw_plain_cluster
 fi
 
 if [ "$failed" -gt 0 ] && [ -n "${CI:-}" ]; then

@@ -130,6 +130,8 @@ static const DefenderOption valid_options[] = {
 static bool is_valid_option(const char *name, Oid context);
 static const char *context_name(Oid context);
 static void check_url(const char *option, const char *value);
+static bool is_default_url(const char *option, const char *value);
+static void require_superuser(const char *option, const char *value, const char *why);
 static int	check_int(const char *option, const char *value, int min, int max);
 static void check_tenant(const char *value);
 static void check_timespan(const char *value);
@@ -216,9 +218,20 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 		}
 		else if (strcmp(name, "login_url") == 0 ||
 				 strcmp(name, "graph_url") == 0 ||
-				 strcmp(name, "mde_url") == 0 ||
-				 strcmp(name, "managed_identity_url") == 0)
+				 strcmp(name, "mde_url") == 0)
+		{
 			check_url(name, value);
+			if (!is_default_url(name, value))
+				require_superuser(name, value,
+								  "The URLs decide where the client secret and the access tokens are sent.");
+		}
+		else if (strcmp(name, "managed_identity_url") == 0)
+		{
+			check_url(name, value);
+			if (strcmp(value, DEFAULT_MANAGED_IDENTITY_URL) != 0)
+				require_superuser(name, value,
+								  "The URL decides where the database server asks for managed-identity tokens.");
+		}
 		else if (strcmp(name, "proxy") == 0)
 		{
 			if (strchr(value, '@') != NULL)
@@ -228,6 +241,8 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 						 errdetail("Server options are readable by every user."),
 						 errhint("Put the proxy's credentials in the user mapping: OPTIONS (proxy_user '...', proxy_password '...').")));
 			check_url(name, value);
+			require_superuser(name, value,
+							  "Every request, with its access token, goes through the proxy.");
 		}
 		else if (strcmp(name, "cloud") == 0)
 			(void) check_cloud(value);
@@ -310,6 +325,9 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for boolean option \"%s\": \"%s\"", name, value)));
+			if (!b && strcmp(name, "verify_ssl") == 0)
+				require_superuser(name, value,
+								  "Without verification anyone on the network path can read the client secret and the access tokens.");
 		}
 		else if (strcmp(name, "ca_file") == 0)
 		{
@@ -317,6 +335,8 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"ca_file\" must be an absolute path")));
+			require_superuser(name, value,
+							  "The certificates it names decide which hosts are trusted with the client secret and the access tokens, and the file is read with the server's operating system privileges.");
 		}
 		else if (strcmp(name, "table") == 0)
 		{
@@ -479,6 +499,49 @@ check_url(const char *option, const char *value)
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
 				 errdetail("Give a scheme, a host and optionally a port and path, with no credentials, query or fragment.")));
+}
+
+/*
+ * is_default_url
+ *		Whether a URL option names its Microsoft default (a trailing slash
+ *		ignored), which any server owner may spell out.
+ */
+static bool
+is_default_url(const char *option, const char *value)
+{
+	const char *def = strcmp(option, "login_url") == 0 ? DEFAULT_LOGIN_URL :
+		strcmp(option, "graph_url") == 0 ? DEFAULT_GRAPH_URL : DEFAULT_MDE_URL;
+	size_t		len = strlen(def);
+
+	return strncmp(value, def, len) == 0 &&
+		(value[len] == '\0' || (value[len] == '/' && value[len + 1] == '\0'));
+}
+
+/*
+ * require_superuser
+ *		ERROR unless the current user is a superuser: for the options that
+ *		weaken TLS or send requests elsewhere.
+ *
+ * PostgreSQL already lets only a server's owner change its options; this
+ * narrows the few options that decide where the client secret and the
+ * bearer tokens go (the URLs, verify_ssl off, ca_file) to superusers, so a
+ * role granted USAGE on the wrapper can create its own servers against
+ * Microsoft's endpoints, verified, and nothing else: no requests from the
+ * database host to an internal address, no file of the server read as a
+ * CA bundle.  The validator sees the whole resulting option list, so a
+ * non-superuser who owns a server that a superuser gave such an option
+ * cannot ALTER that server's options either.
+ */
+static void
+require_superuser(const char *option, const char *value, const char *why)
+{
+	if (superuser())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to set option \"%s\" to \"%s\"", option, value),
+			 errdetail("Only a superuser may set this option. %s", why),
+			 errhint("Ask a superuser to create the server, then GRANT USAGE ON FOREIGN SERVER to the roles that use it.")));
 }
 
 static int

@@ -1,0 +1,349 @@
+/*-------------------------------------------------------------------------
+ *
+ * client_driver.c
+ *		Drives the client layer (src/defender_client.c) without a backend,
+ *		for valgrind.
+ *
+ * defender_client.c includes no PostgreSQL header, so it links into this
+ * small program with libcurl and jansson alone.  Against the Graph
+ * emulator it runs the requests and the failures the extension meets: a
+ * token, a page, Graph and Entra error bodies, malformed and empty
+ * bodies, a dropped and a truncated body, a body over the size cap, a
+ * timeout, a refused connection, a URL with another scheme, an aborted
+ * transfer followed by a clean one, and (with a second, HTTPS emulator)
+ * a certificate that fails verification and one trusted through
+ * ca_file.  Each case checks what the client reported, so the program
+ * also fails when the client misbehaves, not only when valgrind objects.
+ *
+ *	client_driver EMULATOR_URL [EMULATOR_TLS_URL CA_FILE]
+ *
+ * scripts/test.sh runs it under valgrind --leak-check=full
+ * --error-exitcode=1; exit status 0 means every check passed.
+ *
+ * test/client_driver.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "defender_client.h"
+
+static int	failures = 0;
+static int	checks = 0;
+
+#define CHECK(cond, what) \
+	do { \
+		checks++; \
+		if (!(cond)) \
+		{ \
+			failures++; \
+			fprintf(stderr, "FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, what, #cond); \
+		} \
+	} while (0)
+
+static const char *base_url;
+
+/* Wait as connection.c does, with poll() in place of the latch. */
+static void
+wait_for(const DfwWait *wait)
+{
+	struct pollfd fds[DFW_MAX_WAIT_SOCKETS];
+	int			i;
+	long		timeout = wait->timeout_ms;
+
+	if (timeout < 0 || timeout > 1000)
+		timeout = 1000;
+	if (wait->more_sockets && timeout > 10)
+		timeout = 10;
+	for (i = 0; i < wait->nsockets; i++)
+	{
+		fds[i].fd = wait->sockets[i];
+		fds[i].events = (wait->want_read[i] ? POLLIN : 0) | (wait->want_write[i] ? POLLOUT : 0);
+		fds[i].revents = 0;
+	}
+	(void) poll(fds, (nfds_t) wait->nsockets, (int) timeout);
+}
+
+/* One request, start to end; returns the client's verdict. */
+static DfwClientError
+run(DfwClient *client, const char *method, const char *url, const char *const *headers,
+	const char *body, long timeout_ms, size_t max_bytes, int verify, const char *ca_file,
+	DfwHttpResponse *response)
+{
+	DfwHttpRequest request;
+	DfwWait		wait;
+	DfwClientError err;
+
+	memset(&request, 0, sizeof(request));
+	request.method = method;
+	request.url = url;
+	request.headers = headers;
+	request.body = body;
+	request.body_len = body ? strlen(body) : 0;
+	request.timeout_ms = timeout_ms;
+	request.connect_timeout_ms = timeout_ms < 10000 ? timeout_ms : 10000;
+	request.verify_ssl = verify;
+	request.ca_file = ca_file;
+	request.max_response_bytes = max_bytes;
+	request.user_agent = "defender_fdw/1.0 client_driver";
+
+	err = dfw_client_begin(client, &request, response);
+	if (err != DFW_CLIENT_OK)
+		return err;
+	while (!dfw_client_step(client, &wait))
+		wait_for(&wait);
+	return dfw_client_end(client);
+}
+
+static char *
+url_of(const char *base, const char *path)
+{
+	size_t		n = strlen(base) + strlen(path) + 1;
+	char	   *url = malloc(n);
+
+	if (url == NULL)
+		abort();
+	snprintf(url, n, "%s%s", base, path);
+	return url;
+}
+
+/* POST to the emulator's control API; the body is freed here. */
+static void
+control(DfwClient *client, const char *method, const char *path, const char *json)
+{
+	static const char *const headers[] = {"Content-Type: application/json", NULL};
+	DfwHttpResponse response;
+	char	   *url = url_of(base_url, path);
+
+	dfw_response_init(&response);
+	CHECK(run(client, method, url, headers, json, 10000, 1 << 20, 1, NULL, &response) == DFW_CLIENT_OK,
+		  "control request");
+	CHECK(response.status == 200, "control request answered 200");
+	dfw_response_free_body(&response);
+	free(url);
+}
+
+/* A token from the emulator's Entra endpoint; malloc'd. */
+static char *
+get_token(DfwClient *client, const char *secret, DfwTokenResponse *token)
+{
+	static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+	DfwHttpResponse response;
+	char	   *url = url_of(base_url, "/00000000-0000-0000-0000-000000000001/oauth2/v2.0/token");
+	char		form[512];
+	char	   *access = NULL;
+
+	snprintf(form, sizeof(form),
+			 "grant_type=client_credentials&client_id=11111111-1111-1111-1111-111111111111"
+			 "&client_secret=%s&scope=%s%%2F.default", secret, "https%3A%2F%2Fgraph.microsoft.com");
+	dfw_response_init(&response);
+	CHECK(run(client, "POST", url, headers, form, 10000, 1 << 20, 1, NULL, &response) == DFW_CLIENT_OK,
+		  "token request transfer");
+	dfw_parse_token_response(response.body, response.body_len, token);
+	if (token->access_token)
+		access = strdup(token->access_token);
+	dfw_response_free_body(&response);
+	free(url);
+	return access;
+}
+
+int
+main(int argc, char **argv)
+{
+	DfwClient  *client;
+	DfwHttpResponse response;
+	DfwTokenResponse token;
+	DfwGraphError gerr;
+	char	   *access;
+	char		auth[4096];
+	const char *headers[3];
+	char	   *url;
+	char		encoded[64];
+	DfwWait		wait;
+	DfwHttpRequest request;
+
+	if (argc != 2 && argc != 4)
+	{
+		fprintf(stderr, "usage: %s EMULATOR_URL [EMULATOR_TLS_URL CA_FILE]\n", argv[0]);
+		return 2;
+	}
+	base_url = argv[1];
+	CHECK(dfw_client_global_init() == 0, "curl_global_init");
+	client = dfw_client_create();
+	CHECK(client != NULL, "client created");
+	if (client == NULL)
+		return 1;
+
+	control(client, "POST", "/_emulator/reset", "{\"incidents\": 130, \"seed\": 1}");
+
+	/* a wrong secret: Entra's error, parsed */
+	memset(&token, 0, sizeof(token));
+	access = get_token(client, "wrong", &token);
+	CHECK(access == NULL, "no token for a wrong secret");
+	CHECK(token.aadsts == 7000215, "AADSTS7000215 for a wrong secret");
+	CHECK(strcmp(token.error, "invalid_client") == 0, "invalid_client");
+	dfw_token_response_free(&token);
+
+	/* the right secret */
+	memset(&token, 0, sizeof(token));
+	access = get_token(client, "test-secret-value", &token);
+	CHECK(access != NULL && token.expires_in > 0, "a token");
+	dfw_token_response_free(&token);
+	if (access == NULL)
+		return 1;
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", access);
+	headers[0] = auth;
+	headers[1] = "Accept: application/json";
+	headers[2] = NULL;
+
+	/* a page */
+	url = url_of(base_url, "/v1.0/security/incidents?$top=50");
+	dfw_response_init(&response);
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK,
+		  "page transfer");
+	CHECK(response.status == 200 && response.body_len > 1000, "a page of incidents");
+	CHECK(response.request_id[0] != '\0', "request-id header kept");
+	CHECK(strstr(response.body, "@odata.nextLink") != NULL, "a nextLink");
+
+	/* the same response reused: begin frees the previous body */
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK,
+		  "second page transfer on the same response");
+	dfw_response_free_body(&response);
+
+	/* Graph's error body, parsed; Retry-After read */
+	control(client, "POST", "/_emulator/faults",
+			"{\"match\": \"/security/incidents\", \"kind\": \"status\", \"status\": 429, \"retry_after\": 7}");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK,
+		  "429 transfer");
+	CHECK(response.status == 429, "429");
+	CHECK(dfw_parse_retry_after(response.retry_after) == 7, "Retry-After: 7");
+	dfw_parse_graph_error(response.body, response.body_len, &gerr);
+	CHECK(gerr.parsed && strcmp(gerr.code, "TooManyRequests") == 0, "Graph's error code");
+	CHECK(gerr.request_id[0] != '\0', "Graph's request-id");
+	dfw_response_free_body(&response);
+
+	/* malformed, HTML and empty bodies: transfers succeed, parsing does not */
+	control(client, "POST", "/_emulator/faults",
+			"[{\"match\": \"/security/incidents\", \"kind\": \"malformed\", \"status\": 500},"
+			" {\"match\": \"/security/incidents\", \"kind\": \"html\", \"status\": 502},"
+			" {\"match\": \"/security/incidents\", \"kind\": \"empty\", \"status\": 503}]");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK
+		  && response.status == 500, "malformed 500");
+	dfw_parse_graph_error(response.body, response.body_len, &gerr);
+	CHECK(!gerr.parsed, "a malformed body is not Graph's error");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK
+		  && response.status == 502, "HTML 502");
+	dfw_parse_graph_error(response.body, response.body_len, &gerr);
+	CHECK(!gerr.parsed, "an HTML page is not Graph's error");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK
+		  && response.status == 503 && response.body_len == 0, "empty 503");
+	dfw_parse_graph_error(response.body, response.body_len, &gerr);
+	CHECK(!gerr.parsed, "an empty body is not Graph's error");
+	dfw_response_free_body(&response);
+
+	/* a body dropped or cut in the middle */
+	control(client, "POST", "/_emulator/faults",
+			"[{\"match\": \"/security/incidents\", \"kind\": \"truncate\"},"
+			" {\"match\": \"/security/incidents\", \"kind\": \"reset\"}]");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_TRANSFER_FAILED,
+		  "truncated body");
+	CHECK(response.error_message[0] != '\0', "a message for the truncated body");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_TRANSFER_FAILED,
+		  "connection reset mid-body");
+	dfw_response_free_body(&response);
+
+	/* over the size cap */
+	control(client, "POST", "/_emulator/faults",
+			"{\"match\": \"/security/incidents\", \"kind\": \"huge\", \"bytes\": 300000}");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 100000, 1, NULL, &response) == DFW_CLIENT_TOO_LARGE,
+		  "body over the cap");
+	dfw_response_free_body(&response);
+
+	/* headers that never come */
+	control(client, "POST", "/_emulator/faults",
+			"{\"match\": \"/security/incidents\", \"kind\": \"hang\", \"seconds\": 3}");
+	CHECK(run(client, "GET", url, headers, NULL, 1000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_TIMED_OUT,
+		  "timeout");
+	dfw_response_free_body(&response);
+
+	/* an aborted transfer (what a cancel does), then a clean one */
+	control(client, "POST", "/_emulator/faults",
+			"{\"match\": \"/security/incidents\", \"kind\": \"hang\", \"seconds\": 3}");
+	memset(&request, 0, sizeof(request));
+	request.method = "GET";
+	request.url = url;
+	request.headers = headers;
+	request.timeout_ms = 10000;
+	request.connect_timeout_ms = 10000;
+	request.verify_ssl = 1;
+	request.max_response_bytes = 1 << 24;
+	CHECK(dfw_client_begin(client, &request, &response) == DFW_CLIENT_OK, "begin");
+	CHECK(dfw_client_step(client, &wait) == 0, "a transfer under way");
+	wait_for(&wait);
+	(void) dfw_client_step(client, &wait);
+	dfw_client_abort(client);
+	dfw_client_abort(client);	/* twice is harmless */
+	dfw_response_free_body(&response);
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK
+		  && response.status == 200, "a clean request after an abort");
+	dfw_response_free_body(&response);
+	free(url);
+
+	/* nothing listening; a scheme other than http(s) */
+	CHECK(run(client, "GET", "http://127.0.0.1:1/v1.0/security/incidents", headers, NULL, 5000,
+			  1 << 24, 1, NULL, &response) == DFW_CLIENT_CONNECT_FAILED, "connection refused");
+	dfw_response_free_body(&response);
+	CHECK(run(client, "GET", "ftp://127.0.0.1/x", headers, NULL, 5000, 1 << 24, 1, NULL, &response)
+		  == DFW_CLIENT_BAD_URL, "ftp refused");
+	dfw_response_free_body(&response);
+
+	/* a redirect is never followed */
+	control(client, "POST", "/_emulator/faults",
+			"{\"match\": \"/security/alerts_v2\", \"kind\": \"redirect\", \"location\": \"http://127.0.0.1:1/elsewhere\"}");
+	url = url_of(base_url, "/v1.0/security/alerts_v2");
+	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK
+		  && response.status == 302, "a redirect is returned, not followed");
+	dfw_response_free_body(&response);
+	free(url);
+
+	/* TLS: an unknown certificate fails, ca_file trusts it */
+	if (argc == 4)
+	{
+		url = url_of(argv[2], "/_emulator/config");
+		CHECK(run(client, "GET", url, NULL, NULL, 10000, 1 << 20, 1, NULL, &response) == DFW_CLIENT_TLS_FAILED,
+			  "self-signed certificate refused");
+		dfw_response_free_body(&response);
+		CHECK(run(client, "GET", url, NULL, NULL, 10000, 1 << 20, 1, argv[3], &response) == DFW_CLIENT_OK
+			  && response.status == 200, "ca_file trusts it");
+		dfw_response_free_body(&response);
+		CHECK(run(client, "GET", url, NULL, NULL, 10000, 1 << 20, 0, NULL, &response) == DFW_CLIENT_OK
+			  && response.status == 200, "verify_ssl off");
+		dfw_response_free_body(&response);
+		free(url);
+	}
+
+	/* the pure helpers */
+	CHECK(dfw_url_encode("a b'&/\xc3\xa9", 8, encoded) == strlen("a%20b%27%26%2F%C3%A9")
+		  && strcmp(encoded, "a%20b%27%26%2F%C3%A9") == 0, "percent-encoding");
+	CHECK(dfw_parse_retry_after("120") == 120, "Retry-After seconds");
+	CHECK(dfw_parse_retry_after("soon") == -1, "Retry-After garbage");
+	dfw_parse_graph_error("{\"error\": 1}", 12, &gerr);
+	CHECK(!gerr.parsed, "an error member of the wrong type");
+	memset(&token, 0, sizeof(token));
+	dfw_parse_token_response("{\"access_token\": 5}", 19, &token);
+	CHECK(token.access_token == NULL, "a token of the wrong type");
+	dfw_token_response_free(&token);
+
+	control(client, "DELETE", "/_emulator/faults", NULL);
+	dfw_client_destroy(client);
+	free(access);
+	curl_global_cleanup();
+
+	printf("client_driver: %d checks, %d failed\n", checks, failures);
+	return failures == 0 ? 0 : 1;
+}
