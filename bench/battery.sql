@@ -121,3 +121,7 @@ SELECT timestamp, device_name, file_name FROM device_process_events ORDER BY tim
 -- name: hunting EXISTS (1)
 -- min: HUNT DeviceProcessEvents | where FileName == "powershell.exe" | project FileName | take 1
 SELECT EXISTS (SELECT 1 FROM device_process_events WHERE file_name = 'powershell.exe');
+
+-- name: hunting rows without a column read (1)
+-- min: HUNT DeviceProcessEvents | take 100 | project ReportId
+SELECT count(*) FROM (SELECT 1 FROM device_process_events LIMIT 100) s;
