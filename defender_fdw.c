@@ -211,6 +211,7 @@ static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
 							DefenderRelInfo *fpinfo, List *items, List **outputs);
 static char *orderby_for_pathkeys(PlannerInfo *root, RelOptInfo *baserel,
 								  DefenderRelInfo *fpinfo, List *pathkeys);
+static List *first_kql_column(DefenderRelInfo *fpinfo, Relation rel);
 static List *columns_read(PlannerInfo *root, RelOptInfo *baserel, Relation rel,
 						  List *exprs);
 static int	add_fdw_expr(List **fdw_exprs, Expr *expr);
@@ -888,6 +889,27 @@ add_fdw_expr(List **fdw_exprs, Expr *expr)
 }
 
 /*
+ * first_kql_column
+ *		The first column with a KQL name, as a one-element list (NIL if
+ *		none): what a hunting scan that reads no column projects, so the
+ *		service sends one value per row rather than every column.
+ */
+static List *
+first_kql_column(DefenderRelInfo *fpinfo, Relation rel)
+{
+	int			i;
+
+	for (i = 1; i <= RelationGetDescr(rel)->natts; i++)
+	{
+		if (TupleDescAttr(RelationGetDescr(rel), i - 1)->attisdropped)
+			continue;
+		if (defender_kql_column(fpinfo, i) != NULL)
+			return list_make1_int(i);
+	}
+	return NIL;
+}
+
+/*
  * columns_read
  *		Attribute numbers of the table's columns that exprs reference.
  *		A whole-row reference reads them all.
@@ -1092,9 +1114,33 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 		expand = expand_alerts_needed(fpinfo, rel, attnums);
 		if (fpinfo->hunting)
 		{
-			/* project the columns read, if every one has a known KQL name */
+			/*
+			 * Project the columns read, if every one has a known KQL name.
+			 * Those only the pushed conditions use are left out (the service
+			 * evaluates them; the fallback without a filter asks for every
+			 * column), unless EvalPlanQual may recheck them (an UPDATE or
+			 * FOR UPDATE joining this table: then the whole row is read
+			 * anyway); with none left, one column keeps the rows.
+			 */
+			bool		recheck = root->parse->commandType != CMD_SELECT ||
+				root->rowMarks != NIL;
+			List	   *projected = columns_read(root, baserel, rel,
+												 list_concat(list_copy(baserel->reltarget->exprs),
+															 list_copy(recheck ? pushed_exprs : local_exprs)));
+
+			if (recheck)
+				projected = list_union_int(projected, columns_read(root, baserel, rel, local_exprs));
+
+			if (best_path->fdw_private != NIL)
+				projected = list_union_int(projected,
+										   columns_read(root, baserel, rel,
+														(List *) root->upper_targets[UPPERREL_FINAL]->exprs));
+			if (projected == NIL && attnums != NIL)
+				projected = list_make1_int(linitial_int(attnums));
+			else if (projected == NIL)
+				projected = first_kql_column(fpinfo, rel);
 			mode = SCAN_HUNT;
-			foreach(lc, attnums)
+			foreach(lc, projected)
 			{
 				char	   *name = defender_kql_column(fpinfo, lfirst_int(lc));
 

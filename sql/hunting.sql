@@ -302,3 +302,9 @@ SELECT count(*) AS rows, count(DISTINCT report_id) AS distinct_reports,
 FROM hunting.device_process_events \gset memory_
 SELECT :spilled_rows AS rows, :spilled_rows = :memory_rows AND :'spilled_digest' = :'memory_digest' AS same;
 SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+
+-- Only the columns read are projected: not those the pushed conditions
+-- alone use, and one (not all) when none is read.
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 100) s;
+SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 100) s;
