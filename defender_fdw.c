@@ -121,7 +121,8 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateLookupArray,	/* Integer (bool): the value is an array */
 	FdwScanPrivateProject,		/* hunting: List of String KQL columns, or NIL */
 	FdwScanPrivateSummarize,	/* hunting: String "a1 = count() by X", or "" */
-	FdwScanPrivateOutputNames	/* hunting summarize: result column per scan column */
+	FdwScanPrivateOutputNames,	/* hunting summarize: result column per scan column */
+	FdwScanPrivateRowsWanted	/* Integer: most rows the query reads (EXISTS), 0 unknown */
 };
 
 /*
@@ -136,6 +137,7 @@ typedef struct DefenderScanState
 	char	   *orderby;
 	bool		expand_alerts;
 	int			limit_param;
+	int			rows_wanted;	/* > 0: the first page need hold no more (EXISTS) */
 	int			offset_param;
 	int			lookup_param;
 	bool		lookup_array;
@@ -207,6 +209,7 @@ static void add_count_path(PlannerInfo *root, RelOptInfo *input_rel,
 static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 						   RelOptInfo *final_rel, FinalPathExtraData *extra);
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
+static int	rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
 							DefenderRelInfo *fpinfo, List *items, List **outputs);
 static char *orderby_for_pathkeys(PlannerInfo *root, RelOptInfo *baserel,
@@ -499,6 +502,33 @@ all_conditions_remote(DefenderRelInfo *fpinfo)
 {
 	return fpinfo->local_conds == NIL && fpinfo->recheck_conds == NIL &&
 		fpinfo->lookup_conds == NIL;
+}
+
+/*
+ * rows_wanted
+ *		How many rows the query will read from the scan at most, when the
+ *		planner knows (0 when it does not).
+ *
+ * An EXISTS subquery is planned to fetch one row (tuple_fraction 1); when
+ * the scan is all there is to it (one table, every condition sent, no
+ * aggregate, grouping, sort or set operation) the first page need hold
+ * only that many rows: $top=1 instead of 50.  It is not a limit: should
+ * more rows be read after all, the nextLinks go on.
+ */
+static int
+rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo)
+{
+	Query	   *parse = root->parse;
+
+	if (root->tuple_fraction < 1.0 || root->tuple_fraction > 1000.0 ||
+		!all_conditions_remote(fpinfo) ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON ||
+		parse->hasAggs || parse->groupClause != NIL || parse->groupingSets != NIL ||
+		parse->distinctClause != NIL || parse->hasWindowFuncs ||
+		parse->setOperations != NULL || parse->sortClause != NIL ||
+		parse->havingQual != NULL || parse->hasTargetSRFs)
+		return 0;
+	return (int) ceil(root->tuple_fraction);
 }
 
 /*
@@ -1187,6 +1217,9 @@ plan_done:
 	fdw_private = lappend(fdw_private, project);
 	fdw_private = lappend(fdw_private, makeString(summarize ? summarize : ""));
 	fdw_private = lappend(fdw_private, output_names);
+	fdw_private = lappend(fdw_private,
+						  makeInteger(mode == SCAN_LIST && limit_param == 0 ?
+									  rows_wanted(root, fpinfo) : 0));
 
 	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
 							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
@@ -1227,6 +1260,7 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	state->project = (List *) list_nth(priv, FdwScanPrivateProject);
 	state->summarize = strVal(list_nth(priv, FdwScanPrivateSummarize));
 	state->output_names = (List *) list_nth(priv, FdwScanPrivateOutputNames);
+	state->rows_wanted = intVal(list_nth(priv, FdwScanPrivateRowsWanted));
 
 	/* Plain EXPLAIN shows the request without sending it. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -1407,6 +1441,8 @@ start_list(DefenderScanState *state, bool fallback)
 		req.count_only = (state->mode == SCAN_COUNT);
 		if (state->limit >= 0)
 			req.top = state->limit;
+		else if (state->rows_wanted > 0)
+			req.top = state->rows_wanted;	/* a first page, not a limit */
 		if (state->offset > 0)
 			req.skip = state->offset;
 	}
@@ -2304,6 +2340,8 @@ explain_request(ForeignScanState *node, ExplainState *es)
 			else
 				req.top = DatumGetInt64(params.values[k]);
 		}
+		else if (state->rows_wanted > 0)
+			req.top = state->rows_wanted;
 		if (state->offset_param)
 		{
 			int			k = state->offset_param - 1;

@@ -52,6 +52,19 @@ SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT count(*) FROM (SELECT id FROM incidents LIMIT 50) s;
 SELECT target FROM emulator_requests() WHERE target NOT LIKE '%/oauth2/%';
 
+-- EXISTS reads one row: the first page asks for one (not a limit: with a
+-- condition left to PostgreSQL, pages of 50 as usual).
+SELECT emulator_reset('{"incidents": 130, "seed": 1}');
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT EXISTS (SELECT 1 FROM incidents WHERE status = 'active' AND severity = 'high');
+SELECT EXISTS (SELECT 1 FROM incidents WHERE status = 'active' AND severity = 'high') AS pushed,
+       EXISTS (SELECT 1 FROM emulator_incidents() WHERE status = 'active' AND severity = 'high') AS local,
+       EXISTS (SELECT 1 FROM incidents WHERE status = 'active' AND severity = 'informational'
+                                           AND display_name = 'no such name') AS none_pushed,
+       EXISTS (SELECT 1 FROM emulator_incidents() WHERE status = 'active' AND severity = 'informational'
+                                           AND display_name = 'no such name') AS none_local;
+SELECT target FROM emulator_requests() WHERE target LIKE '/v1.0/%';
+
 -- With a filter: the same rows as PostgreSQL's own filtering.
 SELECT emulator_reset('{"incidents": 400, "seed": 5}');
 SELECT * FROM check_pushdown($$status <> 'resolved'$$);
