@@ -920,23 +920,31 @@ add_fdw_expr(List **fdw_exprs, Expr *expr)
 
 /*
  * first_kql_column
- *		The first column with a KQL name, as a one-element list (NIL if
- *		none): what a hunting scan that reads no column projects, so the
- *		service sends one value per row rather than every column.
+ *		One column with a KQL name, as a one-element list (NIL if none):
+ *		what a hunting scan that reads no column projects, so the service
+ *		sends one small value per row rather than every column.
  */
 static List *
 first_kql_column(DefenderRelInfo *fpinfo, Relation rel)
 {
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			first = 0;
 	int			i;
 
-	for (i = 1; i <= RelationGetDescr(rel)->natts; i++)
+	/* a number or boolean is the fewest bytes per row; else the first */
+	for (i = 1; i <= desc->natts; i++)
 	{
-		if (TupleDescAttr(RelationGetDescr(rel), i - 1)->attisdropped)
+		Form_pg_attribute attr = TupleDescAttr(desc, i - 1);
+
+		if (attr->attisdropped || defender_kql_column(fpinfo, i) == NULL)
 			continue;
-		if (defender_kql_column(fpinfo, i) != NULL)
+		if (attr->atttypid == INT8OID || attr->atttypid == INT4OID ||
+			attr->atttypid == BOOLOID)
 			return list_make1_int(i);
+		if (first == 0)
+			first = i;
 	}
-	return NIL;
+	return first ? list_make1_int(first) : NIL;
 }
 
 /*
@@ -1165,9 +1173,7 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 				projected = list_union_int(projected,
 										   columns_read(root, baserel, rel,
 														(List *) root->upper_targets[UPPERREL_FINAL]->exprs));
-			if (projected == NIL && attnums != NIL)
-				projected = list_make1_int(linitial_int(attnums));
-			else if (projected == NIL)
+			if (projected == NIL)
 				projected = first_kql_column(fpinfo, rel);
 			mode = SCAN_HUNT;
 			foreach(lc, projected)

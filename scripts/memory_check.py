@@ -43,6 +43,7 @@ WARMUP = int(os.environ.get("MEMCHECK_WARMUP", "500"))
 # Under AddressSanitizer (scripts/test.sh's second pass) freed memory sits
 # in ASan's quarantine, so only the file descriptors and the errors are
 # judged there: MEMCHECK_LIMIT_MB=0 turns the memory limit off.
+POOL_MAX = 8             # DFW_MAX_TRANSFERS: connections the client may keep
 LIMIT_MB = float(os.environ.get("MEMCHECK_LIMIT_MB", "5"))
 # A setting's value is malloc'd by PostgreSQL and kept: a leak that no
 # memory context sees, like one in libcurl or jansson would be.
@@ -208,8 +209,11 @@ def main():
         problems.append("RssAnon grew %.2f MB (limit %.0f MB)" % (anon, LIMIT_MB))
     if LIMIT_MB > 0 and ctx >= LIMIT_MB:
         problems.append("memory contexts grew %.2f MB (limit %.0f MB)" % (ctx, LIMIT_MB))
-    if a["fds"] > b["fds"]:
-        problems.append("file descriptors leaked: %d -> %d" % (b["fds"], a["fds"]))
+    # Parallel page fetches keep up to parallel_pages (at most 8) connections
+    # alive in the backend's pool, so a few more sockets after the warm-up
+    # are the pool filling, not a leak; a leak grows with the scans.
+    if a["fds"] > mid["fds"] or a["fds"] > b["fds"] + POOL_MAX:
+        problems.append("file descriptors leaked: %d -> %d -> %d" % (b["fds"], mid["fds"], a["fds"]))
     if errors != warm_fail + main_fail:
         problems.append("expected %d errors, psql reported %d" % (warm_fail + main_fail, errors))
         seen = {}
