@@ -509,11 +509,12 @@ all_conditions_remote(DefenderRelInfo *fpinfo)
  *		How many rows the query will read from the scan at most, when the
  *		planner knows (0 when it does not).
  *
- * An EXISTS subquery is planned to fetch one row (tuple_fraction 1); when
- * the scan is all there is to it (one table, every condition sent, no
- * aggregate, grouping, sort or set operation) the first page need hold
- * only that many rows: $top=1 instead of 50.  It is not a limit: should
- * more rows be read after all, the nextLinks go on.
+ * An EXISTS subquery is planned to fetch one row (tuple_fraction 1) and
+ * the executor stops at the first; when the scan is all there is to it
+ * (one table, every condition sent, no aggregate, grouping, sort or set
+ * operation) no more rows than that are read.  A list's first page then
+ * asks $top=1 instead of 50 (not a limit: the nextLinks would go on), and
+ * a hunting query ends in "| take 1".
  */
 static int
 rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo)
@@ -1224,7 +1225,7 @@ plan_done:
 	fdw_private = lappend(fdw_private, makeString(summarize ? summarize : ""));
 	fdw_private = lappend(fdw_private, output_names);
 	fdw_private = lappend(fdw_private,
-						  makeInteger(mode == SCAN_LIST && limit_param == 0 ?
+						  makeInteger((mode == SCAN_LIST || mode == SCAN_HUNT) && limit_param == 0 ?
 									  rows_wanted(root, fpinfo) : 0));
 
 	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
@@ -1602,6 +1603,8 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 		/* OFFSET has no KQL counterpart: take limit + offset, skip here */
 		if (state->limit > 0)
 			req.take = state->limit + state->offset;
+		else if (state->limit < 0 && take_text == NULL && state->rows_wanted > 0)
+			req.take = state->rows_wanted;	/* EXISTS: see rows_wanted() */
 	}
 	return defender_deparse_kql(buf, &req, params);
 }

@@ -308,3 +308,14 @@ SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
 EXPLAIN (VERBOSE, COSTS OFF)
   SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 100) s;
 SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 100) s;
+
+-- EXISTS reads one row: "| take 1", with the same answer as PostgreSQL's.
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name = 'powershell.exe');
+SELECT EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name = 'powershell.exe') AS pushed,
+       EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name || '' = 'powershell.exe') AS local,
+       EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name = 'no-such.exe') AS none_pushed,
+       EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name || '' = 'no-such.exe') AS none_local;
+-- with a condition left to PostgreSQL there is no take
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name || '' = 'powershell.exe');
