@@ -103,7 +103,7 @@ WHERE (a.status, a.assigned_to, a.last_update_date_time) IS DISTINCT FROM (e.sta
 TRUNCATE incident_archive;
 UPDATE sync_watermark SET last_update = '1970-01-01Z';
 SELECT emulator_reset();
-SELECT emulator_fault('{"match": "/security/incidents", "skip": 1, "kind": "status", "status": 500}');
+SELECT emulator_fault('{"match": "/security/incidents", "query": "$skip=50", "kind": "status", "status": 500}');
 SELECT show_short_error('CALL cookbook.sync_incidents()');
 SELECT count(*) AS archived, (SELECT last_update FROM sync_watermark) = '1970-01-01Z' AS watermark_unchanged
 FROM incident_archive;

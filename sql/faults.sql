@@ -8,7 +8,7 @@ SELECT count(id) FROM incidents;	-- a token, cached for what follows
 
 -- 429 with Retry-After: wait as told, retry, and return every row
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
-SELECT emulator_fault('{"match": "/security/incidents", "skip": 1, "kind": "status", "status": 429, "retry_after": 1}');
+SELECT emulator_fault('{"match": "/security/incidents", "query": "$skip=50", "kind": "status", "status": 429, "retry_after": 1}');
 SELECT count(*), count(DISTINCT id) FROM incidents;
 SELECT seq, status, fault FROM emulator_requests();
 

@@ -44,6 +44,7 @@
 #define RETRY_BASE_MS		1000
 #define RETRY_MAX_MS		30000
 #define MAX_RETRY_AFTER_S	120
+#define API_HEADERS			5	/* api_headers() writes at most 4 and a NULL */
 
 static DfwClient *backend_client = NULL;
 static uint32 transfer_wait_event = 0;
@@ -385,6 +386,26 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 }
 
 /*
+ * api_headers
+ *		The headers of an authenticated API request, NULL-terminated, into
+ *		h (API_HEADERS slots): the Authorization line given, a fresh
+ *		client-request-id, Accept, and Content-Type when there is a body.
+ */
+static void
+api_headers(const char **h, const char *authorization, const char *client_request_id,
+			bool json_body)
+{
+	int			n = 0;
+
+	h[n++] = authorization;
+	h[n++] = psprintf("client-request-id: %s", client_request_id);
+	h[n++] = "Accept: application/json";
+	if (json_body)
+		h[n++] = "Content-Type: application/json; charset=utf-8";
+	h[n] = NULL;
+}
+
+/*
  * defender_api_request
  *		Send an authenticated request to Graph (audience graph_url) or the
  *		Defender for Endpoint API (audience mde_url).
@@ -419,17 +440,12 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 	{
 		const char *token = defender_get_token(opts, audience, refreshed);
 		char	   *client_request_id = defender_new_client_request_id();
-		const char *headers[6];
-		int			n = 0;
+		const char *headers[API_HEADERS];
 		DefenderResponse *response;
 		long		status;
 
-		headers[n++] = psprintf("Authorization: Bearer %s", token);
-		headers[n++] = psprintf("client-request-id: %s", client_request_id);
-		headers[n++] = "Accept: application/json";
-		if (body)
-			headers[n++] = "Content-Type: application/json; charset=utf-8";
-		headers[n] = NULL;
+		api_headers(headers, psprintf("Authorization: Bearer %s", token),
+					client_request_id, body != NULL);
 
 		response = defender_http_send(opts, method, url, display, headers,
 									  body, body ? strlen(body) : 0,
@@ -479,7 +495,7 @@ defender_api_get_many(const DefenderOptions *opts, const char *audience, int n,
 	DfwHttpRequest *requests = palloc0(sizeof(DfwHttpRequest) * n);
 	DfwHttpResponse **http = palloc0(sizeof(DfwHttpResponse *) * n);
 	int		   *sent = palloc0(sizeof(int) * n);	/* which requests go out */
-	const char **headers = palloc0(sizeof(char *) * 4 * n);
+	const char **headers = palloc0(sizeof(char *) * API_HEADERS * n);
 	char	  **client_request_ids = palloc0(sizeof(char *) * n);
 	const char *service = strcmp(audience, opts->mde_url) == 0 ?
 		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
@@ -502,13 +518,10 @@ defender_api_get_many(const DefenderOptions *opts, const char *audience, int n,
 							 defender_get_token(opts, audience, false));
 	for (i = 0; i < nsent; i++)
 	{
-		const char **h = headers + 4 * i;
+		const char **h = headers + API_HEADERS * i;
 
-		h[0] = authorization;
 		client_request_ids[i] = defender_new_client_request_id();
-		h[1] = psprintf("client-request-id: %s", client_request_ids[i]);
-		h[2] = "Accept: application/json";
-		h[3] = NULL;
+		api_headers(h, authorization, client_request_ids[i], false);
 		http[i] = &responses[sent[i]]->http;
 		init_request(&requests[i], opts, "GET", urls[sent[i]], h, NULL, 0);
 	}
