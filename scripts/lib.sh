@@ -116,14 +116,15 @@ free_port() {
     "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Run one emulator in the background and wait until it reports its port.
+# Run one of the emulator's servers (SCRIPT: graph_emulator.py, proxy.py) in
+# the background on a free loopback port and wait until it reports the port.
 # NAME names its port and log files in WORK_DIR; the other arguments go to
-# graph_emulator.py.  Sets LAUNCHED_PID and LAUNCHED_PORT.
-launch_emulator() {
-    local name=$1 i
-    shift
+# the script.  Sets LAUNCHED_PID and LAUNCHED_PORT.
+launch_server() {
+    local script=$1 name=$2 i
+    shift 2
     local portfile="$WORK_DIR/$name.port" logfile="$WORK_DIR/$name.log"
-    "$PYTHON" "$REPO_DIR/emulator/graph_emulator.py" --host 127.0.0.1 --port 0 \
+    "$PYTHON" "$REPO_DIR/emulator/$script" --host 127.0.0.1 --port 0 \
         --port-file "$portfile" "$@" >"$logfile" 2>&1 &
     LAUNCHED_PID=$!
     for i in $(seq 1 100); do
@@ -134,6 +135,9 @@ launch_emulator() {
     [ -s "$portfile" ] || { kill "$LAUNCHED_PID" 2>/dev/null; die "$name did not report its port"; }
     LAUNCHED_PORT=$(tr -d '[:space:]' <"$portfile")
 }
+
+launch_emulator() { launch_server graph_emulator.py "$@"; }
+launch_proxy() { launch_server proxy.py "$@"; }
 
 # Start the emulator; sets EMULATOR_URL and EMULATOR_PID.
 dfw_start_emulator() {
@@ -158,25 +162,6 @@ dfw_start_tls_emulator() {
     EMULATOR_TLS_PID=$LAUNCHED_PID
     EMULATOR_TLS_URL="https://127.0.0.1:$LAUNCHED_PORT"
     log "Graph emulator (TLS) at $EMULATOR_TLS_URL"
-}
-
-# A forward proxy (emulator/proxy.py) on a free loopback port; NAME names its
-# port and log files, the other arguments go to proxy.py.  Sets LAUNCHED_PID
-# and LAUNCHED_PORT.
-launch_proxy() {
-    local name=$1 i
-    shift
-    local portfile="$WORK_DIR/$name.port" logfile="$WORK_DIR/$name.log"
-    "$PYTHON" "$REPO_DIR/emulator/proxy.py" --host 127.0.0.1 --port 0 \
-        --port-file "$portfile" "$@" >"$logfile" 2>&1 &
-    LAUNCHED_PID=$!
-    for i in $(seq 1 100); do
-        [ -s "$portfile" ] && break
-        kill -0 "$LAUNCHED_PID" 2>/dev/null || { cat "$logfile" >&2; die "$name failed to start"; }
-        sleep 0.1
-    done
-    [ -s "$portfile" ] || { kill "$LAUNCHED_PID" 2>/dev/null; die "$name did not report its port"; }
-    LAUNCHED_PORT=$(tr -d '[:space:]' <"$portfile")
 }
 
 # Two proxies: an open one and one that demands credentials (the test's
