@@ -36,7 +36,7 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
+from emulator_control import emulator  # noqa: E402  (scripts/)
 
 SCANS = int(os.environ.get("MEMCHECK_SCANS", "5000"))
 WARMUP = int(os.environ.get("MEMCHECK_WARMUP", "500"))
@@ -118,14 +118,6 @@ SELECT 'MEM {label} ' || json_build_object(
   'fds', (SELECT count(*) FROM pg_ls_dir('/proc/self/fd')),
   'pid', pg_backend_pid());
 """
-
-
-def emulator(url, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"null")
 
 
 def statements(count, round_no_start):

@@ -27,7 +27,7 @@ import os
 import random
 import subprocess
 import sys
-import urllib.request
+from emulator_control import emulator  # noqa: E402  (scripts/)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
@@ -60,14 +60,6 @@ CREATE FOREIGN TABLE processes (
 ) SERVER defender OPTIONS (resource 'hunting', table 'DeviceProcessEvents', timespan 'P30D');
 SELECT count(*) FROM incidents WHERE id = 'warm-up';
 """
-
-
-def emulator(url, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"null")
 
 
 def sql_literal(s):
