@@ -33,18 +33,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fuzz_common.h"
+
 /* The one backend function the fuzzed paths call: a UTF-8 database. */
 int
 GetDatabaseEncoding(void)
 {
 	return PG_UTF8;
-}
-
-static void
-fail(const char *what, const char *detail)
-{
-	fprintf(stderr, "property violated: %s\n%s\n", what, detail);
-	abort();
 }
 
 static int

@@ -31,24 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static void
-fail(const char *what, const char *literal)
-{
-	fprintf(stderr, "property violated: %s\nliteral: %s\n", what, literal);
-	abort();
-}
+#include "fuzz_common.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
