@@ -32,8 +32,10 @@ SELECT emulator_reset('{"incidents": 1000, "seed": 2}');
 SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids,
        (SELECT array_agg(id ORDER BY id) FROM emulator_incidents()) = array_agg(id ORDER BY id) AS same
 FROM incidents;
+-- (at most parallel_pages connections: how many the window needs depends
+-- on how fast pages come back)
 SELECT count(*) AS requests, count(DISTINCT target) AS distinct_requests,
-       count(DISTINCT conn) AS connections
+       count(DISTINCT conn) BETWEEN 1 AND 4 AS at_most_4_connections
 FROM (SELECT r->>'raw_target' AS target, (r->>'conn')::int AS conn
       FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') r
       WHERE r->>'path' LIKE '/v1.0/security/incidents%') s;
@@ -89,6 +91,86 @@ SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT emulator_fault('{"match": "/security/incidents", "query": "$skip=50", "kind": "drop_rows", "rows": 1}');
 SELECT show_error('INSERT INTO copied SELECT * FROM incidents');
 SELECT count(*) AS rows_copied FROM copied;
+
+-- Pages requested ahead (a sliding window: up to parallel_pages in flight,
+-- each page taken frees a place for the next request).
+-- A scan that stops early (a LIMIT over a condition left to PostgreSQL, so
+-- no limit is sent) leaves requests in flight; they are stopped, and the
+-- next statement on the same connection pool gets every row.
+SELECT emulator_reset('{"incidents": 400, "seed": 5, "latency_ms": 30}');
+SELECT count(*) AS early_rows
+FROM (SELECT id FROM incidents WHERE display_name LIKE '%' LIMIT 5) s;
+SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids,
+       array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM emulator_incidents())
+         AS every_incident
+FROM incidents;
+-- the second scan: its count page, then 7 pages by $skip, each once
+SELECT count(*) FILTER (WHERE target ~ 'skip=') AS skip_requests,
+       count(DISTINCT target) FILTER (WHERE target ~ 'skip=') AS distinct_skip_requests
+FROM emulator_requests() WHERE seq > (SELECT max(seq) FROM emulator_requests()
+                                      WHERE target LIKE '%$count=true&$top=50');
+
+-- Requests of an inner scan (lookups by id in a nested loop) while the
+-- outer scan's pages are in flight: neither disturbs the other.
+SELECT emulator_reset('{"incidents": 200, "seed": 6}');
+CREATE FUNCTION plan_outline(query text) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || query LOOP
+    IF line ~ 'Nested Loop|Foreign Scan|Remote request' THEN
+      RETURN NEXT line;
+    END IF;
+  END LOOP;
+END
+$fn$;
+SELECT plan_outline($$SELECT a.id FROM incidents a,
+  LATERAL (SELECT status FROM incidents b WHERE b.id = a.id OFFSET 0) b$$);
+SELECT count(*) AS joined, bool_and(a.status = b.status AND a.display_name = b.display_name) AS same
+FROM incidents a,
+     LATERAL (SELECT status, display_name FROM incidents b WHERE b.id = a.id OFFSET 0) b;
+SELECT count(*) FILTER (WHERE target ~ '^/v1.0/security/incidents/') AS lookups,
+       count(*) FILTER (WHERE target ~ 'skip=') AS skip_pages,
+       count(DISTINCT target) FILTER (WHERE target ~ 'skip=') AS distinct_skip_pages
+FROM emulator_requests();
+
+-- A cursor keeps its pages in flight between fetches; a request that fails
+-- in a subtransaction meanwhile does not disturb them.
+SELECT emulator_reset('{"incidents": 200, "seed": 6}');
+SELECT id AS failing_id FROM emulator_incidents() ORDER BY id LIMIT 1 \gset
+SELECT emulator_fault(json_build_object('match', '/security/incidents/' || :'failing_id',
+                                        'kind', 'status', 'status', 500)::jsonb);
+CREATE TEMP TABLE cursor_rows (id text);
+DO $$
+DECLARE
+  c refcursor;
+  r record;
+  failing text := (SELECT id FROM emulator_incidents() ORDER BY id LIMIT 1);
+BEGIN
+  OPEN c FOR SELECT id FROM incidents;
+  FETCH c INTO r;
+  INSERT INTO cursor_rows VALUES (r.id);
+  BEGIN
+    PERFORM 1 FROM incidents WHERE id = failing;
+    RAISE NOTICE 'no error';
+  EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'the lookup failed: %', SQLERRM;
+  END;
+  LOOP
+    FETCH c INTO r;
+    EXIT WHEN NOT FOUND;
+    INSERT INTO cursor_rows VALUES (r.id);
+  END LOOP;
+  CLOSE c;
+END
+$$;
+SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids,
+       array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM emulator_incidents())
+         AS every_incident
+FROM cursor_rows;
+SELECT count(*) FILTER (WHERE target ~ 'skip=') AS skip_pages,
+       count(DISTINCT target) FILTER (WHERE target ~ 'skip=') AS distinct_skip_pages
+FROM emulator_requests();
 
 -- Options.
 SELECT show_error($$ALTER FOREIGN TABLE incidents OPTIONS (ADD parallel_pages '0')$$);

@@ -30,6 +30,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
+#endif
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -45,19 +49,34 @@
 #define RETRY_MAX_MS		30000
 #define MAX_RETRY_AFTER_S	120
 #define API_HEADERS			5	/* api_headers() writes at most 4 and a NULL */
+#define TRANSFER_SLOTS_KEPT	2	/* never used for pages requested ahead */
 
 static DfwClient *backend_client = NULL;
 static uint32 transfer_wait_event = 0;
 
+/* The wait set of every transfer wait, and what it holds (see prepare_wait_set). */
+static WaitEventSet *transfer_wait_set = NULL;
+static struct
+{
+	unsigned long generation;	/* the client's socket generation */
+	Latch	   *latch;
+	int			nsockets;
+	int			fds[DFW_MAX_WAIT_SOCKETS];
+	uint32		events[DFW_MAX_WAIT_SOCKETS];
+	int			pos[DFW_MAX_WAIT_SOCKETS];
+}			wait_set;
+
 static DfwClient *get_client(void);
 static void run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response);
-static void run_transfers(int n, const DfwHttpRequest *requests, DfwHttpResponse **responses);
+static void wait_for_ticket(DfwClient *client, DfwTicket ticket);
+static void wait_for_transfer(const DfwWait *wait);
+static void prepare_wait_set(const DfwWait *wait);
 static void init_request(DfwHttpRequest *request, const DefenderOptions *opts,
 						 const char *method, const char *url,
 						 const char *const *headers, const char *body, size_t body_len);
 static DefenderResponse *new_response(void);
-static void wait_for_transfer(const DfwWait *wait);
 static void free_response_body(void *arg);
+static void connection_xact_callback(XactEvent event, void *arg);
 static bool status_is_retryable(long status, bool idempotent);
 static long retry_delay_ms(const DfwHttpResponse *http, int attempt);
 static void report_transport_error(const DefenderOptions *opts,
@@ -84,6 +103,7 @@ defender_connection_init(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not initialize libcurl")));
+	RegisterXactCallback(connection_xact_callback, NULL);
 }
 
 static DfwClient *
@@ -116,64 +136,59 @@ get_wait_event(void)
 
 /*
  * run_transfer
- *		One HTTP exchange, interruptible at every wait.
+ *		One HTTP exchange, interruptible at every wait.  Transfers other
+ *		requests have under way (the pages a scan requested ahead) go on.
  */
 static void
 run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response)
 {
-	run_transfers(1, request, &response);
-}
-
-/*
- * run_transfers
- *		n HTTP exchanges at the same time (n <= DFW_MAX_TRANSFERS),
- *		interruptible at every wait; returns when all have finished.
- *
- * If anything raises an error meanwhile (an interrupt, typically) every
- * transfer is aborted before the error propagates, which closes their
- * connections and leaves the handles clean for the next request.
- */
-static void
-run_transfers(int n, const DfwHttpRequest *requests, DfwHttpResponse **responses)
-{
 	DfwClient  *client = get_client();
+	DfwTicket	ticket;
 
-	Assert(n > 0 && n <= DFW_MAX_TRANSFERS);
+	if (dfw_client_start(client, request, response, &ticket) != DFW_CLIENT_OK)
+		return;					/* the response says why */
 	PG_TRY();
 	{
-		int			started = 0;
-		int			i;
-
-		dfw_client_abort(client);
-		for (i = 0; i < n; i++)
-			if (dfw_client_begin_slot(client, i, &requests[i], responses[i]) == DFW_CLIENT_OK)
-				started++;
-		if (started > 0)
-		{
-			DfwWait		wait;
-
-			while (!dfw_client_step(client, &wait))
-				wait_for_transfer(&wait);
-			for (i = 0; i < n; i++)
-				dfw_client_end_slot(client, i);
-		}
+		wait_for_ticket(client, ticket);
 	}
 	PG_CATCH();
 	{
-		dfw_client_abort(client);
+		dfw_client_cancel(client, ticket);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	(void) dfw_client_collect(client, ticket, response);
+}
+
+/*
+ * wait_for_ticket
+ *		Drive the client until the ticket's transfer is over.
+ */
+static void
+wait_for_ticket(DfwClient *client, DfwTicket ticket)
+{
+	DfwWait		wait;
+
+	while (!dfw_client_finished(client, ticket))
+	{
+		if (dfw_client_step(client, &wait) || dfw_client_finished(client, ticket))
+			break;
+		wait_for_transfer(&wait);
+	}
 }
 
 /*
  * wait_for_transfer
- *		Sleep until curl's socket is ready, curl's timer fires, or our latch
- *		is set; then service interrupts.
+ *		Sleep until one of curl's sockets is ready, curl's timer fires, or
+ *		our latch is set; then service interrupts.
  *
- * With one socket (the normal case) the wait is exact.  While curl juggles
- * several sockets (connecting to more than one address) we poll briefly.
- * A one-second ceiling guards against any missed wakeup.
+ * The wait set (our latch, postmaster death and curl's sockets) is kept
+ * for the backend's life and rebuilt only when curl's sockets change, so
+ * that a lookup on a kept-alive connection costs one epoll_wait instead of
+ * creating, filling and closing an epoll set each time.  If curl has more
+ * sockets than fit (never, with DFW_MAX_WAIT_SOCKETS = DFW_MAX_TRANSFERS
+ * and one socket per transfer), we poll briefly.  A one-second ceiling
+ * guards against any missed wakeup.
  */
 static void
 wait_for_transfer(const DfwWait *wait)
@@ -184,16 +199,13 @@ wait_for_transfer(const DfwWait *wait)
 	if (timeout < 0 || timeout > 1000)
 		timeout = 1000;
 
-	if (wait->nsockets == 1 && !wait->more_sockets)
+	if (wait->nsockets > 0 && !wait->more_sockets)
 	{
-		int			events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
+		WaitEvent	event;
 
-		if (wait->want_read[0])
-			events |= WL_SOCKET_READABLE;
-		if (wait->want_write[0])
-			events |= WL_SOCKET_WRITEABLE;
-		rc = WaitLatchOrSocket(MyLatch, events, wait->sockets[0], timeout,
-							   get_wait_event());
+		prepare_wait_set(wait);
+		rc = WaitEventSetWait(transfer_wait_set, timeout, &event, 1, get_wait_event()) > 0 ?
+			event.events : WL_TIMEOUT;
 	}
 	else
 	{
@@ -205,6 +217,80 @@ wait_for_transfer(const DfwWait *wait)
 	if (rc & WL_LATCH_SET)
 		ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
+}
+
+static uint32
+socket_events(const DfwWait *wait, int i)
+{
+	return (wait->want_read[i] ? WL_SOCKET_READABLE : 0) |
+		(wait->want_write[i] ? WL_SOCKET_WRITEABLE : 0);
+}
+
+/*
+ * prepare_wait_set
+ *		Make transfer_wait_set wait for what *wait asks: the same set with
+ *		its events adjusted when curl's sockets are the ones it holds,
+ *		else a new set.
+ *
+ * The kernel drops a closed socket from an epoll set by itself, and a new
+ * socket may reuse its number: so a set is reused only while curl has
+ * opened no socket since it was built (the client's socket generation).
+ */
+static void
+prepare_wait_set(const DfwWait *wait)
+{
+	WaitEventSet *set;
+	int			i;
+
+	if (transfer_wait_set != NULL &&
+		wait_set.generation == wait->socket_generation &&
+		wait_set.latch == MyLatch &&
+		wait_set.nsockets == wait->nsockets &&
+		memcmp(wait_set.fds, wait->sockets, sizeof(int) * wait->nsockets) == 0)
+	{
+		for (i = 0; i < wait->nsockets; i++)
+		{
+			uint32		events = socket_events(wait, i);
+
+			if (events != wait_set.events[i])
+			{
+				ModifyWaitEvent(transfer_wait_set, wait_set.pos[i], events, NULL);
+				wait_set.events[i] = events;
+			}
+		}
+		return;
+	}
+
+	if (transfer_wait_set != NULL)
+		FreeWaitEventSet(transfer_wait_set);
+	transfer_wait_set = NULL;
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, wait->nsockets + 2);
+#else
+	set = CreateWaitEventSet(TopMemoryContext, wait->nsockets + 2);
+#endif
+	PG_TRY();
+	{
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (i = 0; i < wait->nsockets; i++)
+		{
+			wait_set.fds[i] = wait->sockets[i];
+			wait_set.events[i] = socket_events(wait, i);
+			wait_set.pos[i] = AddWaitEventToSet(set, wait_set.events[i],
+												wait->sockets[i], NULL, NULL);
+		}
+	}
+	PG_CATCH();
+	{
+		FreeWaitEventSet(set);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	wait_set.nsockets = wait->nsockets;
+	wait_set.generation = wait->socket_generation;
+	wait_set.latch = MyLatch;
+	transfer_wait_set = set;
 }
 
 /*
@@ -475,92 +561,179 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 }
 
 /*
- * defender_api_get_many
- *		GET n URLs of one service at the same time; the responses, all 2xx.
- *
- * This is the fast path for pages whose URLs are known in advance.  The
- * requests go out together with one token; one that fails in a way a
- * single request would retry (429, 503, 504, a 401, a broken transfer) is
- * sent again on its own through defender_api_request(), which owns
- * retries, token refresh and their error reporting; any other failure is
- * reported at once, as it would be for one request.  Answers cache_ttl
- * keeps are not asked for again.  The responses live in
- * CurrentMemoryContext.
+ * Pages requested ahead: defender_api_get_start() sends a GET and returns
+ * at once; defender_api_get_finish() waits for its answer.  Meanwhile the
+ * backend does other work (returns the previous page's rows) and other
+ * requests may run on the client's free slots.
  */
-DefenderResponse **
-defender_api_get_many(const DefenderOptions *opts, const char *audience, int n,
-					  char *const *urls, char *const *displays)
+struct DefenderPendingGet
 {
-	DefenderResponse **responses = palloc0(sizeof(DefenderResponse *) * n);
-	DfwHttpRequest *requests = palloc0(sizeof(DfwHttpRequest) * n);
-	DfwHttpResponse **http = palloc0(sizeof(DfwHttpResponse *) * n);
-	int		   *sent = palloc0(sizeof(int) * n);	/* which requests go out */
-	const char **headers = palloc0(sizeof(char *) * API_HEADERS * n);
-	char	  **client_request_ids = palloc0(sizeof(char *) * n);
-	const char *service = strcmp(audience, opts->mde_url) == 0 ?
-		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
-	char	   *authorization;
-	int			nsent = 0;
-	int			i;
-	TimestampTz start = GetCurrentTimestamp();
+	const DefenderOptions *opts;
+	const char *audience;
+	char	   *url;
+	char	   *display;
+	char	   *client_request_id;
+	DefenderResponse *response;
+	bool		from_cache;		/* answered by cache_ttl's cache */
+	bool		sent;			/* started on a slot (else sent at finish) */
+	DfwTicket	ticket;
+	TimestampTz started;
+	MemoryContextCallback cancel;	/* stops the transfer with the context */
+};
 
-	Assert(n > 0 && n <= DFW_MAX_TRANSFERS);
-	for (i = 0; i < n; i++)
+static void
+cancel_pending_get(void *arg)
+{
+	DefenderPendingGet *get = (DefenderPendingGet *) arg;
+
+	if (get->sent && backend_client != NULL)
+		dfw_client_cancel(backend_client, get->ticket);
+	get->sent = false;
+}
+
+/*
+ * defender_api_get_start
+ *		Send a GET to Graph or the MDE API without waiting for the answer.
+ *
+ * Everything lives in CurrentMemoryContext; when that context goes away
+ * first (the scan ended early, or failed), the transfer is stopped, so
+ * libcurl never writes into freed memory.  When the client has no slot to
+ * spare (TRANSFER_SLOTS_KEPT stay free for ordinary requests), the request
+ * is sent by defender_api_get_finish() instead.
+ */
+DefenderPendingGet *
+defender_api_get_start(const DefenderOptions *opts, const char *audience,
+					   const char *url, const char *display)
+{
+	DefenderPendingGet *get = palloc0(sizeof(DefenderPendingGet));
+	DfwClient  *client = get_client();
+	const char *headers[API_HEADERS];
+	char	   *authorization;
+	DfwHttpRequest request;
+
+	get->opts = opts;
+	get->audience = audience;
+	get->url = pstrdup(url);
+	get->display = pstrdup(display);
+	get->response = new_response();
+	get->ticket.slot = -1;
+	get->cancel.func = cancel_pending_get;
+	get->cancel.arg = get;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &get->cancel);
+
+	if (defender_cache_lookup(opts, "GET", url, NULL, get->response))
 	{
-		responses[i] = new_response();
-		if (!defender_cache_lookup(opts, "GET", urls[i], NULL, responses[i]))
-			sent[nsent++] = i;
+		get->from_cache = true;
+		return get;
 	}
-	if (nsent == 0)
-		return responses;
+	if (dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
+		return get;
 
 	authorization = psprintf("Authorization: Bearer %s",
 							 defender_get_token(opts, audience, false));
-	for (i = 0; i < nsent; i++)
-	{
-		const char **h = headers + API_HEADERS * i;
-
-		client_request_ids[i] = defender_new_client_request_id();
-		api_headers(h, authorization, client_request_ids[i], false);
-		http[i] = &responses[sent[i]]->http;
-		init_request(&requests[i], opts, "GET", urls[sent[i]], h, NULL, 0);
-	}
-
-	run_transfers(nsent, requests, http);
+	get->client_request_id = defender_new_client_request_id();
+	api_headers(headers, authorization, get->client_request_id, false);
+	init_request(&request, opts, "GET", get->url, headers, NULL, 0);
+	get->started = GetCurrentTimestamp();
+	/* libcurl copies the URL and headers: the credential can go now */
+	get->sent = dfw_client_start(client, &request, &get->response->http,
+								 &get->ticket) == DFW_CLIENT_OK;
 	explicit_bzero(authorization, strlen(authorization));
 	pfree(authorization);
-
-	for (i = 0; i < nsent; i++)
+	if (get->sent)
 	{
-		DfwHttpResponse *r = http[i];
-		int			k = sent[i];
+		DfwWait		wait;
 
-		elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms, %d in parallel, request-id %s)",
-			 displays[k], r->status,
-			 r->error != DFW_CLIENT_OK ? ", " : "",
-			 r->error != DFW_CLIENT_OK ? r->error_message : "",
-			 (long) ((GetCurrentTimestamp() - start) / 1000), nsent,
-			 r->request_id[0] ? r->request_id : "none");
-		if (r->error == DFW_CLIENT_OK && r->status >= 200 && r->status < 300)
-		{
-			defender_cache_store(opts, "GET", urls[k], NULL, responses[k]);
-			continue;
-		}
-		/* what one request would retry: send it again, alone */
-		if (r->error == DFW_CLIENT_OK ?
-			(r->status == 401 || status_is_retryable(r->status, true)) :
-			(r->error == DFW_CLIENT_TRANSFER_FAILED || r->error == DFW_CLIENT_CONNECT_FAILED))
-		{
-			defender_response_release(responses[k]);
-			responses[k] = defender_api_request(opts, audience, "GET", urls[k],
-												displays[k], NULL, DEFENDER_CACHEABLE);
-			continue;
-		}
-		if (r->error != DFW_CLIENT_OK)
-			report_transport_error(opts, responses[k], urls[k], displays[k]);
-		report_api_error(opts, responses[k], service, displays[k], client_request_ids[i]);
+		/* put the request on the wire now, not at the next wait */
+		(void) dfw_client_step(client, &wait);
 	}
-	return responses;
+	else
+	{
+		/* no transfer: send it afresh at finish */
+		dfw_response_free_body(&get->response->http);
+		dfw_response_init(&get->response->http);
+	}
+	return get;
+}
+
+/*
+ * defender_api_get_finish
+ *		The answer to a defender_api_get_start(), which is a 2xx; any other
+ *		outcome is an ERROR, as for one defender_api_request().
+ *
+ * What a single request would retry (429, 503, 504, 401, a broken or
+ * timed-out transfer: a page requested ahead may have waited long for its
+ * turn) is sent again through defender_api_request(), which owns retries,
+ * token refresh and their error reports.
+ */
+DefenderResponse *
+defender_api_get_finish(DefenderPendingGet *get)
+{
+	DfwClient  *client = get_client();
+	DfwHttpResponse *r = &get->response->http;
+	const char *service = strcmp(get->audience, get->opts->mde_url) == 0 ?
+		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
+
+	if (get->from_cache)
+		return get->response;
+	if (!get->sent)
+		return defender_api_request(get->opts, get->audience, "GET", get->url,
+									get->display, NULL, DEFENDER_CACHEABLE);
+
+	PG_TRY();
+	{
+		wait_for_ticket(client, get->ticket);
+	}
+	PG_CATCH();
+	{
+		cancel_pending_get(get);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	(void) dfw_client_collect(client, get->ticket, r);
+	get->sent = false;
+
+	elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms since sent ahead, request-id %s)",
+		 get->display, r->status,
+		 r->error != DFW_CLIENT_OK ? ", " : "",
+		 r->error != DFW_CLIENT_OK ? r->error_message : "",
+		 (long) ((GetCurrentTimestamp() - get->started) / 1000),
+		 r->request_id[0] ? r->request_id : "none");
+
+	if (r->error == DFW_CLIENT_OK && r->status >= 200 && r->status < 300)
+	{
+		defender_cache_store(get->opts, "GET", get->url, NULL, get->response);
+		return get->response;
+	}
+	/* what one request would retry: send it again, alone */
+	if (r->error == DFW_CLIENT_OK ?
+		(r->status == 401 || status_is_retryable(r->status, true)) :
+		(r->error == DFW_CLIENT_TRANSFER_FAILED || r->error == DFW_CLIENT_CONNECT_FAILED ||
+		 r->error == DFW_CLIENT_TIMED_OUT))
+	{
+		defender_response_release(get->response);
+		return defender_api_request(get->opts, get->audience, "GET", get->url,
+									get->display, NULL, DEFENDER_CACHEABLE);
+	}
+	if (r->error != DFW_CLIENT_OK)
+		report_transport_error(get->opts, get->response, get->url, get->display);
+	report_api_error(get->opts, get->response, service, get->display,
+					 get->client_request_id);
+	return NULL;				/* not reached */
+}
+
+/*
+ * connection_xact_callback
+ *		At the end of a transaction no scan is left to read a transfer's
+ *		answer: stop any still running (their memory is about to go).
+ */
+static void
+connection_xact_callback(XactEvent event, void *arg)
+{
+	if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		 event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		 event == XACT_EVENT_PREPARE) && backend_client != NULL)
+		dfw_client_abort(backend_client);
 }
 
 /*
@@ -821,9 +994,20 @@ char *
 defender_new_client_request_id(void)
 {
 	uint8		b[16];
+	uint64		r[2];
 
-	if (!pg_strong_random(b, sizeof(b)))
-		memset(b, 0, sizeof(b));
+	/*
+	 * Unique, not secret: the backend's PRNG (seeded from a strong source
+	 * at backend start) spares a system call per request.
+	 */
+#if PG_VERSION_NUM >= 150000
+	r[0] = pg_prng_uint64(&pg_global_prng_state);
+	r[1] = pg_prng_uint64(&pg_global_prng_state);
+#else
+	if (!pg_strong_random(r, sizeof(r)))
+		memset(r, 0, sizeof(r));
+#endif
+	memcpy(b, r, sizeof(b));
 	b[6] = (b[6] & 0x0f) | 0x40;
 	b[8] = (b[8] & 0x3f) | 0x80;
 	return psprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",

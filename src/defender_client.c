@@ -45,12 +45,14 @@ typedef struct DfwTransfer
 	CURLcode	result;			/* ... with this result */
 	struct curl_slist *headers; /* of the running request */
 	DfwHttpResponse *response;	/* of the running request */
+	unsigned long serial;		/* bumped at each start: see DfwTicket */
 	char		errbuf[CURL_ERROR_SIZE];
 } DfwTransfer;
 
 struct DfwClient
 {
 	CURLM	   *multi;
+	unsigned long socket_generation;	/* bumped for each new socket */
 	DfwTransfer slots[DFW_MAX_TRANSFERS];
 };
 
@@ -60,6 +62,7 @@ static DfwClientError classify_curl_error(CURLcode code, const DfwHttpResponse *
 static void copy_string(char *dst, size_t dstsize, const char *src, size_t srclen);
 static void release_transfer(DfwClient *client, DfwTransfer *t);
 static void collect_finished(DfwClient *client);
+static int	note_new_socket(void *clientp, curl_socket_t fd, curlsocktype purpose);
 
 /*
  * dfw_client_global_init
@@ -182,6 +185,7 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 	t->errbuf[0] = '\0';
 	t->done = 0;
 	t->result = CURLE_OK;
+	t->serial++;
 
 	curl_easy_reset(easy);
 
@@ -229,6 +233,8 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 	ok &= curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, write_header) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_HEADERDATA, response) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, note_new_socket) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, client) == CURLE_OK;
 
 	/*
 	 * A proxy carries every request, tunnelling https with CONNECT.  Its
@@ -349,7 +355,131 @@ dfw_client_step(DfwClient *client, DfwWait *wait)
 		wait->nsockets++;
 	}
 	wait->timeout_ms = timeout;
+	wait->socket_generation = client->socket_generation;
 	return 0;
+}
+
+/*
+ * note_new_socket
+ *		libcurl's callback for each socket it creates: count it (see
+ *		DfwWait.socket_generation) and leave the socket's options alone.
+ */
+static int
+note_new_socket(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+	DfwClient  *client = clientp;
+
+	(void) fd;
+	(void) purpose;
+	client->socket_generation++;
+	return CURL_SOCKOPT_OK;
+}
+
+/* How many slots are idle, i.e. how many transfers could start now. */
+int
+dfw_client_free_slots(const DfwClient *client)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
+		n += !client->slots[i].running;
+	return n;
+}
+
+/*
+ * dfw_client_start
+ *		Start a request on an idle slot; *ticket names it.  Other
+ *		transfers go on.  The response must stay valid until the ticket is
+ *		collected or cancelled, or the client aborted.
+ */
+DfwClientError
+dfw_client_start(DfwClient *client, const DfwHttpRequest *request,
+				 DfwHttpResponse *response, DfwTicket *ticket)
+{
+	int			i;
+	DfwClientError err;
+
+	ticket->slot = -1;
+	ticket->serial = 0;
+	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
+		if (!client->slots[i].running)
+			break;
+	if (i == DFW_MAX_TRANSFERS)
+	{
+		dfw_response_free_body(response);
+		dfw_response_init(response);
+		response->error = DFW_CLIENT_OUT_OF_MEMORY;
+		copy_string(response->error_message, DFW_MESSAGE_SIZE,
+					"every transfer slot is busy", (size_t) -1);
+		return response->error;
+	}
+	err = dfw_client_begin_slot(client, i, request, response);
+	if (err == DFW_CLIENT_OK)
+	{
+		ticket->slot = i;
+		ticket->serial = client->slots[i].serial;
+	}
+	return err;
+}
+
+/* Does the ticket still own its slot's transfer? */
+static DfwTransfer *
+ticket_transfer(DfwClient *client, DfwTicket ticket)
+{
+	DfwTransfer *t;
+
+	if (ticket.slot < 0 || ticket.slot >= DFW_MAX_TRANSFERS)
+		return NULL;
+	t = &client->slots[ticket.slot];
+	return t->running && t->serial == ticket.serial ? t : NULL;
+}
+
+/*
+ * dfw_client_finished
+ *		1 when the ticket's transfer is over: finished, or stopped by
+ *		dfw_client_abort().
+ */
+int
+dfw_client_finished(DfwClient *client, DfwTicket ticket)
+{
+	DfwTransfer *t = ticket_transfer(client, ticket);
+
+	if (t == NULL)
+		return 1;
+	collect_finished(client);
+	return t->done;
+}
+
+/*
+ * dfw_client_collect
+ *		The ticket's result into its response (the one given to
+ *		dfw_client_start); a transfer stopped before it finished is a
+ *		DFW_CLIENT_TRANSFER_FAILED.
+ */
+DfwClientError
+dfw_client_collect(DfwClient *client, DfwTicket ticket, DfwHttpResponse *response)
+{
+	DfwTransfer *t = ticket_transfer(client, ticket);
+
+	if (t == NULL || t->response != response)
+	{
+		response->error = DFW_CLIENT_TRANSFER_FAILED;
+		copy_string(response->error_message, DFW_MESSAGE_SIZE,
+					"the transfer was stopped before it finished", (size_t) -1);
+		return response->error;
+	}
+	return dfw_client_end_slot(client, ticket.slot);
+}
+
+/* Stop the ticket's transfer, if it is still running. */
+void
+dfw_client_cancel(DfwClient *client, DfwTicket ticket)
+{
+	DfwTransfer *t = ticket_transfer(client, ticket);
+
+	if (t != NULL)
+		release_transfer(client, t);
 }
 
 /*

@@ -84,11 +84,22 @@ typedef struct DfwHttpResponse
 } DfwHttpResponse;
 
 /*
+ * One reusable client: a libcurl multi handle (and its connection pool)
+ * with up to DFW_MAX_TRANSFERS transfers running at once, one per slot.
+ */
+#define DFW_MAX_TRANSFERS 12
+
+/*
  * What the caller should wait for before calling dfw_client_step() again:
  * up to DFW_MAX_WAIT_SOCKETS sockets with read/write interest, and a
  * timeout in milliseconds (-1: none, wait on the sockets only).
+ *
+ * socket_generation changes whenever libcurl opens a socket.  A caller
+ * that keeps its wait set between waits (one epoll set per backend) must
+ * rebuild it when the generation changes: a new socket can have the number
+ * of a closed one, which the kernel has silently dropped from the set.
  */
-#define DFW_MAX_WAIT_SOCKETS 4
+#define DFW_MAX_WAIT_SOCKETS DFW_MAX_TRANSFERS
 typedef struct DfwWait
 {
 	int			nsockets;
@@ -97,13 +108,20 @@ typedef struct DfwWait
 	int			want_write[DFW_MAX_WAIT_SOCKETS];
 	int			more_sockets;	/* curl has sockets beyond the array */
 	long		timeout_ms;
+	unsigned long socket_generation;
 } DfwWait;
 
 /*
- * One reusable client: a libcurl multi handle (and its connection pool)
- * with up to DFW_MAX_TRANSFERS transfers running at once, one per slot.
+ * A transfer started with dfw_client_start(): its slot, and the slot's
+ * serial number at the start, so that a ticket whose transfer was stopped
+ * (dfw_client_abort) and whose slot now runs someone else's request is
+ * recognised as stale instead of collecting the other request's answer.
  */
-#define DFW_MAX_TRANSFERS 8
+typedef struct DfwTicket
+{
+	int			slot;			/* -1: none */
+	unsigned long serial;
+} DfwTicket;
 typedef struct DfwClient DfwClient;
 
 extern int	dfw_client_global_init(void);
@@ -135,6 +153,27 @@ extern DfwClientError dfw_client_begin_slot(DfwClient *client, int slot,
 											const DfwHttpRequest *request,
 											DfwHttpResponse *response);
 extern int	dfw_client_step(DfwClient *client, DfwWait *wait);
+
+/*
+ * Transfers that outlive the call that started them (the pages of a scan
+ * requested ahead of the rows being read) use tickets instead of fixed
+ * slots, so that other requests can run meanwhile on the free slots:
+ *
+ *		dfw_client_start(client, &request, &response, &ticket);
+ *		...
+ *		while (!dfw_client_finished(client, ticket))
+ *			dfw_client_step(client, &wait), then wait as above;
+ *		dfw_client_collect(client, ticket, &response);
+ *
+ * dfw_client_cancel() stops one ticket's transfer if it still runs.
+ */
+extern int	dfw_client_free_slots(const DfwClient *client);
+extern DfwClientError dfw_client_start(DfwClient *client, const DfwHttpRequest *request,
+									   DfwHttpResponse *response, DfwTicket *ticket);
+extern int	dfw_client_finished(DfwClient *client, DfwTicket ticket);
+extern DfwClientError dfw_client_collect(DfwClient *client, DfwTicket ticket,
+										 DfwHttpResponse *response);
+extern void dfw_client_cancel(DfwClient *client, DfwTicket ticket);
 extern DfwClientError dfw_client_end(DfwClient *client);
 extern DfwClientError dfw_client_end_slot(DfwClient *client, int slot);
 extern void dfw_client_abort(DfwClient *client);

@@ -148,6 +148,7 @@ extern const char *graph_writable_names(const GraphResource *resource);
 extern const GraphProperty *graph_match_property(const GraphResource *resource,
 												 const char *column_name);
 extern void graph_normalize_name(const char *name, char *out, size_t outsize);
+extern bool graph_name_matches(const char *want, const char *name);
 
 /*
  * Planner state of a foreign table (baserel->fdw_private), and of the
@@ -410,10 +411,12 @@ extern DefenderResponse *defender_http_send(const DefenderOptions *opts,
 											const char *const *headers,
 											const char *body, size_t body_len,
 											bool idempotent);
-extern DefenderResponse **defender_api_get_many(const DefenderOptions *opts,
-												const char *audience, int n,
-												char *const *urls,
-												char *const *displays);
+typedef struct DefenderPendingGet DefenderPendingGet;
+extern DefenderPendingGet *defender_api_get_start(const DefenderOptions *opts,
+												  const char *audience,
+												  const char *url,
+												  const char *display);
+extern DefenderResponse *defender_api_get_finish(DefenderPendingGet *get);
 extern void defender_response_release(DefenderResponse *response);
 extern void defender_sleep_ms(long ms);
 extern char *defender_redact(const DefenderOptions *opts, const char *text);

@@ -51,6 +51,7 @@
 #define DEFAULT_MAX_RESPONSE_MB 256
 #define MAX_MAX_RESPONSE_MB 1024
 #define DEFAULT_PARALLEL_PAGES 4
+#define MAX_PARALLEL_PAGES	8	/* of DFW_MAX_TRANSFERS, leaving some for other requests */
 #define MAX_CACHE_TTL 86400
 
 /*
@@ -314,7 +315,7 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 		else if (strcmp(name, "page_size") == 0)
 			page_size = check_int(name, value, 1, 1000);
 		else if (strcmp(name, "parallel_pages") == 0)
-			(void) check_int(name, value, 1, DFW_MAX_TRANSFERS);
+			(void) check_int(name, value, 1, MAX_PARALLEL_PAGES);
 		else if (strcmp(name, "cache_ttl") == 0)
 			(void) check_int(name, value, 0, MAX_CACHE_TTL);
 		else if (strcmp(name, "verify_ssl") == 0 || strcmp(name, "pushdown") == 0)

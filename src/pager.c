@@ -15,8 +15,11 @@
  * per page is 100 round trips one after another.  When the caller allows
  * it (DefenderPaging), the first request also asks for $count=true; once
  * @odata.count says how many rows there are, the remaining pages are
- * requested by $skip, several at a time (fetch_batch), and handed out in
- * order, so the rows come in the same order as with nextLinks.  Each page
+ * requested by $skip through a sliding window (fill_window): up to
+ * paging.parallel pages are in flight or waiting to be read, and each page
+ * taken frees a place for the next request at once, so a slow page holds
+ * up only its own rows.  Pages are handed out in order, so the rows come
+ * in the same order as with nextLinks.  Each page
  * must then hold exactly the rows the count promised; if the collection
  * changed under the scan (a page comes back short) the scan fails with a
  * serialization error rather than return a result with a hole in it.  A
@@ -24,9 +27,10 @@
  * as usual.
  *
  * Everything a page owns (the response body, the jansson document) lives
- * in page_cxt, which is reset for each page; a batch of parallel responses
- * lives in batch_cxt until the batch is used up.  Memory context callbacks
- * free the foreign allocations, on error paths too.
+ * in page_cxt, which is reset for each page; a page requested ahead lives
+ * in its own context under window_cxt until it is taken.  Memory context
+ * callbacks free the foreign allocations and stop transfers still under
+ * way, on error paths and when a scan ends early (a LIMIT) too.
  *
  * src/pager.c
  *
@@ -59,12 +63,9 @@ struct DefenderPager
 	int64		pages_total;	/* pages the scan needs, page 0 the first request */
 	int64		rows_total;		/* rows those pages hold */
 	int64		next_page;		/* first page not yet requested */
-	MemoryContext batch_cxt;	/* the responses of the current batch */
-	DefenderResponse **batch;
-	char	  **batch_displays;
-	int			batch_size;
-	int			batch_pos;
-	int64		batch_first;	/* page number of batch[0] */
+	int64		take_page;		/* first page not yet taken */
+	MemoryContext window_cxt;	/* pages requested and not yet taken */
+	struct WindowPage *window;	/* paging.parallel places; page p at p % parallel */
 
 	bool		allow_rejection;	/* may the first page be a 400? */
 	bool		rejected;		/* it was */
@@ -72,10 +73,18 @@ struct DefenderPager
 	int			requests;		/* pages fetched since begin/rewind */
 };
 
+/* A page requested ahead, in its own memory context. */
+typedef struct WindowPage
+{
+	MemoryContext cxt;
+	DefenderPendingGet *get;
+	char	   *display;
+} WindowPage;
+
 static void fetch_page(DefenderPager *pager);
 static void start_parallel(DefenderPager *pager);
-static void fetch_batch(DefenderPager *pager);
-static void take_batch_page(DefenderPager *pager);
+static void fill_window(DefenderPager *pager);
+static void take_window_page(DefenderPager *pager);
 static void set_page(DefenderPager *pager, DefenderResponse *response, const char *display);
 static char *checked_next_link(DefenderPager *pager, const char *display);
 static void decref_document(void *arg);
@@ -102,9 +111,11 @@ defender_pager_begin(const DefenderOptions *opts, const char *first_url,
 		pager->paging = *paging;
 		pager->paging.prefix = pstrdup(paging->prefix);
 		pager->paging.display_prefix = pstrdup(paging->display_prefix);
-		pager->batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
-												 "defender_fdw page batch",
-												 ALLOCSET_DEFAULT_SIZES);
+		pager->window_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "defender_fdw pages requested ahead",
+												  ALLOCSET_SMALL_SIZES);
+		pager->window = MemoryContextAllocZero(pager->window_cxt,
+											   sizeof(WindowPage) * paging->parallel);
 	}
 	pager->allow_rejection = allow_rejection;
 	pager->opts = opts;
@@ -135,10 +146,20 @@ defender_pager_rewind(DefenderPager *pager)
 	pager->rejected = false;
 	pager->requests = 0;
 	pager->pages_total = -1;
-	pager->batch = NULL;
-	pager->batch_size = pager->batch_pos = 0;
-	if (pager->batch_cxt)
-		MemoryContextReset(pager->batch_cxt);
+	pager->next_page = pager->take_page = 0;
+	if (pager->window_cxt)
+	{
+		int			i;
+
+		/* deleting a page's context stops its transfer */
+		for (i = 0; i < pager->paging.parallel; i++)
+		{
+			if (pager->window[i].cxt)
+				MemoryContextDelete(pager->window[i].cxt);
+			pager->window[i].cxt = NULL;
+			pager->window[i].get = NULL;
+		}
+	}
 }
 
 /*
@@ -179,9 +200,8 @@ defender_pager_next(DefenderPager *pager)
 {
 	while (pager->rows == NULL || pager->index >= json_array_size(pager->rows))
 	{
-		if (pager->pages_total > 0 &&
-			(pager->batch_pos < pager->batch_size || pager->next_page < pager->pages_total))
-			take_batch_page(pager);
+		if (pager->pages_total > 0 && pager->take_page < pager->pages_total)
+			take_window_page(pager);
 		else if (pager->started && pager->next_url == NULL)
 			return NULL;
 		else
@@ -320,7 +340,7 @@ checked_next_link(DefenderPager *pager, const char *display)
 /*
  * start_parallel
  *		After the first page: from @odata.count, how many more pages the
- *		scan needs; they are then fetched by fetch_batch instead of by
+ *		scan needs; they are then requested through the window instead of by
  *		following nextLinks.  Without a usable count, nextLinks it is.
  */
 static void
@@ -347,77 +367,86 @@ start_parallel(DefenderPager *pager)
 	}
 	pager->rows_total = rows;
 	pager->pages_total = (rows + paging->page_size - 1) / paging->page_size;
-	pager->next_page = 1;
+	pager->next_page = pager->take_page = 1;
 	pager->next_url = NULL;
+	/*
+	 * The window opens when the first page is used up, not now: a scan
+	 * that stops within the first page (a LIMIT over a condition left to
+	 * PostgreSQL) then costs one request, as with nextLinks.
+	 */
 }
 
 /*
- * fetch_batch
- *		Request the next pages, up to paging.parallel at once.
+ * fill_window
+ *		Request pages until paging.parallel of them are in flight or
+ *		waiting to be taken, or none is left to request.
  */
 static void
-fetch_batch(DefenderPager *pager)
+fill_window(DefenderPager *pager)
 {
 	const DefenderPaging *paging = &pager->paging;
-	int			n = (int) Min((int64) paging->parallel, pager->pages_total - pager->next_page);
-	char	  **urls;
 	char		sep = strchr(paging->prefix, '?') ? '&' : '?';
-	MemoryContext caller;
-	int			i;
 
-	MemoryContextReset(pager->batch_cxt);
-	pager->batch = NULL;
-	pager->batch_size = pager->batch_pos = 0;
-	caller = MemoryContextSwitchTo(pager->batch_cxt);
-
-	urls = palloc(sizeof(char *) * n);
-	pager->batch_displays = palloc(sizeof(char *) * n);
-	for (i = 0; i < n; i++)
+	while (pager->next_page < pager->pages_total &&
+		   pager->next_page < pager->take_page + paging->parallel)
 	{
-		int64		page = pager->next_page + i;
+		int64		page = pager->next_page;
+		WindowPage *wp = &pager->window[page % paging->parallel];
 		int64		skip = paging->first_skip + page * paging->page_size;
 		int64		top = Min(paging->page_size, pager->rows_total - page * paging->page_size);
-		char	   *options = psprintf("%c$skip=" INT64_FORMAT "&$top=" INT64_FORMAT,
-									   sep, skip, top);
+		MemoryContext caller;
+		char	   *options;
 
-		urls[i] = psprintf("%s%s", paging->prefix, options);
-		pager->batch_displays[i] = psprintf("%s%s", paging->display_prefix, options);
+		Assert(wp->cxt == NULL);
+		wp->cxt = AllocSetContextCreate(pager->window_cxt, "defender_fdw page requested ahead",
+										ALLOCSET_SMALL_SIZES);
+		caller = MemoryContextSwitchTo(wp->cxt);
+		options = psprintf("%c$skip=" INT64_FORMAT "&$top=" INT64_FORMAT, sep, skip, top);
+		wp->display = psprintf("%s%s", paging->display_prefix, options);
+		wp->get = defender_api_get_start(pager->opts, pager->opts->graph_url,
+										 psprintf("%s%s", paging->prefix, options),
+										 wp->display);
+		MemoryContextSwitchTo(caller);
+		pager->next_page++;
 	}
-	pager->batch = defender_api_get_many(pager->opts, pager->opts->graph_url, n,
-										 urls, pager->batch_displays);
-	pager->batch_first = pager->next_page;
-	pager->batch_size = n;
-	pager->next_page += n;
-	for (i = 0; i < n; i++)
-		if (!pager->batch[i]->from_cache)
-			pager->requests++;
-	MemoryContextSwitchTo(caller);
 }
 
 /*
- * take_batch_page
- *		Make the next page of the batch current, fetching a batch first
- *		when none is left; check it holds the rows the count promised.
+ * take_window_page
+ *		Make the next page current: wait for its answer (the pages after it
+ *		keep arriving meanwhile), request the next page in its place, and
+ *		check it holds the rows the count promised.
  */
 static void
-take_batch_page(DefenderPager *pager)
+take_window_page(DefenderPager *pager)
 {
-	int64		page;
+	int64		page = pager->take_page;
+	WindowPage *wp = &pager->window[page % pager->paging.parallel];
+	DefenderResponse *response;
+	MemoryContext caller;
 	int64		expected;
 	const char *display;
 
-	if (pager->batch_pos >= pager->batch_size)
-		fetch_batch(pager);
+	fill_window(pager);
 
 	MemoryContextReset(pager->page_cxt);
 	pager->document = NULL;
 	pager->rows = NULL;
 	pager->index = 0;
 
-	page = pager->batch_first + pager->batch_pos;
-	display = pager->batch_displays[pager->batch_pos];
-	set_page(pager, pager->batch[pager->batch_pos], display);
-	pager->batch[pager->batch_pos++] = NULL;
+	caller = MemoryContextSwitchTo(wp->cxt);
+	response = defender_api_get_finish(wp->get);
+	MemoryContextSwitchTo(caller);
+	if (!response->from_cache)
+		pager->requests++;
+	/* the page's answer and request line go to page_cxt; its context goes */
+	display = MemoryContextStrdup(pager->page_cxt, wp->display);
+	set_page(pager, response, display);
+	MemoryContextDelete(wp->cxt);
+	wp->cxt = NULL;
+	wp->get = NULL;
+	pager->take_page++;
+	fill_window(pager);
 
 	expected = Min(pager->paging.page_size,
 				   pager->rows_total - page * pager->paging.page_size);
@@ -434,7 +463,7 @@ take_batch_page(DefenderPager *pager)
 	/* Rows that arrived during the scan: the last page's nextLink has them. */
 	if (page == pager->pages_total - 1 && pager->paging.row_limit < 0)
 	{
-		MemoryContext caller = MemoryContextSwitchTo(pager->pager_cxt);
+		caller = MemoryContextSwitchTo(pager->pager_cxt);
 
 		pager->next_url = checked_next_link(pager, display);
 		if (pager->next_url)
