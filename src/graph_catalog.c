@@ -194,6 +194,24 @@ graph_normalize_name(const char *name, char *out, size_t outsize)
 }
 
 /*
+ * graph_name_matches
+ *		Does name, normalized, equal the already normalized want?  Compares
+ *		as it goes, so most names are rejected at their first letter.
+ */
+bool
+graph_name_matches(const char *want, const char *name)
+{
+	for (; *name; name++)
+	{
+		if (*name == '_')
+			continue;
+		if (*want++ != (char) tolower((unsigned char) *name))
+			return false;
+	}
+	return *want == '\0';
+}
+
+/*
  * graph_match_property
  *		The resource's property a column name refers to, or NULL.
  */
@@ -201,14 +219,12 @@ const GraphProperty *
 graph_match_property(const GraphResource *resource, const char *column_name)
 {
 	char		want[NAMEDATALEN];
-	char		have[NAMEDATALEN];
 	const GraphProperty *prop;
 
 	graph_normalize_name(column_name, want, sizeof(want));
 	for (prop = resource->properties; prop->name; prop++)
 	{
-		graph_normalize_name(prop->name, have, sizeof(have));
-		if (strcmp(want, have) == 0)
+		if (graph_name_matches(want, prop->name))
 			return prop;
 	}
 	return NULL;
