@@ -73,7 +73,8 @@ def odata_error(req, err):
 def list_alerts(req):
     """GET .../security/alerts_v2: one page of alerts."""
     try:
-        opts = parse_options(req.query_pairs, LIST_OPTIONS, max_top=MAX_TOP, schema=SCHEMA)
+        max_top = req.state.config.get("alerts_max_top") or MAX_TOP
+        opts = parse_options(req.query_pairs, LIST_OPTIONS, max_top=max_top, schema=SCHEMA)
     except ODataError as err:
         return odata_error(req, err)
     rows = select_rows(req.state, "alerts_v2", SCHEMA, opts, req.state.alerts_snapshot)

@@ -22,6 +22,9 @@ CONFIG_TYPES = {
     "seed": int,
     "token_lifetime": int,
     "latency_ms": (int, float),
+    # the largest $top alerts_v2 accepts (alerts.MAX_TOP when unset): a
+    # tenant whose service caps pages lower than the extension assumes
+    "alerts_max_top": int,
     # advanced hunting (hunting.py; defaults in hunting.DEFAULTS)
     "hunting_rows": int,
     "hunting_seed": int,

@@ -616,6 +616,15 @@ class AlertTests(HttpCase):
         self.assertEqual((status, body["value"]), (200, fx[:1000]))
         self.assert_400(self.URL, "", "The limit of '1000' for Top query has been exceeded. The value from "
                         "the incoming request is '1001'.", _top="1001")
+        # a service that caps pages lower (config alerts_max_top)
+        self.json_request("POST", "/_emulator/config", body={"alerts_max_top": 100})
+        try:
+            self.assert_400(self.URL, "", "The limit of '100' for Top query has been exceeded. The value from "
+                            "the incoming request is '101'.", _top="101")
+            status, body = self.get(self.URL, _top="100")
+            self.assertEqual((status, body["value"]), (200, fx[:100]))
+        finally:
+            self.json_request("POST", "/_emulator/config", body={"alerts_max_top": 0})
 
     def test_filter_orderby_paging(self):
         fx = self.fixture_alerts()
