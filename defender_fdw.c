@@ -222,6 +222,7 @@ static bool expand_alerts_needed(DefenderRelInfo *fpinfo, Relation rel, List *co
 static void compute_params(ForeignScanState *node, DefenderScanState *state);
 static void start_scan(ForeignScanState *node, DefenderScanState *state);
 static void start_list(DefenderScanState *state, bool fallback);
+static bool retry_with_page_limit(DefenderScanState *state);
 static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
 static bool passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot);
@@ -349,8 +350,7 @@ defenderGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 static Cost
 list_cost(DefenderRelInfo *fpinfo, double rows)
 {
-	int			page = fpinfo->opts->page_size > 0 ? fpinfo->opts->page_size :
-		fpinfo->resource->default_page_size;
+	int			page = graph_page_size(fpinfo->resource, fpinfo->opts->page_size);
 	double		pages;
 
 	if (fpinfo->hunting)
@@ -1406,8 +1406,7 @@ param_int8(DefenderScanState *state, int paramno, const char *what)
 static int64
 list_page_size(DefenderScanState *state)
 {
-	return state->opts->page_size > 0 ? state->opts->page_size :
-		state->resource->default_page_size;
+	return graph_page_size(state->resource, state->opts->page_size);
 }
 
 /*
@@ -1435,6 +1434,7 @@ start_list(DefenderScanState *state, bool fallback)
 	DefenderListRequest req;
 	DefenderPaging paging;
 	int64		page;
+	int			rejections = 0;
 	StringInfoData url;
 	StringInfoData display;
 	MemoryContext old = MemoryContextSwitchTo(state->param_cxt);
@@ -1496,12 +1496,39 @@ start_list(DefenderScanState *state, bool fallback)
 
 	if (state->pager)
 		state->requests += defender_pager_requests(state->pager);
+	/*
+	 * A 400 to the first page may be Graph refusing the filter (then read
+	 * without it) or announcing a lower $top cap than the default page size
+	 * (then ask again with pages that size).
+	 */
+	if (!fallback && state->filter != NIL)
+		rejections |= DEFENDER_PAGER_FILTER;
+	if (state->opts->page_size <= 0 && page > state->resource->confirmed_page_size)
+		rejections |= DEFENDER_PAGER_PAGE_SIZE;
 	state->pager = defender_pager_begin(state->opts, url.data, display.data,
-										state->page_cxt,
-										!fallback && state->filter != NIL,
+										state->page_cxt, rejections,
 										req.count_pages ? &paging : NULL);
 	state->fallback = fallback;
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * retry_with_page_limit
+ *		After Graph refused the first page's $top and said what it allows:
+ *		remember that for the backend and start the list again with pages
+ *		that size.  False when there is nothing to learn.
+ */
+static bool
+retry_with_page_limit(DefenderScanState *state)
+{
+	int			limit = defender_pager_page_limit(state->pager);
+
+	if (limit <= 0 || !graph_learn_page_limit(state->resource, limit))
+		return false;
+	elog(DEBUG1, "defender_fdw: Microsoft Graph caps $top at %d for %s; using pages of %d",
+		 limit, state->resource->name, limit);
+	start_list(state, false);
+	return true;
 }
 
 /*
@@ -1987,6 +2014,10 @@ next_list_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 		{
 			if (defender_pager_rejected(state->pager, &err))
 			{
+				if (retry_with_page_limit(state))
+					continue;
+				if (state->filter == NIL)
+					defender_pager_raise_rejection(state->pager);
 				ereport(NOTICE,
 						(errmsg("Microsoft Graph rejected the pushed-down filter; reading without it and filtering locally"),
 						 errdetail("HTTP 400, error code \"%s\": %s", err.code,
@@ -2100,8 +2131,13 @@ defenderIterateForeignScan(ForeignScanState *node)
 					json_t	   *row = defender_pager_next(state->pager);
 					DfwGraphError err;
 
+					if (row == NULL && defender_pager_rejected(state->pager, &err) &&
+						retry_with_page_limit(state))
+						row = defender_pager_next(state->pager);
 					if (row == NULL && defender_pager_rejected(state->pager, &err))
 					{
+						if (state->filter == NIL)
+							defender_pager_raise_rejection(state->pager);
 						ereport(NOTICE,
 								(errmsg("Microsoft Graph rejected the pushed-down filter; reading without it and counting locally"),
 								 errdetail("HTTP 400, error code \"%s\": %s", err.code,

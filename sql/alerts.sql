@@ -39,12 +39,12 @@ SELECT count(*) AS differing FROM (
   (SELECT id, display_name, created_date_time, custom_tags FROM incidents
    EXCEPT SELECT id, display_name, created_date_time, custom_tags FROM graph.incidents)) d;
 
--- Alerts: pages of 100, every alert of the emulator, typed.
+-- Alerts: pages of 1000 (one page here), every alert of the emulator, typed.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id, title FROM graph.alerts;
 SELECT emulator_reset('{"incidents": 60, "seed": 3}');
 SELECT count(id) AS alerts, count(DISTINCT incident_id) AS incidents FROM graph.alerts;
 SELECT count(*) AS emulator_alerts FROM jsonb_array_elements(emulator('GET', '/_emulator/alerts')->'value');
-SELECT count(*) FILTER (WHERE target = '/v1.0/security/alerts_v2?$count=true&$top=100') AS first_pages,
+SELECT count(*) FILTER (WHERE target = '/v1.0/security/alerts_v2?$count=true&$top=1000') AS first_pages,
        count(*) FILTER (WHERE target LIKE '/v1.0/security/alerts_v2%') AS pages
 FROM emulator_requests();
 SELECT count(*) AS differing FROM (
@@ -96,3 +96,42 @@ FROM (SELECT id FROM graph.alerts WHERE status = 'new' ORDER BY created_date_tim
 SELECT target FROM emulator_requests() WHERE target LIKE '/v1.0/%';
 SELECT count(*) FROM graph.alerts WHERE service_source = 'microsoftDefenderForEndpoint';
 SELECT target FROM emulator_requests() WHERE target LIKE '/v1.0/%$count%';
+
+-- A service that caps alerts_v2 pages below 1000 says so in its 400 ("The
+-- limit of '100' for Top query has been exceeded"); the scan asks again
+-- with pages of that size, and the backend keeps to it from then on.
+\c
+SELECT emulator_reset('{"incidents": 60, "seed": 3, "alerts_max_top": 100}');
+SELECT count(*) AS alerts, count(DISTINCT id) AS distinct_ids,
+       count(*) = (SELECT count(*) FROM jsonb_array_elements(emulator('GET', '/_emulator/alerts')->'value'))
+         AS every_alert
+FROM graph.alerts;
+SELECT seq, target, status FROM emulator_requests() WHERE target LIKE '/v1.0/%';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM graph.alerts;
+SELECT emulator_reset('{"incidents": 60, "seed": 3, "alerts_max_top": 100}');
+SELECT count(id) AS alerts FROM graph.alerts;
+SELECT seq, target, status FROM emulator_requests() WHERE target LIKE '/v1.0/%';
+-- With a filter too, in a new backend: the cap is what it learns (no
+-- NOTICE, no local filtering), and the rows are the locally filtered ones.
+\c
+SELECT emulator_reset('{"incidents": 60, "seed": 3, "alerts_max_top": 100}');
+SELECT count(id) AS high_or_medium,
+       array_agg(id ORDER BY id) =
+         (SELECT array_agg(e->>'id' ORDER BY e->>'id')
+          FROM jsonb_array_elements(emulator('GET', '/_emulator/alerts')->'value') e
+          WHERE e->>'severity' IN ('high', 'medium')) AS same_as_local
+FROM graph.alerts WHERE severity IN ('high', 'medium');
+SELECT seq, target, status FROM emulator_requests() WHERE target LIKE '/v1.0/%';
+-- A page_size set by hand is not second-guessed: above the cap, an error.
+\c
+SELECT emulator_reset('{"incidents": 60, "seed": 3, "alerts_max_top": 100}');
+ALTER FOREIGN TABLE graph.alerts OPTIONS (ADD page_size '500');
+SELECT show_error('SELECT count(id) FROM graph.alerts');
+ALTER FOREIGN TABLE graph.alerts OPTIONS (DROP page_size);
+-- Any other 400 to a first page of 1000 is an error as usual.
+\c
+SELECT emulator_reset('{"incidents": 60, "seed": 3}');
+SELECT emulator_fault('{"match": "/security/alerts_v2", "kind": "status", "status": 400}');
+SELECT show_error('SELECT count(id) FROM graph.alerts');
+SELECT seq, target, status FROM emulator_requests() WHERE target LIKE '/v1.0/%';
+SELECT emulator_reset('{"incidents": 60, "seed": 3}');

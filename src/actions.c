@@ -599,7 +599,7 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 	appendStringInfo(&query, "$top=%d", top);
 	appendStringInfo(&shown, "$top=%d", top);
 
-	pager = defender_pager_begin(opts, query.data, shown.data, page_cxt, false, NULL);
+	pager = defender_pager_begin(opts, query.data, shown.data, page_cxt, 0, NULL);
 	while ((unlimited || rows < max_results) && (row = defender_pager_next(pager)) != NULL)
 	{
 		Datum		value;

@@ -908,6 +908,9 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 		case 400:
 			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION;
 			msg = psprintf("%s rejected the request", service);
+			if (graph_page_limit_in_message(gerr.message) > 0)
+				hint = psprintf("Graph takes pages of at most %d here: lower the table's page_size option, or drop it to let defender_fdw choose.",
+								graph_page_limit_in_message(gerr.message));
 			break;
 		case 401:
 			sqlstate = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;

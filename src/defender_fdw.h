@@ -134,12 +134,16 @@ typedef struct GraphResource
 	const char *path;			/* below /{api_version}/ */
 	int			max_page_size;	/* largest $top Graph accepts */
 	int			default_page_size;	/* $top when page_size is not set */
+	int			confirmed_page_size;	/* largest $top known to work */
 	const GraphProperty *properties;	/* terminated by a NULL name */
 } GraphResource;
 
 extern const GraphResource *graph_find_resource(const char *name);
 extern const GraphResource *graph_resource_at(int index);
 extern const char *graph_resource_names(void);
+extern int	graph_page_size(const GraphResource *resource, int page_size_option);
+extern int	graph_page_limit_in_message(const char *message);
+extern bool graph_learn_page_limit(const GraphResource *resource, int limit);
 extern const GraphProperty *graph_find_property(const GraphResource *resource,
 												const char *name);
 extern bool graph_is_enum_member(const GraphProperty *prop, const char *value);
@@ -464,8 +468,13 @@ extern DefenderPager *defender_pager_begin(const DefenderOptions *opts,
 										   const char *first_url,
 										   const char *display,
 										   MemoryContext page_cxt,
-										   bool allow_rejection,
+										   int rejections,
 										   const DefenderPaging *paging);
+/* defender_pager_begin's rejections: what a 400 to the first page may mean */
+#define DEFENDER_PAGER_FILTER		0x01	/* the pushed-down filter is refused */
+#define DEFENDER_PAGER_PAGE_SIZE	0x02	/* $top is above the service's cap */
+extern int	defender_pager_page_limit(DefenderPager *pager);
+extern void defender_pager_raise_rejection(DefenderPager *pager);
 extern struct json_t *defender_pager_next(DefenderPager *pager);
 extern void defender_pager_rewind(DefenderPager *pager);
 extern bool defender_pager_rejected(DefenderPager *pager, DfwGraphError *err);

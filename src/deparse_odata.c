@@ -356,7 +356,7 @@ defender_deparse_list(StringInfo buf, bool encode, const DefenderOptions *opts,
 {
 	StringInfoData filter;
 	DefenderRender render;
-	int64		page = opts->page_size > 0 ? opts->page_size : resource->default_page_size;
+	int64		page = graph_page_size(resource, opts->page_size);
 	char		sep = '?';
 
 	initStringInfo(&filter);

@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include <ctype.h>
+#include <limits.h>
 
 #include "defender_fdw.h"
 
@@ -128,9 +129,10 @@ static const GraphProperty alert_properties[] = {
 };
 
 /*
- * alerts_v2 takes $top above 50; 100 is seen working in production and is
- * the default, page_size may raise it (Graph's legacy alert API allowed
- * 1000).
+ * alerts_v2 takes $top above 50: 100 is seen working in production, and
+ * Graph's legacy alert API documents 1000.  Pages of 1000 are asked for;
+ * should the service announce a lower cap, the scan learns it and asks
+ * again (graph_learn_page_limit).
  */
 /* advanced hunting: columns come from the query's result, not a fixed list */
 static const GraphProperty hunting_properties[] = {
@@ -138,11 +140,70 @@ static const GraphProperty hunting_properties[] = {
 };
 
 static const GraphResource graph_resources[] = {
-	{"incidents", "security/incidents", 50, 50, incident_properties},
-	{"alerts", "security/alerts_v2", 1000, 100, alert_properties},
-	{"hunting", "security/runHuntingQuery", 0, 0, hunting_properties},
+	{"incidents", "security/incidents", 50, 50, 50, incident_properties},
+	{"alerts", "security/alerts_v2", 1000, 1000, 100, alert_properties},
+	{"hunting", "security/runHuntingQuery", 0, 0, 0, hunting_properties},
 	{NULL}
 };
+
+/*
+ * The $top cap Graph announced for each resource in this backend, 0 while
+ * none was (see graph_learn_page_limit).
+ */
+static int	learned_page_limit[lengthof(graph_resources)];
+
+/*
+ * graph_page_size
+ *		$top of a list's pages: the table's page_size option if set, else the
+ *		resource's default, lowered to any cap Graph has announced.
+ */
+int
+graph_page_size(const GraphResource *resource, int page_size_option)
+{
+	int			limit = learned_page_limit[resource - graph_resources];
+
+	if (page_size_option > 0)
+		return page_size_option;
+	if (limit > 0 && limit < resource->default_page_size)
+		return limit;
+	return resource->default_page_size;
+}
+
+/*
+ * graph_page_limit_in_message
+ *		The cap in Graph's answer to a $top above it ("The limit of '50' for
+ *		Top query has been exceeded. ..."), or 0 for any other message.
+ */
+int
+graph_page_limit_in_message(const char *message)
+{
+	const char *p = message ? strstr(message, "The limit of '") : NULL;
+	long		limit;
+	char	   *end;
+
+	if (p == NULL || strstr(p, "for Top query has been exceeded") == NULL)
+		return 0;
+	limit = strtol(p + strlen("The limit of '"), &end, 10);
+	if (*end != '\'' || limit < 1 || limit > INT_MAX)
+		return 0;
+	return (int) limit;
+}
+
+/*
+ * graph_learn_page_limit
+ *		Remember that Graph caps the resource's $top at limit; true when that
+ *		lowers the default page size (so asking again can succeed).
+ */
+bool
+graph_learn_page_limit(const GraphResource *resource, int limit)
+{
+	int		   *learned = &learned_page_limit[resource - graph_resources];
+
+	if (limit < 1 || limit >= graph_page_size(resource, 0))
+		return false;
+	*learned = limit;
+	return true;
+}
 
 /*
  * graph_find_resource

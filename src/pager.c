@@ -67,9 +67,10 @@ struct DefenderPager
 	MemoryContext window_cxt;	/* pages requested and not yet taken */
 	struct WindowPage *window;	/* paging.parallel places; page p at p % parallel */
 
-	bool		allow_rejection;	/* may the first page be a 400? */
-	bool		rejected;		/* it was */
+	int			rejections;		/* DEFENDER_PAGER_*: may the first page be a 400? */
+	bool		rejected;		/* it was, and the caller may recover */
 	DfwGraphError rejection;	/* Graph's error for it */
+	int			page_limit;		/* the $top cap it announced, or 0 */
 	int			requests;		/* pages fetched since begin/rewind */
 };
 
@@ -102,7 +103,7 @@ static char *display_for(DefenderPager *pager, const char *url);
 DefenderPager *
 defender_pager_begin(const DefenderOptions *opts, const char *first_url,
 					 const char *display, MemoryContext page_cxt,
-					 bool allow_rejection, const DefenderPaging *paging)
+					 int rejections, const DefenderPaging *paging)
 {
 	DefenderPager *pager = palloc0(sizeof(DefenderPager));
 
@@ -117,7 +118,7 @@ defender_pager_begin(const DefenderOptions *opts, const char *first_url,
 		pager->window = MemoryContextAllocZero(pager->window_cxt,
 											   sizeof(WindowPage) * paging->parallel);
 	}
-	pager->allow_rejection = allow_rejection;
+	pager->rejections = rejections;
 	pager->opts = opts;
 	pager->page_cxt = page_cxt;
 	pager->pager_cxt = CurrentMemoryContext;
@@ -144,6 +145,7 @@ defender_pager_rewind(DefenderPager *pager)
 	pager->visited = NIL;
 	pager->started = false;
 	pager->rejected = false;
+	pager->page_limit = 0;
 	pager->requests = 0;
 	pager->pages_total = -1;
 	pager->next_page = pager->take_page = 0;
@@ -173,6 +175,39 @@ defender_pager_rejected(DefenderPager *pager, DfwGraphError *err)
 	if (pager->rejected && err)
 		*err = pager->rejection;
 	return pager->rejected;
+}
+
+/*
+ * defender_pager_page_limit
+ *		The $top cap Graph announced in its 400 to the first page (only
+ *		looked for when begun with DEFENDER_PAGER_PAGE_SIZE), or 0.
+ */
+int
+defender_pager_page_limit(DefenderPager *pager)
+{
+	return pager->rejected ? pager->page_limit : 0;
+}
+
+/*
+ * defender_pager_raise_rejection
+ *		ERROR for the 400 the first page got, when the caller cannot
+ *		recover from it.
+ */
+void
+defender_pager_raise_rejection(DefenderPager *pager)
+{
+	const DfwGraphError *err = &pager->rejection;
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+			 errmsg("Microsoft Graph rejected the request"),
+			 err->parsed ?
+			 errdetail("HTTP 400, error code \"%s\": %s (request-id %s, client-request-id %s).",
+					   err->code, defender_redact(pager->opts, err->message),
+					   err->request_id[0] ? err->request_id : "none",
+					   err->client_request_id[0] ? err->client_request_id : "none") :
+			 errdetail("HTTP 400."),
+			 errcontext("remote request: %s", pager->first_display)));
 }
 
 /* The current page's whole document (for @odata.count), or NULL. */
@@ -236,15 +271,22 @@ fetch_page(DefenderPager *pager)
 	display = pager->display;
 	response = defender_api_request(opts, opts->graph_url, "GET", url, display, NULL,
 									DEFENDER_CACHEABLE |
-									(pager->allow_rejection && list_length(pager->visited) == 1 ?
+									(pager->rejections && list_length(pager->visited) == 1 ?
 									 DEFENDER_ALLOW_BAD_REQUEST : 0));
 	if (!response->from_cache)
 		pager->requests++;
 	if (response->http.status == 400)
 	{
-		/* the caller retries without its filter; see defender_pager_rejected */
+		/*
+		 * The caller asks again with a smaller $top, or without its filter;
+		 * see defender_pager_rejected.  Any other 400 is an error.
+		 */
 		dfw_parse_graph_error(response->http.body, response->http.body_len,
 							  &pager->rejection);
+		if (pager->rejections & DEFENDER_PAGER_PAGE_SIZE)
+			pager->page_limit = graph_page_limit_in_message(pager->rejection.message);
+		if (pager->page_limit == 0 && !(pager->rejections & DEFENDER_PAGER_FILTER))
+			defender_pager_raise_rejection(pager);
 		defender_response_release(response);
 		pager->rejected = true;
 		pager->next_url = NULL;
