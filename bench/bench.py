@@ -335,6 +335,7 @@ SELECT pg_read_file('/proc/self/status');
                 f.write('url = "%s"\noutput = "/dev/null"\n' % (self.url + e["raw_target"]))
             cfg = f.name
         try:
+            curl_seq = self.last_seq()
             conns = self.connections()
             start = time.monotonic()
             out = subprocess.run(["curl", "-sS", "--fail", "-K", cfg], capture_output=True,
@@ -376,8 +377,16 @@ SELECT pg_read_file('/proc/self/status');
                  "%.3f s (%.0f us each)" % (local_loop, local_loop / k * 1e6), "-", "-", "-", None)
         self.add(sec, "token requests", str(tokens), "1", "-", "1", tokens == 1)
         self.add(sec, "TCP connections to the emulator", str(fdw_conns), "1", "-", "1", fdw_conns == 1)
-        self.details.append("Lookups: defender_fdw %d GETs; curl num_connects total %d" % (
-            len(gets), sum(int(x) for x in out.split())))
+        curl_gets = [e for e in self.log_since(curl_seq)
+                     if e["path"].startswith("/v1.0/security/incidents/")]
+
+        def server_ms(entries):
+            times = [e["ms"] for e in entries if e.get("ms") is not None]
+            return statistics.median(times) if times else float("nan")
+        self.details.append("Lookups: defender_fdw %d GETs; curl num_connects total %d; the emulator's "
+                            "own time per GET (median): %.3f ms for defender_fdw's, %.3f ms for curl's" % (
+                                len(gets), sum(int(x) for x in out.split()), server_ms(gets),
+                                server_ms(curl_gets)))
 
     # ---- 4. request economy --------------------------------------------------
     def parse_battery(self, fixture):
