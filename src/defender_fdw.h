@@ -344,6 +344,7 @@ typedef struct DefenderKqlRequest
 	const char *take_text;		/* for EXPLAIN: a placeholder */
 	bool		count_only;		/* | summarize count() */
 	const char *summarize;		/* | summarize <this>, or NULL */
+	bool		count_rows;		/* | count: how many rows, none of their values */
 } DefenderKqlRequest;
 
 extern DefenderRender defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
