@@ -189,6 +189,21 @@ SELECT emulator_fault(jsonb_build_object('match', 'runHuntingQuery', 'kind', 'ma
   '{"Results":[{"Name":"caf\u00e9 \ud83d\ude00","N":9007199254740993,"Tab":"a\tb"},{"Name":"","N":null}],'
   '"Schema":[{"Name":"Name","Type":"String"},{"Name":"N","Type":"Int64"}],"@odata.context":"x"}'));
 SELECT * FROM defender_hunt('canned') AS t(name text, n bigint, tab text);
+-- whitespace around every token, escapes in names and values: the names
+-- and values read from the body are what a JSON parser makes of them
+SELECT emulator_fault(jsonb_build_object('match', 'runHuntingQuery', 'kind', 'malformed', 'times', 2, 'body',
+  E' {\n "results" : [ { "Na\\u006de" : "q\\"b\\\\s\\/ \\b\\f\\n\\r\\t \\u00e9\\ud83d\\ude00 \\u001f" ,\t"N" : -5 ,'
+  || ' "D" : "2025-03-01T12:34:56.1234567Z" } ,{"Name":"","N":null,"D":"2025-03-01T12:34:56Z"}] ,'
+  || E'\n "schema" : [ { "name" : "N" , "type" : "Int64" } ] } '));
+WITH t AS MATERIALIZED (SELECT * FROM defender_hunt('canned') AS t(name text, n bigint, d timestamptz)),
+     j AS MATERIALIZED (SELECT j->>'Name' AS name FROM defender_hunt_jsonb('canned') AS j)
+SELECT to_jsonb(t.name) AS name, t.n, t.d, t.name IN (SELECT name FROM j) AS name_same FROM t;
+-- escapes only the de-escaping parser rejects, even in a value no column
+-- reads or inside a dynamic value: the same error as ever
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"results\":[{\"a\":1,\"b\":\"\\ud800x\"}]}"}');
+SELECT show_error('SELECT * FROM defender_hunt(''canned'') AS t(a int)');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"results\":[{\"a\":1,\"b\":{\"c\":[\"\\udc00\"]}}]}"}');
+SELECT show_error('SELECT * FROM defender_hunt(''canned'') AS t(a int)');
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"schema\":[],\"results\":[{\"a\":1},"}');
 SELECT show_error('SELECT * FROM defender_hunt(''canned'') AS t(a int)');
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"schema\":[{\"name\":\"a\",\"type\":\"Int64\"}]}"}');
