@@ -99,6 +99,15 @@ typedef enum ScanMode
 #define HUNT_COST		(10 * REQUEST_COST)
 
 /*
+ * The most rows a hunting result holds (Graph's documented limit; a query
+ * with more fails with E_QUERY_RESULT_SET_TOO_LARGE).  A scan that asks
+ * "| count" instead of the rows gets a number that no such limit bounds;
+ * it refuses a larger one rather than hand out rows the same scan reading
+ * a column could never have returned (or loop over a corrupt count).
+ */
+#define HUNTING_MAX_ROWS	INT64CONST(100000)
+
+/*
  * An aggregate computed remotely returns a row per group instead of every
  * row: cheaper by a margin the planner's fuzzy cost comparison cannot miss.
  */
@@ -122,7 +131,8 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateProject,		/* hunting: List of String KQL columns, or NIL */
 	FdwScanPrivateSummarize,	/* hunting: String "a1 = count() by X", or "" */
 	FdwScanPrivateOutputNames,	/* hunting summarize: result column per scan column */
-	FdwScanPrivateRowsWanted	/* Integer: most rows the query reads (EXISTS), 0 unknown */
+	FdwScanPrivateRowsWanted,	/* Integer: most rows the query reads (EXISTS), 0 unknown */
+	FdwScanPrivateCountRows		/* Integer (bool): hunting, no column read: "| count" */
 };
 
 /*
@@ -145,6 +155,7 @@ typedef struct DefenderScanState
 	char	   *summarize;
 	List	   *output_names;
 	bool		hunting;
+	bool		count_rows;		/* hunting: ask "| count", emit that many empty rows */
 
 	Relation	rel;			/* the foreign table, opened by us if needed */
 	bool		close_rel;
@@ -172,7 +183,9 @@ typedef struct DefenderScanState
 	Tuplestorestate *store;		/* hunting: the result's rows */
 	TupleTableSlot *store_slot; /* hunting: reads the store */
 	TupleDesc	store_desc;		/* the scan's columns, then summarize companions */
-	int64		hunt_count;		/* hunting: the count of a count scan */
+	int64		hunt_count;		/* hunting: the count of a count scan, or of count_rows */
+	bool		counted;		/* count_rows: hunt_count is known */
+	int64		counted_read;	/* count_rows: empty rows produced so far */
 	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
 	MemoryContext page_cxt;		/* per page: response, JSON document */
 	MemoryContext row_cxt;		/* per row: converted values */
@@ -229,6 +242,8 @@ static bool passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slo
 static void add_companion_columns(ForeignScanState *node, DefenderScanState *state);
 static char *derived_timespan(List *filter, const DefenderParamValues *params, bool *pending);
 static void finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot);
+static json_t *object_get_nocase(json_t *object, const char *name);
+static int64 hunting_row_count(DefenderResponse *response, const char *display);
 static int64 param_int8(DefenderScanState *state, int paramno, const char *what);
 static char *explain_request(ForeignScanState *node, ExplainState *es);
 
@@ -1026,6 +1041,7 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	int			offset_param = 0;
 	int			lookup_param = 0;
 	bool		lookup_array = false;
+	bool		count_rows = false;
 	ScanMode	mode = SCAN_LIST;
 	Index		scan_relid = is_count ? 0 : baserel->relid;
 	Relation	rel;
@@ -1174,7 +1190,16 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 				projected = list_union_int(projected,
 										   columns_read(root, baserel, rel,
 														(List *) root->upper_targets[UPPERREL_FINAL]->exprs));
-			if (projected == NIL)
+
+			/*
+			 * No column read at all, and every condition sent: only the
+			 * number of rows matters, so ask for it ("| count").  With a
+			 * condition left to PostgreSQL the rows' values are needed to
+			 * evaluate it, so one column is projected instead.
+			 */
+			if (projected == NIL && fpinfo->pushdown && local_exprs == NIL && !recheck)
+				count_rows = true;
+			else if (projected == NIL)
 				projected = first_kql_column(fpinfo, rel);
 			mode = SCAN_HUNT;
 			foreach(lc, projected)
@@ -1227,6 +1252,7 @@ plan_done:
 	fdw_private = lappend(fdw_private,
 						  makeInteger((mode == SCAN_LIST || mode == SCAN_HUNT) && limit_param == 0 ?
 									  rows_wanted(root, fpinfo) : 0));
+	fdw_private = lappend(fdw_private, makeInteger(count_rows));
 
 	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
 							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
@@ -1268,6 +1294,7 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	state->summarize = strVal(list_nth(priv, FdwScanPrivateSummarize));
 	state->output_names = (List *) list_nth(priv, FdwScanPrivateOutputNames);
 	state->rows_wanted = intVal(list_nth(priv, FdwScanPrivateRowsWanted));
+	state->count_rows = intVal(list_nth(priv, FdwScanPrivateCountRows)) != 0;
 
 	/* Plain EXPLAIN shows the request without sending it. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -1622,6 +1649,7 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 	req.sort = state->orderby[0] ? state->orderby : NULL;
 	req.count_only = (state->mode == SCAN_COUNT) && !fallback;
 	req.summarize = state->summarize[0] ? state->summarize : NULL;
+	req.count_rows = state->count_rows && !fallback;
 	if (!fallback)
 	{
 		req.filter = state->filter;
@@ -1792,6 +1820,63 @@ finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot)
 	}
 }
 
+/* The member of a JSON object named name, ignoring case; NULL if none. */
+static json_t *
+object_get_nocase(json_t *object, const char *name)
+{
+	const char *key;
+	json_t	   *value;
+
+	if (!json_is_object(object))
+		return NULL;
+	json_object_foreach(object, key, value)
+	{
+		if (pg_strcasecmp(key, name) == 0)
+			return value;
+	}
+	return NULL;
+}
+
+/*
+ * hunting_row_count
+ *		The number a "... | count" query answered.
+ *
+ * Kusto's count operator returns one row with one long column, Count:
+ * {"schema": [{"name": "Count", "type": "Int64"}], "results": [{"Count": 42}]}.
+ * Keys are matched ignoring case, as in hunting_result.c.  Anything else,
+ * or a count outside 0 .. HUNTING_MAX_ROWS, is an error: the rows this
+ * number stands for are produced one by one, so it must be one the same
+ * query reading a column could have returned.
+ */
+static int64
+hunting_row_count(DefenderResponse *response, const char *display)
+{
+	json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
+	json_t	   *rows = object_get_nocase(doc, "results");
+	json_t	   *count = NULL;
+	int64		n = -1;
+
+	if (json_is_array(rows) && json_array_size(rows) == 1)
+		count = object_get_nocase(json_array_get(rows, 0), "Count");
+	if (json_is_integer(count))
+		n = (int64) json_integer_value(count);
+	json_decref(doc);			/* count is gone too */
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("the hunting result holds no count"),
+				 errdetail("A query ending in \"| count\" must answer one row with a non-negative integer Count."),
+				 errcontext("remote request: %s", display)));
+	if (n > HUNTING_MAX_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the hunting query matches " INT64_FORMAT " rows, more than the " INT64_FORMAT " a hunting result can hold",
+						n, HUNTING_MAX_ROWS),
+				 errhint("Add conditions or a LIMIT; for the number alone, use count(*)."),
+				 errcontext("remote request: %s", display)));
+	return n;
+}
+
 /*
  * run_hunt
  *		Send the scan's query and put the result's rows in the tuplestore
@@ -1867,6 +1952,16 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 		return;
 	}
 
+	if (state->count_rows && !fallback)
+	{
+		state->hunt_count = hunting_row_count(response, display);
+		state->counted = true;
+		state->counted_read = 0;
+		defender_response_release(response);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
 	MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
 	if (state->store)
 		tuplestore_end(state->store);
@@ -1890,16 +1985,31 @@ next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 {
 	if (state->finished)
 		return false;
-	if (state->store == NULL)
+	if (state->store == NULL && !state->counted)
 	{
 		run_hunt(node, state);
-		if (state->finished || state->store == NULL)
+		if (state->finished || (state->store == NULL && !state->counted))
 			return false;
 	}
 	for (;;)
 	{
 		if (state->limit >= 0 && state->returned >= state->limit)
 			return false;
+		if (state->counted)
+		{
+			/* "| count": rows nobody reads a value of, all columns null */
+			if (state->counted_read >= state->hunt_count)
+				return false;
+			state->counted_read++;
+			ExecStoreAllNullTuple(slot);
+			if (state->skipped < state->offset)
+			{
+				state->skipped++;
+				continue;
+			}
+			state->returned++;
+			return true;
+		}
 		/*
 		 * Iterate runs in the per-tuple context, which is reset row by row;
 		 * a tuple read back from a store that spilled to disk is palloc'd
@@ -2219,15 +2329,18 @@ defenderReScanForeignScan(ForeignScanState *node)
 		state->requests += defender_pager_requests(state->pager);
 		state->pager = NULL;
 	}
-	if (state->store && state->param_exprs == NIL && !state->fallback)
+	if ((state->store || state->counted) && state->param_exprs == NIL && !state->fallback)
 	{
 		/* the same query again: read the same rows, spend no quota */
-		tuplestore_rescan(state->store);
+		if (state->store)
+			tuplestore_rescan(state->store);
+		state->counted_read = 0;
 		state->returned = 0;
 		state->skipped = 0;
 		state->finished = false;
 		return;
 	}
+	state->counted = false;
 	if (state->store)
 	{
 		tuplestore_end(state->store);

@@ -525,6 +525,24 @@ class HuntingHttpTests(unittest.TestCase):
         self.assertEqual([r["ReportId"] for r in got], sorted(big))
         self.assertTrue(big)
 
+    def test_count_after_where_and_take(self):
+        # what defender_fdw sends for a scan that reads no column: one row, one long named Count
+        rows = self.fixture("DeviceProcessEvents")
+        created = sum(1 for r in rows if r["ActionType"] == "ProcessCreated")
+        self.assertGreater(created, 5)
+        body = self.hunt('DeviceProcessEvents | where ActionType == "ProcessCreated" | count')
+        self.assertEqual(body["schema"], [{"name": "Count", "type": "Int64"}])
+        self.assertEqual(body["results"], [{"Count": created}])
+        body = self.hunt('DeviceProcessEvents | where ActionType == "ProcessCreated" | take 5 | count')
+        self.assertEqual(body["results"], [{"Count": 5}])
+        body = self.hunt('DeviceProcessEvents | where ActionType == "ProcessCreated" | take 100000 | count')
+        self.assertEqual(body["results"], [{"Count": created}])
+        body = self.hunt('DeviceProcessEvents | where FileName == "no-such.exe" | take 1 | count')
+        self.assertEqual(body["results"], [{"Count": 0}])
+        body = self.hunt("DeviceProcessEvents | take 0 | count")
+        self.assertEqual(body["results"], [{"Count": 0}])
+        self.assertEqual(self.hunt("DeviceProcessEvents | count")["results"], [{"Count": len(rows)}])
+
     def test_hostile_strings_round_trip_over_http(self):
         rows = self.fixture("DeviceProcessEvents")
         values = sorted({r["ProcessCommandLine"] for r in rows} | {r["FileName"] for r in rows})

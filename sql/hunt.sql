@@ -189,6 +189,21 @@ SELECT emulator_fault(jsonb_build_object('match', 'runHuntingQuery', 'kind', 'ma
   '{"Results":[{"Name":"caf\u00e9 \ud83d\ude00","N":9007199254740993,"Tab":"a\tb"},{"Name":"","N":null}],'
   '"Schema":[{"Name":"Name","Type":"String"},{"Name":"N","Type":"Int64"}],"@odata.context":"x"}'));
 SELECT * FROM defender_hunt('canned') AS t(name text, n bigint, tab text);
+-- whitespace around every token, escapes in names and values: the names
+-- and values read from the body are what a JSON parser makes of them
+SELECT emulator_fault(jsonb_build_object('match', 'runHuntingQuery', 'kind', 'malformed', 'times', 2, 'body',
+  E' {\n "results" : [ { "Na\\u006de" : "q\\"b\\\\s\\/ \\b\\f\\n\\r\\t \\u00e9\\ud83d\\ude00 \\u001f" ,\t"N" : -5 ,'
+  || ' "D" : "2025-03-01T12:34:56.1234567Z" } ,{"Name":"","N":null,"D":"2025-03-01T12:34:56Z"}] ,'
+  || E'\n "schema" : [ { "name" : "N" , "type" : "Int64" } ] } '));
+WITH t AS MATERIALIZED (SELECT * FROM defender_hunt('canned') AS t(name text, n bigint, d timestamptz)),
+     j AS MATERIALIZED (SELECT j->>'Name' AS name FROM defender_hunt_jsonb('canned') AS j)
+SELECT to_jsonb(t.name) AS name, t.n, t.d, t.name IN (SELECT name FROM j) AS name_same FROM t;
+-- escapes only the de-escaping parser rejects, even in a value no column
+-- reads or inside a dynamic value: the same error as ever
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"results\":[{\"a\":1,\"b\":\"\\ud800x\"}]}"}');
+SELECT show_error('SELECT * FROM defender_hunt(''canned'') AS t(a int)');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"results\":[{\"a\":1,\"b\":{\"c\":[\"\\udc00\"]}}]}"}');
+SELECT show_error('SELECT * FROM defender_hunt(''canned'') AS t(a int)');
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"schema\":[],\"results\":[{\"a\":1},"}');
 SELECT show_error('SELECT * FROM defender_hunt(''canned'') AS t(a int)');
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body": "{\"schema\":[{\"name\":\"a\",\"type\":\"Int64\"}]}"}');
@@ -203,6 +218,134 @@ SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "body":
 SELECT show_error('SELECT * FROM defender_hunt_jsonb(''canned'')');
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "empty"}');
 SELECT show_error('SELECT * FROM defender_hunt(''canned'') AS t(a int)');
+
+--
+-- The conversion shortcuts (text, bigint, integer, boolean, timestamptz and
+-- timestamp skip their input functions for the forms Graph sends) give
+-- bit-identical values: each value is read by defender_hunt() and compared
+-- with the input function's reading of the same text.  The session time
+-- zone is not UTC, so a value without "Z" read as UTC would show.
+--
+SELECT current_setting('TimeZone') AS tz_before \gset
+SET timezone = 'America/New_York';
+SELECT setseed(0.25);
+CREATE TEMP TABLE ts_text AS
+SELECT i, format('%s-%s-%sT%s:%s:%s%sZ', lpad(y::text, 4, '0'), lpad(m::text, 2, '0'),
+                 lpad(d::text, 2, '0'), lpad(h::text, 2, '0'), lpad(mi::text, 2, '0'),
+                 lpad(sec::text, 2, '0'),
+                 CASE WHEN digits = 0 THEN '' ELSE '.' || substr(frac, 1, digits) END) AS v
+FROM (SELECT i, 1 + floor(random() * 9999)::int AS y, 1 + floor(random() * 12)::int AS m,
+             1 + floor(random() * 28)::int AS d, floor(random() * 24)::int AS h,
+             floor(random() * 60)::int AS mi, floor(random() * 60)::int AS sec,
+             i % 10 AS digits,
+             lpad(floor(random() * 1000000000)::bigint::text, 9, '0') AS frac
+      FROM generate_series(1, 3000) AS i) r;
+-- ties and carries at 7 and more digits, the ends of the range, leap days
+INSERT INTO ts_text VALUES
+  (3001, '2025-03-01T12:34:56.1234567Z'), (3002, '2025-03-01T12:34:56.0000005Z'),
+  (3003, '2025-03-01T12:34:56.0000015Z'), (3004, '2025-03-01T12:34:56.0000025Z'),
+  (3005, '2025-03-01T12:34:56.1234565Z'), (3006, '2025-03-01T12:34:56.9999995Z'),
+  (3007, '2025-03-01T12:34:56.99999949Z'), (3008, '2025-03-01T12:34:56.99999950Z'),
+  (3009, '2025-12-31T23:59:59.999999999Z'), (3010, '9999-12-31T23:59:59.9999999Z'),
+  (3011, '9999-12-31T23:59:59.9999995Z'), (3012, '0001-01-01T00:00:00Z'),
+  (3013, '0001-01-01T00:00:00.0000004Z'), (3014, '2000-02-29T00:00:00Z'),
+  (3015, '2024-02-29T23:59:59.5Z'), (3016, '1970-01-01T00:00:00Z'),
+  (3017, '1969-12-31T23:59:59.9999999Z'), (3018, '0099-06-15T01:02:03.5Z'),
+  (3019, '2025-03-01T12:34:56.1234567z');
+-- the same text in four columns: timestamptz, timestamp, timestamptz(3)
+-- (its typmod leaves it to the input function) and text
+CREATE TEMP TABLE ts_read AS
+SELECT * FROM defender_hunt(
+  (SELECT 'datatable(i:long, v:string, w:string, x:string, y:string)['
+          || string_agg(format('%s, "%s", "%s", "%s", "%s"', i, v, v, v, v), ', ' ORDER BY i) || ']'
+   FROM ts_text)) AS t(i bigint, v timestamptz, w timestamp, x timestamptz(3), y text);
+SELECT count(*) AS "values",
+       count(*) FILTER (WHERE r.v IS NOT DISTINCT FROM s.v::timestamptz) AS timestamptz_same,
+       count(*) FILTER (WHERE r.w IS NOT DISTINCT FROM s.v::timestamp) AS timestamp_same,
+       count(*) FILTER (WHERE r.x IS NOT DISTINCT FROM s.v::timestamptz(3)) AS typmod_same,
+       count(*) FILTER (WHERE r.y = s.v) AS text_same,
+       count(*) FILTER (WHERE s.v ~ '\.\d{7,}Z$') AS beyond_microseconds
+FROM ts_text s LEFT JOIN ts_read r USING (i);
+-- what some of them became (shown in UTC)
+SET timezone = 'UTC';
+SELECT s.i, s.v, r.v AS read FROM ts_text s JOIN ts_read r USING (i) WHERE s.i > 3000 ORDER BY s.i;
+SET timezone = 'America/New_York';
+
+-- read_both(text, type): one value read by defender_hunt() and by a cast,
+-- as text or as the error each raises
+CREATE FUNCTION read_both(v text, typ text, kusto text DEFAULT 'string',
+                          OUT shortcut text, OUT input_function text)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  BEGIN
+    EXECUTE format('SELECT v::text FROM defender_hunt(%L) AS t(v %s)',
+                   format('datatable(v:%s)[%s]', kusto,
+                          CASE WHEN kusto = 'string' THEN '"' || v || '"' ELSE v END), typ)
+      INTO shortcut;
+  EXCEPTION WHEN OTHERS THEN
+    shortcut := 'ERROR: ' || SQLERRM;
+  END;
+  BEGIN
+    EXECUTE format('SELECT %L::%s::text', v, typ) INTO input_function;
+  EXCEPTION WHEN OTHERS THEN
+    input_function := 'ERROR: ' || SQLERRM;
+  END;
+END
+$fn$;
+-- forms the shortcut leaves to the input function, and values both reject
+SELECT v, r.shortcut, r.shortcut IS NOT DISTINCT FROM r.input_function AS same
+FROM (VALUES ('2025-03-01T12:34:56.Z'), ('2025-03-01t12:34:56Z'), ('2025-03-01T12:34:56.1234567+00:00'),
+             ('2025-03-01T12:34:56.1234567'), ('2025-03-01 12:34:56.1234567Z'), ('2025-03-01T24:00:00Z'),
+             ('2016-12-31T23:59:60Z'), ('2025-03-01T12:34:56.1234567891Z'),
+             ('2025-03-01T12:34:56.12345678901234567890Z'), ('2025-03-01T12:34Z'), ('2025-03-01'),
+             (' 2025-03-01T12:34:56Z'), ('2025-03-01T12:34:56Z '), ('2025-03-01T07:34:56-05:00'),
+             ('20250301T123456Z'), ('infinity'), ('-infinity'), ('epoch'),
+             ('2023-02-29T00:00:00Z'), ('2025-13-01T00:00:00Z'), ('2025-04-31T00:00:00Z'),
+             ('2025-03-01T25:00:00Z'), ('2025-03-01T12:60:00Z'), ('0000-01-01T00:00:00Z'),
+             ('2025-03-01T12:34:56.1.2Z')) AS c(v),
+     LATERAL read_both(v, 'timestamptz') r;
+
+-- integers: JSON numbers and strings, into bigint, text and numeric
+CREATE TEMP TABLE int_text (i int, n text);
+INSERT INTO int_text VALUES (1, '0'), (2, '7'), (3, '-7'), (4, '2147483647'),
+  (5, '-2147483648'), (6, '999999999'), (7, '-999999999'), (8, '1000000000'),
+  (9, '123456789012345678'), (10, '-123456789012345678'), (11, '999999999999999999'),
+  (12, '1000000000000000000'), (13, '9223372036854775807'), (14, '-9223372036854775808'),
+  (15, '9007199254740993'), (16, '42');
+INSERT INTO int_text SELECT 100 + g, (floor((random() - 0.5) * 2 * 9e18))::bigint::text
+FROM generate_series(1, 500) g;
+INSERT INTO int_text SELECT 1000 + g, (floor((random() - 0.5) * 2 * 2e9))::bigint::text
+FROM generate_series(1, 500) g;
+CREATE TEMP TABLE int_read AS
+SELECT * FROM defender_hunt(
+  (SELECT 'datatable(i:long, n:long, s:string, t:long, u:string)['
+          || string_agg(format('%s, %s, "%s", %s, "%s"', i, n, n, n, n), ', ' ORDER BY i) || ']'
+   FROM int_text)) AS t(i int, n bigint, s bigint, t text, u numeric);
+SELECT count(*) AS "values",
+       count(*) FILTER (WHERE r.n = x.n::bigint AND r.s = x.n::bigint) AS bigint_same,
+       count(*) FILTER (WHERE r.t = x.n) AS text_same,
+       count(*) FILTER (WHERE r.u = x.n::numeric) AS numeric_same
+FROM int_text x LEFT JOIN int_read r USING (i);
+SELECT count(*) AS "values", count(*) FILTER (WHERE r.n = x.n::integer AND r.s = x.n::integer) AS integer_same
+FROM int_text x JOIN defender_hunt(
+  (SELECT 'datatable(i:long, n:long, s:string)[' || string_agg(format('%s, %s, "%s"', i, n, n), ', ' ORDER BY i) || ']'
+   FROM int_text WHERE n::numeric BETWEEN -2147483648 AND 2147483647)) AS r(i int, n integer, s integer) USING (i);
+-- forms left to the input functions, and values both reject
+SELECT v, typ, r.shortcut, r.shortcut IS NOT DISTINCT FROM r.input_function AS same
+FROM (VALUES ('-0', 'bigint'), ('+5', 'bigint'), (' 6', 'bigint'), ('0007', 'integer'),
+             ('-0', 'integer'), ('00000000000000000000000001', 'bigint'),
+             ('9223372036854775808', 'bigint'), ('-9223372036854775809', 'bigint'),
+             ('99999999999999999999', 'bigint'), ('2147483648', 'integer'), ('-2147483649', 'integer'),
+             ('12a', 'bigint'), ('1e3', 'bigint'), ('1.5', 'bigint'), ('-', 'integer'),
+             ('true', 'boolean'), ('false', 'boolean'), ('f', 'boolean'), ('YES', 'boolean'),
+             (' off ', 'boolean'), ('TRUE', 'boolean'), ('truex', 'boolean')) AS c(v, typ),
+     LATERAL read_both(v, typ) r;
+SELECT v, typ, kusto, r.shortcut, r.shortcut IS NOT DISTINCT FROM r.input_function AS same
+FROM (VALUES ('2147483648', 'integer', 'long'), ('-2147483648', 'integer', 'long'),
+             ('1.5', 'bigint', 'real'), ('true', 'boolean', 'bool'), ('false', 'boolean', 'bool'),
+             ('true', 'text', 'bool'), ('-42', 'text', 'long')) AS c(v, typ, kusto),
+     LATERAL read_both(v, typ, kusto) r;
+SET timezone = :'tz_before';
 
 --
 -- A large answer streams into the tuplestore, which spills to disk past
@@ -221,4 +364,4 @@ RESET timezone;
 RESET datestyle;
 RESET intervalstyle;
 DROP VIEW hunted_processes, emulator_processes, hunted_types;
-DROP FUNCTION emulator_hunting(text), last_hunting_body();
+DROP FUNCTION emulator_hunting(text), last_hunting_body(), read_both(text, text, text);

@@ -304,7 +304,9 @@ SELECT :spilled_rows AS rows, :spilled_rows = :memory_rows AND :'spilled_digest'
 SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
 
 -- Only the columns read are projected: not those the pushed conditions
--- alone use, and one (not all) when none is read.
+-- alone use.  When none is read at all and every condition went to KQL,
+-- the scan asks only how many rows there are: "| count" after the where
+-- and the take, and that many rows come back with every column null.
 EXPLAIN (VERBOSE, COSTS OFF)
   SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 100) s;
 SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 100) s;
@@ -319,3 +321,127 @@ SELECT EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name = 'po
 -- with a condition left to PostgreSQL there is no take
 EXPLAIN (VERBOSE, COSTS OFF)
   SELECT EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name || '' = 'powershell.exe');
+
+-- check_count(query): the rows a query that reads no column yields (each
+-- one fetched, not counted by an aggregate that could be pushed down), with
+-- pushdown (counted by the service) and without it (read, filtered and
+-- counted here), and the KQL the pushed-down run sent (none: no request)
+CREATE FUNCTION check_count(query text, OUT counted bigint, OUT local bigint, OUT kql text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  before int;
+  r record;
+BEGIN
+  SELECT coalesce(max((e->>'seq')::int), 0) INTO before
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') e;
+  counted := 0;
+  local := 0;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'on', true);
+  FOR r IN EXECUTE query LOOP
+    counted := counted + 1;
+  END LOOP;
+  SELECT string_agg(e->'body'->>'Query', ' ;; ' ORDER BY (e->>'seq')::int) INTO kql
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests?since=' || before)->'requests') e
+  WHERE e->>'path' LIKE '%/runHuntingQuery';
+  PERFORM set_config('defender_fdw.enable_pushdown', 'off', true);
+  FOR r IN EXECUTE query LOOP
+    local := local + 1;
+  END LOOP;
+  PERFORM set_config('defender_fdw.enable_pushdown', 'on', true);
+  kql := regexp_replace(coalesce(kql, '(no request)'), 'datetime\([^)]*\)', 'datetime(<t>)', 'g');
+END
+$fn$;
+
+CREATE TABLE count_cases (n serial, query text);
+INSERT INTO count_cases (query) VALUES
+  ($$SELECT 1 FROM hunting.device_process_events$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated'$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 7$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 100000$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 5 OFFSET 3$$),
+  ($$SELECT 1 FROM hunting.device_process_events OFFSET 290$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE process_id > 5000 AND account_upn IS NOT NULL$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE file_name LIKE 'power%' OR logon_id IS NULL$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE timestamp > now() - interval '7 days'$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE file_name = 'no-such.exe'$$),
+  ($$SELECT FROM hunting.device_process_events WHERE action_type <> 'ProcessCreated'$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE action_type = NULL$$),
+  ($$SELECT 1 FROM hunting.device_process_events LIMIT 0$$),
+  -- a condition PostgreSQL evaluates needs the rows' values: no count
+  ($$SELECT 1 FROM hunting.device_process_events WHERE lower(file_name) = 'cmd.exe'$$),
+  ($$SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' AND random() >= 0$$);
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+SELECT n, c.counted, c.counted = c.local AS same, c.kql
+FROM count_cases, LATERAL check_count(query) c ORDER BY n;
+
+-- the same number as a scan that reads a column, with the same pushdown
+SELECT (SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events
+                              WHERE action_type = 'ProcessCreated' LIMIT 100000) s) AS counted,
+       (SELECT count(report_id) FROM (SELECT report_id FROM hunting.device_process_events
+                                      WHERE action_type = 'ProcessCreated' LIMIT 100000) s) AS read;
+
+-- the request log holds exactly the KQL EXPLAIN shows, one request each
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 5 OFFSET 3;
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE file_name = 'powershell.exe'
+                        UNION ALL
+                        SELECT 1 FROM hunting.device_process_events WHERE file_name = 'cmd.exe') s;
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT NOT EXISTS (SELECT 1 FROM hunting.device_process_events WHERE process_id = 4242) AS absent;
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+SELECT 1 AS one FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 5 OFFSET 3;
+SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE file_name = 'powershell.exe'
+                      UNION ALL
+                      SELECT 1 FROM hunting.device_process_events WHERE file_name = 'cmd.exe') s;
+SELECT NOT EXISTS (SELECT 1 FROM hunting.device_process_events WHERE process_id = 4242) AS absent,
+       EXISTS (SELECT 1 FROM hunting.device_process_events WHERE file_name = 'powershell.exe') AS present;
+SELECT seq, body->>'Query' AS query FROM emulator_requests() WHERE target LIKE '%runHuntingQuery' ORDER BY seq;
+
+-- EXISTS against PostgreSQL's own answer, correlated with a local table
+-- (by a comparison that cannot be hashed): one "| take 1 | count" per
+-- outer row, with that row's value
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+CREATE TEMP TABLE thresholds (pid bigint);
+INSERT INTO thresholds VALUES (0), (9990), (100000000);
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT t.pid, EXISTS (SELECT 1 FROM hunting.device_process_events p WHERE p.process_id > t.pid)
+  FROM thresholds t;
+SELECT t.pid,
+       EXISTS (SELECT 1 FROM hunting.device_process_events p WHERE p.process_id > t.pid) AS pushed,
+       EXISTS (SELECT 1 FROM hunting.device_process_events p WHERE p.process_id + 0 > t.pid) AS local
+FROM thresholds t ORDER BY 1;
+SELECT body->>'Query' AS query FROM emulator_requests()
+WHERE target LIKE '%runHuntingQuery' AND body->>'Query' LIKE '%| count' ORDER BY seq;
+
+-- a rescan of the same scan reuses the count: no second request
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+SELECT count(*) FROM (VALUES (1), (2), (3)) v(x),
+  LATERAL (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 4) s;
+SELECT count(*) AS requests FROM emulator_requests() WHERE target LIKE '%runHuntingQuery';
+
+-- The count stands for rows: one that no hunting result could hold
+-- (more than 100,000 rows, where the same query reading a column fails
+-- with E_QUERY_RESULT_SET_TOO_LARGE) is refused, not truncated.
+CREATE FOREIGN TABLE big_range (x bigint OPTIONS (property 'x'))
+  SERVER defender OPTIONS (resource 'hunting', query 'range x from 1 to 150000 step 1');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM big_range;
+SELECT * FROM show_error('SELECT 1 FROM big_range');
+SELECT * FROM show_error('SELECT x FROM big_range');
+SELECT count(*) FROM (SELECT 1 FROM big_range LIMIT 100000) s;
+SELECT count(*) FROM (SELECT 1 FROM big_range OFFSET 99990 LIMIT 10) s;
+-- and an answer that is not a count is an error, never zero rows
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "times": 1,
+  "body": "{\"schema\":[{\"name\":\"Count\",\"type\":\"Int64\"}],\"results\":[{\"Count\":9223372036854775807}]}"}');
+SELECT * FROM show_error('SELECT 1 FROM hunting.device_process_events WHERE process_id > 1');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "times": 1,
+  "body": "{\"schema\":[{\"name\":\"Count\",\"type\":\"Int64\"}],\"results\":[{\"Count\":\"12\"}]}"}');
+SELECT * FROM show_error('SELECT 1 FROM hunting.device_process_events WHERE process_id > 2');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "times": 1,
+  "body": "{\"schema\":[],\"results\":[]}"}');
+SELECT * FROM show_error('SELECT 1 FROM hunting.device_process_events WHERE process_id > 3');
+-- keys are matched ignoring case, like the rows of any hunting result
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "times": 1,
+  "body": "{\"Schema\":[{\"Name\":\"Count\",\"Type\":\"Int64\"}],\"Results\":[{\"count\":3}]}"}');
+SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE process_id > 4 LIMIT 10) s;
+SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');

@@ -349,6 +349,7 @@ typedef struct DefenderKqlRequest
 	const char *take_text;		/* for EXPLAIN: a placeholder */
 	bool		count_only;		/* | summarize count() */
 	const char *summarize;		/* | summarize <this>, or NULL */
+	bool		count_rows;		/* | count: how many rows, none of their values */
 } DefenderKqlRequest;
 
 extern DefenderRender defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
@@ -533,7 +534,24 @@ typedef struct DefenderColumn
 	char		elemalign;
 	FmgrInfo	input;			/* input function of the type or element */
 	Oid			ioparam;
+	int			fast;			/* DefenderFastInput: a shortcut of input */
 } DefenderColumn;
+
+/*
+ * Input functions convert.c can skip for the forms Graph sends, with
+ * results bit-identical to the input function's (anything else still goes
+ * through it).
+ */
+typedef enum DefenderFastInput
+{
+	DFW_FAST_NONE = 0,
+	DFW_FAST_TEXT,				/* textin: the bytes as they are */
+	DFW_FAST_INT8,				/* int8in: [-]digits */
+	DFW_FAST_INT4,				/* int4in: [-]digits */
+	DFW_FAST_BOOL,				/* boolin: true, false */
+	DFW_FAST_TIMESTAMPTZ,		/* timestamptz_in: YYYY-MM-DDTHH:MM:SS[.f]Z */
+	DFW_FAST_TIMESTAMP			/* timestamp_in: the same */
+} DefenderFastInput;
 
 extern void defender_column_init(DefenderColumn *col, Relation rel,
 								 AttrNumber attnum,
@@ -559,6 +577,7 @@ extern void defender_column_init_attr(DefenderColumn *col, TupleDesc desc,
 									  AttrNumber attnum);
 extern Datum defender_scalar_to_datum(DefenderColumn *col, DefenderJsonKind kind,
 									  const char *text, bool element);
+extern bool defender_parse_iso_utc(const char *text, int64 *result);
 extern Datum defender_elements_to_datum(DefenderColumn *col, int n,
 										const DefenderJsonKind *kinds,
 										char *const *texts);

@@ -8,6 +8,10 @@
  *	<Table | (saved query)> | where ... | project <columns read>
  *		| sort by ... | take N			(or | summarize count())
  *
+ * or, when the scan reads no column at all (EXISTS, SELECT 1, count(*)
+ * over a LIMIT), <source> | where ... | take N | count: one number instead
+ * of a column of every row.
+ *
  * The filter tree (shippable.c) is written as "the SQL condition is TRUE",
  * like the OData writer, with KQL's rules: "!=" is true for a null (so a
  * null guard is added), strings are never null (defender_fdw reads "" as
@@ -151,6 +155,20 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 	if (req->summarize)
 	{
 		appendStringInfo(buf, " | summarize %s", req->summarize);
+		return render;
+	}
+	if (req->count_rows)
+	{
+		/*
+		 * A scan that reads no value: the number of rows is all it needs.
+		 * No project (nothing is read) and no sort (the rows are
+		 * indistinguishable, and take n of them is n whichever they are).
+		 */
+		if (req->take_text)
+			appendStringInfo(buf, " | take %s", req->take_text);
+		else if (req->take > 0)
+			appendStringInfo(buf, " | take " INT64_FORMAT, req->take);
+		appendStringInfoString(buf, " | count");
 		return render;
 	}
 	if (req->project != NIL)

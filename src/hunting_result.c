@@ -55,6 +55,18 @@
  * parsed in place; in any other, it is converted to the database encoding
  * first (that copy is the one allocation proportional to the body).
  *
+ * Reading strings: PostgreSQL's lexer (up to 15) copies every character of
+ * every string it de-escapes, one appendStringInfoChar each, and the parser
+ * then copies each field name and scalar again: that was most of the cost
+ * of a large answer.  In a UTF-8 database, when no escape in the body can
+ * make the de-escaping lexer fail (a \u0000, a lone or reversed UTF-16
+ * surrogate: one memchr pass finds out), the parser runs without
+ * de-escaping and without a scalar callback, which it then only validates;
+ * the callbacks read names and values from the body's bytes, decode the
+ * rare string with an escape themselves, and convert from there with no
+ * copy of their own.  Anything the fast pass rejects is parsed again from
+ * the start the old way, so errors are exactly what they were.
+ *
  * src/hunting_result.c
  *
  *-------------------------------------------------------------------------
@@ -65,6 +77,7 @@
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 #include "defender_fdw.h"
@@ -98,6 +111,7 @@ typedef enum SchemaKey
 typedef struct HuntField
 {
 	char	   *name;			/* as the answer spells it */
+	int			namelen;
 	uint32		hash;
 	int			ncols;			/* how many of columns[] it feeds */
 	int		   *cols;			/* their indexes */
@@ -137,6 +151,12 @@ typedef struct HuntParse
 	int64		row;			/* 1-based number of the current or last row */
 	bool		in_row;			/* inside a row object */
 	const char *row_start;		/* its first byte */
+
+	/* the fast pass: no de-escaping lexer, names and values from the body */
+	bool		fast;
+	const char *name_from;		/* the next field name is the first string here */
+	StringInfoData scratch;		/* a value's text, NUL-terminated */
+	StringInfoData namebuf;		/* a name with an escape, decoded */
 
 	/* the row field being read (lex_level 3) */
 	HuntField  *field;			/* NULL when no column wants it */
@@ -198,11 +218,17 @@ static Datum convert_value(HuntParse *p, DefenderColumn *col, const char *raw,
 static Datum array_to_datum(DefenderColumn *col, const char *raw, size_t rawlen);
 static JSON_CB_TYPE element_scalar(void *state, char *token, JsonTokenType tokentype);
 static JSON_CB_TYPE element_nested(void *state);
-static HuntField *row_field(HuntParse *p, const char *name);
-static HuntField *lookup_field(HuntParse *p, const char *name);
+static HuntField *row_field(HuntParse *p, const char *name, int len);
+static HuntField *lookup_field(HuntParse *p, const char *name, int len);
+static const char *field_name(HuntParse *p, const char *fname, int *len);
+static bool name_is(const char *name, int len, const char *word);
+static bool escapes_are_plain(const char *body, size_t len);
+static void decode_string(const char *s, size_t n, StringInfo out);
+static int	hex4(const char *s);
+static void reset_position(HuntParse *p);
 static void resolve_columns(HuntParse *p, HuntField *field);
 static DefenderJsonKind token_kind(JsonTokenType tokentype);
-static JsonLexContext *make_lexer(const char *json, size_t len);
+static JsonLexContext *make_lexer(const char *json, size_t len, bool need_escapes);
 static void hunt_error_callback(void *arg);
 
 /*
@@ -316,6 +342,8 @@ parse_answer(HuntParse *p, const char *body, size_t len)
 	p->slots = palloc0(sizeof(HuntField *) * p->nslots);
 	p->npositions = 64;
 	p->by_position = palloc0(sizeof(HuntField *) * p->npositions);
+	initStringInfo(&p->scratch);
+	initStringInfo(&p->namebuf);
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = p;
@@ -326,11 +354,21 @@ parse_answer(HuntParse *p, const char *body, size_t len)
 	sem.array_element_start = hunt_array_element_start;
 	sem.object_field_start = hunt_field_start;
 	sem.object_field_end = hunt_field_end;
-	/* without a scalar callback, the parser copies no scalar's text */
-	sem.scalar = p->whole_rows ? NULL : hunt_scalar;
 
-	p->lex = make_lexer(input, len);
-	result = pg_parse_json(p->lex, &sem);
+	p->fast = GetDatabaseEncoding() == PG_UTF8 && escapes_are_plain(input, len);
+	for (;;)
+	{
+		/* without a scalar callback, the parser copies no scalar's text */
+		sem.scalar = (p->whole_rows || p->fast) ? NULL : hunt_scalar;
+		p->lex = make_lexer(input, len, !p->fast);
+		result = pg_parse_json(p->lex, &sem);
+		if (result == JSON_SUCCESS || !p->fast)
+			break;
+		/* not well-formed: let the de-escaping parser say why, from the start */
+		p->fast = false;
+		reset_position(p);
+		tuplestore_clear(p->store);
+	}
 	if (result != JSON_SUCCESS)
 		report_parse_error(p, result);
 
@@ -381,14 +419,215 @@ report_parse_error(HuntParse *p, JsonParseErrorType error)
 }
 
 static JsonLexContext *
-make_lexer(const char *json, size_t len)
+make_lexer(const char *json, size_t len, bool need_escapes)
 {
 #if PG_VERSION_NUM >= 170000
-	return makeJsonLexContextCstringLen(NULL, json, len, GetDatabaseEncoding(), true);
+	return makeJsonLexContextCstringLen(NULL, json, len, GetDatabaseEncoding(), need_escapes);
 #else
 	return makeJsonLexContextCstringLen(unconstify(char *, json), (int) len,
-										GetDatabaseEncoding(), true);
+										GetDatabaseEncoding(), need_escapes);
 #endif
+}
+
+/*
+ * reset_position
+ *		Forget where a parse got to, before parsing the answer again.  The
+ *		names met so far stay: they are the same names.
+ */
+static void
+reset_position(HuntParse *p)
+{
+	MemoryContextSwitchTo(p->parse_cxt);
+	MemoryContextReset(p->row_cxt);
+	p->top_object = false;
+	p->top = TOP_OTHER;
+	p->in_results = false;
+	p->in_schema = false;
+	p->results_seen = false;
+	p->row = 0;
+	p->in_row = false;
+	p->field = NULL;
+	p->cur_col = -1;
+	p->cur_field = NULL;
+	p->in_schema_entry = false;
+	p->schema_key = SCHEMA_OTHER;
+	p->position = 0;
+}
+
+/*
+ * escapes_are_plain
+ *		Can the lexer skip de-escaping this body?  Only the de-escaping
+ *		lexer rejects \u0000 and UTF-16 surrogates that do not pair up, so
+ *		a body with none of those is accepted or rejected alike either way.
+ *
+ * In JSON a backslash only appears in a string, starting an escape; one
+ * anywhere else makes the body malformed, which the lexer reports anyway.
+ */
+static bool
+escapes_are_plain(const char *body, size_t len)
+{
+	const char *s = body;
+	const char *end = body + len;
+
+	while ((s = memchr(s, '\\', end - s)) != NULL)
+	{
+		int			ch;
+
+		if (end - s < 2)
+			return false;
+		if (s[1] != 'u')
+		{
+			s += 2;
+			continue;
+		}
+		if (end - s < 6 || (ch = hex4(s + 2)) <= 0)
+			return false;		/* malformed, or \u0000 */
+		if (is_utf16_surrogate_second(ch))
+			return false;
+		if (is_utf16_surrogate_first(ch))
+		{
+			int			low;
+
+			if (end - s < 12 || s[6] != '\\' || s[7] != 'u' ||
+				(low = hex4(s + 8)) < 0 || !is_utf16_surrogate_second(low))
+				return false;
+			s += 12;
+		}
+		else
+			s += 6;
+	}
+	return true;
+}
+
+/* Four hex digits' value, or -1. */
+static int
+hex4(const char *s)
+{
+	int			v = 0;
+	int			i;
+
+	for (i = 0; i < 4; i++)
+	{
+		char		c = s[i];
+
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v = v * 16 + (c - 'A' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
+
+/*
+ * decode_string
+ *		The value of the JSON string whose text between the quotes is s (n
+ *		bytes), as the de-escaping lexer makes it in a UTF-8 database, into
+ *		out.  Only for a body escapes_are_plain() accepted and the parser
+ *		validated: every escape is well-formed and every surrogate paired.
+ */
+static void
+decode_string(const char *s, size_t n, StringInfo out)
+{
+	const char *end = s + n;
+
+	resetStringInfo(out);
+	while (s < end)
+	{
+		const char *bs = memchr(s, '\\', end - s);
+		char		c;
+
+		if (bs == NULL)
+		{
+			appendBinaryStringInfo(out, s, end - s);
+			break;
+		}
+		appendBinaryStringInfo(out, s, bs - s);
+		switch (bs[1])
+		{
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'u':
+				{
+					pg_wchar	ch = (pg_wchar) hex4(bs + 2);
+					unsigned char utf8[8];
+
+					s = bs + 6;
+					if (is_utf16_surrogate_first(ch))
+					{
+						ch = surrogate_pair_to_codepoint(ch, (pg_wchar) hex4(bs + 8));
+						s = bs + 12;
+					}
+					unicode_to_utf8(ch, utf8);
+					appendBinaryStringInfo(out, (char *) utf8, pg_utf_mblen(utf8));
+					continue;
+				}
+			default:			/* " \ / */
+				c = bs[1];
+				break;
+		}
+		appendStringInfoChar(out, c);
+		s = bs + 2;
+	}
+}
+
+/*
+ * field_name
+ *		The name of the field whose value the lexer is at: the parser's
+ *		copy when it made one, else read from the body.
+ *
+ * Without de-escaping the parser hands over no name, but it has just read
+ * it: the name is the first token after name_from (the '{' or ',' before
+ * it), and ends at the last quote before the ':' the lexer just passed.
+ * The result is len bytes, not NUL-terminated.
+ */
+static const char *
+field_name(HuntParse *p, const char *fname, int *len)
+{
+	const char *start;
+	const char *end;
+
+	if (fname)
+	{
+		*len = (int) strlen(fname);
+		return fname;
+	}
+	for (start = p->name_from; *start != '"'; start++)
+		;
+	for (end = p->lex->prev_token_terminator - 2; *end != '"'; end--)
+		;
+	start++;
+	if (memchr(start, '\\', end - start) == NULL)
+	{
+		*len = (int) (end - start);
+		return start;
+	}
+	decode_string(start, end - start, &p->namebuf);
+	*len = p->namebuf.len;
+	return p->namebuf.data;
+}
+
+/* Is the name (len bytes) this word, ignoring ASCII case? */
+static bool
+name_is(const char *name, int len, const char *word)
+{
+	return len == (int) strlen(word) && pg_strncasecmp(name, word, len) == 0;
 }
 
 /*
@@ -403,6 +642,7 @@ hunt_object_start(void *state)
 	HuntParse  *p = (HuntParse *) state;
 	int			level = p->lex->lex_level;
 
+	p->name_from = p->lex->token_start + 1;
 	if (level == 0)
 		p->top_object = true;
 	else if (level == 2 && p->in_results)
@@ -431,7 +671,8 @@ hunt_object_end(void *state)
 		p->in_schema_entry = false;
 		if (p->schema_name && p->schema_type)
 		{
-			HuntField  *field = lookup_field(p, p->schema_name);
+			HuntField  *field = lookup_field(p, p->schema_name,
+											 (int) strlen(p->schema_name));
 
 			if (field->kusto_type == NULL)
 				field->kusto_type = p->schema_type;
@@ -498,11 +739,19 @@ hunt_field_start(void *state, char *fname, bool isnull)
 {
 	HuntParse  *p = (HuntParse *) state;
 	int			level = p->lex->lex_level;
+	const char *name;
+	int			len;
 
 	if (level == 3 && p->in_row)
 	{
-		p->field = p->ncolumns > 0 ? row_field(p, fname) : NULL;
-		if (p->field && p->field->ncols == 0)
+		if (p->ncolumns > 0)
+		{
+			name = field_name(p, fname, &len);
+			p->field = row_field(p, name, len);
+			if (p->field->ncols == 0)
+				p->field = NULL;
+		}
+		else
 			p->field = NULL;
 		p->value_start = p->lex->token_start;
 		p->value_kind = DFW_JSON_NULL;
@@ -510,21 +759,24 @@ hunt_field_start(void *state, char *fname, bool isnull)
 	}
 	else if (level == 1)
 	{
-		if (pg_strcasecmp(fname, "results") == 0)
+		name = field_name(p, fname, &len);
+		if (name_is(name, len, "results"))
 			p->top = TOP_RESULTS;
-		else if (pg_strcasecmp(fname, "schema") == 0)
+		else if (name_is(name, len, "schema"))
 			p->top = TOP_SCHEMA;
 		else
 			p->top = TOP_OTHER;
 	}
 	else if (level == 3 && p->in_schema_entry)
 	{
-		if (pg_strcasecmp(fname, "name") == 0)
+		name = field_name(p, fname, &len);
+		if (name_is(name, len, "name"))
 			p->schema_key = SCHEMA_NAME;
-		else if (pg_strcasecmp(fname, "type") == 0)
+		else if (name_is(name, len, "type"))
 			p->schema_key = SCHEMA_TYPE;
 		else
 			p->schema_key = SCHEMA_OTHER;
+		p->value_start = p->lex->token_start;
 	}
 	return JSON_CB_OK;
 }
@@ -544,7 +796,24 @@ hunt_field_end(void *state, char *fname, bool isnull)
 	else if (level == 1)
 		p->top = TOP_OTHER;
 	else if (level == 3 && p->in_schema_entry)
+	{
+		if (p->fast && p->schema_key != SCHEMA_OTHER && *p->value_start == '"')
+		{
+			/* no scalar callback: the string from the body */
+			const char *raw = p->value_start;
+			size_t		rawlen = p->lex->prev_token_terminator - raw;
+			char	   *text;
+
+			decode_string(raw + 1, rawlen - 2, &p->namebuf);
+			text = pstrdup(p->namebuf.data);
+			if (p->schema_key == SCHEMA_NAME)
+				p->schema_name = text;
+			else
+				p->schema_type = text;
+		}
 		p->schema_key = SCHEMA_OTHER;
+	}
+	p->name_from = p->lex->token_start + 1;
 	return JSON_CB_OK;
 }
 
@@ -649,6 +918,12 @@ convert_value(HuntParse *p, DefenderColumn *col, const char *raw, size_t rawlen,
 {
 	DefenderJsonKind kind = p->value_kind;
 
+	/* fast pass: a scalar's kind from its first byte */
+	if (p->fast && kind == DFW_JSON_NULL)
+		kind = raw[0] == '"' ? DFW_JSON_STRING :
+			(raw[0] == 't' || raw[0] == 'f') ? DFW_JSON_BOOLEAN :
+			raw[0] == 'n' ? DFW_JSON_NULL : DFW_JSON_NUMBER;
+
 	*isnull = false;
 	if (kind == DFW_JSON_NULL)
 	{
@@ -658,6 +933,40 @@ convert_value(HuntParse *p, DefenderColumn *col, const char *raw, size_t rawlen,
 	if (col->is_json)
 		return InputFunctionCall(&col->input, pnstrdup(raw, rawlen),
 								 col->ioparam, col->typmod);
+	if (p->fast && kind != DFW_JSON_OBJECT && kind != DFW_JSON_ARRAY)
+	{
+		/* the text the de-escaping parser would have handed over */
+		const char *text = raw;
+		size_t		len = rawlen;
+
+		if (kind == DFW_JSON_STRING)
+		{
+			text = raw + 1;
+			len = rawlen - 2;
+			if (memchr(text, '\\', len) != NULL)
+			{
+				decode_string(text, len, &p->scratch);
+				text = p->scratch.data;
+				len = p->scratch.len;
+			}
+			if (len == 0)
+			{
+				*isnull = true; /* Kusto's "no value" */
+				return (Datum) 0;
+			}
+		}
+		if (col->is_array)
+			defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
+								   defender_json_excerpt(raw, rawlen));
+		if (col->fast == DFW_FAST_TEXT)
+			return PointerGetDatum(cstring_to_text_with_len(text, (int) len));
+		if (text != p->scratch.data)
+		{
+			resetStringInfo(&p->scratch);
+			appendBinaryStringInfo(&p->scratch, text, (int) len);
+		}
+		return defender_scalar_to_datum(col, kind, p->scratch.data, false);
+	}
 	if (kind == DFW_JSON_STRING && p->value_text[0] == '\0')
 	{
 		*isnull = true;			/* Kusto's "no value" */
@@ -695,7 +1004,7 @@ array_to_datum(DefenderColumn *col, const char *raw, size_t rawlen)
 	ep.size = 8;
 	ep.kinds = palloc(sizeof(DefenderJsonKind) * ep.size);
 	ep.texts = palloc(sizeof(char *) * ep.size);
-	ep.lex = make_lexer(raw, rawlen);
+	ep.lex = make_lexer(raw, rawlen, true);
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &ep;
@@ -767,16 +1076,17 @@ token_kind(JsonTokenType tokentype)
  *		the previous row when the name is the same, else from the table.
  */
 static HuntField *
-row_field(HuntParse *p, const char *name)
+row_field(HuntParse *p, const char *name, int len)
 {
 	int			pos = p->position++;
 	HuntField  *field;
 
 	if (pos < p->npositions && p->by_position[pos] != NULL &&
-		strcmp(p->by_position[pos]->name, name) == 0)
+		p->by_position[pos]->namelen == len &&
+		memcmp(p->by_position[pos]->name, name, len) == 0)
 		return p->by_position[pos];
 
-	field = lookup_field(p, name);
+	field = lookup_field(p, name, len);
 	if (pos >= p->npositions)
 	{
 		int			n = p->npositions;
@@ -796,13 +1106,13 @@ row_field(HuntParse *p, const char *name)
  * lookup_field
  *		The entry of a result column name, created (and matched to the
  *		columns) the first time the name is seen.  Entries live in
- *		parse_cxt; name may be the parser's copy in the row context.
+ *		parse_cxt; name (len bytes, not necessarily NUL-terminated) may be
+ *		the parser's copy in the row context, or in the body.
  */
 static HuntField *
-lookup_field(HuntParse *p, const char *name)
+lookup_field(HuntParse *p, const char *name, int len)
 {
-	size_t		len = strlen(name);
-	uint32		hash = hash_bytes((const unsigned char *) name, (int) len);
+	uint32		hash = hash_bytes((const unsigned char *) name, len);
 	uint32		mask = (uint32) p->nslots - 1;
 	uint32		i;
 	HuntField  *field;
@@ -810,13 +1120,15 @@ lookup_field(HuntParse *p, const char *name)
 
 	for (i = hash & mask; p->slots[i] != NULL; i = (i + 1) & mask)
 	{
-		if (p->slots[i]->hash == hash && strcmp(p->slots[i]->name, name) == 0)
+		if (p->slots[i]->hash == hash && p->slots[i]->namelen == len &&
+			memcmp(p->slots[i]->name, name, len) == 0)
 			return p->slots[i];
 	}
 
 	old = MemoryContextSwitchTo(p->parse_cxt);
 	field = palloc0(sizeof(HuntField));
-	field->name = pstrdup(name);
+	field->name = pnstrdup(name, len);
+	field->namelen = len;
 	field->hash = hash;
 	resolve_columns(p, field);
 
