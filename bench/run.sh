@@ -6,7 +6,7 @@
 # hunting throughput, incident paging under latency, point lookups, the
 # request economy of a query battery and the result cache, all side by side
 # against the same emulator on loopback.  Prints a table and writes
-# bench/results.md.  Takes about 3-5 minutes.
+# bench/results.md.  Takes about 1-2 minutes.
 #
 #   sudo bench/run.sh            (or as root)
 #   bench/run.sh --quick         tiny sizes, one repetition: a smoke test (~30 s);
