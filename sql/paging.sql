@@ -100,10 +100,14 @@ SELECT count(*) AS rows_copied FROM copied;
 SELECT emulator_reset('{"incidents": 400, "seed": 5, "latency_ms": 30}');
 SELECT count(*) AS early_rows
 FROM (SELECT id FROM incidents WHERE display_name LIKE '%' LIMIT 5) s;
-SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids,
-       array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM emulator_incidents())
-         AS every_incident
-FROM incidents;
+-- rows read, how many distinct, and whether they are the emulator's incidents
+CREATE FUNCTION check_incident_ids(ids text[])
+RETURNS TABLE (rows int, distinct_ids bigint, every_incident boolean) LANGUAGE sql AS $$
+  SELECT cardinality(ids), (SELECT count(DISTINCT i) FROM unnest(ids) i),
+         (SELECT array_agg(i ORDER BY i) FROM unnest(ids) i) =
+         (SELECT array_agg(id ORDER BY id) FROM emulator_incidents())
+$$;
+SELECT * FROM check_incident_ids(ARRAY(SELECT id FROM incidents));
 -- the second scan: its count page, then 7 pages by $skip, each once
 SELECT count(*) FILTER (WHERE target ~ 'skip=') AS skip_requests,
        count(DISTINCT target) FILTER (WHERE target ~ 'skip=') AS distinct_skip_requests
@@ -164,10 +168,7 @@ BEGIN
   CLOSE c;
 END
 $$;
-SELECT count(*) AS rows, count(DISTINCT id) AS distinct_ids,
-       array_agg(id ORDER BY id) = (SELECT array_agg(id ORDER BY id) FROM emulator_incidents())
-         AS every_incident
-FROM cursor_rows;
+SELECT * FROM check_incident_ids(ARRAY(SELECT id FROM cursor_rows));
 SELECT count(*) FILTER (WHERE target ~ 'skip=') AS skip_pages,
        count(DISTINCT target) FILTER (WHERE target ~ 'skip=') AS distinct_skip_pages
 FROM emulator_requests();
