@@ -1,7 +1,9 @@
-"""emulator_control: one call to the Graph emulator's control API
-(/_emulator/...), for the check scripts run by scripts/test.sh."""
+"""emulator_control: what the check scripts run by scripts/test.sh share:
+one call to the Graph emulator's control API (/_emulator/...), and the
+verdict at the end of a check."""
 
 import json
+import sys
 import urllib.request
 
 
@@ -12,3 +14,12 @@ def emulator(url, method, path, body=None):
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read() or b"null")
+
+
+def finish(problems, passed_message):
+    """Print each problem as FAIL, or passed_message; exit 1 on problems."""
+    for p in problems:
+        print("FAIL: " + p)
+    if not problems:
+        print(passed_message)
+    sys.exit(1 if problems else 0)

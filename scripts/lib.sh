@@ -249,22 +249,12 @@ dfw_stop_all() {
     if [ -n "${CLUSTER_USER:-}" ] && [ -d "${WORK_DIR:-}/data" ]; then
         as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -m fast -w stop >/dev/null 2>&1
     fi
-    if [ -n "${EMULATOR_PID:-}" ]; then
-        kill "$EMULATOR_PID" 2>/dev/null
-        wait "$EMULATOR_PID" 2>/dev/null
-    fi
-    if [ -n "${EMULATOR_TLS_PID:-}" ]; then
-        kill "$EMULATOR_TLS_PID" 2>/dev/null
-        wait "$EMULATOR_TLS_PID" 2>/dev/null
-    fi
-    if [ -n "${PROXY_PID:-}" ]; then
-        kill "$PROXY_PID" 2>/dev/null
-        wait "$PROXY_PID" 2>/dev/null
-    fi
-    if [ -n "${AUTH_PROXY_PID:-}" ]; then
-        kill "$AUTH_PROXY_PID" 2>/dev/null
-        wait "$AUTH_PROXY_PID" 2>/dev/null
-    fi
+    local pid
+    for pid in "${EMULATOR_PID:-}" "${EMULATOR_TLS_PID:-}" "${PROXY_PID:-}" "${AUTH_PROXY_PID:-}"; do
+        [ -n "$pid" ] || continue
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     if [ -n "${WORK_DIR:-}" ] && [ -z "${KEEP_WORK_DIR:-}" ]; then
         rm -rf "$WORK_DIR"
     fi

@@ -36,7 +36,7 @@ import re
 import subprocess
 import sys
 import time
-from emulator_control import emulator  # noqa: E402  (scripts/)
+from emulator_control import emulator, finish  # noqa: E402  (scripts/)
 
 SCANS = int(os.environ.get("MEMCHECK_SCANS", "5000"))
 WARMUP = int(os.environ.get("MEMCHECK_WARMUP", "500"))
@@ -213,11 +213,7 @@ def main():
             seen[line] = seen.get(line, 0) + 1
         for line, n in sorted(seen.items(), key=lambda kv: -kv[1]):
             print("%6d  %s" % (n, line))
-    for p in problems:
-        print("FAIL: " + p)
-    if not problems:
-        print("memory check passed")
-    sys.exit(1 if problems else 0)
+    finish(problems, "memory check passed")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import os
 import random
 import subprocess
 import sys
-from emulator_control import emulator  # noqa: E402  (scripts/)
+from emulator_control import emulator, finish  # noqa: E402  (scripts/)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
@@ -142,11 +142,7 @@ def main():
 
     print("quoting check (seed %d): %d strings through incidents ($filter) and hunting (KQL), "
           "%d invalid UTF-8 strings refused" % (seed, len(values), bad_errors))
-    for p in problems[:20]:
-        print("FAIL: " + p)
-    if not problems:
-        print("quoting check passed: every value parsed back exactly")
-    sys.exit(1 if problems else 0)
+    finish(problems[:20], "quoting check passed: every value parsed back exactly")
 
 
 if __name__ == "__main__":

@@ -885,6 +885,7 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 	char	   *msg;
 	char	   *hint = NULL;
 	long		retry_after = dfw_parse_retry_after(http->retry_after);
+	int			page_limit;
 
 	dfw_parse_graph_error(http->body, http->body_len, &gerr);
 	request_id = http->request_id[0] ? http->request_id :
@@ -908,9 +909,10 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 		case 400:
 			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION;
 			msg = psprintf("%s rejected the request", service);
-			if (graph_page_limit_in_message(gerr.message) > 0)
+			page_limit = graph_page_limit_in_message(gerr.message);
+			if (page_limit > 0)
 				hint = psprintf("Graph takes pages of at most %d here: lower the table's page_size option, or drop it to let defender_fdw choose.",
-								graph_page_limit_in_message(gerr.message));
+								page_limit);
 			break;
 		case 401:
 			sqlstate = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
