@@ -24,13 +24,15 @@ OBJS = \
 	src/option.o \
 	src/pager.o \
 	src/response_cache.o \
-	src/shippable.o
+	src/shippable.o \
+	src/version.o
 
 EXTENSION = defender_fdw
-DATA = defender_fdw--1.0.sql defender_fdw_hunting_schema.txt
+DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql \
+	defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup options auth scan pushdown requests alerts hunting hunt actions update faults paging cancel tls trust credentials connectivity cookbook
+REGRESS = setup upgrade options auth scan pushdown requests alerts hunting hunt actions update faults paging cancel tls trust credentials connectivity cookbook
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)

@@ -37,7 +37,7 @@
 
 #include "defender_client.h"
 
-#define DEFENDER_FDW_VERSION "1.0"
+#define DEFENDER_FDW_VERSION "1.1"
 #define DEFENDER_USER_AGENT "defender_fdw/" DEFENDER_FDW_VERSION
 
 /*
