@@ -14,8 +14,11 @@ PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-d
           libcurl4-openssl-dev libjansson-dev libssl-dev python3 curl ca-certificates openssl jq
           "postgresql-$PG_MAJOR-cron")
 # scripts/test.sh adds these: valgrind for the client layer, clang and its
-# libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential)
-TEST_PACKAGES=(valgrind clang libclang-rt-14-dev)
+# libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential),
+# Debian's packaging tools for test/package/check.sh (pg_buildext comes
+# with postgresql-server-dev-all), and a JSON Schema validator for META.json
+TEST_PACKAGES=(valgrind clang libclang-rt-14-dev debhelper lintian postgresql-server-dev-all
+               python3-jsonschema)
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -261,6 +264,8 @@ dfw_stop_all() {
 }
 
 # Everything up to a running cluster with the extension installed.
+# DFW_USE_INSTALLED=1 uses the extension already installed in the server
+# (by a package: test/package/check.sh) instead of building this tree.
 dfw_setup() {
     # The extension is installed into the server's shared directories, so
     # two runs on one machine (two work trees) would replace each other's
@@ -268,7 +273,13 @@ dfw_setup() {
     exec 9>"${DFW_LOCK_FILE:-/tmp/defender_fdw.install.lock}"
     flock 9
     dfw_install_packages
-    dfw_build_install
+    if [ "${DFW_USE_INSTALLED:-0}" = 1 ]; then
+        [ -f "$("$PG_CONFIG" --sharedir)/extension/defender_fdw.control" ] \
+            || die "defender_fdw is not installed in $("$PG_CONFIG" --sharedir)"
+        log "using the installed defender_fdw, not building this tree"
+    else
+        dfw_build_install
+    fi
     WORK_DIR=$(mktemp -d /tmp/defender_fdw.XXXXXX)
     trap dfw_stop_all EXIT
     dfw_start_emulator "$@"

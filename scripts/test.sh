@@ -11,14 +11,29 @@
 #   TESTS="setup scan" ...      runs only these regression tests (setup first)
 #   SANITIZE=0 ...              skips the AddressSanitizer + UBSan pass
 #   FUZZ_SECONDS=20 ...         how long each libFuzzer target runs
+#   PACKAGE_CHECK=0 ...         skips the Debian package check
 
 source "$(dirname "$0")/lib.sh"
 PACKAGES+=("${TEST_PACKAGES[@]}")
-
-dfw_setup
+SUITE_START=$(date +%s)
 
 passed=0
 failed=0
+
+# First, before this tree is built and installed: the package check
+# installs the .deb into the system PostgreSQL and purges it again (and
+# removes what an earlier make install left there), so the suite's own
+# make install below is unaffected.
+if [ "${PACKAGE_CHECK:-1}" != 0 ]; then
+    log "Debian package: build, lintian, dpkg -i, the regression suite, purge (test/package/check.sh)"
+    if bash "$REPO_DIR/test/package/check.sh"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+fi
+
+dfw_setup
 
 log "emulator self-test"
 if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
@@ -149,5 +164,6 @@ if [ "$failed" -gt 0 ] && [ -n "${CI:-}" ]; then
     tail -n 80 "$WORK_DIR/postgres.log" || true
 fi
 
+log "total time $(( $(date +%s) - SUITE_START )) s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
