@@ -35,6 +35,13 @@ fi
 
 dfw_setup
 
+log "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)"
+if "$PYTHON" "$REPO_DIR/test/checks/pgxn_meta.py" "$REPO_DIR"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 log "emulator self-test"
 if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
     status=0
