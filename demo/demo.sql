@@ -14,9 +14,23 @@ BEGIN
                  current_setting('demo.url'), current_setting('demo.url'),
                  current_setting('demo.url') || '/mde');
 END $$;
-\echo '   the client secret lives only in the user mapping:'
 CREATE USER MAPPING FOR CURRENT_USER SERVER defender
   OPTIONS (client_id '11111111-1111-1111-1111-111111111111', client_secret 'test-secret-value');
+\echo '   the client secret lives only in the user mapping (its value masked here), not in the'
+\echo '   server options every user can read; other users see no mapping options at all:'
+SELECT 'server ' || srvname AS object, array_to_string(srvoptions, ', ') AS options
+FROM pg_foreign_server WHERE srvname = 'defender'
+UNION ALL
+SELECT 'user mapping for ' || usename,
+       array_to_string(ARRAY(SELECT regexp_replace(o, '^client_secret=.*$', 'client_secret=********')
+                             FROM unnest(umoptions) AS o), ', ')
+FROM pg_user_mappings WHERE srvname = 'defender';
+CREATE ROLE demo_other_user;
+SET ROLE demo_other_user;
+SELECT usename, umoptions AS "options, as demo_other_user sees them" FROM pg_user_mappings
+WHERE srvname = 'defender';
+RESET ROLE;
+DROP ROLE demo_other_user;
 
 CREATE FOREIGN TABLE incidents (
   id text, display_name text, severity text, status text, classification text,

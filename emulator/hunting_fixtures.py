@@ -1,6 +1,6 @@
 """Deterministic fixture tables for advanced hunting (runHuntingQuery).
 
-Every table of shared/reference/advanced-hunting-schema.txt is declared here
+Every table of defender_fdw_hunting_schema.txt is declared here
 with all of its columns and types (SCHEMA_TEXT below is that file's table
 lines).  generate_table(name, rows, seed, anchor_ticks) builds a kql.Table:
 

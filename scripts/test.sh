@@ -42,6 +42,13 @@ else
     failed=$((failed + 1))
 fi
 
+log "README's option and function tables against src/option.c and the SQL scripts (test/checks/doc_reference.py)"
+if "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 log "emulator self-test"
 if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
     status=0
@@ -110,8 +117,15 @@ else
     failed=$((failed + 1))
 fi
 
+log "every SQL example of README.md, as written, against the emulator (test/checks/doc_examples.py)"
+if "$PYTHON" "$REPO_DIR/test/checks/doc_examples.py" "$PGBIN/psql" "$EMULATOR_URL"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 # After everything that ran in the cluster (the regression suite, the
-# memory and the quoting checks), with log_min_messages = debug5 and
+# memory and the quoting checks, the README's examples), with log_min_messages = debug5 and
 # log_statement = all.
 log "secrets in the server log"
 if "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql; then

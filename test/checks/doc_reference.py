@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""README.md's reference tables name every option and every SQL function.
+
+Options: each entry of valid_options[] in src/option.c (name and the
+catalog it belongs to) must be a row of the README's table for that
+object: "### Server", "### User mapping" or "### Foreign table and columns"
+(column options included), as `name` in the first cell (a cell may list
+several, `table`, `query`).  Functions: each CREATE FUNCTION of the
+extension's SQL scripts (defender_fdw--*.sql) must be named in the first
+column of the "## SQL functions" table.
+
+Usage: test/checks/doc_reference.py [REPO_DIR]
+"""
+
+import glob
+import os
+import re
+import sys
+
+REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
+                       os.path.join(os.path.dirname(__file__), "..", ".."))
+TABLES = {"ForeignServerRelationId": "### Server",
+          "UserMappingRelationId": "### User mapping",
+          "ForeignTableRelationId": "### Foreign table and columns",
+          "AttributeRelationId": "### Foreign table and columns"}
+
+
+def section(readme, heading):
+    """The text from the heading to the next heading of any level ("" if none)."""
+    start = readme.find("\n" + heading + "\n")
+    if start < 0:
+        return ""
+    following = re.search(r"\n#+ ", readme[start + len(heading) + 2:])
+    end = start + len(heading) + 2 + following.start() if following else len(readme)
+    return readme[start:end]
+
+
+def first_cells(text):
+    """The `names` in the first cell of each table row."""
+    names = set()
+    for line in text.split("\n"):
+        if line.startswith("|") and not line.startswith("|---"):
+            first = line.split("|")[1]
+            names.update(re.findall(r"`(?:column )?([a-z_]+)", first))
+    return names
+
+
+def main():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    with open(os.path.join(REPO, "src", "option.c"), encoding="utf-8") as f:
+        option_c = f.read()
+    table = option_c[option_c.index("valid_options[] = {"):]
+    table = table[:table.index("};")]
+    options = re.findall(r'\{"([a-z_]+)", (\w+)\}', table)
+    functions = set()
+    for script in glob.glob(os.path.join(REPO, "defender_fdw--*.sql")):
+        with open(script, encoding="utf-8") as f:
+            functions.update(re.findall(r"^CREATE FUNCTION (\w+)\(", f.read(), re.M))
+
+    problems = []
+    if not options or not functions:
+        problems.append("found no options in src/option.c or no functions in the SQL scripts")
+    for name, context in options:
+        heading = TABLES[context]
+        if name not in first_cells(section(readme, heading)):
+            problems.append("option %s (%s) is not in README.md's table under %s" % (name, context, heading))
+    listed = first_cells(section(readme, "## SQL functions"))
+    for name in sorted(functions - listed):
+        problems.append("function %s() is not in README.md's table under ## SQL functions" % name)
+
+    for p in problems:
+        print("doc_reference: " + p)
+    if problems:
+        print("doc_reference: FAILED (%d problems)" % len(problems))
+        return 1
+    print("doc_reference: the README's tables list all %d options (src/option.c) and %d functions (%s)"
+          % (len(options), len(functions), ", ".join(sorted(os.path.basename(s) for s in
+                                                            glob.glob(os.path.join(REPO, "defender_fdw--*.sql"))))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
