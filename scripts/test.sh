@@ -20,34 +20,34 @@ SUITE_START=$(date +%s)
 passed=0
 failed=0
 
+# run_check LABEL COMMAND...: one check of the count, passed when COMMAND
+# succeeds.
+run_check() {
+    log "$1"
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+}
+
 # First, before this tree is built and installed: the package check
 # installs the .deb into the system PostgreSQL and purges it again (and
 # removes what an earlier make install left there), so the suite's own
 # make install below is unaffected.
 if [ "${PACKAGE_CHECK:-1}" != 0 ]; then
-    log "Debian package: build, lintian, dpkg -i, the regression suite, purge (test/package/check.sh)"
-    if bash "$REPO_DIR/test/package/check.sh"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-    fi
+    run_check "Debian package: build, lintian, dpkg -i, the regression suite, purge (test/package/check.sh)" \
+        bash "$REPO_DIR/test/package/check.sh"
 fi
 
 dfw_setup
 
-log "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)"
-if "$PYTHON" "$REPO_DIR/test/checks/pgxn_meta.py" "$REPO_DIR"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-fi
+run_check "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)" \
+    "$PYTHON" "$REPO_DIR/test/checks/pgxn_meta.py" "$REPO_DIR"
 
-log "README's option and function tables against src/option.c and the SQL scripts (test/checks/doc_reference.py)"
-if "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-fi
+run_check "README's option and function tables against src/option.c and the SQL scripts (test/checks/doc_reference.py)" \
+    "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"
 
 log "emulator self-test"
 if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
@@ -103,36 +103,20 @@ run_regress() {
 
 run_regress ""
 
-log "memory and file descriptors over 5,000 scans in one backend"
-if "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-fi
+run_check "memory and file descriptors over 5,000 scans in one backend" \
+    "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL"
 
-log "quoting: random strings through WHERE, parsed back by the emulator"
-if "$PYTHON" "$REPO_DIR/scripts/quoting_check.py" "$EMULATOR_URL"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-fi
+run_check "quoting: random strings through WHERE, parsed back by the emulator" \
+    "$PYTHON" "$REPO_DIR/scripts/quoting_check.py" "$EMULATOR_URL"
 
-log "every SQL example of README.md, as written, against the emulator (test/checks/doc_examples.py)"
-if "$PYTHON" "$REPO_DIR/test/checks/doc_examples.py" "$PGBIN/psql" "$EMULATOR_URL"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-fi
+run_check "every SQL example of README.md, as written, against the emulator (test/checks/doc_examples.py)" \
+    "$PYTHON" "$REPO_DIR/test/checks/doc_examples.py" "$PGBIN/psql" "$EMULATOR_URL"
 
 # After everything that ran in the cluster (the regression suite, the
 # memory and the quoting checks, the README's examples), with log_min_messages = debug5 and
 # log_statement = all.
-log "secrets in the server log"
-if "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-fi
+run_check "secrets in the server log" \
+    "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql
 
 log "client layer under valgrind (test/client_driver.c)"
 if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src" -o "$WORK_DIR/client_driver" \

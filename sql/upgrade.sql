@@ -85,16 +85,11 @@ SELECT extversion FROM pg_extension WHERE extname = 'defender_fdw';
 -- What 1.1 adds cannot be reached from a 1.0 database.
 SELECT to_regprocedure('defender_fdw_version()') AS version_function;
 
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER defender FOREIGN DATA WRAPPER defender_fdw OPTIONS (
-                    tenant_id %L, login_url %L, graph_url %L, mde_url %L, parallel_pages %L)',
-                 '00000000-0000-0000-0000-000000000001',
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url') || '/mde', '2');
-END
-$$;
+SELECT current_setting('defender_test.emulator_url') AS url,
+       current_setting('defender_test.emulator_url') || '/mde' AS mde_url \gset
+CREATE SERVER defender FOREIGN DATA WRAPPER defender_fdw
+  OPTIONS (tenant_id '00000000-0000-0000-0000-000000000001', login_url :'url',
+           graph_url :'url', mde_url :'mde_url', parallel_pages '2');
 CREATE USER MAPPING FOR CURRENT_USER SERVER defender
   OPTIONS (client_id '11111111-1111-1111-1111-111111111111',
            client_secret 'test-secret-value');

@@ -31,12 +31,13 @@ Usage: doc_examples.py PSQL EMULATOR_URL [FILE.md ...]
 """
 
 import glob
-import json
 import os
 import re
 import subprocess
 import sys
 import urllib.request
+
+from verdict import report
 
 README_URL = "http://127.0.0.1:8080"
 MARK = re.compile(r"^\s*<!--\s*doc-test:\s*(skip|rollback):\s*(\S.*?)\s*-->\s*$")
@@ -116,7 +117,8 @@ def main():
                 result = psql(psql_bin, db, sql)
                 ran += 1
                 if result.returncode != 0:
-                    failures.append("%s:%d\n%s\n%s" % (name, line, sql.rstrip(), result.stderr.rstrip()))
+                    failures.append("the block at %s:%d failed:\n%s\n%s\n"
+                                    % (name, line, sql.rstrip(), result.stderr.rstrip()))
     finally:
         subprocess.run([psql_bin, "-X", "-q", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS %s" % db])
         listing = subprocess.run([psql_bin, "-X", "-At", "-d", "postgres", "-c", "SELECT rolname FROM pg_roles"],
@@ -124,12 +126,10 @@ def main():
         for role in sorted(set(listing.stdout.split()) - roles_before):
             subprocess.run([psql_bin, "-X", "-q", "-d", "postgres", "-c", 'DROP ROLE "%s"' % role])
 
-    for f in failures:
-        print("doc_examples: FAILED at " + f + "\n")
-    print("doc_examples: %d SQL blocks ran (%d of them rolled back), %d failed, %d skipped"
-          % (ran, rolled_back, len(failures), skipped))
-    return 1 if failures or ran == 0 else 0
-
+    if ran == 0:
+        failures.append("no SQL block ran")
+    return report("doc_examples", failures, "%d SQL blocks ran (%d of them rolled back), %d skipped"
+                  % (ran, rolled_back, skipped))
 
 if __name__ == "__main__":
     sys.exit(main())

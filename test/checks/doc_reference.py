@@ -17,6 +17,8 @@ import os
 import re
 import sys
 
+from verdict import report
+
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                        os.path.join(os.path.dirname(__file__), "..", ".."))
 TABLES = {"ForeignServerRelationId": "### Server",
@@ -69,15 +71,10 @@ def main():
     for name in sorted(functions - listed):
         problems.append("function %s() is not in README.md's table under ## SQL functions" % name)
 
-    for p in problems:
-        print("doc_reference: " + p)
-    if problems:
-        print("doc_reference: FAILED (%d problems)" % len(problems))
-        return 1
-    print("doc_reference: the README's tables list all %d options (src/option.c) and %d functions (%s)"
-          % (len(options), len(functions), ", ".join(sorted(os.path.basename(s) for s in
-                                                            glob.glob(os.path.join(REPO, "defender_fdw--*.sql"))))))
-    return 0
+    scripts = sorted(os.path.basename(s) for s in glob.glob(os.path.join(REPO, "defender_fdw--*.sql")))
+    return report("doc_reference", problems,
+                  "the README's tables list all %d options (src/option.c) and %d functions (%s)"
+                  % (len(options), len(functions), ", ".join(scripts)))
 
 
 if __name__ == "__main__":

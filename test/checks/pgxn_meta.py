@@ -15,6 +15,7 @@ Usage: test/checks/pgxn_meta.py [REPO_DIR]
 """
 
 import copy
+import importlib.metadata
 import json
 import os
 import re
@@ -22,6 +23,8 @@ import subprocess
 import sys
 
 import jsonschema
+
+from verdict import report
 
 REPO = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                        os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -111,16 +114,10 @@ def main():
         print("pgxn_meta: note: resources are placeholders until the project is published: "
               + ", ".join(placeholders))
 
-    for p in problems:
-        print("pgxn_meta: " + p)
-    if problems:
-        print("pgxn_meta: FAILED (%d problems)" % len(problems))
-        return 1
-    print("pgxn_meta: META.json is valid (PGXN meta-spec 1.0.0, python3-jsonschema %s), "
-          "%d broken copies rejected, agrees with defender_fdw.control %s and debian/changelog %s"
-          % (__import__("importlib.metadata").metadata.version("jsonschema"), rejected,
-             default_version, debian_version))
-    return 0
+    return report("pgxn_meta", problems,
+                  "META.json is valid (PGXN meta-spec 1.0.0, python3-jsonschema %s), %d broken copies "
+                  "rejected, agrees with defender_fdw.control %s and debian/changelog %s"
+                  % (importlib.metadata.version("jsonschema"), rejected, default_version, debian_version))
 
 
 if __name__ == "__main__":

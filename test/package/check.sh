@@ -125,12 +125,15 @@ status=0
 make -C "$SRC" -s installcheck PG_CONFIG="$PG_CONFIG" ${TESTS:+REGRESS="$TESTS"} \
     >"$BUILD_DIR/installcheck.log" 2>&1 || status=1
 cat "$BUILD_DIR/installcheck.log"
+# What the server loaded must be what the package installed: another
+# `make install` into the same server during the run would replace it.
+if ! $SUDO dpkg --verify "$PACKAGE"; then
+    die "$PACKAGE's files were replaced during the run (dpkg --verify above): another make install into $LIB_DIR? The results are not the package's"
+fi
 if [ "$status" -ne 0 ]; then
     [ -f "$SRC/regression.diffs" ] && cat "$SRC/regression.diffs"
     die "the regression suite failed against the installed package"
 fi
-# what the server loaded is what the package installed, unmodified
-$SUDO dpkg --verify "$PACKAGE" || die "the installed files differ from the package's"
 
 dfw_stop_all
 $SUDO dpkg --purge "$PACKAGE" >/dev/null || die "dpkg --purge failed"
