@@ -127,7 +127,10 @@ make -C "$SRC" -s installcheck PG_CONFIG="$PG_CONFIG" ${TESTS:+REGRESS="$TESTS"}
 cat "$BUILD_DIR/installcheck.log"
 # What the server loaded must be what the package installed: another
 # `make install` into the same server during the run would replace it.
-if ! $SUDO dpkg --verify "$PACKAGE"; then
+# (dpkg --verify lists the files that differ, and exits 0 all the same)
+changed=$($SUDO dpkg --verify "$PACKAGE" 2>&1) || true
+if [ -n "$changed" ]; then
+    echo "$changed"
     die "$PACKAGE's files were replaced during the run (dpkg --verify above): another make install into $LIB_DIR? The results are not the package's"
 fi
 if [ "$status" -ne 0 ]; then
