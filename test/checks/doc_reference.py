@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""README.md's reference tables name every option and every SQL function.
+"""README.md's reference lists name every option, SQL function and package.
 
 Options: each entry of valid_options[] in src/option.c (name and the
 catalog it belongs to) must be a row of the README's table for that
@@ -7,7 +7,9 @@ object: "### Server", "### User mapping" or "### Foreign table and columns"
 (column options included), as `name` in the first cell (a cell may list
 several, `table`, `query`).  Functions: each CREATE FUNCTION of the
 extension's SQL scripts (defender_fdw--*.sql) must be named in the first
-column of the "## SQL functions" table.
+column of the "## SQL functions" table.  Packages: each Debian package of
+PACKAGES and TEST_PACKAGES in scripts/lib.sh must be named in the Quick
+start, which says what the scripts install.
 
 Usage: test/checks/doc_reference.py [REPO_DIR]
 """
@@ -60,8 +62,15 @@ def main():
         with open(script, encoding="utf-8") as f:
             functions.update(re.findall(r"^CREATE FUNCTION (\w+)\(", f.read(), re.M))
 
+    with open(os.path.join(REPO, "scripts", "lib.sh"), encoding="utf-8") as f:
+        lib_sh = f.read()
+    packages = []
+    for name in ("PACKAGES", "TEST_PACKAGES"):
+        listing = re.search(r"^%s=\((.*?)\)" % name, lib_sh, re.M | re.S).group(1)
+        packages += [p.strip('"').replace("$PG_MAJOR", "15") for p in listing.split()]
+
     problems = []
-    if not options or not functions:
+    if not options or not functions or not packages:
         problems.append("found no options in src/option.c or no functions in the SQL scripts")
     for name, context in options:
         heading = TABLES[context]
@@ -71,10 +80,15 @@ def main():
     for name in sorted(functions - listed):
         problems.append("function %s() is not in README.md's table under ## SQL functions" % name)
 
+    quick_start = section(readme, "## Quick start: two commands")
+    for package in packages:
+        if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(package), quick_start):
+            problems.append("package %s (scripts/lib.sh) is not named in README.md's Quick start" % package)
+
     scripts = sorted(os.path.basename(s) for s in glob.glob(os.path.join(REPO, "defender_fdw--*.sql")))
     return report("doc_reference", problems,
-                  "the README's tables list all %d options (src/option.c) and %d functions (%s)"
-                  % (len(options), len(functions), ", ".join(scripts)))
+                  "the README lists all %d options (src/option.c), %d functions (%s) and %d packages "
+                  "(scripts/lib.sh)" % (len(options), len(functions), ", ".join(scripts), len(packages)))
 
 
 if __name__ == "__main__":
