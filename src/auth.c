@@ -261,7 +261,7 @@ request_token(const DefenderOptions *opts, const char *resource, long *expires_i
 		appendStringInfo(&body, "&client_secret=%s",
 						 defender_url_encode(opts->client_secret));
 
-	response = defender_http_send(opts, "POST", url, display, headers,
+	response = defender_http_send(opts, "POST", url, opts->login_url, display, headers,
 								  body.data, body.len, true);
 	explicit_bzero(body.data, body.len);
 
@@ -404,7 +404,8 @@ request_imds_token(const DefenderOptions *opts, const char *resource,
 		appendStringInfo(&url, "&client_id=%s", defender_url_encode(opts->client_id));
 	display = psprintf("GET %s", url.data);
 
-	response = defender_http_send(&direct, "GET", url.data, display, headers,
+	response = defender_http_send(&direct, "GET", url.data, opts->managed_identity_url,
+								  display, headers,
 								  NULL, 0, true);
 	dfw_parse_token_response(response->http.body, response->http.body_len, &parsed);
 	defender_response_release(response);

@@ -412,6 +412,7 @@ extern DefenderResponse *defender_api_request(const DefenderOptions *opts,
 extern DefenderResponse *defender_http_send(const DefenderOptions *opts,
 											const char *method,
 											const char *url,
+											const char *origin,
 											const char *display,
 											const char *const *headers,
 											const char *body, size_t body_len,
@@ -426,6 +427,11 @@ extern void defender_response_release(DefenderResponse *response);
 extern void defender_sleep_ms(long ms);
 extern char *defender_redact(const DefenderOptions *opts, const char *text);
 extern char *defender_url_encode(const char *text);
+extern bool defender_url_origin(const char *url, DfwOrigin *origin, char **rest, char **why);
+extern bool defender_same_origin(const DfwOrigin *a, const DfwOrigin *b);
+extern char *defender_display_text(const char *text);
+extern bool defender_id_is_segment(const char *id);
+extern char *defender_id_segment(const char *id, const char *what);
 extern char *defender_new_client_request_id(void);
 extern void defender_connection_init(void);
 
