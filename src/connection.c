@@ -402,7 +402,9 @@ init_request(DfwHttpRequest *request, const DefenderOptions *opts,
 	request->user_agent = DEFENDER_USER_AGENT;
 	request->proxy = opts->proxy;
 	request->proxy_user = opts->proxy_user;
-	request->proxy_password = opts->proxy_password;
+	/* a proxy_password_file is read only for a request through a proxy */
+	request->proxy_password = opts->proxy_user && !(opts->proxy && opts->proxy[0] == '\0') ?
+		defender_proxy_password(opts) : opts->proxy_password;
 }
 
 /*
@@ -1045,7 +1047,7 @@ char *
 defender_redact(const DefenderOptions *opts, const char *text)
 {
 	StringInfoData buf;
-	const char *secrets[2];
+	const char *secrets[4];
 	char	   *out;
 	int			i;
 
@@ -1054,6 +1056,11 @@ defender_redact(const DefenderOptions *opts, const char *text)
 	out = pstrdup(text);
 	secrets[0] = opts ? opts->client_secret : NULL;
 	secrets[1] = opts ? opts->proxy_password : NULL;
+	/* the files' secrets as last read; nothing is read here */
+	secrets[2] = opts && opts->client_secret_file ?
+		defender_secret_file_cached(opts->client_secret_file) : NULL;
+	secrets[3] = opts && opts->proxy_password_file ?
+		defender_secret_file_cached(opts->proxy_password_file) : NULL;
 	for (i = 0; i < lengthof(secrets); i++)
 	{
 		const char *secret = secrets[i];

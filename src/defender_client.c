@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/select.h>
 #include <time.h>
@@ -722,7 +723,8 @@ write_header(char *data, size_t size, size_t nmemb, void *userdata)
 		copy_string(digits, sizeof(digits), value, valuelen);
 		declared = strtoull(digits, NULL, 10);
 		/* Preallocate only within the cap; the cap itself is enforced on write. */
-		if (declared > 0 && (response->max_bytes == 0 || declared <= response->max_bytes))
+		if (declared > 0 && declared < (unsigned long long) (SIZE_MAX / 2) &&
+			(response->max_bytes == 0 || declared <= response->max_bytes))
 		{
 			response->body = malloc((size_t) declared + 1);
 			if (response->body)
@@ -1155,11 +1157,20 @@ dfw_parse_token_response(const char *body, size_t len, DfwTokenResponse *out)
 		out->access_token = strdup(json_string_value(value));
 		value = json_object_get(root, "expires_in");
 		if (json_is_integer(value))
-			out->expires_in = (long) json_integer_value(value);
+			out->expires_in = json_integer_value(value) > DFW_TOKEN_LIFETIME_CAP_S ?
+				DFW_TOKEN_LIFETIME_CAP_S : (long) json_integer_value(value);
 		else if (json_is_string(value))
+		{
+			errno = 0;
 			out->expires_in = strtol(json_string_value(value), NULL, 10);
+			if (errno == ERANGE || out->expires_in > DFW_TOKEN_LIFETIME_CAP_S)
+				out->expires_in = DFW_TOKEN_LIFETIME_CAP_S;
+		}
 		else
 			out->expires_in = 3599;
+		/* the caller multiplies it into milliseconds: keep it small */
+		if (out->expires_in < 0)
+			out->expires_in = 0;
 	}
 
 	copy_json_string(out->error, sizeof(out->error), json_object_get(root, "error"));

@@ -244,11 +244,12 @@ typedef struct DfwGraphError
 extern void dfw_parse_graph_error(const char *body, size_t len, DfwGraphError *err);
 
 /* Microsoft Entra's token endpoint answer, success or error. */
+#define DFW_TOKEN_LIFETIME_CAP_S 86400
 typedef struct DfwTokenResponse
 {
 	int			parsed;			/* valid JSON object */
 	char	   *access_token;	/* malloc'd; NULL unless success */
-	long		expires_in;		/* seconds */
+	long		expires_in;		/* seconds, 0 to DFW_TOKEN_LIFETIME_CAP_S */
 	char		error[DFW_HEADER_VALUE_SIZE];	/* OAuth error, e.g. invalid_client */
 	long		aadsts;			/* first of error_codes, 0 if none */
 	char		description[DFW_MESSAGE_SIZE];	/* first line of error_description */

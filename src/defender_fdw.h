@@ -74,17 +74,21 @@ typedef struct DefenderOptions
 	int			cache_ttl;		/* seconds a response is reused; 0: never */
 	char	   *cloud;			/* global, usgov or dod: default URLs */
 	char	   *managed_identity_url;	/* the IMDS token endpoint */
+	bool		allow_managed_identity; /* non-superusers may use auth
+										 * 'managed_identity' (superuser's choice) */
 	char	   *proxy;			/* NULL: none set; "": never a proxy */
 
 	/* user mapping (client_id may come from the server) */
 	DefenderAuthMethod auth;
 	char	   *client_id;
 	char	   *client_secret;
+	char	   *client_secret_file; /* the secret is this file's content */
 	char	   *certificate_file;
 	char	   *private_key_file;	/* NULL: the key is in certificate_file */
 	char	   *certificate_thumbprint;
 	char	   *proxy_user;
 	char	   *proxy_password;
+	char	   *proxy_password_file;	/* the password is this file's content */
 
 	/* foreign table */
 	char	   *resource;
@@ -450,6 +454,10 @@ extern const char *defender_get_token(const DefenderOptions *opts,
 									  bool force_refresh);
 extern void defender_forget_token(const DefenderOptions *opts,
 								  const char *resource_url);
+extern const char *defender_secret_file(const char *path, const char *option);
+extern const char *defender_secret_file_cached(const char *path);
+extern const char *defender_client_secret(const DefenderOptions *opts);
+extern const char *defender_proxy_password(const DefenderOptions *opts);
 extern void defender_auth_init(void);
 
 /* pager.c */

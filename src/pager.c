@@ -329,6 +329,22 @@ set_page(DefenderPager *pager, DefenderResponse *response, const char *display)
 				 errmsg("Microsoft Graph's answer has no \"value\" array"),
 				 errdetail("A collection page is a JSON object with a \"value\" array of rows."),
 				 errcontext("remote request: %s", display)));
+
+	/*
+	 * Every row is an object: one rule for all who read pages (scans and
+	 * defender_list_incidents), checked before any row of the page is used.
+	 */
+	{
+		size_t		i;
+
+		for (i = 0; i < json_array_size(pager->rows); i++)
+			if (!json_is_object(json_array_get(pager->rows, i)))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+						 errmsg("Microsoft Graph returned a row that is not a JSON object"),
+						 errdetail("Row %zu of the page's \"value\" array is not an object.", i + 1),
+						 errcontext("remote request: %s", display)));
+	}
 	MemoryContextSwitchTo(caller);
 }
 
