@@ -953,8 +953,11 @@ defender_request(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s() sends requests only to the server's graph_url or mde_url", fname),
-					 errdetail("The endpoint \"%s\" is not on %s or %s (%s); the access token is sent nowhere else.",
-							   defender_display_text(endpoint), opts->graph_url, opts->mde_url,
+					 errdetail("The endpoint %s is not on %s or %s (%s); the access token is sent nowhere else.",
+					 /* an '@' may end a password: such an endpoint is not echoed */
+							   strchr(endpoint, '@') ? "(not shown: it has an '@')" :
+							   psprintf("\"%s\"", defender_display_text(endpoint)),
+							   opts->graph_url, opts->mde_url,
 							   parsed ? "scheme, host and port must be the same" : why),
 					 errhint("Give a path relative to %s/%s/, such as security/incidents, or change the server's graph_url or mde_url.",
 							 opts->graph_url, opts->api_version)));
@@ -1731,10 +1734,11 @@ report_not_found(const DefenderResponse *response, const EntityKind *kind,
 		(gerr.request_id[0] ? gerr.request_id : "none");
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("%s \"%s\" not found", kind->noun, id),
+			 errmsg("%s \"%s\" not found", kind->noun, defender_display_text(id)),
 			 gerr.parsed ?
 			 errdetail("Microsoft Graph answered HTTP 404, error code \"%s\": %s (request-id %s).",
-					   gerr.code, gerr.message, request_id) :
+					   defender_display_text(gerr.code), defender_display_text(gerr.message),
+					   defender_display_text(request_id)) :
 			 errdetail("Microsoft Graph answered HTTP 404 (request-id %s).", request_id),
 			 errcontext("remote request: %s", display)));
 }

@@ -911,14 +911,15 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 	appendStringInfo(&detail, "HTTP %ld", http->status);
 	if (gerr.parsed)
 	{
-		appendStringInfo(&detail, ", error code \"%s\"", gerr.code);
+		appendStringInfo(&detail, ", error code \"%s\"", defender_display_text(gerr.code));
 		if (gerr.message[0])
-			appendStringInfo(&detail, ": %s", defender_redact(opts, gerr.message));
+			appendStringInfo(&detail, ": %s",
+							 defender_display_text(defender_redact(opts, gerr.message)));
 	}
 	else
 		appendStringInfoString(&detail, body_excerpt(opts, http));
 	appendStringInfo(&detail, " (request-id %s, client-request-id %s).",
-					 request_id, client_request_id);
+					 defender_display_text(request_id), client_request_id);
 
 	switch (http->status)
 	{

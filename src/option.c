@@ -533,7 +533,8 @@ check_url(const char *option, const char *value)
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"", option,
 						defender_display_text(value)),
-				 errdetail("%s%s.", why, dfw_url_has_scheme(value) ? "" :
+				 errdetail("%c%s%s.", pg_toupper((unsigned char) why[0]), why + 1,
+						   dfw_url_has_scheme(value) ? "" :
 						   " (only http:// and https:// URLs are allowed)"),
 				 errhint("Give a scheme, a host and optionally a port and path, with no credentials, query or fragment.")));
 }
