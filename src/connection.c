@@ -880,6 +880,8 @@ url_origin(const char *url)
 
 	if (!defender_url_origin(url, &origin, NULL, &why))
 		return defender_display_text(url);
+	if (origin.port == (strcmp(origin.scheme, "https") == 0 ? 443 : 80))
+		return psprintf("%s://%s", origin.scheme, origin.host);
 	return psprintf("%s://%s:%ld", origin.scheme, origin.host, origin.port);
 }
 

@@ -916,9 +916,9 @@ dfw_url_origin(const char *url, DfwOrigin *origin, char **rest, char *why, size_
 	if (rc != CURLUE_OK)
 	{
 #if CURL_AT_LEAST_VERSION(7, 80, 0)
-		snprintf(why, whysize, "libcurl cannot parse the URL: %s", curl_url_strerror(rc));
+		snprintf(why, whysize, "not a URL libcurl can read (%s)", curl_url_strerror(rc));
 #else
-		snprintf(why, whysize, "libcurl cannot parse the URL (error %d)", (int) rc);
+		snprintf(why, whysize, "not a URL libcurl can read (error %d)", (int) rc);
 #endif
 		goto done;
 	}
