@@ -966,9 +966,7 @@ defender_request(PG_FUNCTION_ARGS)
 			on_graph = !(path_under(rest, mde_rest) &&
 						 strlen(mde_rest) > strlen(graph_rest));
 		audience = on_graph ? opts->graph_url : opts->mde_url;
-		appendStringInfo(&url, "%s://%s", target.scheme, target.host);
-		if (target.port != (strcmp(target.scheme, "https") == 0 ? 443 : 80))
-			appendStringInfo(&url, ":%ld", target.port);
+		appendStringInfoString(&url, defender_origin_text(&target));
 		path = rest;
 	}
 	else

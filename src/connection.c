@@ -880,9 +880,16 @@ url_origin(const char *url)
 
 	if (!defender_url_origin(url, &origin, NULL, &why))
 		return defender_display_text(url);
-	if (origin.port == (strcmp(origin.scheme, "https") == 0 ? 443 : 80))
-		return psprintf("%s://%s", origin.scheme, origin.host);
-	return psprintf("%s://%s:%ld", origin.scheme, origin.host, origin.port);
+	return defender_origin_text(&origin);
+}
+
+/* "scheme://host[:port]", the port only when it is not the scheme's default */
+char *
+defender_origin_text(const DfwOrigin *origin)
+{
+	if (origin->port == (strcmp(origin->scheme, "https") == 0 ? 443 : 80))
+		return psprintf("%s://%s", origin->scheme, origin->host);
+	return psprintf("%s://%s:%ld", origin->scheme, origin->host, origin->port);
 }
 
 /*

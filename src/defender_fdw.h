@@ -433,6 +433,7 @@ extern char *defender_redact(const DefenderOptions *opts, const char *text);
 extern char *defender_url_encode(const char *text);
 extern bool defender_url_origin(const char *url, DfwOrigin *origin, char **rest, char **why);
 extern bool defender_same_origin(const DfwOrigin *a, const DfwOrigin *b);
+extern char *defender_origin_text(const DfwOrigin *origin);
 extern char *defender_display_text(const char *text);
 extern bool defender_id_is_segment(const char *id);
 extern char *defender_id_segment(const char *id, const char *what);

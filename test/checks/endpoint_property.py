@@ -16,7 +16,7 @@ returned a status must have arrived (and only there), a refused call must
 have left no trace.
 
     endpoint_property.py EMULATOR_URL HOSTILE_URL HOSTILE_LOG [SERVER_LOG]
-    PROPERTY_COUNT=500 (CI) ... PROPERTY_COUNT=20000 for a long run
+    PROPERTY_COUNT=3000 (CI) ... PROPERTY_COUNT=50000 for a long run
 """
 
 import json
@@ -46,38 +46,46 @@ def sql_literal(text):
 
 
 def generate(rng, emu, hostile):
-    """One endpoint: an absolute URL with odd parts, or an odd relative path."""
+    """One endpoint: most are near misses of graph_url (an absolute URL on
+    the emulator, mutated by a few insertions, mostly at the end of the
+    authority where a parser decides the host), some odd relative paths."""
     e_host, e_port = emu.hostname, str(emu.port)
     h_auth = hostile.netloc
-    schemes = ["http", "HTTP", "Http", "https", "ftp", "file", ""]
-    hosts = [e_host, e_host, e_host + ".", "LOCALHOST", "localhost", "[::1]",
-             "[::ffff:127.0.0.1]", "gr\u00e4ph.example", "127.0.0.%31", "127.1",
-             hostile.hostname, "0x7f.0.0.1", "[fe80::1%25lo]"]
-    ports = [":" + e_port, ":" + e_port, ":" + str(hostile.port), "", ":", ":80", ":0",
-             ":" + e_port + "0", ":%s" % e_port.zfill(7)]
-    userinfo = ["", "", "", "u@", "u:p@", e_host + ":" + e_port + "@", h_auth + "@", "@", ":@"]
-    junk = ["", "#", "%23", "\\", "/", "?", ":", "@", "#@", "%23@", "\\@", "/@", "?@",
-            "\r\n", "\n", " ", "%0d%0a", "%40", ";", "&", "//", "/..", "/./"]
-    paths = ["/v1.0/security/incidents", "/mde/api/alerts", "", "/v1.0/security/incidents?$top=1",
-             "/v1.0/../v1.0/security/incidents"]
-    if rng.random() < 0.15:
+    if rng.random() < 0.1:
         # relative endpoints: always below graph_url/{api_version}/
         parts = ["security/incidents", "//" + h_auth + "/x", "\\\\" + h_auth + "\\x",
                  "security/incidents#@" + h_auth, "@" + h_auth, "?x=@" + h_auth,
-                 "security/%2e%2e/%2e%2e/x", "..%2f..%2f" + h_auth]
+                 "security/%2e%2e/%2e%2e/x", "..%2f..%2f" + h_auth, "security/incidents\r\nX: 1"]
         return "".join(rng.choice(parts) for _ in range(rng.randint(1, 2)))
-    scheme = rng.choice(schemes)
-    url = (scheme + ":" if scheme else "") + rng.choice(["//", "//", "///", "/", "\\\\", ""])
-    url += rng.choice(userinfo)
-    host = rng.choice(hosts)
-    if rng.random() < 0.3:
+
+    def pick(weighted):
+        return rng.choices([w[0] for w in weighted], [w[1] for w in weighted])[0]
+
+    scheme = pick([("http", 6), ("HTTP", 1), ("Http", 1), ("https", 1), ("ftp", 1), ("", 1)])
+    sep = pick([("://", 12), (":///", 1), (":/", 1), (":\\\\", 1), (":", 1)])
+    userinfo = pick([("", 8), ("u@", 1), ("u:p@", 1), (e_host + ":" + e_port + "@", 1),
+                     (h_auth + "@", 1), ("@", 1)])
+    host = pick([(e_host, 10), (e_host + ".", 1), ("localhost", 1), ("LOCALHOST", 1), ("[::1]", 1),
+                 ("[::ffff:127.0.0.1]", 1), ("gr\u00e4ph.example", 1), ("127.0.0.%31", 1),
+                 ("127.1", 1), ("0x7f.0.0.1", 1), (hostile.hostname, 1), ("[fe80::1%25lo]", 1)])
+    if rng.random() < 0.2:
         host = "".join(c.upper() if rng.random() < 0.5 else c for c in host)
-    url += host + rng.choice(ports)
+    port = pick([(":" + e_port, 10), (":" + str(hostile.port), 1), ("", 1), (":", 1), (":80", 1),
+                 (":0" + e_port, 1), (":" + e_port + "0", 1)])
+    path = pick([("/v1.0/security/incidents", 4), ("/mde/api/alerts", 2), ("", 1),
+                 ("/v1.0/security/incidents?$top=1", 2), ("/v1.0/../v1.0/security/incidents", 1)])
+    head = (scheme + sep if scheme else "//") + userinfo + host + port
+    url = head + path
+    tokens = [("#", 3), ("@", 3), ("%23", 2), ("\\", 2), ("/", 1), ("?", 2), (":", 1), ("#@", 3),
+              ("%23@", 2), ("\\@", 2), ("?@", 1), ("/@", 1), (";@", 1), ("\r\n", 1), ("\n", 1),
+              ("%0d%0a", 1), ("%40", 1), (".", 1), (" ", 1), ("\t", 1)]
     for _ in range(rng.randint(0, 3)):
-        url += rng.choice(junk)
-        if rng.random() < 0.5:
-            url += rng.choice([h_auth, hostile.hostname, e_host + ":" + e_port, "attacker.example"])
-    url += rng.choice(paths)
+        tok = pick(tokens)
+        if rng.random() < 0.6:
+            tok += pick([(h_auth, 3), (hostile.hostname, 1), ("attacker.example", 1),
+                         ("x@" + h_auth, 1)])
+        pos = len(head) if rng.random() < 0.7 else rng.randint(0, len(url))
+        url = url[:pos] + tok + url[pos:]
     return url
 
 
@@ -93,7 +101,7 @@ def main(argv):
     emulator_url, hostile_url, hostile_log = argv[1], argv[2], argv[3]
     server_log = argv[4] if len(argv) > 4 else None
     seed = int(os.environ.get("PROPERTY_SEED", random.SystemRandom().randrange(1 << 30)))
-    count = int(os.environ.get("PROPERTY_COUNT", "500"))
+    count = int(os.environ.get("PROPERTY_COUNT", "3000"))
     print("endpoint_property: seed %d, %d endpoints (PROPERTY_SEED=%d to replay)" % (seed, count, seed))
     rng = random.Random(seed)
     emu = urllib.parse.urlsplit(emulator_url)
