@@ -70,6 +70,21 @@ SELECT replace(l, :'e_port', '<port>') AS l
 FROM show_error(format('SELECT * FROM defender_request(%L, %L)', 'GET',
                        format('http://user:pass@%s/v1.0/security/incidents', :'e'))) AS l;
 
+-- Finding 8: the refused-endpoint errors as psql prints them (no empty
+-- HINT line).  A server on Microsoft's default URLs: a refusal sends
+-- nothing, so this needs no network.
+CREATE SERVER offline FOREIGN DATA WRAPPER defender_fdw
+  OPTIONS (tenant_id '00000000-0000-0000-0000-000000000001');
+CREATE USER MAPPING FOR CURRENT_USER SERVER offline
+  OPTIONS (client_id '11111111-1111-1111-1111-111111111111', client_secret 'offline-secret-value');
+\set VERBOSITY default
+SELECT * FROM defender_request('GET', 'https://graph.microsoft.com#@attacker.example/x', server => 'offline');
+SELECT * FROM defender_request('GET', 'https://graph.microsoft.com:8443/v1.0/x', server => 'offline');
+SELECT * FROM defender_request('GET', 'security/../x', server => 'offline');
+SELECT * FROM defender_request('GET', 'ftp://graph.microsoft.com/x', server => 'offline');
+SELECT * FROM defender_request('GET', 'https://GRAPH.microsoft.com./v1.0/x', server => 'offline');
+DROP SERVER offline CASCADE;
+
 -- A host compared without regard to ASCII case: a server on "localhost".
 DO $$
 BEGIN
