@@ -19,6 +19,19 @@ SELECT regexp_replace(current_setting('defender_test.emulator_url'), '^http://',
        regexp_replace(current_setting('defender_test.hostile_url'), '^http://', '') AS h,
        regexp_replace(current_setting('defender_test.hostile_url'), '^.*:', '') AS h_port \gset
 
+-- CREATE SERVER for a server on the emulator, graph_url's and mde_url's
+-- host spelt host, with more options (", name 'value'...").
+CREATE FUNCTION emulator_server_sql(srv text, host text DEFAULT '127.0.0.1', more text DEFAULT '')
+RETURNS text LANGUAGE sql AS $$
+  SELECT format('CREATE SERVER %I FOREIGN DATA WRAPPER defender_fdw OPTIONS (
+                   tenant_id %L, login_url %L, graph_url %L, mde_url %L%s)',
+                srv, '00000000-0000-0000-0000-000000000001', url,
+                replace(url, '127.0.0.1', host), replace(url, '127.0.0.1', host) || '/mde', more)
+  FROM (SELECT current_setting('defender_test.emulator_url') AS url) AS s
+$$;
+CREATE FUNCTION create_emulator_server(srv text, host text DEFAULT '127.0.0.1', more text DEFAULT '')
+RETURNS void LANGUAGE plpgsql AS $$ BEGIN EXECUTE emulator_server_sql(srv, host, more); END $$;
+
 -- What defender_request() did with an endpoint: sent (and the HTTP status)
 -- or refused (and the SQLSTATE), with no network I/O before a refusal.
 CREATE FUNCTION try_endpoint(endpoint text, srv name DEFAULT 'defender') RETURNS text
@@ -86,16 +99,7 @@ SELECT * FROM defender_request('GET', 'https://GRAPH.microsoft.com./v1.0/x', ser
 DROP SERVER offline CASCADE;
 
 -- A host compared without regard to ASCII case: a server on "localhost".
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER on_localhost FOREIGN DATA WRAPPER defender_fdw OPTIONS (
-                    tenant_id %L, login_url %L, graph_url %L, mde_url %L)',
-                 '00000000-0000-0000-0000-000000000001',
-                 current_setting('defender_test.emulator_url'),
-                 replace(current_setting('defender_test.emulator_url'), '127.0.0.1', 'localhost'),
-                 replace(current_setting('defender_test.emulator_url'), '127.0.0.1', 'localhost') || '/mde');
-END
-$$;
+SELECT create_emulator_server('on_localhost', host => 'localhost');
 CREATE USER MAPPING FOR CURRENT_USER SERVER on_localhost
   OPTIONS (client_id '11111111-1111-1111-1111-111111111111', client_secret 'test-secret-value');
 SELECT try_endpoint(format('http://LocalHost:%s/v1.0/security/incidents?$top=1', :'e_port'), 'on_localhost') AS upper_case_host,
@@ -132,17 +136,8 @@ SELECT replace(l, :'h', '<hostile>') AS l FROM show_error('SELECT count(*) FROM 
 CREATE ROLE sec_alice LOGIN;
 GRANT USAGE ON FOREIGN SERVER defender TO sec_alice;
 GRANT USAGE ON FOREIGN DATA WRAPPER defender_fdw TO sec_alice;
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER sec_mi FOREIGN DATA WRAPPER defender_fdw OPTIONS (
-                    tenant_id %L, login_url %L, graph_url %L, mde_url %L, managed_identity_url %L)',
-                 '00000000-0000-0000-0000-000000000001',
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url') || '/mde',
-                 current_setting('defender_test.emulator_url') || '/metadata/identity/oauth2/token');
-END
-$$;
+SELECT create_emulator_server('sec_mi', more => format(', managed_identity_url %L',
+  current_setting('defender_test.emulator_url') || '/metadata/identity/oauth2/token'));
 GRANT USAGE ON FOREIGN SERVER sec_mi TO sec_alice;
 SET ROLE sec_alice;
 -- a non-superuser can set it neither on a server she may use ...
@@ -300,17 +295,8 @@ SELECT write_secret(:'secret_file', 'second-file-secret');
 -- proxy_password_file: the password of the proxy that wants credentials
 SELECT current_setting('defender_test.cert_dir') || '/proxy_password.txt' AS proxy_file \gset
 SELECT write_secret(:'proxy_file', 'proxy-pass-value');
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER sec_proxied FOREIGN DATA WRAPPER defender_fdw OPTIONS (
-                    tenant_id %L, login_url %L, graph_url %L, mde_url %L, proxy %L)',
-                 '00000000-0000-0000-0000-000000000001',
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url') || '/mde',
-                 current_setting('defender_test.auth_proxy_url'));
-END
-$$;
+SELECT create_emulator_server('sec_proxied', more => format(', proxy %L',
+  current_setting('defender_test.auth_proxy_url')));
 CREATE USER MAPPING FOR CURRENT_USER SERVER sec_proxied
   OPTIONS (client_id '33333333-3333-3333-3333-333333333333', client_secret_file :'secret_file',
            proxy_user 'proxy-tester', proxy_password_file :'proxy_file');
@@ -322,20 +308,11 @@ FROM show_error('SELECT count(*) FROM sec_proxied_incidents') AS l
 WHERE l NOT LIKE 'CONTEXT:%';
 
 -- A dump of a database whose mappings name secret files holds no secret.
-SELECT current_database() AS regress_db \gset
+SELECT current_database() AS regress_db, emulator_server_sql('defender') AS create_server \gset
 CREATE DATABASE sec_dump_check;
 \c sec_dump_check
 CREATE EXTENSION defender_fdw;
-DO $$
-BEGIN
-  EXECUTE format('CREATE SERVER defender FOREIGN DATA WRAPPER defender_fdw OPTIONS (
-                    tenant_id %L, login_url %L, graph_url %L, mde_url %L)',
-                 '00000000-0000-0000-0000-000000000001',
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url'),
-                 current_setting('defender_test.emulator_url') || '/mde');
-END
-$$;
+:create_server;
 CREATE USER MAPPING FOR CURRENT_USER SERVER defender
   OPTIONS (client_id '33333333-3333-3333-3333-333333333333', client_secret_file :'secret_file');
 SELECT (defender_request('GET', 'security/incidents', query_params => '{"$top": 1}')).status;
