@@ -960,7 +960,9 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 		case 429:
 			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
 			msg = psprintf("%s is throttling requests", service);
-			hint = retry_after > MAX_RETRY_AFTER_S ?
+			hint = retry_after >= DFW_RETRY_AFTER_CAP_S ?
+				pstrdup("The service asked to wait a day or more, longer than defender_fdw waits; try again later.") :
+				retry_after > MAX_RETRY_AFTER_S ?
 				psprintf("The service asked to wait %ld seconds, longer than defender_fdw waits; try again later.", retry_after) :
 				psprintf("Still throttled after %d retries; try again later or raise the server option max_retries.", opts->max_retries);
 			break;
