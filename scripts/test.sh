@@ -11,6 +11,7 @@
 #   TESTS="setup scan" ...      runs only these regression tests (setup first)
 #   SANITIZE=0 ...              skips the AddressSanitizer + UBSan pass
 #   FUZZ_SECONDS=20 ...         how long each libFuzzer target runs
+#   PROPERTY_COUNT=3000 ...      generated endpoints (PROPERTY_SEED=N replays a run)
 
 source "$(dirname "$0")/lib.sh"
 PACKAGES+=("${TEST_PACKAGES[@]}")
@@ -93,6 +94,16 @@ fi
 # log_statement = all.
 log "secrets in the server log"
 if "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
+# Issue 13's property: generated endpoints are refused before any I/O or
+# reach only the emulator; the hostile listener heard nothing, all run long.
+log "endpoints: ${PROPERTY_COUNT:-3000} generated, none may leave graph_url/mde_url"
+if "$PYTHON" "$REPO_DIR/test/checks/endpoint_property.py" "$EMULATOR_URL" "$HOSTILE_URL" \
+        "$HOSTILE_LOG" "$WORK_DIR/postgres.log"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))
