@@ -541,7 +541,9 @@ def edges_table(count=96):
         when = pick(EDGE_TIMES, 3, 9)
         extra = None if i % 6 == 5 else [{"k": i % 4, "tags": ["x", "Y"][: i % 3]}, [i % 5, "t"],
                                           "s%d" % (i % 3), i % 7, {"big": BIG_INT64}][i % 5]
-        rows.append((i + 1, pick(EDGE_NAMES, 5, 11), pick(EDGE_CATEGORIES, 1, 13), pick(EDGE_BIGS, 7, 8),
+        # a Kusto string is never null (an absent string is ""), so the
+        # string columns get "" where the others get null
+        rows.append((i + 1, pick(EDGE_NAMES, 5, 11) or "", pick(EDGE_CATEGORIES, 1, 13) or "", pick(EDGE_BIGS, 7, 8),
                      pick(EDGE_SMALLS, 3, 10), pick(EDGE_RATIOS, 7, 12), None if i % 7 == 6 else bool(i % 3),
                      None if when is None else kql.parse_datetime(when), pick(EDGE_SPANS, 2, 10), extra))
     return kql.Table(SCHEMAS[EDGE_TABLE], rows)
