@@ -50,7 +50,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
-from emulator_control import emulator  # noqa: E402
+from emulator_control import emulator, server_sql  # noqa: E402
 
 import psycopg2  # noqa: E402  (Debian's python3-psycopg2)
 import psycopg2.extensions  # noqa: E402
@@ -78,13 +78,8 @@ TEXT_OIDS = (16, 20, 21, 23, 25, 114, 700, 701, 1043, 1082, 1114, 1184, 1186, 17
              2951, 3807)
 psycopg2.extensions.register_type(psycopg2.extensions.new_type(TEXT_OIDS, "AS_TEXT", lambda v, c: v))
 
+# after emulator_control.server_sql()
 SETUP = r"""
-SET client_min_messages = warning;
-CREATE EXTENSION defender_fdw;
-CREATE SERVER defender FOREIGN DATA WRAPPER defender_fdw OPTIONS (
-  tenant_id '00000000-0000-0000-0000-000000000001', login_url '{url}', graph_url '{url}');
-CREATE USER MAPPING FOR CURRENT_USER SERVER defender
-  OPTIONS (client_id '11111111-1111-1111-1111-111111111111', client_secret 'test-secret-value');
 CREATE SCHEMA graph;
 IMPORT FOREIGN SCHEMA graph FROM SERVER defender INTO graph;
 CREATE SCHEMA hunting;
@@ -913,7 +908,7 @@ def main():
     admin.close()
     runner = Runner(url)
     with runner.conn.cursor() as cur:
-        cur.execute(SETUP.format(url=url))
+        cur.execute(server_sql(url) + SETUP)
         cur.execute("SET defender_fdw.enable_pushdown = off")
         cur.execute("SET TimeZone = 'UTC'")
         catalog = {}
