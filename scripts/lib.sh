@@ -14,8 +14,9 @@ PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-d
           libcurl4-openssl-dev libjansson-dev libssl-dev python3 curl ca-certificates openssl jq
           "postgresql-$PG_MAJOR-cron")
 # scripts/test.sh adds these: valgrind for the client layer, clang and its
-# libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential)
-TEST_PACKAGES=(valgrind clang libclang-rt-14-dev)
+# libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential),
+# psycopg2 for test/checks/differential.py
+TEST_PACKAGES=(valgrind clang libclang-rt-14-dev python3-psycopg2)
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -12,6 +12,7 @@
 #   SANITIZE=0 ...              skips the AddressSanitizer + UBSan pass
 #   FUZZ_SECONDS=20 ...         how long each libFuzzer target runs
 #   PROPERTY_COUNT=3000 ...      generated endpoints (PROPERTY_SEED=N replays a run)
+#   DIFF_QUERIES=2000 ...       how many queries test/checks/differential.py runs
 
 source "$(dirname "$0")/lib.sh"
 PACKAGES+=("${TEST_PACKAGES[@]}")
@@ -89,8 +90,18 @@ else
     failed=$((failed + 1))
 fi
 
+# Random queries, each with pushdown on and off: any difference fails.  A
+# fresh seed every run (printed; --seed N replays it); DIFF_QUERIES=N to
+# run more or fewer.
+log "differential: ${DIFF_QUERIES:-2000} random queries with pushdown on and off"
+if "$PYTHON" "$REPO_DIR/test/checks/differential.py" "$EMULATOR_URL" --queries "${DIFF_QUERIES:-2000}"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 # After everything that ran in the cluster (the regression suite, the
-# memory and the quoting checks), with log_min_messages = debug5 and
+# memory, the quoting and the differential checks), with log_min_messages = debug5 and
 # log_statement = all.
 log "secrets in the server log"
 if "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql; then
