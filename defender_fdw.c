@@ -2196,8 +2196,9 @@ defenderIterateForeignScan(ForeignScanState *node)
 				json_t	   *entity;
 
 				state->lookup_ids = list_delete_first(state->lookup_ids);
-				if (id[0] == '\0')
-					continue;	/* GET .../ would be the whole list */
+				if (!defender_id_is_segment(id))
+					continue;	/* '', '.', '..': no entity has that id, and
+								 * GET .../ would be the whole list */
 				MemoryContextReset(state->page_cxt);
 				initStringInfo(&path);
 				defender_deparse_lookup(&path, true, state->opts, state->resource, id,

@@ -3,6 +3,7 @@ auth.  Answers plain JSON; errors are {"error": "<text>"} with 400/404/405.
 """
 
 import assertion
+import auth
 import faults
 import hunting
 from common import Response, PLAIN_JSON
@@ -101,6 +102,20 @@ def post_certificate(req):
     return _ok({"ok": True, "thumbprint": thumbprint})
 
 
+def post_client(req):
+    """POST /_emulator/clients {"client_id", "secret"}: register an application
+    or give it a new secret (the old one stops working at once), as rotating
+    a secret in the portal does."""
+    try:
+        body = _json_body(req)
+        if not isinstance(body, dict) or not body.get("client_id") or not body.get("secret"):
+            raise ValueError("expected {\"client_id\": ..., \"secret\": ...}")
+    except ValueError as err:
+        return _bad(str(err))
+    auth.CLIENTS[body["client_id"].lower()] = auth.Client(body["secret"])
+    return _ok({"ok": True})
+
+
 def get_certificates(req):
     """GET /_emulator/certificates?client_id=...: the registered thumbprints."""
     return _ok({"thumbprints": assertion.registered(req.query_dict().get("client_id", ""))})
@@ -139,6 +154,7 @@ ROUTES = [
     ("POST", r"/_emulator/revoke_tokens", post_revoke_tokens),
     ("POST", r"/_emulator/certificates", post_certificate),
     ("GET", r"/_emulator/certificates", get_certificates),
+    ("POST", r"/_emulator/clients", post_client),
     ("GET", r"/_emulator/faults", get_faults),
     ("POST", r"/_emulator/faults", post_faults),
     ("DELETE", r"/_emulator/faults", delete_faults),

@@ -475,9 +475,10 @@ def control_tables(req):
     out = []
     for name in hunting_fixtures.table_names():
         columns = hunting_fixtures.SCHEMAS[name]
-        rows = len(hunting_fixtures.types_table().rows) if name == hunting_fixtures.TEST_TABLE else snap.rows
+        fixed = hunting_fixtures.is_fixed_table(name)
+        rows = len(hunting_fixtures.generate_table(name, 0, 0, 0).rows) if fixed else snap.rows
         out.append({"name": name, "rows": rows, "timestamped": hunting_fixtures.has_timestamp(name),
-                    "testOnly": name == hunting_fixtures.TEST_TABLE,
+                    "testOnly": fixed,
                     "schema": [{"name": c, "type": kql.GRAPH_TYPE_NAMES[t], "kqlType": t} for c, t in columns]})
     return Response(status=200, obj={"generation": snap.generation,
                                      "anchor": kql.format_datetime(snap.anchor), "tables": out},

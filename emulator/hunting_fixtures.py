@@ -18,6 +18,11 @@ lines).  generate_table(name, rows, seed, anchor_ticks) builds a kql.Table:
 
 DefenderFdwTypes is an emulator-only test table (not in Defender) with one
 column per response type and fixed rows, independent of `rows` and `seed`.
+DefenderFdwEdges, also emulator-only, holds the values where SQL and KQL
+part ways (longs near 2^63 whose sum overflows, NaN and infinite reals,
+empty strings, mixed-case and non-ASCII text, LIKE metacharacters, the
+first and last datetime, 100 ns ticks, negative timespans, nulls of every
+type) for the differential tester, test/checks/differential.py.
 """
 
 import hashlib
@@ -30,6 +35,7 @@ from decimal import Decimal
 import kql
 
 TEST_TABLE = "DefenderFdwTypes"
+EDGE_TABLE = "DefenderFdwEdges"
 SPAN_TICKS = 29 * kql.TICKS_PER_DAY
 BIG_INT64 = 9007199254740993          # 2^53 + 1: not representable as a double
 
@@ -92,6 +98,16 @@ SCHEMAS[TEST_TABLE] = [
     ("Int32Value", "int"), ("Int64Value", "long"), ("DoubleValue", "real"), ("DecimalValue", "decimal"),
     ("TimeSpanValue", "timespan"), ("GuidValue", "guid"), ("DynamicValue", "dynamic"),
 ]
+SCHEMAS[EDGE_TABLE] = [
+    ("Id", "long"), ("Name", "string"), ("Category", "string"), ("Big", "long"), ("Small", "int"),
+    ("Ratio", "real"), ("Flag", "bool"), ("EventTime", "datetime"), ("Span", "timespan"),
+    ("Extra", "dynamic"),
+]
+
+
+def is_fixed_table(name):
+    """An emulator-only table with fixed rows (independent of rows, seed, time)."""
+    return name in (TEST_TABLE, EDGE_TABLE)
 
 
 def table_names():
@@ -422,6 +438,8 @@ def generate_table(name, rows, seed, anchor_ticks):
     """The fixture table `name` as a kql.Table (rows in generation order)."""
     if name == TEST_TABLE:
         return types_table()
+    if name == EDGE_TABLE:
+        return edges_table()
     columns = SCHEMAS[name]
     row_cols = []          # (position in table, generator)
     ts_pos = None
@@ -493,3 +511,39 @@ def types_table():
          Decimal("-99999999999999999999.99"), -(3 * kql.TICKS_PER_DAY + 5), "bbbbbbbb-0000-4000-8000-000000000008", []),
     ]
     return kql.Table(SCHEMAS[TEST_TABLE], rows)
+
+
+# --------------------------------------------------------------------------
+# DefenderFdwEdges: the values where SQL and KQL semantics part ways
+
+EDGE_NAMES = ["alpha", "Alpha", "ALPHA", "", "\u00e9cole", "\u00c9COLE", "stra\u00dfe", "STRASSE", "\u01c5ungla",
+              "100%", "100% sure", "under_score", "back\\slash", "a_b%c\\d", "it's", "\"q\"", "\U0001F525 fire",
+              "\u0130stanbul", "\u03a3\u03af\u03c3\u03c5\u03c6\u03bf\u03c2", "tab\there", "Zeta", "zeta", " lead", "trail "]
+EDGE_CATEGORIES = ["red", "Red", "blue", "", "gr\u00fcn"]
+EDGE_BIGS = [9223372036854775807, 9223372036854775806, 9223372036854775000, -9223372036854775808,
+             -9223372036854775807, 4611686018427387904, BIG_INT64, 0, -1, 1, 42]
+EDGE_SMALLS = [2147483647, -2147483648, 0, -1, 1, 7, 100]
+EDGE_RATIOS = [float("nan"), float("inf"), float("-inf"), 0.0, -0.0, 1.5, -2.25, 1e308, 5e-324, 0.1]
+EDGE_TIMES = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59.9999999Z", "1970-01-01T00:00:00Z",
+              "2025-03-01T00:00:00.0000005Z", "2025-03-01T00:00:00.0000015Z", "2024-02-29T23:59:59.9999999Z",
+              "2025-06-15T12:30:00Z", "2000-01-01T00:00:00.0000001Z"]
+EDGE_SPANS = [0, 1, -1, kql.TICKS_PER_DAY, -3 * kql.TICKS_PER_DAY - 5, 36 * 3600 * kql.TICKS_PER_SECOND,
+              10675199 * kql.TICKS_PER_DAY]
+
+
+def edges_table(count=96):
+    """count fixed rows cycling through the edge values with different
+    strides, so that every pair of values meets and every column has nulls."""
+    rows = []
+    for i in range(count):
+        def pick(pool, stride, null_every):
+            return None if i % null_every == null_every - 1 else pool[(i * stride) % len(pool)]
+        when = pick(EDGE_TIMES, 3, 9)
+        extra = None if i % 6 == 5 else [{"k": i % 4, "tags": ["x", "Y"][: i % 3]}, [i % 5, "t"],
+                                          "s%d" % (i % 3), i % 7, {"big": BIG_INT64}][i % 5]
+        # a Kusto string is never null (an absent string is ""), so the
+        # string columns get "" where the others get null
+        rows.append((i + 1, pick(EDGE_NAMES, 5, 11) or "", pick(EDGE_CATEGORIES, 1, 13) or "", pick(EDGE_BIGS, 7, 8),
+                     pick(EDGE_SMALLS, 3, 10), pick(EDGE_RATIOS, 7, 12), None if i % 7 == 6 else bool(i % 3),
+                     None if when is None else kql.parse_datetime(when), pick(EDGE_SPANS, 2, 10), extra))
+    return kql.Table(SCHEMAS[EDGE_TABLE], rows)

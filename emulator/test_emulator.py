@@ -204,6 +204,17 @@ class TokenTests(EmulatorTestCase):
         _, _, body = self.token_request()
         self.assertEqual(body["expires_in"], 120)
 
+    def test_client_secret_rotation(self):
+        app = "55555555-5555-5555-5555-555555555555"
+        self.assertEqual(self.token_request(client_id=app, client_secret="one")[0], 400)
+        self.control("POST", "clients", {"client_id": app, "secret": "one"})
+        self.token(client_id=app, client_secret="one")
+        self.control("POST", "clients", {"client_id": app, "secret": "two"})
+        status, _, body = self.token_request(client_id=app, client_secret="one")
+        self.assertEqual(status, 401, body)
+        self.assertEqual(body["error_codes"][0], 7000215)
+        self.token(client_id=app, client_secret="two")
+
 
 class GraphAuthTests(EmulatorTestCase):
     def assert_401(self, result, fragment):

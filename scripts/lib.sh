@@ -15,10 +15,11 @@ PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-d
           "postgresql-$PG_MAJOR-cron")
 # scripts/test.sh adds these: valgrind for the client layer, clang and its
 # libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential),
-# Debian's packaging tools for test/package/check.sh (pg_buildext comes
-# with postgresql-server-dev-all), and a JSON Schema validator for META.json
-TEST_PACKAGES=(valgrind clang libclang-rt-14-dev debhelper lintian postgresql-server-dev-all
-               python3-jsonschema)
+# psycopg2 for test/checks/differential.py, Debian's packaging tools for
+# test/package/check.sh (pg_buildext comes with postgresql-server-dev-all),
+# and a JSON Schema validator for META.json
+TEST_PACKAGES=(valgrind clang libclang-rt-14-dev python3-psycopg2 debhelper lintian
+               postgresql-server-dev-all python3-jsonschema)
 PYTHON=/usr/bin/python3
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -119,7 +120,8 @@ free_port() {
     "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Run one of the emulator's servers (SCRIPT: graph_emulator.py, proxy.py) in
+# Run one of the emulator's servers (SCRIPT: graph_emulator.py, proxy.py, or
+# a path below the repository such as test/checks/hostile_listener.py) in
 # the background on a free loopback port and wait until it reports the port.
 # NAME names its port and log files in WORK_DIR; the other arguments go to
 # the script.  Sets LAUNCHED_PID and LAUNCHED_PORT.
@@ -127,7 +129,8 @@ launch_server() {
     local script=$1 name=$2 i
     shift 2
     local portfile="$WORK_DIR/$name.port" logfile="$WORK_DIR/$name.log"
-    "$PYTHON" "$REPO_DIR/emulator/$script" --host 127.0.0.1 --port 0 \
+    case "$script" in */*) script="$REPO_DIR/$script" ;; *) script="$REPO_DIR/emulator/$script" ;; esac
+    "$PYTHON" "$script" --host 127.0.0.1 --port 0 \
         --port-file "$portfile" "$@" >"$logfile" 2>&1 &
     LAUNCHED_PID=$!
     for i in $(seq 1 100); do
@@ -179,6 +182,18 @@ dfw_start_proxies() {
     log "proxies at $PROXY_URL and $AUTH_PROXY_URL (with credentials)"
 }
 
+# The attacker's host of the security tests (test/checks/hostile_listener.py):
+# it records every connection in HOSTILE_LOG, which must stay empty.  Sets
+# HOSTILE_URL, HOSTILE_LOG and HOSTILE_PID.
+dfw_start_hostile_listener() {
+    HOSTILE_LOG="$WORK_DIR/hostile_requests.jsonl"
+    launch_server test/checks/hostile_listener.py hostile --log "$HOSTILE_LOG"
+    HOSTILE_PID=$LAUNCHED_PID
+    HOSTILE_URL="http://127.0.0.1:$LAUNCHED_PORT"
+    chmod 644 "$HOSTILE_LOG"
+    log "hostile listener at $HOSTILE_URL (must receive nothing)"
+}
+
 # Test-only certificates for certificate credentials, made fresh each run
 # (no private key is ever committed):
 #   a.pem         certificate A and its key in one file (mode 600)
@@ -187,6 +202,7 @@ dfw_start_proxies() {
 #   loose.pem     a copy of a.pem that group and others can read (mode 644)
 #   a.crt         A's certificate alone, to register it with the emulator
 #   a.sha1        A's SHA-1 fingerprint as openssl prints it
+#   loose_secret.txt  a client secret that group and others can read (mode 644)
 # The files belong to the cluster's OS user, as a DBA would set them up.
 dfw_make_certificates() {
     local dir="$WORK_DIR/certs" n
@@ -204,6 +220,9 @@ dfw_make_certificates() {
     rm -f "$dir/a.key" "$dir/c.key" "$dir/c.crt"
     chmod 600 "$dir/a.pem" "$dir/b.key" "$dir/c.pem"
     chmod 644 "$dir/loose.pem" "$dir/a.crt" "$dir/b.crt" "$dir/a.sha1"
+    # a client secret in a file that others may read (refused)
+    printf 'test-secret-value\n' >"$dir/loose_secret.txt"
+    chmod 644 "$dir/loose_secret.txt"
     chown -R "$CLUSTER_USER" "$dir" 2>/dev/null || true
     chmod 755 "$dir"
 }
@@ -240,6 +259,9 @@ defender_test.emulator_tls_ca = '$EMULATOR_TLS_CA'
 defender_test.proxy_url = '$PROXY_URL'
 defender_test.auth_proxy_url = '$AUTH_PROXY_URL'
 defender_test.cert_dir = '$CERT_DIR'
+defender_test.hostile_url = '$HOSTILE_URL'
+defender_test.hostile_log = '$HOSTILE_LOG'
+defender_test.pg_bin = '$PGBIN'
 EOF
     as_cluster_user "$PGBIN/pg_ctl" -D "$data" -l "$WORK_DIR/postgres.log" -w -t 60 start >/dev/null \
         || { cat "$WORK_DIR/postgres.log" >&2; die "PostgreSQL did not start"; }
@@ -253,7 +275,7 @@ dfw_stop_all() {
         as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -m fast -w stop >/dev/null 2>&1
     fi
     local pid
-    for pid in "${EMULATOR_PID:-}" "${EMULATOR_TLS_PID:-}" "${PROXY_PID:-}" "${AUTH_PROXY_PID:-}"; do
+    for pid in "${EMULATOR_PID:-}" "${EMULATOR_TLS_PID:-}" "${PROXY_PID:-}" "${AUTH_PROXY_PID:-}" "${HOSTILE_PID:-}"; do
         [ -n "$pid" ] || continue
         kill "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
@@ -285,5 +307,6 @@ dfw_setup() {
     dfw_start_emulator "$@"
     dfw_start_tls_emulator "$@"
     dfw_start_proxies
+    dfw_start_hostile_listener
     dfw_start_cluster
 }

@@ -43,7 +43,8 @@ WARMUP = int(os.environ.get("MEMCHECK_WARMUP", "500"))
 # Under AddressSanitizer (scripts/test.sh's second pass) freed memory sits
 # in ASan's quarantine, so only the file descriptors and the errors are
 # judged there: MEMCHECK_LIMIT_MB=0 turns the memory limit off.
-POOL_MAX = 8             # DFW_MAX_TRANSFERS: connections the client may keep
+POOL_MAX = 12            # DFW_MAX_TRANSFERS (src/defender_client.h): connections the client may keep
+POOL_CHURN = 2           # pooled connections closed and reopened between two marks
 LIMIT_MB = float(os.environ.get("MEMCHECK_LIMIT_MB", "5"))
 # A setting's value is malloc'd by PostgreSQL and kept: a leak that no
 # memory context sees, like one in libcurl or jansson would be.
@@ -203,8 +204,12 @@ def main():
         problems.append("memory contexts grew %.2f MB (limit %.0f MB)" % (ctx, LIMIT_MB))
     # Parallel page fetches keep up to parallel_pages (at most 8) connections
     # alive in the backend's pool, so a few more sockets after the warm-up
-    # are the pool filling, not a leak; a leak grows with the scans.
-    if a["fds"] > mid["fds"] or a["fds"] > b["fds"] + POOL_MAX:
+    # are the pool filling, not a leak; and the pool may close an idle
+    # connection and open one again between the marks (seen: 62 -> 61 -> 62
+    # on a loaded machine).  A leak grows with the scans: hundreds of error
+    # scans run in each half, so a leak on any path they take shows as more
+    # than POOL_CHURN new sockets in the second half.
+    if a["fds"] > mid["fds"] + POOL_CHURN or a["fds"] > b["fds"] + POOL_MAX:
         problems.append("file descriptors leaked: %d -> %d -> %d" % (b["fds"], mid["fds"], a["fds"]))
     if errors != warm_fail + main_fail:
         problems.append("expected %d errors, psql reported %d" % (warm_fail + main_fail, errors))

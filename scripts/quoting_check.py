@@ -27,7 +27,7 @@ import os
 import random
 import subprocess
 import sys
-from emulator_control import emulator, finish  # noqa: E402  (scripts/)
+from emulator_control import emulator, finish, server_sql  # noqa: E402  (scripts/)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
@@ -48,13 +48,7 @@ SETUP = """
 DROP DATABASE IF EXISTS {db};
 CREATE DATABASE {db};
 \\c {db}
-SET client_min_messages = warning;
-CREATE EXTENSION defender_fdw;
-CREATE SERVER defender FOREIGN DATA WRAPPER defender_fdw OPTIONS (
-  tenant_id '00000000-0000-0000-0000-000000000001', login_url '{url}', graph_url '{url}');
-CREATE USER MAPPING FOR CURRENT_USER SERVER defender
-  OPTIONS (client_id '11111111-1111-1111-1111-111111111111', client_secret 'test-secret-value');
-CREATE FOREIGN TABLE incidents (id text, assigned_to text) SERVER defender OPTIONS (resource 'incidents');
+{server}CREATE FOREIGN TABLE incidents (id text, assigned_to text) SERVER defender OPTIONS (resource 'incidents');
 CREATE FOREIGN TABLE processes (
   file_name text OPTIONS (property 'FileName')
 ) SERVER defender OPTIONS (resource 'hunting', table 'DeviceProcessEvents', timespan 'P30D');
@@ -82,7 +76,7 @@ def main():
     real = next(i["assignedTo"] for i in incidents if i.get("assignedTo"))
     real_count = sum(1 for i in incidents if i.get("assignedTo") == real)
 
-    script = [SETUP.format(db=DB, url=url).encode()]
+    script = [SETUP.format(db=DB, server=server_sql(url)).encode()]
     before = None
     for v in values:
         lit = sql_literal(v)

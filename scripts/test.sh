@@ -11,6 +11,8 @@
 #   TESTS="setup scan" ...      runs only these regression tests (setup first)
 #   SANITIZE=0 ...              skips the AddressSanitizer + UBSan pass
 #   FUZZ_SECONDS=20 ...         how long each libFuzzer target runs
+#   PROPERTY_COUNT=3000 ...      generated endpoints (PROPERTY_SEED=N replays a run)
+#   DIFF_QUERIES=2000 ...       how many queries test/checks/differential.py runs
 #   PACKAGE_CHECK=0 ...         skips the Debian package check
 
 source "$(dirname "$0")/lib.sh"
@@ -112,11 +114,24 @@ run_check "quoting: random strings through WHERE, parsed back by the emulator" \
 run_check "every SQL example of README.md, as written, against the emulator (test/checks/doc_examples.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_examples.py" "$PGBIN/psql" "$EMULATOR_URL"
 
+# Random queries, each with pushdown on and off: any difference fails.  A
+# fresh seed every run (printed; --seed N replays it); DIFF_QUERIES=N to
+# run more or fewer.
+run_check "differential: ${DIFF_QUERIES:-2000} random queries with pushdown on and off" \
+    "$PYTHON" "$REPO_DIR/test/checks/differential.py" "$EMULATOR_URL" --queries "${DIFF_QUERIES:-2000}"
+
 # After everything that ran in the cluster (the regression suite, the
-# memory and the quoting checks, the README's examples), with log_min_messages = debug5 and
+# memory, the quoting and the differential checks, the README's examples), with
+# log_min_messages = debug5 and
 # log_statement = all.
 run_check "secrets in the server log" \
     "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql
+
+# Issue 13's property: generated endpoints are refused before any I/O or
+# reach only the emulator; the hostile listener heard nothing, all run long.
+run_check "endpoints: ${PROPERTY_COUNT:-3000} generated, none may leave graph_url/mde_url" \
+    "$PYTHON" "$REPO_DIR/test/checks/endpoint_property.py" "$EMULATOR_URL" "$HOSTILE_URL" \
+    "$HOSTILE_LOG" "$WORK_DIR/postgres.log"
 
 log "client layer under valgrind (test/client_driver.c)"
 if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src" -o "$WORK_DIR/client_driver" \

@@ -109,7 +109,11 @@ INSERT INTO kql_cases (clause, show_count) VALUES
                              WHERE process_command_line LIKE '%"%' LIMIT 1)$$, true),
   ($$process_command_line = (SELECT process_command_line FROM hunting.device_process_events
                              WHERE process_command_line ~ E'[\\\\|\\n\\t]' LIMIT 1)$$, true),
-  ($$file_name = E'a"b\\c|d\ne'$$, true);
+  ($$file_name = E'a"b\\c|d\ne'$$, true),
+  -- the first instant KQL holds: its bounds must not reach year 0
+  ($$process_creation_time >= '0001-01-01 00:00:00+00'$$, true),
+  ($$process_creation_time = '0001-01-01 00:00:00+00'$$, true),
+  ($$process_creation_time < '0001-01-01 00:00:01+00'$$, true);
 
 SET defender_fdw.enable_pushdown = on;
 SELECT n, clause, CASE WHEN show_count THEN c.matching END AS matching, c.same, c.kql

@@ -69,7 +69,11 @@ INSERT INTO where_cases (clause) VALUES
   -- NULLs and empty lists
   ($$classification <> ALL (ARRAY['truePositive', NULL])$$),
   ($$severity = ANY (ARRAY[]::text[])$$),
-  ($$severity = NULL$$);
+  ($$severity = NULL$$),
+  -- the first instant Graph holds: its bounds must not reach year 0
+  ($$created_date_time >= '0001-01-01 00:00:00+00'$$),
+  ($$created_date_time = '0001-01-01 00:00:00+00'$$),
+  ($$created_date_time < '0001-01-01 00:00:01+00'$$);
 
 SELECT n, clause, c.matching, c.same, c.filter_sent
 FROM where_cases, LATERAL check_pushdown(clause) c ORDER BY n;

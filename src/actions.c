@@ -163,14 +163,6 @@ typedef struct RequestExtras
 } RequestExtras;
 
 /* scheme, host and port of a URL, and where its path starts */
-typedef struct UrlOrigin
-{
-	char	   *scheme;			/* lower case */
-	char	   *host;			/* as written; brackets kept for IPv6 */
-	int			port;			/* explicit or the scheme's default */
-	const char *rest;			/* path, query and fragment (points into the URL) */
-} UrlOrigin;
-
 static Datum update_entity(FunctionCallInfo fcinfo, const EntityKind *kind,
 						   const char *fname, const char *id, BodyField *fields,
 						   int nfields, int server_arg);
@@ -214,9 +206,6 @@ static void normalise_host(char *host);
 static int	compare_strings(const void *a, const void *b);
 static void mde_domains(const DefenderOptions *opts, const char *id, SetResult *set);
 static void graph_domains(const DefenderOptions *opts, const char *id, SetResult *set);
-static bool has_scheme(const char *endpoint);
-static bool split_origin(const char *url, UrlOrigin *out);
-static bool same_origin(const UrlOrigin *a, const UrlOrigin *b);
 static bool path_under(const char *rest, const char *base_rest);
 static void append_url_text(StringInfo buf, const char *text);
 static void append_query_name(StringInfo buf, const char *name);
@@ -691,9 +680,9 @@ defender_alert_domains(PG_FUNCTION_ARGS)
 static void
 mde_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 {
-	char	   *encoded = defender_url_encode(to_utf8(id));
+	char	   *encoded = defender_id_segment(to_utf8(id), "alert id");
 	char	   *url = psprintf("%s/api/alerts/%s/domains", opts->mde_url, encoded);
-	char	   *display = psprintf("GET /api/alerts/%s/domains", id);
+	char	   *display = psprintf("GET /api/alerts/%s/domains", defender_display_text(id));
 	DefenderResponse *response;
 	json_t	   *document;
 	json_t	   *values;
@@ -901,9 +890,12 @@ defender_request(PG_FUNCTION_ARGS)
 	SetResult	set;
 	DefenderOptions *opts;
 	DefenderOptions once;
-	UrlOrigin	target;
-	UrlOrigin	graph;
-	UrlOrigin	mde;
+	DfwOrigin	target;
+	DfwOrigin	graph;
+	DfwOrigin	mde;
+	char	   *graph_rest;
+	char	   *mde_rest;
+	char	   *why;
 	const char *audience;
 	StringInfoData url;
 	const char *path;
@@ -936,34 +928,46 @@ defender_request(PG_FUNCTION_ARGS)
 
 	/* the options say where the token may go; reading them sends nothing */
 	opts = action_options(fcinfo, 5, fname);
-	if (!split_origin(opts->graph_url, &graph) || !split_origin(opts->mde_url, &mde))
+	if (!defender_url_origin(opts->graph_url, &graph, &graph_rest, &why) ||
+		!defender_url_origin(opts->mde_url, &mde, &mde_rest, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("cannot read graph_url or mde_url of server \"%s\"", opts->servername)));
+				 errmsg("cannot read graph_url or mde_url of server \"%s\"", opts->servername),
+				 errdetail("%s.", why)));
 
-	/* the URL: relative to /{api_version}/, or absolute on graph_url's or mde_url's origin */
+	/*
+	 * The URL: relative to /{api_version}/, or absolute on graph_url's or
+	 * mde_url's origin as libcurl reads it (curl_url), with no user
+	 * information, fragment or control character.  The URL is then rebuilt
+	 * from those parts, and the client checks it once more before sending.
+	 */
 	initStringInfo(&url);
-	if (has_scheme(endpoint))
+	if (dfw_url_has_scheme(endpoint))
 	{
-		bool		parsed = split_origin(endpoint, &target);
-		bool		on_graph = parsed && same_origin(&target, &graph);
-		bool		on_mde = parsed && same_origin(&target, &mde);
+		char	   *rest = NULL;
+		bool		parsed = defender_url_origin(endpoint, &target, &rest, &why);
+		bool		on_graph = parsed && defender_same_origin(&target, &graph);
+		bool		on_mde = parsed && defender_same_origin(&target, &mde);
 
 		if (!on_graph && !on_mde)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s() sends requests only to the server's graph_url or mde_url", fname),
-					 errdetail("The endpoint \"%s\" is not on %s or %s (scheme, host and port must be the same, with no user name); the access token is sent nowhere else.",
-							   endpoint, opts->graph_url, opts->mde_url),
+					 errdetail("The endpoint %s is not on %s or %s (%s); the access token is sent nowhere else.",
+					 /* an '@' may end a password: such an endpoint is not echoed */
+							   strchr(endpoint, '@') ? "(not shown: it has an '@')" :
+							   psprintf("\"%s\"", defender_display_text(endpoint)),
+							   opts->graph_url, opts->mde_url,
+							   parsed ? "scheme, host and port must be the same" : why),
 					 errhint("Give a path relative to %s/%s/, such as security/incidents, or change the server's graph_url or mde_url.",
 							 opts->graph_url, opts->api_version)));
 		/* both on one origin (a test set-up): the longer matching base path wins */
 		if (on_graph && on_mde)
-			on_graph = !(path_under(target.rest, mde.rest) &&
-						 strlen(mde.rest) > strlen(graph.rest));
+			on_graph = !(path_under(rest, mde_rest) &&
+						 strlen(mde_rest) > strlen(graph_rest));
 		audience = on_graph ? opts->graph_url : opts->mde_url;
-		appendBinaryStringInfo(&url, endpoint, target.rest - endpoint);
-		path = target.rest;
+		appendStringInfoString(&url, defender_origin_text(&target));
+		path = rest;
 	}
 	else
 	{
@@ -1008,11 +1012,12 @@ defender_request(PG_FUNCTION_ARGS)
 
 	/* how the request appears in messages: the path and query sent */
 	{
-		UrlOrigin	sent;
+		DfwOrigin	sent;
+		char	   *rest;
 
-		display = split_origin(url.data, &sent) ?
-			psprintf("%s %s", method, sent.rest[0] ? sent.rest : "/") :
-			psprintf("%s %s", method, url.data);
+		display = defender_url_origin(url.data, &sent, &rest, &why) ?
+			psprintf("%s %s", method, rest) :
+			psprintf("%s %s", method, defender_display_text(url.data));
 	}
 
 	begin_set(fcinfo, &set, InvalidOid, fname);
@@ -1052,7 +1057,7 @@ defender_request(PG_FUNCTION_ARGS)
 
 		if (strcmp(method, "GET") != 0)
 			defender_cache_forget_all();	/* it may change what reads answered */
-		response = defender_http_send(&once, method, url.data, display, headers,
+		response = defender_http_send(&once, method, url.data, audience, display, headers,
 									  body, body ? strlen(body) : 0, idempotent);
 		/* the header held a credential; do not leave it lying in memory */
 		explicit_bzero((char *) headers[0], strlen(headers[0]));
@@ -1181,110 +1186,6 @@ response_headers_jsonb(const DfwHttpResponse *http)
 	}
 	appendStringInfoChar(&buf, '}');
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-}
-
-/*
- * has_scheme
- *		Does the endpoint start with "scheme:" (RFC 3986), making it an
- *		absolute URL rather than a path?
- */
-static bool
-has_scheme(const char *endpoint)
-{
-	const char *p = endpoint;
-
-	if (!isalpha((unsigned char) *p))
-		return false;
-	while (isalnum((unsigned char) *p) || *p == '+' || *p == '-' || *p == '.')
-		p++;
-	return *p == ':';
-}
-
-/*
- * split_origin
- *		Scheme, host and port of an absolute http(s) URL; false for anything
- *		else, including a URL with user info or an unreadable authority.
- *
- * The authority must be a host (or a bracketed IPv6 literal) and an
- * optional numeric port, with no '@', '%', backslash, space or control:
- * anything that libcurl might read differently from this function is
- * refused outright.  A host is compared with the configured one as a
- * whole, so no other character can make it mean another host.
- */
-static bool
-split_origin(const char *url, UrlOrigin *out)
-{
-	const char *sep = strstr(url, "://");
-	const char *authority;
-	const char *host_end;
-	size_t		len;
-	char	   *p;
-
-	memset(out, 0, sizeof(UrlOrigin));
-	if (sep == NULL || sep == url || strcspn(url, "/?#") < (size_t) (sep - url))
-		return false;
-	out->scheme = pnstrdup(url, sep - url);
-	for (p = out->scheme; *p; p++)
-		*p = pg_tolower((unsigned char) *p);
-	if (strcmp(out->scheme, "http") != 0 && strcmp(out->scheme, "https") != 0)
-		return false;
-
-	authority = sep + 3;
-	len = strcspn(authority, "/?#");
-	out->rest = authority + len;
-	if (len == 0)
-		return false;
-	if (authority[0] == '[')
-	{
-		host_end = memchr(authority, ']', len);
-		if (host_end == NULL)
-			return false;
-		host_end++;
-		for (p = (char *) authority + 1; p < host_end - 1; p++)
-			if (!isxdigit((unsigned char) *p) && *p != ':' && *p != '.')
-				return false;
-	}
-	else
-	{
-		for (host_end = authority; host_end < authority + len && *host_end != ':'; host_end++)
-			if ((unsigned char) *host_end <= ' ' || (unsigned char) *host_end >= 0x7f ||
-				strchr("@\\%[]", *host_end) != NULL)
-				return false;
-	}
-	if (host_end == authority)
-		return false;
-	out->host = pnstrdup(authority, host_end - authority);
-
-	if (host_end == authority + len)
-		out->port = strcmp(out->scheme, "https") == 0 ? 443 : 80;
-	else
-	{
-		const char *digits = host_end + 1;
-		long		port = 0;
-
-		if (*host_end != ':' || digits == authority + len)
-			return false;
-		for (; digits < authority + len; digits++)
-		{
-			if (!isdigit((unsigned char) *digits))
-				return false;
-			port = port * 10 + (*digits - '0');
-			if (port > 65535)
-				return false;
-		}
-		if (port == 0)
-			return false;
-		out->port = (int) port;
-	}
-	return true;
-}
-
-static bool
-same_origin(const UrlOrigin *a, const UrlOrigin *b)
-{
-	return strcmp(a->scheme, b->scheme) == 0 &&
-		pg_strcasecmp(a->host, b->host) == 0 &&
-		a->port == b->port;
 }
 
 /* Is the path of rest at or below base_rest's path? */
@@ -1760,7 +1661,7 @@ entity_url(const DefenderOptions *opts, const EntityKind *kind, const char *id,
 		   const char *suffix)
 {
 	return psprintf("%s/%s/security/%s/%s%s", opts->graph_url, opts->api_version,
-					kind->collection, defender_url_encode(to_utf8(id)), suffix);
+					kind->collection, defender_id_segment(to_utf8(id), psprintf("%s id", kind->noun)), suffix);
 }
 
 /* "PATCH /v1.0/security/incidents/29" (the id as given) */
@@ -1769,7 +1670,7 @@ entity_display(const DefenderOptions *opts, const char *method, const EntityKind
 			   const char *id, const char *suffix)
 {
 	return psprintf("%s /%s/security/%s/%s%s", method, opts->api_version,
-					kind->collection, id, suffix);
+					kind->collection, defender_display_text(id), suffix);
 }
 
 /*
@@ -1831,10 +1732,11 @@ report_not_found(const DefenderResponse *response, const EntityKind *kind,
 		(gerr.request_id[0] ? gerr.request_id : "none");
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("%s \"%s\" not found", kind->noun, id),
+			 errmsg("%s \"%s\" not found", kind->noun, defender_display_text(id)),
 			 gerr.parsed ?
 			 errdetail("Microsoft Graph answered HTTP 404, error code \"%s\": %s (request-id %s).",
-					   gerr.code, gerr.message, request_id) :
+					   defender_display_text(gerr.code), defender_display_text(gerr.message),
+					   defender_display_text(request_id)) :
 			 errdetail("Microsoft Graph answered HTTP 404 (request-id %s).", request_id),
 			 errcontext("remote request: %s", display)));
 }

@@ -72,7 +72,7 @@ static void wait_for_ticket(DfwClient *client, DfwTicket ticket);
 static void wait_for_transfer(const DfwWait *wait);
 static void prepare_wait_set(const DfwWait *wait);
 static void init_request(DfwHttpRequest *request, const DefenderOptions *opts,
-						 const char *method, const char *url,
+						 const char *method, const char *url, const char *origin,
 						 const char *const *headers, const char *body, size_t body_len);
 static DefenderResponse *new_response(void);
 static void free_response_body(void *arg);
@@ -384,12 +384,13 @@ new_response(void)
 /* The transfer settings every request takes from the server's options. */
 static void
 init_request(DfwHttpRequest *request, const DefenderOptions *opts,
-			 const char *method, const char *url, const char *const *headers,
-			 const char *body, size_t body_len)
+			 const char *method, const char *url, const char *origin,
+			 const char *const *headers, const char *body, size_t body_len)
 {
 	memset(request, 0, sizeof(DfwHttpRequest));
 	request->method = method;
 	request->url = url;
+	request->origin = origin;
 	request->headers = headers;
 	request->body = body;
 	request->body_len = body_len;
@@ -401,7 +402,9 @@ init_request(DfwHttpRequest *request, const DefenderOptions *opts,
 	request->user_agent = DEFENDER_USER_AGENT;
 	request->proxy = opts->proxy;
 	request->proxy_user = opts->proxy_user;
-	request->proxy_password = opts->proxy_password;
+	/* a proxy_password_file is read only for a request through a proxy */
+	request->proxy_password = opts->proxy_user && !(opts->proxy && opts->proxy[0] == '\0') ?
+		defender_proxy_password(opts) : opts->proxy_password;
 }
 
 /*
@@ -411,11 +414,14 @@ init_request(DfwHttpRequest *request, const DefenderOptions *opts,
  * Returns the final response, whatever its HTTP status; transport
  * failures that outlast the retries raise an ERROR.  The response lives in
  * CurrentMemoryContext.  display is how the request appears in messages:
- * method and URL, never a body or header.
+ * method and URL, never a body or header.  origin is the configured URL
+ * (graph_url, mde_url, login_url, managed_identity_url) whose scheme, host
+ * and port url must have: the client checks the URL it hands libcurl
+ * against it before any I/O, and a URL elsewhere is an ERROR.
  */
 DefenderResponse *
 defender_http_send(const DefenderOptions *opts, const char *method,
-				   const char *url, const char *display,
+				   const char *url, const char *origin, const char *display,
 				   const char *const *headers,
 				   const char *body, size_t body_len, bool idempotent)
 {
@@ -423,7 +429,8 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 	DfwHttpRequest request;
 	int			attempt;
 
-	init_request(&request, opts, method, url, headers, body, body_len);
+	display = defender_display_text(display);
+	init_request(&request, opts, method, url, origin, headers, body, body_len);
 
 	for (attempt = 0;; attempt++)
 	{
@@ -509,6 +516,7 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 	const char *service = strcmp(audience, opts->mde_url) == 0 ?
 		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
 
+	display = defender_display_text(display);
 	if (flags & DEFENDER_CACHEABLE)
 	{
 		DefenderResponse *cached = new_response();
@@ -533,7 +541,7 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 		api_headers(headers, psprintf("Authorization: Bearer %s", token),
 					client_request_id, body != NULL);
 
-		response = defender_http_send(opts, method, url, display, headers,
+		response = defender_http_send(opts, method, url, audience, display, headers,
 									  body, body ? strlen(body) : 0,
 									  strcmp(method, "GET") == 0);
 		/* The header held a credential; do not leave it lying in memory. */
@@ -614,7 +622,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 	get->opts = opts;
 	get->audience = audience;
 	get->url = pstrdup(url);
-	get->display = pstrdup(display);
+	get->display = pstrdup(defender_display_text(display));
 	get->response = new_response();
 	get->ticket.slot = -1;
 	get->cancel.func = cancel_pending_get;
@@ -633,7 +641,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 							 defender_get_token(opts, audience, false));
 	get->client_request_id = defender_new_client_request_id();
 	api_headers(headers, authorization, get->client_request_id, false);
-	init_request(&request, opts, "GET", get->url, headers, NULL, 0);
+	init_request(&request, opts, "GET", get->url, audience, headers, NULL, 0);
 	get->started = GetCurrentTimestamp();
 	/* libcurl copies the URL and headers: the credential can go now */
 	get->sent = dfw_client_start(client, &request, &get->response->http,
@@ -806,6 +814,14 @@ report_transport_error(const DefenderOptions *opts,
 					 errdetail("%s", detail),
 					 errcontext("remote request: %s", display)));
 			break;
+		case DFW_CLIENT_URL_REFUSED:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("refused to send a request outside the server's configured endpoints"),
+					 errdetail("%s; nothing was sent, so that no credential leaves for another host.",
+							   detail),
+					 errcontext("remote request: %s", display)));
+			break;
 		case DFW_CLIENT_BAD_URL:
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
@@ -859,12 +875,21 @@ report_proxy_error(const DefenderOptions *opts, const DefenderResponse *response
 static char *
 url_origin(const char *url)
 {
-	const char *host = strstr(url, "://");
-	size_t		len;
+	DfwOrigin	origin;
+	char	   *why;
 
-	host = host ? host + 3 : url;
-	len = (host - url) + strcspn(host, "/?#");
-	return pnstrdup(url, len);
+	if (!defender_url_origin(url, &origin, NULL, &why))
+		return defender_display_text(url);
+	return defender_origin_text(&origin);
+}
+
+/* "scheme://host[:port]", the port only when it is not the scheme's default */
+char *
+defender_origin_text(const DfwOrigin *origin)
+{
+	if (origin->port == (strcmp(origin->scheme, "https") == 0 ? 443 : 80))
+		return psprintf("%s://%s", origin->scheme, origin->host);
+	return psprintf("%s://%s:%ld", origin->scheme, origin->host, origin->port);
 }
 
 /*
@@ -895,14 +920,15 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 	appendStringInfo(&detail, "HTTP %ld", http->status);
 	if (gerr.parsed)
 	{
-		appendStringInfo(&detail, ", error code \"%s\"", gerr.code);
+		appendStringInfo(&detail, ", error code \"%s\"", defender_display_text(gerr.code));
 		if (gerr.message[0])
-			appendStringInfo(&detail, ": %s", defender_redact(opts, gerr.message));
+			appendStringInfo(&detail, ": %s",
+							 defender_display_text(defender_redact(opts, gerr.message)));
 	}
 	else
 		appendStringInfoString(&detail, body_excerpt(opts, http));
 	appendStringInfo(&detail, " (request-id %s, client-request-id %s).",
-					 request_id, client_request_id);
+					 defender_display_text(request_id), client_request_id);
 
 	switch (http->status)
 	{
@@ -934,7 +960,9 @@ report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 		case 429:
 			sqlstate = ERRCODE_FDW_UNABLE_TO_CREATE_REPLY;
 			msg = psprintf("%s is throttling requests", service);
-			hint = retry_after > MAX_RETRY_AFTER_S ?
+			hint = retry_after >= DFW_RETRY_AFTER_CAP_S ?
+				pstrdup("The service asked to wait a day or more, longer than defender_fdw waits; try again later.") :
+				retry_after > MAX_RETRY_AFTER_S ?
 				psprintf("The service asked to wait %ld seconds, longer than defender_fdw waits; try again later.", retry_after) :
 				psprintf("Still throttled after %d retries; try again later or raise the server option max_retries.", opts->max_retries);
 			break;
@@ -1031,7 +1059,7 @@ char *
 defender_redact(const DefenderOptions *opts, const char *text)
 {
 	StringInfoData buf;
-	const char *secrets[2];
+	const char *secrets[4];
 	char	   *out;
 	int			i;
 
@@ -1040,6 +1068,11 @@ defender_redact(const DefenderOptions *opts, const char *text)
 	out = pstrdup(text);
 	secrets[0] = opts ? opts->client_secret : NULL;
 	secrets[1] = opts ? opts->proxy_password : NULL;
+	/* the files' secrets as last read; nothing is read here */
+	secrets[2] = opts && opts->client_secret_file ?
+		defender_secret_file_cached(opts->client_secret_file) : NULL;
+	secrets[3] = opts && opts->proxy_password_file ?
+		defender_secret_file_cached(opts->proxy_password_file) : NULL;
 	for (i = 0; i < lengthof(secrets); i++)
 	{
 		const char *secret = secrets[i];
@@ -1059,6 +1092,101 @@ defender_redact(const DefenderOptions *opts, const char *text)
 		out = buf.data;
 	}
 	return out;
+}
+
+/*
+ * defender_url_origin
+ *		dfw_url_origin() (libcurl's reading of a URL) with palloc'd results:
+ *		the path and query in *rest when rest is not NULL, or the reason it
+ *		was refused in *why.
+ */
+bool
+defender_url_origin(const char *url, DfwOrigin *origin, char **rest, char **why)
+{
+	char		reason[DFW_MESSAGE_SIZE];
+	char	   *malloced = NULL;
+
+	reason[0] = '\0';
+	if (!dfw_url_origin(url, origin, rest ? &malloced : NULL, reason, sizeof(reason)))
+	{
+		*why = pstrdup(reason);
+		return false;
+	}
+	if (rest)
+	{
+		*rest = pstrdup(malloced);
+		free(malloced);
+	}
+	*why = NULL;
+	return true;
+}
+
+/* Same scheme, host and effective port? */
+bool
+defender_same_origin(const DfwOrigin *a, const DfwOrigin *b)
+{
+	return strcmp(a->scheme, b->scheme) == 0 &&
+		strcmp(a->host, b->host) == 0 &&
+		a->port == b->port;
+}
+
+/*
+ * defender_display_text
+ *		text as it may appear in a message or a log line: every control
+ *		character (CR and LF included) written as \xNN, so that a value
+ *		given by a caller cannot start a fake line of its own.  Text with no
+ *		control character is returned as is (not copied).
+ */
+char *
+defender_display_text(const char *text)
+{
+	StringInfoData buf;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *) text; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			break;
+	if (*p == '\0')
+		return (char *) text;
+	initStringInfo(&buf);
+	for (p = (const unsigned char *) text; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			appendStringInfo(&buf, "\\x%02X", *p);
+		else
+			appendStringInfoChar(&buf, (char) *p);
+	}
+	return buf.data;
+}
+
+/*
+ * defender_id_is_segment
+ *		Can id be one path segment: not empty, not "." or ".."?  The URL
+ *		of "{collection}/" + those would name the collection or its parent
+ *		(libcurl removes dot segments), not an entity.
+ */
+bool
+defender_id_is_segment(const char *id)
+{
+	return id[0] != '\0' && strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+}
+
+/*
+ * defender_id_segment
+ *		The percent-encoded path segment of an entity id, or an ERROR
+ *		(22023) for an id that cannot be one: every id that goes into a URL
+ *		path passes here, before any request.  what names the id in the
+ *		message ("incident id").
+ */
+char *
+defender_id_segment(const char *id, const char *what)
+{
+	if (!defender_id_is_segment(id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\"", what, defender_display_text(id)),
+				 errdetail("An id must not be empty, \".\" or \"..\": in a URL path it would name the collection or its parent, not one entity.")));
+	return defender_url_encode(id);
 }
 
 /*

@@ -34,7 +34,8 @@ typedef enum DfwClientError
 	DFW_CLIENT_TLS_FAILED,		/* handshake or certificate verification */
 	DFW_CLIENT_TIMED_OUT,		/* the request's own timeout elapsed */
 	DFW_CLIENT_TOO_LARGE,		/* body exceeded max_response_bytes */
-	DFW_CLIENT_TRANSFER_FAILED	/* reset, truncated body, protocol error */
+	DFW_CLIENT_TRANSFER_FAILED,	/* reset, truncated body, protocol error */
+	DFW_CLIENT_URL_REFUSED		/* the URL is not on the request's origin */
 } DfwClientError;
 
 #define DFW_MESSAGE_SIZE 512
@@ -45,6 +46,9 @@ typedef struct DfwHttpRequest
 {
 	const char *method;			/* GET, POST, PATCH, PUT, DELETE */
 	const char *url;			/* absolute http:// or https:// URL */
+	const char *origin;			/* a URL whose origin url must have (graph_url,
+								 * mde_url, login_url, managed_identity_url);
+								 * checked before any I/O, see dfw_url_origin */
 	const char *const *headers; /* NULL-terminated "Name: value" strings */
 	const char *body;			/* NULL for none */
 	size_t		body_len;
@@ -187,7 +191,42 @@ extern void dfw_response_free_body(DfwHttpResponse *response);
  */
 extern size_t dfw_url_encode(const char *text, size_t len, char *out);
 
-/* Seconds to wait from a Retry-After value (delta-seconds or HTTP date); -1 if unusable. */
+/*
+ * The origin of an http(s) URL as libcurl reads it (curl_url()): scheme,
+ * host in ASCII lower case (an IPv6 literal keeps its brackets) and the
+ * effective port.  dfw_url_origin() fills it and returns 1, or returns 0
+ * with the reason in why: not http(s), unparsable, user information, a
+ * fragment, an IPv6 zone id, a space or control character anywhere, a host
+ * that is not plain ASCII letters, digits, '-' and '.', or ends in a dot.
+ * rest, when not NULL, receives the path and query ("/a/b?c=d") malloc'd
+ * (free() it), or NULL when out of memory (then 0 is returned).
+ */
+#define DFW_HOST_SIZE 256
+typedef struct DfwOrigin
+{
+	char		scheme[8];
+	char		host[DFW_HOST_SIZE];
+	long		port;
+} DfwOrigin;
+
+extern int	dfw_url_origin(const char *url, DfwOrigin *origin, char **rest,
+						   char *why, size_t whysize);
+
+/*
+ * 1 when url has the same origin as base (both accepted by
+ * dfw_url_origin); else 0 with the reason in why.
+ */
+extern int	dfw_url_on_origin(const char *url, const char *base, char *why, size_t whysize);
+
+/* Does text start with an RFC 3986 scheme and ':' (an absolute URL)? */
+extern int	dfw_url_has_scheme(const char *text);
+
+/*
+ * Seconds to wait from a Retry-After value (delta-seconds or HTTP date);
+ * -1 if unusable.  At most DFW_RETRY_AFTER_CAP_S: anything longer is
+ * capped, before any arithmetic, so callers can multiply it safely.
+ */
+#define DFW_RETRY_AFTER_CAP_S 86400
 extern long dfw_parse_retry_after(const char *value);
 
 /* --- JSON documents that are small enough for jansson ------------------ */
@@ -205,11 +244,12 @@ typedef struct DfwGraphError
 extern void dfw_parse_graph_error(const char *body, size_t len, DfwGraphError *err);
 
 /* Microsoft Entra's token endpoint answer, success or error. */
+#define DFW_TOKEN_LIFETIME_CAP_S 86400
 typedef struct DfwTokenResponse
 {
 	int			parsed;			/* valid JSON object */
 	char	   *access_token;	/* malloc'd; NULL unless success */
-	long		expires_in;		/* seconds */
+	long		expires_in;		/* seconds, 0 to DFW_TOKEN_LIFETIME_CAP_S */
 	char		error[DFW_HEADER_VALUE_SIZE];	/* OAuth error, e.g. invalid_client */
 	long		aadsts;			/* first of error_codes, 0 if none */
 	char		description[DFW_MESSAGE_SIZE];	/* first line of error_description */

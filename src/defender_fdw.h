@@ -74,17 +74,21 @@ typedef struct DefenderOptions
 	int			cache_ttl;		/* seconds a response is reused; 0: never */
 	char	   *cloud;			/* global, usgov or dod: default URLs */
 	char	   *managed_identity_url;	/* the IMDS token endpoint */
+	bool		allow_managed_identity; /* non-superusers may use auth
+										 * 'managed_identity' (superuser's choice) */
 	char	   *proxy;			/* NULL: none set; "": never a proxy */
 
 	/* user mapping (client_id may come from the server) */
 	DefenderAuthMethod auth;
 	char	   *client_id;
 	char	   *client_secret;
+	char	   *client_secret_file; /* the secret is this file's content */
 	char	   *certificate_file;
 	char	   *private_key_file;	/* NULL: the key is in certificate_file */
 	char	   *certificate_thumbprint;
 	char	   *proxy_user;
 	char	   *proxy_password;
+	char	   *proxy_password_file;	/* the password is this file's content */
 
 	/* foreign table */
 	char	   *resource;
@@ -412,6 +416,7 @@ extern DefenderResponse *defender_api_request(const DefenderOptions *opts,
 extern DefenderResponse *defender_http_send(const DefenderOptions *opts,
 											const char *method,
 											const char *url,
+											const char *origin,
 											const char *display,
 											const char *const *headers,
 											const char *body, size_t body_len,
@@ -426,6 +431,12 @@ extern void defender_response_release(DefenderResponse *response);
 extern void defender_sleep_ms(long ms);
 extern char *defender_redact(const DefenderOptions *opts, const char *text);
 extern char *defender_url_encode(const char *text);
+extern bool defender_url_origin(const char *url, DfwOrigin *origin, char **rest, char **why);
+extern bool defender_same_origin(const DfwOrigin *a, const DfwOrigin *b);
+extern char *defender_origin_text(const DfwOrigin *origin);
+extern char *defender_display_text(const char *text);
+extern bool defender_id_is_segment(const char *id);
+extern char *defender_id_segment(const char *id, const char *what);
 extern char *defender_new_client_request_id(void);
 extern void defender_connection_init(void);
 
@@ -444,6 +455,10 @@ extern const char *defender_get_token(const DefenderOptions *opts,
 									  bool force_refresh);
 extern void defender_forget_token(const DefenderOptions *opts,
 								  const char *resource_url);
+extern const char *defender_secret_file(const char *path, const char *option);
+extern const char *defender_secret_file_cached(const char *path);
+extern const char *defender_client_secret(const DefenderOptions *opts);
+extern const char *defender_proxy_password(const DefenderOptions *opts);
 extern void defender_auth_init(void);
 
 /* pager.c */

@@ -141,8 +141,13 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 	if (render == RENDER_FALSE)
 		return render;
 
+	/*
+	 * A saved query is wrapped in parentheses; a "//" comment in it runs to
+	 * the end of the line, so the closing one then goes on a line of its
+	 * own (a query without "//" keeps the one-line form EXPLAIN shows).
+	 */
 	if (req->source_is_query)
-		appendStringInfo(buf, "(%s)", req->source);
+		appendStringInfo(buf, strstr(req->source, "//") ? "(%s\n)" : "(%s)", req->source);
 	else
 		defender_append_kql_name(buf, req->source);
 	if (render == RENDER_FILTER)

@@ -43,6 +43,9 @@ typedef int64 Ticks;
 
 #define TICKS_PER_SECOND INT64CONST(10000000)
 
+/* Graph's (and KQL's) first instant, 0001-01-01T00:00:00Z, in Ticks */
+#define FIRST_GRAPH_TICK (INT64CONST(-63082281600000000) * 10)
+
 /* what write_element needs of the leaf */
 typedef struct ElementContext
 {
@@ -310,15 +313,17 @@ read_as_postgres(Ticks ticks, int32 typmod)
  *
  * Reading is monotonic, and rounds by at most half a unit of the column's
  * precision (a second at worst), so bisecting a window of two seconds
- * around x finds it.
+ * around x finds it.  The window never reaches below Graph's first instant:
+ * there is no value there, and no year 0 to read back (for x within two
+ * seconds of 0001-01-01 the answer is that first instant or just after).
  */
 int64
 first_tick_at_or_after(TimestampTz x, int32 typmod)
 {
-	Ticks		lo = (Ticks) x * 10 - 2 * TICKS_PER_SECOND;
+	Ticks		lo = Max((Ticks) x * 10 - 2 * TICKS_PER_SECOND, FIRST_GRAPH_TICK - 1);
 	Ticks		hi = (Ticks) x * 10 + 2 * TICKS_PER_SECOND;
 
-	/* invariant: read(lo) < x <= read(hi) */
+	/* invariant: read(lo) < x <= read(hi) (lo itself is never read) */
 	while (hi - lo > 1)
 	{
 		Ticks		mid = lo + (hi - lo) / 2;

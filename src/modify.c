@@ -386,7 +386,8 @@ defender_exec_update(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 
 	initStringInfo(&path);
 	appendStringInfo(&path, "/%s/%s/", state->opts->api_version, state->resource->path);
-	appendStringInfoString(&path, defender_url_encode(idtext));
+	appendStringInfoString(&path,
+						   defender_id_segment(idtext, psprintf("id for \"%s\"", RelationGetRelationName(state->rel))));
 	entity = defender_patch_entity(state->opts, path.data, body.data, state->row_cxt);
 
 	/* Sent: remember it for the abort warning before anything else can fail. */
@@ -395,7 +396,7 @@ defender_exec_update(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 
 		Change	   *change = palloc(sizeof(Change));
 
-		change->what = psprintf("%s %s", state->resource->name, idtext);
+		change->what = psprintf("%s %s", state->resource->name, defender_display_text(idtext));
 		change->level = GetCurrentTransactionNestLevel();
 		changed_in_xact = lappend(changed_in_xact, change);
 		MemoryContextSwitchTo(xact);

@@ -105,15 +105,18 @@ static const DefenderOption valid_options[] = {
 	{"cloud", ForeignServerRelationId},
 	{"proxy", ForeignServerRelationId},
 	{"managed_identity_url", ForeignServerRelationId},
+	{"allow_managed_identity", ForeignServerRelationId},
 	/* user mapping */
 	{"auth", UserMappingRelationId},
 	{"client_id", UserMappingRelationId},
 	{"client_secret", UserMappingRelationId},
+	{"client_secret_file", UserMappingRelationId},
 	{"certificate_file", UserMappingRelationId},
 	{"private_key_file", UserMappingRelationId},
 	{"certificate_thumbprint", UserMappingRelationId},
 	{"proxy_user", UserMappingRelationId},
 	{"proxy_password", UserMappingRelationId},
+	{"proxy_password_file", UserMappingRelationId},
 	/* foreign table */
 	{"resource", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
@@ -171,6 +174,8 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 	bool		have_thumbprint = false;
 	bool		have_proxy_user = false;
 	bool		have_proxy_password = false;
+	bool		have_secret_file = false;
+	bool		have_proxy_password_file = false;
 
 	foreach(cell, options)
 	{
@@ -256,10 +261,26 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for option \"auth\": \"%s\"", value),
 						 errhint("Valid values are \"client_secret\", \"certificate\" and \"managed_identity\".")));
+
+			/*
+			 * A managed identity is the database host's own identity: whoever
+			 * uses the mapping acts as the host, with no credential of their
+			 * own.  As postgres_fdw's password_required, only a superuser
+			 * decides that; the validator sees the whole option list, so a
+			 * non-superuser cannot ALTER such a mapping either.
+			 */
+			if (strcmp(value, "managed_identity") == 0 && !superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to set option \"auth\" to \"managed_identity\""),
+						 errdetail("A managed identity is the database host's own identity: only a superuser may let a role act as it."),
+						 errhint("Ask a superuser to create the user mapping, and to set allow_managed_identity on the server for non-superusers.")));
 			auth = value;
 		}
 		else if (strcmp(name, "certificate_file") == 0 ||
-				 strcmp(name, "private_key_file") == 0)
+				 strcmp(name, "private_key_file") == 0 ||
+				 strcmp(name, "client_secret_file") == 0 ||
+				 strcmp(name, "proxy_password_file") == 0)
 		{
 			/*
 			 * The file is read by the server's OS user: letting any user name
@@ -274,10 +295,14 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"%s\" must be an absolute path", name)));
-			if (name[0] == 'c')
+			if (strcmp(name, "certificate_file") == 0)
 				have_certificate = true;
-			else
+			else if (strcmp(name, "private_key_file") == 0)
 				have_key_file = true;
+			else if (strcmp(name, "client_secret_file") == 0)
+				have_secret_file = true;
+			else
+				have_proxy_password_file = true;
 		}
 		else if (strcmp(name, "certificate_thumbprint") == 0)
 		{
@@ -318,7 +343,8 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 			(void) check_int(name, value, 1, MAX_PARALLEL_PAGES);
 		else if (strcmp(name, "cache_ttl") == 0)
 			(void) check_int(name, value, 0, MAX_CACHE_TTL);
-		else if (strcmp(name, "verify_ssl") == 0 || strcmp(name, "pushdown") == 0)
+		else if (strcmp(name, "verify_ssl") == 0 || strcmp(name, "pushdown") == 0 ||
+				 strcmp(name, "allow_managed_identity") == 0)
 		{
 			bool		b;
 
@@ -326,6 +352,9 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("invalid value for boolean option \"%s\": \"%s\"", name, value)));
+			if (b && strcmp(name, "allow_managed_identity") == 0)
+				require_superuser(name, value,
+								  "It lets the roles with a managed-identity user mapping on this server act as the database host's identity.");
 			if (!b && strcmp(name, "verify_ssl") == 0)
 				require_superuser(name, value,
 								  "Without verification anyone on the network path can read the client secret and the access tokens.");
@@ -392,8 +421,19 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 			else if (strcmp(def->defname, "proxy_password") == 0)
 				have_proxy_password = true;
 		}
-		check_credentials(auth, have_secret, have_certificate, have_key_file,
-						  have_thumbprint, have_proxy_password, have_proxy_user);
+		if (have_secret && have_secret_file)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("options \"client_secret\" and \"client_secret_file\" cannot both be set"),
+					 errhint("Keep the secret in one place: ALTER USER MAPPING ... OPTIONS (DROP client_secret).")));
+		if (have_proxy_password && have_proxy_password_file)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("options \"proxy_password\" and \"proxy_password_file\" cannot both be set"),
+					 errhint("Keep the password in one place: ALTER USER MAPPING ... OPTIONS (DROP proxy_password).")));
+		check_credentials(auth, have_secret || have_secret_file, have_certificate, have_key_file,
+						  have_thumbprint, have_proxy_password || have_proxy_password_file,
+						  have_proxy_user);
 	}
 
 	if (catalog == ForeignServerRelationId && !have_tenant)
@@ -472,34 +512,31 @@ context_name(Oid context)
 
 /*
  * check_url
- *		An http(s) URL with a host and nothing after the path.
+ *		An http(s) URL with a host and nothing after the path, as libcurl
+ *		reads it (defender_url_origin): the same reading that decides where
+ *		every request goes.
  *
  * User information ("user:password@host") is refused: it would be sent
- * along and shown wherever the URL is.
+ * along and shown wherever the URL is; so are a query, a fragment, a
+ * control character and a host with a trailing dot.
  */
 static void
 check_url(const char *option, const char *value)
 {
-	const char *host;
-	size_t		hostlen;
+	DfwOrigin	origin;
+	char	   *rest;
+	char	   *why;
 
-	if (pg_strncasecmp(value, "https://", 8) == 0)
-		host = value + 8;
-	else if (pg_strncasecmp(value, "http://", 7) == 0)
-		host = value + 7;
-	else
+	if (!defender_url_origin(value, &origin, &rest, &why) ||
+		(strchr(rest, '?') != NULL && (why = "the URL has a query") != NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
-				 errdetail("Only http:// and https:// URLs are allowed.")));
-
-	hostlen = strcspn(host, "/");
-	if (hostlen == 0 || memchr(host, '@', hostlen) != NULL ||
-		strpbrk(value, "?# \t\r\n") != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
-				 errdetail("Give a scheme, a host and optionally a port and path, with no credentials, query or fragment.")));
+				 errmsg("invalid value for option \"%s\": \"%s\"", option,
+						defender_display_text(value)),
+				 errdetail("%c%s%s.", pg_toupper((unsigned char) why[0]), why + 1,
+						   dfw_url_has_scheme(value) ? "" :
+						   " (only http:// and https:// URLs are allowed)"),
+				 errhint("Give a scheme, a host and optionally a port and path, with no credentials, query or fragment.")));
 }
 
 /*
@@ -842,6 +879,12 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 			opts->client_id = pstrdup(value);
 		else if (strcmp(name, "client_secret") == 0)
 			opts->client_secret = pstrdup(value);
+		else if (strcmp(name, "client_secret_file") == 0)
+			opts->client_secret_file = pstrdup(value);
+		else if (strcmp(name, "proxy_password_file") == 0)
+			opts->proxy_password_file = pstrdup(value);
+		else if (strcmp(name, "allow_managed_identity") == 0)
+			opts->allow_managed_identity = defGetBoolean(def);
 		else if (strcmp(name, "resource") == 0)
 			opts->resource = pstrdup(value);
 		else if (strcmp(name, "page_size") == 0)
@@ -899,8 +942,24 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 				 errhint("ALTER USER MAPPING FOR %s SERVER %s OPTIONS (ADD client_id '...').",
 						 quote_identifier(MappingUserName(userid)),
 						 quote_identifier(server->servername))));
+	/*
+	 * A managed-identity mapping made before only superusers could make one
+	 * (or by a superuser for a role) acts as the host only where a
+	 * superuser allowed it on the server, unless the user is a superuser.
+	 */
+	if (need_credentials && opts->auth == DEFENDER_AUTH_MANAGED_IDENTITY &&
+		!opts->allow_managed_identity && !superuser_arg(userid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to use the managed identity of server \"%s\"",
+						server->servername),
+				 errdetail("The user mapping for user \"%s\" has auth 'managed_identity', which acts as the database host's identity; for a non-superuser that needs the server option allow_managed_identity, which a superuser sets.",
+						   MappingUserName(userid)),
+				 errhint("A superuser may allow it: ALTER SERVER %s OPTIONS (ADD allow_managed_identity 'true').",
+						 quote_identifier(server->servername))));
 	if (need_credentials && opts->auth == DEFENDER_AUTH_CLIENT_SECRET &&
-		(opts->client_id == NULL || opts->client_secret == NULL))
+		(opts->client_id == NULL ||
+		 (opts->client_secret == NULL && opts->client_secret_file == NULL)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("the user mapping for user \"%s\" on server \"%s\" has no %s",

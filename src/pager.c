@@ -329,6 +329,22 @@ set_page(DefenderPager *pager, DefenderResponse *response, const char *display)
 				 errmsg("Microsoft Graph's answer has no \"value\" array"),
 				 errdetail("A collection page is a JSON object with a \"value\" array of rows."),
 				 errcontext("remote request: %s", display)));
+
+	/*
+	 * Every row is an object: one rule for all who read pages (scans and
+	 * defender_list_incidents), checked before any row of the page is used.
+	 */
+	{
+		size_t		i;
+
+		for (i = 0; i < json_array_size(pager->rows); i++)
+			if (!json_is_object(json_array_get(pager->rows, i)))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+						 errmsg("Microsoft Graph returned a row that is not a JSON object"),
+						 errdetail("Row %zu of the page's \"value\" array is not an object.", i + 1),
+						 errcontext("remote request: %s", display)));
+	}
 	MemoryContextSwitchTo(caller);
 }
 
@@ -346,7 +362,13 @@ checked_next_link(DefenderPager *pager, const char *display)
 	json_t	   *next = json_object_get(pager->document, "@odata.nextLink");
 	ListCell   *lc;
 	const char *link;
-	size_t		origin_len = strlen(opts->graph_url);
+	DfwOrigin	graph;
+	DfwOrigin	target;
+	char	   *graph_path;
+	char	   *rest;
+	char	   *why = NULL;
+	size_t		base_len = 0;
+	bool		inside;
 
 	if (next == NULL || json_is_null(next))
 		return NULL;
@@ -355,17 +377,30 @@ checked_next_link(DefenderPager *pager, const char *display)
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
 				 errmsg("Microsoft Graph's @odata.nextLink is not a string"),
 				 errcontext("remote request: %s", display)));
-	link = json_string_value(next);
 
-	/* The token goes with the request: only to the configured service. */
-	if (pg_strncasecmp(link, opts->graph_url, origin_len) != 0 ||
-		(link[origin_len] != '/' && link[origin_len] != '\0'))
+	/*
+	 * The token goes with the request: only to the configured service, as
+	 * libcurl reads the link (same scheme, host and port, below graph_url's
+	 * path).  The link followed is rebuilt on graph_url from the path and
+	 * query libcurl read, so it is the same text as every other request's.
+	 */
+	inside = defender_url_origin(opts->graph_url, &graph, &graph_path, &why) &&
+		defender_url_origin(json_string_value(next), &target, &rest, &why) &&
+		defender_same_origin(&target, &graph);
+	if (inside)
+	{
+		base_len = strcmp(graph_path, "/") == 0 ? 0 : strlen(graph_path);
+		inside = strncmp(rest, graph_path, base_len) == 0 &&
+			(rest[base_len] == '/' || rest[base_len] == '?' || rest[base_len] == '\0');
+	}
+	if (!inside)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
 				 errmsg("Microsoft Graph's @odata.nextLink points outside graph_url"),
-				 errdetail("The link's host is not \"%s\"; it is not followed, so that the access token is not sent elsewhere.",
-						   opts->graph_url),
+				 errdetail("The link is not below \"%s\"%s%s; it is not followed, so that the access token is not sent elsewhere.",
+						   opts->graph_url, why ? ": " : "", why ? why : ""),
 				 errcontext("remote request: %s", display)));
+	link = psprintf("%s%s", opts->graph_url, rest + base_len);
 
 	foreach(lc, pager->visited)
 	{

@@ -69,6 +69,70 @@ wait_for(const DfwWait *wait)
 	(void) poll(fds, (nfds_t) wait->nsockets, (int) timeout);
 }
 
+/*
+ * The origin check (issue 13, finding 1): which URLs may carry a token
+ * meant for base, as libcurl reads them.  1: same origin; 0: refused or
+ * elsewhere.
+ */
+static void
+check_origins(void)
+{
+	static const struct
+	{
+		const char *url;
+		const char *base;
+		int			same;
+	}			cases[] = {
+		{"https://graph.microsoft.com/v1.0/x", "https://graph.microsoft.com", 1},
+		{"https://graph.microsoft.com#@attacker.example/x", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com%23@attacker.example/x", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com\\@attacker.example/x", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com/x@attacker.example", "https://graph.microsoft.com", 1},
+		{"https://u:p@graph.microsoft.com/x", "https://graph.microsoft.com", 0},
+		{"https://u@graph.microsoft.com/x", "https://graph.microsoft.com", 0},
+		{"https://GRAPH.Microsoft.COM/v1.0", "https://graph.microsoft.com", 1},
+		{"https://graph.microsoft.com./v1.0", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com:443/v1.0", "https://graph.microsoft.com", 1},
+		{"https://graph.microsoft.com:8443/v1.0", "https://graph.microsoft.com", 0},
+		{"http://graph.microsoft.com/v1.0", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com.attacker.example/", "https://graph.microsoft.com", 0},
+		{"https://attacker.example/graph.microsoft.com", "https://graph.microsoft.com", 0},
+		{"https://[::1]:443/x", "https://[::1]", 1},
+		{"https://[::1]/x", "https://graph.microsoft.com", 0},
+		{"https://[fe80::1%25eth0]/x", "https://[fe80::1]", 0},
+		{"https://gr\xc3\xa4ph.microsoft.com/", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com/x\r\nX-Injected: 1", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com/x y", "https://graph.microsoft.com", 0},
+		{"ftp://graph.microsoft.com/", "https://graph.microsoft.com", 0},
+		{"//graph.microsoft.com/", "https://graph.microsoft.com", 0},
+		{"https://graph.microsoft.com/?a=b#frag", "https://graph.microsoft.com", 0},
+		{"http://127.0.0.1:8080/x", "http://127.0.0.1:8080/graph", 1},
+		{"http://127.0.0.1:80/x", "http://127.0.0.1", 1},
+	};
+	size_t		i;
+	char		why[DFW_MESSAGE_SIZE];
+	DfwOrigin	origin;
+	char	   *rest = NULL;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		int			same = dfw_url_on_origin(cases[i].url, cases[i].base, why, sizeof(why));
+
+		if (same != cases[i].same)
+			fprintf(stderr, "origin of \"%s\" against \"%s\": %d (%s)\n",
+					cases[i].url, cases[i].base, same, same ? "" : why);
+		CHECK(same == cases[i].same, "origin check");
+	}
+	CHECK(dfw_url_origin("https://Graph.microsoft.com/a/../b?c=d", &origin, &rest, why, sizeof(why)) == 1,
+		  "origin parsed");
+	CHECK(rest != NULL && strcmp(rest, "/b?c=d") == 0, "path and query as libcurl reads them");
+	CHECK(strcmp(origin.host, "graph.microsoft.com") == 0 && origin.port == 443, "host and port");
+	free(rest);
+	CHECK(dfw_url_has_scheme("https://x") && dfw_url_has_scheme("a+b:") &&
+		  !dfw_url_has_scheme("security/incidents") && !dfw_url_has_scheme("1a:b"),
+		  "scheme classifier");
+}
+
 /* One request, start to end; returns the client's verdict. */
 static DfwClientError
 run(DfwClient *client, const char *method, const char *url, const char *const *headers,
@@ -82,6 +146,7 @@ run(DfwClient *client, const char *method, const char *url, const char *const *h
 	memset(&request, 0, sizeof(request));
 	request.method = method;
 	request.url = url;
+	request.origin = url;
 	request.headers = headers;
 	request.body = body;
 	request.body_len = body ? strlen(body) : 0;
@@ -178,6 +243,28 @@ main(int argc, char **argv)
 	CHECK(client != NULL, "client created");
 	if (client == NULL)
 		return 1;
+
+	check_origins();
+
+	/* a URL off the request's origin is refused before any I/O */
+	{
+		DfwHttpResponse refused;
+		DfwHttpRequest off;
+
+		dfw_response_init(&refused);
+		memset(&off, 0, sizeof(off));
+		off.method = "GET";
+		off.url = "http://127.0.0.1:1#@127.0.0.1:2/x";
+		off.origin = "http://127.0.0.1:1";
+		off.user_agent = "defender_fdw/1.0 client_driver";
+		CHECK(dfw_client_begin(client, &off, &refused) == DFW_CLIENT_URL_REFUSED,
+			  "a fragment is refused before the transfer");
+		off.url = "http://127.0.0.1:1/x";
+		off.origin = NULL;
+		CHECK(dfw_client_begin(client, &off, &refused) == DFW_CLIENT_URL_REFUSED,
+			  "a request without an origin is refused");
+		dfw_response_free_body(&refused);
+	}
 
 	control(client, "POST", "/_emulator/reset", "{\"incidents\": 130, \"seed\": 1}");
 
@@ -277,6 +364,7 @@ main(int argc, char **argv)
 	memset(&request, 0, sizeof(request));
 	request.method = "GET";
 	request.url = url;
+	request.origin = base_url;
 	request.headers = headers;
 	request.timeout_ms = 10000;
 	request.connect_timeout_ms = 10000;
@@ -299,7 +387,7 @@ main(int argc, char **argv)
 			  1 << 24, 1, NULL, &response) == DFW_CLIENT_CONNECT_FAILED, "connection refused");
 	dfw_response_free_body(&response);
 	CHECK(run(client, "GET", "ftp://127.0.0.1/x", headers, NULL, 5000, 1 << 24, 1, NULL, &response)
-		  == DFW_CLIENT_BAD_URL, "ftp refused");
+		  == DFW_CLIENT_URL_REFUSED, "ftp refused before any transfer");
 	dfw_response_free_body(&response);
 
 	/* a redirect is never followed */
