@@ -132,7 +132,8 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateSummarize,	/* hunting: String "a1 = count() by X", or "" */
 	FdwScanPrivateOutputNames,	/* hunting summarize: result column per scan column */
 	FdwScanPrivateRowsWanted,	/* Integer: most rows the query reads (EXISTS), 0 unknown */
-	FdwScanPrivateCountRows		/* Integer (bool): hunting, no column read: "| count" */
+	FdwScanPrivateCountRows,	/* Integer (bool): hunting, no column read: "| count" */
+	FdwScanPrivateEnumNotices	/* List of (column, value): see defender_enum_notices */
 };
 
 /*
@@ -174,6 +175,7 @@ typedef struct DefenderScanState
 	bool		started;
 	bool		finished;
 	bool		fallback;		/* Graph rejected the filter: all local */
+	bool		count_by_paging;	/* count(*) without @odata.count: page ids */
 	int64		limit;			/* -1: none */
 	int64		offset;
 	int64		returned;		/* rows handed out (or passed, in fallback) */
@@ -218,7 +220,8 @@ static void defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 static List *defenderImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 static void add_count_path(PlannerInfo *root, RelOptInfo *input_rel,
-						   RelOptInfo *grouped_rel, DefenderRelInfo *base);
+						   RelOptInfo *grouped_rel, DefenderRelInfo *base,
+						   GroupPathExtraData *extra);
 static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 						   RelOptInfo *final_rel, FinalPathExtraData *extra);
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
@@ -235,6 +238,7 @@ static bool expand_alerts_needed(DefenderRelInfo *fpinfo, Relation rel, List *co
 static void compute_params(ForeignScanState *node, DefenderScanState *state);
 static void start_scan(ForeignScanState *node, DefenderScanState *state);
 static void start_list(DefenderScanState *state, bool fallback);
+static int64 count_by_paging(DefenderScanState *state);
 static bool retry_with_page_limit(DefenderScanState *state);
 static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
@@ -352,6 +356,7 @@ defenderGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->fdw_private = fpinfo;
 
 	defender_classify_conditions(root, baserel, fpinfo);
+	fpinfo->enum_notices = defender_enum_notices(baserel, fpinfo);
 
 	if (fpinfo->lookup_conds)
 		baserel->rows = lookup_count(fpinfo);
@@ -568,6 +573,17 @@ defenderGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 		stage != UPPERREL_FINAL)
 		return;
 
+	/*
+	 * Each stage builds only on the scan itself, or for LIMIT on the scan's
+	 * own order: never on a grouped relation, whose rows are groups, not
+	 * the table's.  (An ORDERED relation above the grouping once passed for
+	 * the scan's own order, and LIMIT was planned on the scan with the
+	 * aggregates in its target: "Aggref found in non-Agg plan node".)
+	 */
+	if (in->stage != -1 &&
+		!(stage == UPPERREL_FINAL && in->stage == UPPERREL_ORDERED))
+		return;
+
 	out = palloc(sizeof(DefenderRelInfo));
 	*out = *in;
 	out->stage = stage;
@@ -576,15 +592,14 @@ defenderGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 	switch (stage)
 	{
 		case UPPERREL_GROUP_AGG:
-			if (in->stage == -1)
-				add_count_path(root, input_rel, output_rel, in);
+			add_count_path(root, input_rel, output_rel, in,
+						   (GroupPathExtraData *) extra);
 			break;
 		case UPPERREL_ORDERED:
 			/* the scan's sorted path serves it; remember where it came from */
 			break;
 		case UPPERREL_FINAL:
-			if (in->stage == -1 || in->stage == UPPERREL_ORDERED)
-				add_final_path(root, input_rel, output_rel, (FinalPathExtraData *) extra);
+			add_final_path(root, input_rel, output_rel, (FinalPathExtraData *) extra);
 			break;
 		default:
 			break;
@@ -627,7 +642,7 @@ list_is_all_count_star(List *tlist)
  */
 static void
 add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel,
-			   DefenderRelInfo *base)
+			   DefenderRelInfo *base, GroupPathExtraData *extra)
 {
 	Query	   *parse = root->parse;
 	List	   *aggs;
@@ -688,10 +703,19 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
  *	- count(*) as count(); count(col) as countif(isnotnull(col)), or
  *	  isnotempty for strings (our "" is NULL);
  *	- min and max of integer and timestamp columns;
- *	- sum of integer columns, with a companion countif(isnotnull(col)):
- *	  KQL's sum of no values is 0, SQL's is NULL;
- *	- avg of integer columns as that sum and count, divided here with
- *	  numeric division exactly as avg() does (KQL's avg is a real);
+ *	- sum of smallint and integer columns, with a companion
+ *	  countif(isnotnull(col)): KQL's sum of no values is 0, SQL's is NULL.
+ *	  PostgreSQL's sum(int2/int4) adds in a 64-bit integer, as Kusto does
+ *	  ("Kusto uses 64-bit types for arithmetic"), so both give the same
+ *	  bigint;
+ *	- avg of smallint and integer columns as that sum and count, divided
+ *	  here with numeric division exactly as int4_avg/int8_avg do (KQL's avg
+ *	  is a real);
+ *	- not sum or avg of bigint: PostgreSQL's are exact numerics, Kusto's
+ *	  sum(long) overflows 64 bits, and nothing documented makes a decimal
+ *	  sum exact for every input (todecimal() is a 128-bit .NET decimal of
+ *	  28-29 digits, its overflow and its JSON form undocumented), so
+ *	  PostgreSQL computes them;
  *	- count(DISTINCT col), when it is the only aggregate, as a two-level
  *	  summarize (by the groups and col, then countif by the groups), since
  *	  KQL's dcount is an estimate.
@@ -711,6 +735,7 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 	int			n = 0;
 	char	   *distinct_col = NULL;
 	int			naggs = 0;
+	List	   *by_names = NIL; /* the group keys' KQL names, as String nodes */
 
 	initStringInfo(&aggs);
 	initStringInfo(&by);
@@ -734,8 +759,13 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 			name = defender_kql_column(fpinfo, ((Var *) item)->varattno);
 			if (name == NULL)
 				return NULL;
-			appendStringInfoString(&by, by.len ? ", " : " by ");
-			defender_append_kql_name(&by, name);
+			/* each key once: KQL refuses "by A, A" */
+			if (!list_member(by_names, makeString(name)))
+			{
+				by_names = lappend(by_names, makeString(name));
+				appendStringInfoString(&by, by.len ? ", " : " by ");
+				defender_append_kql_name(&by, name);
+			}
 		}
 		else if (IsA(item, Aggref))
 		{
@@ -796,7 +826,8 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 				defender_append_kql_name(&aggs, col);
 				appendStringInfoChar(&aggs, ')');
 			}
-			else if ((strcmp(fname, "sum") == 0 || strcmp(fname, "avg") == 0) && integer)
+			else if ((strcmp(fname, "sum") == 0 || strcmp(fname, "avg") == 0) &&
+					 (argtype == INT2OID || argtype == INT4OID))
 			{
 				kind = strcmp(fname, "sum") == 0 ? OUT_SUM : OUT_AVG;
 				companion = psprintf("%s_n", name);
@@ -824,8 +855,12 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 
 		initStringInfo(&first);
 		appendStringInfoString(&first, by.len ? by.data + 1 : "by");
-		appendStringInfoString(&first, by.len ? ", " : " ");
-		defender_append_kql_name(&first, distinct_col);
+		if (!list_member(by_names, makeString(distinct_col)))
+		{
+			/* count(DISTINCT g) GROUP BY g: g is a key already */
+			appendStringInfoString(&first, by.len ? ", " : " ");
+			defender_append_kql_name(&first, distinct_col);
+		}
 		return psprintf("%s | summarize %s%s", first.data, aggs.data, by.data);
 	}
 	return psprintf("%s%s", aggs.data, by.data);
@@ -865,6 +900,8 @@ add_final_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *final_rel,
 
 	if (!extra->limit_needed || parse->commandType != CMD_SELECT ||
 		parse->rowMarks || parse->hasTargetSRFs ||
+		parse->hasAggs || parse->groupClause || parse->groupingSets ||
+		parse->distinctClause || parse->hasWindowFuncs || parse->setOperations ||
 		!all_conditions_remote(base) || !bms_is_empty(baserel->lateral_relids))
 		return;
 #if PG_VERSION_NUM >= 130000
@@ -1253,6 +1290,7 @@ plan_done:
 						  makeInteger((mode == SCAN_LIST || mode == SCAN_HUNT) && limit_param == 0 ?
 									  rows_wanted(root, fpinfo) : 0));
 	fdw_private = lappend(fdw_private, makeInteger(count_rows));
+	fdw_private = lappend(fdw_private, fpinfo->enum_notices);
 
 	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
 							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
@@ -1295,6 +1333,19 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	state->output_names = (List *) list_nth(priv, FdwScanPrivateOutputNames);
 	state->rows_wanted = intVal(list_nth(priv, FdwScanPrivateRowsWanted));
 	state->count_rows = intVal(list_nth(priv, FdwScanPrivateCountRows)) != 0;
+
+	/*
+	 * Constants that are no member of an enumeration: said once per
+	 * statement, here rather than per row or rescan (and for EXPLAIN too).
+	 */
+	foreach(lc, (List *) list_nth(priv, FdwScanPrivateEnumNotices))
+	{
+		const GraphResource *resource =
+			graph_find_resource(defender_get_options(state->relid, InvalidOid,
+													 InvalidOid, false)->resource);
+
+		defender_enum_notice(state->relid, resource, lfirst(lc));
+	}
 
 	/* Plain EXPLAIN shows the request without sending it. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -1469,7 +1520,15 @@ start_list(DefenderScanState *state, bool fallback)
 	memset(&req, 0, sizeof(req));
 	req.orderby = state->orderby[0] ? state->orderby : NULL;
 	req.expand_alerts = state->expand_alerts;
-	if (!fallback)
+	if (state->count_by_paging)
+	{
+		/* the filter Graph accepted, every page, only the ids */
+		req.filter = state->filter;
+		req.orderby = NULL;
+		req.expand_alerts = false;
+		req.select_id = true;
+	}
+	else if (!fallback)
 	{
 		req.filter = state->filter;
 		req.count_only = (state->mode == SCAN_COUNT);
@@ -1481,7 +1540,8 @@ start_list(DefenderScanState *state, bool fallback)
 			req.skip = state->offset;
 	}
 	page = list_page_size(state);
-	req.count_pages = wants_page_count(state, &req);
+	/* a service that leaves out @odata.count cannot plan parallel pages */
+	req.count_pages = !state->count_by_paging && wants_page_count(state, &req);
 
 	initStringInfo(&url);
 	appendStringInfoString(&url, state->opts->graph_url);
@@ -2164,6 +2224,37 @@ next_list_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 }
 
 /*
+ * count_by_paging
+ *		count(*) from a service that ignored $count=true: the same filter,
+ *		every page, with $select=id, and the rows counted here.  Slower, but
+ *		the right number, never an error.
+ */
+static int64
+count_by_paging(DefenderScanState *state)
+{
+	int64		count = 0;
+	json_t	   *row;
+
+	elog(DEBUG1, "defender_fdw: Microsoft Graph's answer to $count=true on foreign table \"%s\" has no @odata.count; counting the rows page by page",
+		 RelationGetRelationName(state->rel));
+	state->count_by_paging = true;
+	start_list(state, false);
+	while (!state->finished && (row = defender_pager_next(state->pager)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		count++;
+	}
+	if (!state->finished)
+	{
+		DfwGraphError err;
+
+		if (defender_pager_rejected(state->pager, &err))
+			defender_pager_raise_rejection(state->pager);
+	}
+	return count;
+}
+
+/*
  * defenderIterateForeignScan
  *		Return the next row, asking Graph when needed.
  */
@@ -2262,12 +2353,10 @@ defenderIterateForeignScan(ForeignScanState *node)
 						json_t	   *n = json_object_get(defender_pager_document(state->pager),
 														"@odata.count");
 
-						if (!json_is_integer(n))
-							ereport(ERROR,
-									(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-									 errmsg("Microsoft Graph's answer has no @odata.count"),
-									 errcontext("foreign table \"%s\"", RelationGetRelationName(state->rel))));
-						count = (int64) json_integer_value(n);
+						if (json_is_integer(n))
+							count = (int64) json_integer_value(n);
+						else
+							count = count_by_paging(state);
 					}
 				}
 				state->finished = true;

@@ -147,6 +147,10 @@ extern bool graph_learn_page_limit(const GraphResource *resource, int limit);
 extern const GraphProperty *graph_find_property(const GraphResource *resource,
 												const char *name);
 extern bool graph_is_enum_member(const GraphProperty *prop, const char *value);
+extern const char *graph_enum_member(const char *const *members, const char *value);
+extern char *graph_enum_member_list(const char *const *members);
+extern const char *graph_write_value(const GraphResource *resource, const char *property,
+									 const char *value, const char *where);
 extern bool graph_property_writable(const GraphResource *resource, const char *name);
 extern const char *graph_writable_names(const GraphResource *resource);
 extern const GraphProperty *graph_match_property(const GraphResource *resource,
@@ -178,6 +182,9 @@ typedef struct DefenderRelInfo
 	/* advanced hunting */
 	bool		hunting;
 	const struct HuntingTable *hunting_table;	/* documented table, or NULL */
+
+	/* enumeration constants that are no member: (column, value) pairs */
+	List	   *enum_notices;
 } DefenderRelInfo;
 
 /*
@@ -221,6 +228,8 @@ typedef enum KqlKind
 extern const GraphProperty *defender_column_graph_property(Oid relid,
 														   AttrNumber attnum,
 														   const GraphResource *resource);
+extern List *defender_enum_notices(RelOptInfo *baserel, DefenderRelInfo *fpinfo);
+extern void defender_enum_notice(Oid relid, const GraphResource *resource, List *pair);
 extern void defender_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 										 DefenderRelInfo *fpinfo);
 extern bool defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
@@ -264,6 +273,7 @@ typedef struct DefenderListRequest
 	bool		count_only;		/* $count=true&$top=1 */
 	bool		count_pages;	/* $count=true, so that pages can go in parallel */
 	bool		omit_paging;	/* stop before $count/$skip/$top (a page prefix) */
+	bool		select_id;		/* $select=id: only the rows' ids are wanted */
 	int64		top;			/* rows per page, 0 for the resource's page size */
 	int64		skip;
 	const char *top_text;		/* for EXPLAIN: a placeholder instead of top */
@@ -535,6 +545,7 @@ typedef struct DefenderColumn
 	FmgrInfo	input;			/* input function of the type or element */
 	Oid			ioparam;
 	int			fast;			/* DefenderFastInput: a shortcut of input */
+	const char *const *enum_members;	/* a Graph enumeration's, or NULL */
 } DefenderColumn;
 
 /*

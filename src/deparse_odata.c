@@ -160,25 +160,43 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 		bool		before_all,
 					after_all;
 
-		/* Outside what Graph can hold (years 1 to 9999) compares like infinity. */
+		/*
+		 * Outside what Graph can hold (years 1 to 9999), and at +-infinity,
+		 * x is below or above every value Graph has: PostgreSQL's infinity
+		 * is a value greater than every finite timestamp, so "<> 'infinity'"
+		 * and "< 'infinity'" hold for every row, "= 'infinity'" and
+		 * "> 'infinity'" for none (and the mirror image for -infinity).
+		 */
 		before_all = TIMESTAMP_IS_NOBEGIN(x) || x < INT64CONST(-63082281600000000);	/* 0001-01-01 */
 		after_all = TIMESTAMP_IS_NOEND(x) || x >= INT64CONST(252455616000000000);	/* 10000-01-01 */
 		if (before_all || after_all)
 		{
-			bool		below = before_all; /* every value is above x */
+			bool		every_row;
 
 			switch (op)
 			{
+				case DFOP_NE:
+					every_row = true;
+					break;
 				case DFOP_GT:
 				case DFOP_GE:
-				case DFOP_NE:
-					return below ? WRITTEN_TRUE : WRITTEN_FALSE;
+					every_row = before_all;
+					break;
 				case DFOP_LT:
 				case DFOP_LE:
-					return below ? WRITTEN_FALSE : WRITTEN_TRUE;
+					every_row = after_all;
+					break;
 				default:
-					return WRITTEN_FALSE;
+					every_row = false;
+					break;
 			}
+			if (!every_row)
+				return WRITTEN_FALSE;
+			/* every row with a value: SQL's comparison with NULL is not true */
+			if (!nullable)
+				return WRITTEN_TRUE;
+			appendStringInfo(buf, "%s ne null", prop);
+			return WRITTEN_ATOM;
 		}
 
 		/* ticks read as x or later, and as after x */
@@ -380,6 +398,11 @@ defender_deparse_list(StringInfo buf, bool encode, const DefenderOptions *opts,
 	if (req->expand_alerts)
 	{
 		appendStringInfo(buf, "%c$expand=alerts", sep);
+		sep = '&';
+	}
+	if (req->select_id)
+	{
+		appendStringInfo(buf, "%c$select=id", sep);
 		sep = '&';
 	}
 	if (req->omit_paging)
