@@ -176,6 +176,7 @@ typedef struct DefenderScanState
 	bool		finished;
 	bool		fallback;		/* Graph rejected the filter: all local */
 	bool		count_by_paging;	/* count(*) without @odata.count: page ids */
+	bool		aggregate_locally;	/* Graph rejected the summarize: outer plan */
 	int64		limit;			/* -1: none */
 	int64		offset;
 	int64		returned;		/* rows handed out (or passed, in fallback) */
@@ -225,6 +226,10 @@ static void add_count_path(PlannerInfo *root, RelOptInfo *input_rel,
 static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 						   RelOptInfo *final_rel, FinalPathExtraData *extra);
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
+static bool group_keys_are_columns(PlannerInfo *root);
+static Path *local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
+									RelOptInfo *grouped_rel, GroupPathExtraData *extra);
+static bool next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot);
 static int	rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
 							DefenderRelInfo *fpinfo, List *items, List **outputs);
@@ -661,18 +666,26 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 	{
 		if (parse->groupClause || !is_count_star(lfirst(lc)))
 		{
+			Path	   *local;
+
 			/* KQL's summarize can do more; OData's $count cannot */
-			if (base->hunting && summarize_text(root, input_rel, base, aggs, NULL) != NULL)
-				add_path(grouped_rel, (Path *)
-						 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
-												   clamp_row_est(input_rel->rows * 0.1),
-												   AGG_DISCOUNT * HUNT_COST,
-												   AGG_DISCOUNT * HUNT_COST + ROW_COST,
-												   NIL, NULL,
+			if (!base->hunting || !group_keys_are_columns(root) ||
+				summarize_text(root, input_rel, base, aggs, NULL) == NULL)
+				return;
+			/* what the scan runs if Graph rejects the summarize (see below) */
+			local = local_aggregation_path(root, input_rel, grouped_rel, extra);
+			if (local == NULL)
+				return;
+			add_path(grouped_rel, (Path *)
+					 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
+											   clamp_row_est(input_rel->rows * 0.1),
+											   AGG_DISCOUNT * HUNT_COST,
+											   AGG_DISCOUNT * HUNT_COST + ROW_COST,
+											   NIL, local,
 #if PG_VERSION_NUM >= 170000
-												   NIL,
+											   NIL,
 #endif
-												   NIL));
+											   NIL));
 			return;
 		}
 	}
@@ -686,6 +699,71 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 									   NIL,
 #endif
 									   NIL));
+}
+
+/*
+ * group_keys_are_columns
+ *		Is every GROUP BY key a plain column?  summarize groups by the
+ *		columns an expression reads, which is the expression's grouping only
+ *		when the expression is the column itself (GROUP BY url_count / 2
+ *		would give one row per url_count, several per key).
+ */
+static bool
+group_keys_are_columns(PlannerInfo *root)
+{
+	ListCell   *lc;
+
+	foreach(lc, root->parse->groupClause)
+	{
+		Node	   *expr = get_sortgroupclause_expr(lfirst_node(SortGroupClause, lc),
+													root->parse->targetList);
+
+		if (!IsA(expr, Var))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * local_aggregation_path
+ *		The same aggregation done by PostgreSQL over the table's scan: the
+ *		fdw_outerpath of a pushed summarize, or NULL when none can be built.
+ *
+ * A 400 to a pushed request is retried with less pushed down, for every
+ * shape.  For a summarize, "less" is the plain scan with PostgreSQL
+ * aggregating, and a foreign scan cannot run an aggregate by itself: so the
+ * pushed path carries the local plan as its outer plan (initialized with
+ * the scan, sending nothing unless it runs), and the scan returns its rows
+ * instead when Graph rejects the summarize (next_hunt_row).  Sorted
+ * grouping, since it serves DISTINCT aggregates too; the input is the
+ * table's cheapest scan, itself falling back if Graph rejects its where.
+ */
+static Path *
+local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
+					   RelOptInfo *grouped_rel, GroupPathExtraData *extra)
+{
+#if PG_VERSION_NUM >= 160000
+	List	   *group_clause = root->processed_groupClause;
+#else
+	List	   *group_clause = root->parse->groupClause;
+#endif
+	Path	   *input = input_rel->cheapest_total_path;
+
+	if (input == NULL || input->param_info != NULL)
+		return NULL;
+	if (group_clause == NIL)
+		return (Path *) create_agg_path(root, grouped_rel, input, grouped_rel->reltarget,
+										AGG_PLAIN, AGGSPLIT_SIMPLE, NIL, NIL,
+										&extra->agg_final_costs, 1);
+	if (!grouping_is_sortable(group_clause))
+		return NULL;
+	if (root->group_pathkeys != NIL &&
+		!pathkeys_contained_in(root->group_pathkeys, input->pathkeys))
+		input = (Path *) create_sort_path(root, input_rel, input, root->group_pathkeys, -1.0);
+	return (Path *) create_agg_path(root, grouped_rel, input, grouped_rel->reltarget,
+									AGG_SORTED, AGGSPLIT_SIMPLE, group_clause, NIL,
+									&extra->agg_final_costs,
+									clamp_row_est(input_rel->rows * 0.1));
 }
 
 /* How a summarize output column becomes the scan column (OutputSpec kind). */
@@ -1164,7 +1242,10 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 			(root->parse->groupClause ||
 			 !list_is_all_count_star(fdw_scan_tlist)))
 		{
-			/* summarize: grouping columns and aggregates, no fallback */
+			/*
+			 * summarize: grouping columns and aggregates; if Graph rejects
+			 * it, the outer plan (local_aggregation_path) answers instead
+			 */
 			AttrNumber	attno = 0;
 
 			mode = SCAN_HUNT;
@@ -1956,8 +2037,10 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 	{
 		StringInfoData kql;
 		char	   *body;
-		bool		may_fall_back = !fallback && !state->summarize[0] &&
-			(state->filter != NIL || state->limit > 0);
+		bool		may_fall_back = !fallback &&
+			(state->summarize[0] ? outerPlanState(node) != NULL :
+			 state->filter != NIL || state->limit > 0 ||
+			 state->mode == SCAN_COUNT || state->count_rows);
 
 		initStringInfo(&kql);
 		if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
@@ -1982,6 +2065,18 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 			DfwGraphError err;
 
 			dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
+			if (state->summarize[0])
+			{
+				ereport(NOTICE,
+						(errmsg("Microsoft Graph rejected the pushed-down summarize; reading the rows and aggregating locally"),
+						 errdetail("HTTP 400, error code \"%s\": %s", err.code,
+								   defender_redact(state->opts, err.message)),
+						 errcontext("KQL: %s", kql.data)));
+				defender_response_release(response);
+				state->aggregate_locally = true;
+				MemoryContextSwitchTo(old);
+				return;
+			}
 			ereport(NOTICE,
 					(errmsg("Microsoft Graph rejected the pushed-down KQL; querying without its where and take and filtering locally"),
 					 errdetail("HTTP 400, error code \"%s\": %s", err.code,
@@ -2045,12 +2140,15 @@ next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 {
 	if (state->finished)
 		return false;
-	if (state->store == NULL && !state->counted)
+	if (state->store == NULL && !state->counted && !state->aggregate_locally)
 	{
 		run_hunt(node, state);
-		if (state->finished || (state->store == NULL && !state->counted))
+		if (state->finished ||
+			(state->store == NULL && !state->counted && !state->aggregate_locally))
 			return false;
 	}
+	if (state->aggregate_locally)
+		return next_local_aggregate_row(node, slot);
 	for (;;)
 	{
 		if (state->limit >= 0 && state->returned >= state->limit)
@@ -2105,6 +2203,40 @@ next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 		state->returned++;
 		return true;
 	}
+}
+
+/*
+ * next_local_aggregate_row
+ *		The next row of the local aggregation (local_aggregation_path), the
+ *		scan's outer plan: its target is the grouped target, as is the scan
+ *		tuple's (fdw_scan_tlist), column for column.
+ */
+static bool
+next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+	MemoryContext old;
+	TupleTableSlot *outer;
+
+	/*
+	 * Iterate runs in the per-tuple context, reset row by row; the plan
+	 * below keeps state (its sort, its groups) across rows, so it runs
+	 * where every plan node runs, in the query's context.
+	 */
+	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	outer = ExecProcNode(outerPlanState(node));
+	MemoryContextSwitchTo(old);
+	if (TupIsNull(outer))
+		return false;
+	slot_getallattrs(outer);
+	if (outer->tts_tupleDescriptor->natts != natts)
+		elog(ERROR, "defender_fdw: the local aggregation returns %d columns, the scan %d",
+			 outer->tts_tupleDescriptor->natts, natts);
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, outer->tts_values, sizeof(Datum) * natts);
+	memcpy(slot->tts_isnull, outer->tts_isnull, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(slot);
+	return true;
 }
 
 /*
@@ -2418,6 +2550,9 @@ defenderReScanForeignScan(ForeignScanState *node)
 		state->requests += defender_pager_requests(state->pager);
 		state->pager = NULL;
 	}
+	if (state->aggregate_locally && state->param_exprs == NIL)
+		return;					/* the same summarize would be rejected again;
+								 * the executor rescans the outer plan */
 	if ((state->store || state->counted) && state->param_exprs == NIL && !state->fallback)
 	{
 		/* the same query again: read the same rows, spend no quota */
@@ -2437,6 +2572,8 @@ defenderReScanForeignScan(ForeignScanState *node)
 	}
 	state->started = false;
 	state->fallback = false;
+	state->aggregate_locally = false;
+	state->count_by_paging = false;
 	MemoryContextReset(state->page_cxt);
 }
 

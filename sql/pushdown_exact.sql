@@ -89,6 +89,28 @@ SELECT same FROM both_ways('SELECT url_count, count(DISTINCT url_count) FROM exa
 SELECT same FROM both_ways('SELECT url_count, email_direction, count(DISTINCT url_count) FROM exact.email_events GROUP BY 1, 2');
 EXPLAIN (VERBOSE, COSTS OFF) SELECT url_count, count(DISTINCT url_count) FROM exact.email_events GROUP BY url_count;
 
+-- 4. A 400 to a pushed summarize is retried with less pushed down, as for
+--    every pushed shape: the plain scan, aggregated by PostgreSQL (the
+--    plan carries that local aggregation as the scan's outer plan)
+EXPLAIN (COSTS OFF) SELECT url_count, count(*), sum(attachment_count) FROM exact.email_events WHERE email_direction = 'Inbound' GROUP BY 1;
+SELECT emulator_reset('{"incidents": 130, "seed": 1, "hunting_rows": 300, "hunting_seed": 5}');
+SELECT emulator_fault('{"match": "runHuntingQuery", "body_contains": "summarize", "kind": "status", "status": 400, "code": "BadRequest", "message": "Query could not be parsed."}');
+SELECT url_count, count(*), min(bulk_complaint_level), sum(attachment_count), avg(url_count)
+FROM exact.email_events WHERE email_direction = 'Inbound' GROUP BY url_count ORDER BY 1;
+SELECT seq, status, body->>'Query' AS kql FROM emulator_requests() WHERE target LIKE '%runHuntingQuery' ORDER BY seq;
+SELECT url_count, count(*), min(bulk_complaint_level), sum(attachment_count), avg(url_count)
+FROM exact.email_events WHERE email_direction = 'Inbound' GROUP BY url_count ORDER BY 1;
+SELECT emulator_fault('{"match": "runHuntingQuery", "body_contains": "summarize", "kind": "status", "status": 400, "code": "BadRequest", "message": "Query could not be parsed.", "times": -1}');
+SELECT same FROM both_ways('SELECT url_count, count(*), min(bulk_complaint_level), sum(attachment_count), avg(url_count) FROM exact.email_events GROUP BY url_count');
+SELECT same FROM both_ways('SELECT url_count, count(DISTINCT url_count) FROM exact.email_events GROUP BY url_count');
+SELECT same FROM both_ways('SELECT count(DISTINCT subject) FROM exact.email_events');
+SELECT * FROM both_ways('SELECT count(*) FROM exact.email_events');
+SELECT * FROM both_ways('SELECT count(*) FROM exact.email_events WHERE url_count > 2');
+SELECT emulator('DELETE', '/_emulator/faults') IS NOT NULL AS cleared;
+-- GROUP BY an expression stays local: summarize would group by its column
+SELECT same FROM both_ways('SELECT url_count / 2, count(*) FROM exact.email_events GROUP BY 1');
+EXPLAIN (COSTS OFF) SELECT url_count / 2, count(*) FROM exact.email_events GROUP BY 1;
+
 -- 5. Enumerations read in the schema's spelling, whatever Graph's answer
 --    spells: a row always satisfies the clause that fetched it
 CREATE TABLE enum_cases (n serial, tbl text, clause text);
