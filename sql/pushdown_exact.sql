@@ -74,7 +74,8 @@ SELECT same FROM both_ways('SELECT email_direction, sum(url_count), avg(attachme
 SELECT emulator_reset('{"incidents": 130, "seed": 1, "hunting_rows": 300, "hunting_seed": 5}');
 SELECT sum(email_cluster_id), avg(email_cluster_id) FROM exact.email_events;
 SELECT body->>'Query' AS kql FROM emulator_requests() WHERE target LIKE '%runHuntingQuery';
-EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(url_count), avg(url_count) FROM exact.email_events;
+SELECT sum(url_count), avg(url_count) FROM exact.email_events;
+SELECT body->>'Query' AS kql FROM emulator_requests() WHERE target LIKE '%runHuntingQuery' ORDER BY seq;
 
 -- 3. no internal error from a plan shape: a DISTINCT aggregate with another
 --    aggregate, GROUP BY, ORDER BY on the key and LIMIT
@@ -82,12 +83,14 @@ SELECT url_count, count(DISTINCT subject), count(*) FROM exact.email_events GROU
 SELECT * FROM both_ways('SELECT url_count, count(DISTINCT subject), count(*) FROM exact.email_events GROUP BY 1 ORDER BY 1 LIMIT 3');
 SELECT same FROM both_ways('SELECT url_count, count(*) FROM exact.email_events GROUP BY 1 ORDER BY 1 LIMIT 3');
 EXPLAIN (COSTS OFF) SELECT url_count, count(DISTINCT subject), count(*) FROM exact.email_events GROUP BY 1 ORDER BY 1 LIMIT 3;
-EXPLAIN (VERBOSE, COSTS OFF) SELECT url_count, count(*) FROM exact.email_events GROUP BY 1 ORDER BY 1 LIMIT 3;
+EXPLAIN (COSTS OFF) SELECT url_count, count(*) FROM exact.email_events GROUP BY 1 ORDER BY 1 LIMIT 3;
 
 -- 4. count(DISTINCT g) ... GROUP BY g: each key once in "by"
 SELECT same FROM both_ways('SELECT url_count, count(DISTINCT url_count) FROM exact.email_events GROUP BY url_count');
 SELECT same FROM both_ways('SELECT url_count, email_direction, count(DISTINCT url_count) FROM exact.email_events GROUP BY 1, 2');
-EXPLAIN (VERBOSE, COSTS OFF) SELECT url_count, count(DISTINCT url_count) FROM exact.email_events GROUP BY url_count;
+SELECT emulator_reset('{"incidents": 130, "seed": 1, "hunting_rows": 300, "hunting_seed": 5}');
+SELECT url_count, count(DISTINCT url_count) FROM exact.email_events GROUP BY url_count ORDER BY 1;
+SELECT status, body->>'Query' AS kql FROM emulator_requests() WHERE target LIKE '%runHuntingQuery' ORDER BY seq;
 
 -- 4. A 400 to a pushed summarize is retried with less pushed down, as for
 --    every pushed shape: the plain scan, aggregated by PostgreSQL (the
