@@ -2065,24 +2065,22 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 			DfwGraphError err;
 
 			dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
-			if (state->summarize[0])
-			{
-				ereport(NOTICE,
-						(errmsg("Microsoft Graph rejected the pushed-down summarize; reading the rows and aggregating locally"),
-						 errdetail("HTTP 400, error code \"%s\": %s", err.code,
-								   defender_redact(state->opts, err.message)),
-						 errcontext("KQL: %s", kql.data)));
-				defender_response_release(response);
-				state->aggregate_locally = true;
-				MemoryContextSwitchTo(old);
-				return;
-			}
 			ereport(NOTICE,
-					(errmsg("Microsoft Graph rejected the pushed-down KQL; querying without its where and take and filtering locally"),
+					(errmsg("Microsoft Graph rejected the pushed-down KQL; %s",
+							state->summarize[0] ?
+							"reading the rows and aggregating locally" :
+							"querying without its where and take and filtering locally"),
 					 errdetail("HTTP 400, error code \"%s\": %s", err.code,
 							   defender_redact(state->opts, err.message)),
 					 errcontext("KQL: %s", kql.data)));
 			defender_response_release(response);
+			if (state->summarize[0])
+			{
+				/* PostgreSQL aggregates: see local_aggregation_path */
+				state->aggregate_locally = true;
+				MemoryContextSwitchTo(old);
+				return;
+			}
 			fallback = true;
 			state->fallback = true;
 		}
