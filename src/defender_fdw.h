@@ -329,6 +329,7 @@ extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
 extern DefenderWritten defender_write_array(StringInfo buf, Datum array, bool is_and,
 											DefenderElementWriter write_element, void *arg);
 extern DefenderWritten defender_join_parts(StringInfo buf, List *parts, bool is_and);
+extern bool defender_datetime_beyond(TimestampTz x, DefenderFilterOp op, bool *every_row);
 extern void defender_leaf_value(Node *valnode, const DefenderParamValues *params,
 								DefenderLeafValue *v);
 

@@ -342,18 +342,11 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 		int64		lower,
 					upper;
 
-		/* beyond KQL's datetimes (and at +-infinity): see deparse_odata.c */
-		bool		before_all = TIMESTAMP_IS_NOBEGIN(x) ||
-			x < INT64CONST(-63082281600000000);
-		bool		after_all = TIMESTAMP_IS_NOEND(x) ||
-			x >= INT64CONST(252455616000000000);
+		bool		every_row;
 
-		if (before_all || after_all)
+		/* beyond what Kusto can hold: every row with a value, or none */
+		if (defender_datetime_beyond(x, op, &every_row))
 		{
-			bool		every_row = (op == DFOP_NE) ||
-				((op == DFOP_GT || op == DFOP_GE) && before_all) ||
-				((op == DFOP_LT || op == DFOP_LE) && after_all);
-
 			if (!every_row)
 				return WRITTEN_FALSE;
 			append_not_null(buf, col, kind);

@@ -157,42 +157,14 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 		TimestampTz x = DatumGetTimestampTz(value);
 		Ticks		lower,
 					upper;
-		bool		before_all,
-					after_all;
+		bool		every_row;
 
-		/*
-		 * Outside what Graph can hold (years 1 to 9999), and at +-infinity,
-		 * x is below or above every value Graph has: PostgreSQL's infinity
-		 * is a value greater than every finite timestamp, so "<> 'infinity'"
-		 * and "< 'infinity'" hold for every row, "= 'infinity'" and
-		 * "> 'infinity'" for none (and the mirror image for -infinity).
-		 */
-		before_all = TIMESTAMP_IS_NOBEGIN(x) || x < INT64CONST(-63082281600000000);	/* 0001-01-01 */
-		after_all = TIMESTAMP_IS_NOEND(x) || x >= INT64CONST(252455616000000000);	/* 10000-01-01 */
-		if (before_all || after_all)
+		/* beyond what Graph can hold: every row with a value, or none */
+		if (defender_datetime_beyond(x, op, &every_row))
 		{
-			bool		every_row;
-
-			switch (op)
-			{
-				case DFOP_NE:
-					every_row = true;
-					break;
-				case DFOP_GT:
-				case DFOP_GE:
-					every_row = before_all;
-					break;
-				case DFOP_LT:
-				case DFOP_LE:
-					every_row = after_all;
-					break;
-				default:
-					every_row = false;
-					break;
-			}
 			if (!every_row)
 				return WRITTEN_FALSE;
-			/* every row with a value: SQL's comparison with NULL is not true */
+			/* SQL's comparison with NULL is not true */
 			if (!nullable)
 				return WRITTEN_TRUE;
 			appendStringInfo(buf, "%s ne null", prop);
