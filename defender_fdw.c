@@ -132,7 +132,8 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateSummarize,	/* hunting: String "a1 = count() by X", or "" */
 	FdwScanPrivateOutputNames,	/* hunting summarize: result column per scan column */
 	FdwScanPrivateRowsWanted,	/* Integer: most rows the query reads (EXISTS), 0 unknown */
-	FdwScanPrivateCountRows		/* Integer (bool): hunting, no column read: "| count" */
+	FdwScanPrivateCountRows,	/* Integer (bool): hunting, no column read: "| count" */
+	FdwScanPrivateEnumNotices	/* List of (column, value): see defender_enum_notices */
 };
 
 /*
@@ -174,6 +175,8 @@ typedef struct DefenderScanState
 	bool		started;
 	bool		finished;
 	bool		fallback;		/* Graph rejected the filter: all local */
+	bool		count_by_paging;	/* count(*) without @odata.count: page ids */
+	bool		aggregate_locally;	/* Graph rejected the summarize: outer plan */
 	int64		limit;			/* -1: none */
 	int64		offset;
 	int64		returned;		/* rows handed out (or passed, in fallback) */
@@ -218,10 +221,15 @@ static void defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 static List *defenderImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 static void add_count_path(PlannerInfo *root, RelOptInfo *input_rel,
-						   RelOptInfo *grouped_rel, DefenderRelInfo *base);
+						   RelOptInfo *grouped_rel, DefenderRelInfo *base,
+						   GroupPathExtraData *extra);
 static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 						   RelOptInfo *final_rel, FinalPathExtraData *extra);
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
+static bool group_keys_are_columns(PlannerInfo *root);
+static Path *local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
+									RelOptInfo *grouped_rel, GroupPathExtraData *extra);
+static bool next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot);
 static int	rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
 							DefenderRelInfo *fpinfo, List *items, List **outputs);
@@ -235,6 +243,7 @@ static bool expand_alerts_needed(DefenderRelInfo *fpinfo, Relation rel, List *co
 static void compute_params(ForeignScanState *node, DefenderScanState *state);
 static void start_scan(ForeignScanState *node, DefenderScanState *state);
 static void start_list(DefenderScanState *state, bool fallback);
+static int64 count_by_paging(DefenderScanState *state);
 static bool retry_with_page_limit(DefenderScanState *state);
 static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
@@ -352,6 +361,7 @@ defenderGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->fdw_private = fpinfo;
 
 	defender_classify_conditions(root, baserel, fpinfo);
+	fpinfo->enum_notices = defender_enum_notices(baserel, fpinfo);
 
 	if (fpinfo->lookup_conds)
 		baserel->rows = lookup_count(fpinfo);
@@ -568,6 +578,17 @@ defenderGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 		stage != UPPERREL_FINAL)
 		return;
 
+	/*
+	 * Each stage builds only on the scan itself, or for LIMIT on the scan's
+	 * own order: never on a grouped relation, whose rows are groups, not
+	 * the table's.  (An ORDERED relation above the grouping once passed for
+	 * the scan's own order, and LIMIT was planned on the scan with the
+	 * aggregates in its target: "Aggref found in non-Agg plan node".)
+	 */
+	if (in->stage != -1 &&
+		!(stage == UPPERREL_FINAL && in->stage == UPPERREL_ORDERED))
+		return;
+
 	out = palloc(sizeof(DefenderRelInfo));
 	*out = *in;
 	out->stage = stage;
@@ -576,15 +597,14 @@ defenderGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 	switch (stage)
 	{
 		case UPPERREL_GROUP_AGG:
-			if (in->stage == -1)
-				add_count_path(root, input_rel, output_rel, in);
+			add_count_path(root, input_rel, output_rel, in,
+						   (GroupPathExtraData *) extra);
 			break;
 		case UPPERREL_ORDERED:
 			/* the scan's sorted path serves it; remember where it came from */
 			break;
 		case UPPERREL_FINAL:
-			if (in->stage == -1 || in->stage == UPPERREL_ORDERED)
-				add_final_path(root, input_rel, output_rel, (FinalPathExtraData *) extra);
+			add_final_path(root, input_rel, output_rel, (FinalPathExtraData *) extra);
 			break;
 		default:
 			break;
@@ -627,7 +647,7 @@ list_is_all_count_star(List *tlist)
  */
 static void
 add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel,
-			   DefenderRelInfo *base)
+			   DefenderRelInfo *base, GroupPathExtraData *extra)
 {
 	Query	   *parse = root->parse;
 	List	   *aggs;
@@ -646,18 +666,26 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 	{
 		if (parse->groupClause || !is_count_star(lfirst(lc)))
 		{
+			Path	   *local;
+
 			/* KQL's summarize can do more; OData's $count cannot */
-			if (base->hunting && summarize_text(root, input_rel, base, aggs, NULL) != NULL)
-				add_path(grouped_rel, (Path *)
-						 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
-												   clamp_row_est(input_rel->rows * 0.1),
-												   AGG_DISCOUNT * HUNT_COST,
-												   AGG_DISCOUNT * HUNT_COST + ROW_COST,
-												   NIL, NULL,
+			if (!base->hunting || !group_keys_are_columns(root) ||
+				summarize_text(root, input_rel, base, aggs, NULL) == NULL)
+				return;
+			/* what the scan runs if Graph rejects the summarize (see below) */
+			local = local_aggregation_path(root, input_rel, grouped_rel, extra);
+			if (local == NULL)
+				return;
+			add_path(grouped_rel, (Path *)
+					 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
+											   clamp_row_est(input_rel->rows * 0.1),
+											   AGG_DISCOUNT * HUNT_COST,
+											   AGG_DISCOUNT * HUNT_COST + ROW_COST,
+											   NIL, local,
 #if PG_VERSION_NUM >= 170000
-												   NIL,
+											   NIL,
 #endif
-												   NIL));
+											   NIL));
 			return;
 		}
 	}
@@ -671,6 +699,71 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 									   NIL,
 #endif
 									   NIL));
+}
+
+/*
+ * group_keys_are_columns
+ *		Is every GROUP BY key a plain column?  summarize groups by the
+ *		columns an expression reads, which is the expression's grouping only
+ *		when the expression is the column itself (GROUP BY url_count / 2
+ *		would give one row per url_count, several per key).
+ */
+static bool
+group_keys_are_columns(PlannerInfo *root)
+{
+	ListCell   *lc;
+
+	foreach(lc, root->parse->groupClause)
+	{
+		Node	   *expr = get_sortgroupclause_expr(lfirst_node(SortGroupClause, lc),
+													root->parse->targetList);
+
+		if (!IsA(expr, Var))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * local_aggregation_path
+ *		The same aggregation done by PostgreSQL over the table's scan: the
+ *		fdw_outerpath of a pushed summarize, or NULL when none can be built.
+ *
+ * A 400 to a pushed request is retried with less pushed down, for every
+ * shape.  For a summarize, "less" is the plain scan with PostgreSQL
+ * aggregating, and a foreign scan cannot run an aggregate by itself: so the
+ * pushed path carries the local plan as its outer plan (initialized with
+ * the scan, sending nothing unless it runs), and the scan returns its rows
+ * instead when Graph rejects the summarize (next_hunt_row).  Sorted
+ * grouping, since it serves DISTINCT aggregates too; the input is the
+ * table's cheapest scan, itself falling back if Graph rejects its where.
+ */
+static Path *
+local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
+					   RelOptInfo *grouped_rel, GroupPathExtraData *extra)
+{
+#if PG_VERSION_NUM >= 160000
+	List	   *group_clause = root->processed_groupClause;
+#else
+	List	   *group_clause = root->parse->groupClause;
+#endif
+	Path	   *input = input_rel->cheapest_total_path;
+
+	if (input == NULL || input->param_info != NULL)
+		return NULL;
+	if (group_clause == NIL)
+		return (Path *) create_agg_path(root, grouped_rel, input, grouped_rel->reltarget,
+										AGG_PLAIN, AGGSPLIT_SIMPLE, NIL, NIL,
+										&extra->agg_final_costs, 1);
+	if (!grouping_is_sortable(group_clause))
+		return NULL;
+	if (root->group_pathkeys != NIL &&
+		!pathkeys_contained_in(root->group_pathkeys, input->pathkeys))
+		input = (Path *) create_sort_path(root, input_rel, input, root->group_pathkeys, -1.0);
+	return (Path *) create_agg_path(root, grouped_rel, input, grouped_rel->reltarget,
+									AGG_SORTED, AGGSPLIT_SIMPLE, group_clause, NIL,
+									&extra->agg_final_costs,
+									clamp_row_est(input_rel->rows * 0.1));
 }
 
 /* How a summarize output column becomes the scan column (OutputSpec kind). */
@@ -688,10 +781,19 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
  *	- count(*) as count(); count(col) as countif(isnotnull(col)), or
  *	  isnotempty for strings (our "" is NULL);
  *	- min and max of integer and timestamp columns;
- *	- sum of integer columns, with a companion countif(isnotnull(col)):
- *	  KQL's sum of no values is 0, SQL's is NULL;
- *	- avg of integer columns as that sum and count, divided here with
- *	  numeric division exactly as avg() does (KQL's avg is a real);
+ *	- sum of smallint and integer columns, with a companion
+ *	  countif(isnotnull(col)): KQL's sum of no values is 0, SQL's is NULL.
+ *	  PostgreSQL's sum(int2/int4) adds in a 64-bit integer, as Kusto does
+ *	  ("Kusto uses 64-bit types for arithmetic"), so both give the same
+ *	  bigint;
+ *	- avg of smallint and integer columns as that sum and count, divided
+ *	  here with numeric division exactly as int4_avg/int8_avg do (KQL's avg
+ *	  is a real);
+ *	- not sum or avg of bigint: PostgreSQL's are exact numerics, Kusto's
+ *	  sum(long) overflows 64 bits, and nothing documented makes a decimal
+ *	  sum exact for every input (todecimal() is a 128-bit .NET decimal of
+ *	  28-29 digits, its overflow and its JSON form undocumented), so
+ *	  PostgreSQL computes them;
  *	- count(DISTINCT col), when it is the only aggregate, as a two-level
  *	  summarize (by the groups and col, then countif by the groups), since
  *	  KQL's dcount is an estimate.
@@ -711,6 +813,7 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 	int			n = 0;
 	char	   *distinct_col = NULL;
 	int			naggs = 0;
+	List	   *by_names = NIL; /* the group keys' KQL names, as String nodes */
 
 	initStringInfo(&aggs);
 	initStringInfo(&by);
@@ -734,8 +837,13 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 			name = defender_kql_column(fpinfo, ((Var *) item)->varattno);
 			if (name == NULL)
 				return NULL;
-			appendStringInfoString(&by, by.len ? ", " : " by ");
-			defender_append_kql_name(&by, name);
+			/* each key once: KQL refuses "by A, A" */
+			if (!list_member(by_names, makeString(name)))
+			{
+				by_names = lappend(by_names, makeString(name));
+				appendStringInfoString(&by, by.len ? ", " : " by ");
+				defender_append_kql_name(&by, name);
+			}
 		}
 		else if (IsA(item, Aggref))
 		{
@@ -796,7 +904,8 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 				defender_append_kql_name(&aggs, col);
 				appendStringInfoChar(&aggs, ')');
 			}
-			else if ((strcmp(fname, "sum") == 0 || strcmp(fname, "avg") == 0) && integer)
+			else if ((strcmp(fname, "sum") == 0 || strcmp(fname, "avg") == 0) &&
+					 (argtype == INT2OID || argtype == INT4OID))
 			{
 				kind = strcmp(fname, "sum") == 0 ? OUT_SUM : OUT_AVG;
 				companion = psprintf("%s_n", name);
@@ -824,8 +933,12 @@ summarize_text(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 
 		initStringInfo(&first);
 		appendStringInfoString(&first, by.len ? by.data + 1 : "by");
-		appendStringInfoString(&first, by.len ? ", " : " ");
-		defender_append_kql_name(&first, distinct_col);
+		if (!list_member(by_names, makeString(distinct_col)))
+		{
+			/* count(DISTINCT g) GROUP BY g: g is a key already */
+			appendStringInfoString(&first, by.len ? ", " : " ");
+			defender_append_kql_name(&first, distinct_col);
+		}
 		return psprintf("%s | summarize %s%s", first.data, aggs.data, by.data);
 	}
 	return psprintf("%s%s", aggs.data, by.data);
@@ -865,6 +978,8 @@ add_final_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *final_rel,
 
 	if (!extra->limit_needed || parse->commandType != CMD_SELECT ||
 		parse->rowMarks || parse->hasTargetSRFs ||
+		parse->hasAggs || parse->groupClause || parse->groupingSets ||
+		parse->distinctClause || parse->hasWindowFuncs || parse->setOperations ||
 		!all_conditions_remote(base) || !bms_is_empty(baserel->lateral_relids))
 		return;
 #if PG_VERSION_NUM >= 130000
@@ -1127,7 +1242,10 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 			(root->parse->groupClause ||
 			 !list_is_all_count_star(fdw_scan_tlist)))
 		{
-			/* summarize: grouping columns and aggregates, no fallback */
+			/*
+			 * summarize: grouping columns and aggregates; if Graph rejects
+			 * it, the outer plan (local_aggregation_path) answers instead
+			 */
 			AttrNumber	attno = 0;
 
 			mode = SCAN_HUNT;
@@ -1253,6 +1371,7 @@ plan_done:
 						  makeInteger((mode == SCAN_LIST || mode == SCAN_HUNT) && limit_param == 0 ?
 									  rows_wanted(root, fpinfo) : 0));
 	fdw_private = lappend(fdw_private, makeInteger(count_rows));
+	fdw_private = lappend(fdw_private, fpinfo->enum_notices);
 
 	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
 							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
@@ -1295,6 +1414,19 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	state->output_names = (List *) list_nth(priv, FdwScanPrivateOutputNames);
 	state->rows_wanted = intVal(list_nth(priv, FdwScanPrivateRowsWanted));
 	state->count_rows = intVal(list_nth(priv, FdwScanPrivateCountRows)) != 0;
+
+	/*
+	 * Constants that are no member of an enumeration: said once per
+	 * statement, here rather than per row or rescan (and for EXPLAIN too).
+	 */
+	foreach(lc, (List *) list_nth(priv, FdwScanPrivateEnumNotices))
+	{
+		const GraphResource *resource =
+			graph_find_resource(defender_get_options(state->relid, InvalidOid,
+													 InvalidOid, false)->resource);
+
+		defender_enum_notice(state->relid, resource, lfirst(lc));
+	}
 
 	/* Plain EXPLAIN shows the request without sending it. */
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
@@ -1469,7 +1601,15 @@ start_list(DefenderScanState *state, bool fallback)
 	memset(&req, 0, sizeof(req));
 	req.orderby = state->orderby[0] ? state->orderby : NULL;
 	req.expand_alerts = state->expand_alerts;
-	if (!fallback)
+	if (state->count_by_paging)
+	{
+		/* the filter Graph accepted, every page, only the ids */
+		req.filter = state->filter;
+		req.orderby = NULL;
+		req.expand_alerts = false;
+		req.select_id = true;
+	}
+	else if (!fallback)
 	{
 		req.filter = state->filter;
 		req.count_only = (state->mode == SCAN_COUNT);
@@ -1481,7 +1621,8 @@ start_list(DefenderScanState *state, bool fallback)
 			req.skip = state->offset;
 	}
 	page = list_page_size(state);
-	req.count_pages = wants_page_count(state, &req);
+	/* a service that leaves out @odata.count cannot plan parallel pages */
+	req.count_pages = !state->count_by_paging && wants_page_count(state, &req);
 
 	initStringInfo(&url);
 	appendStringInfoString(&url, state->opts->graph_url);
@@ -1896,8 +2037,10 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 	{
 		StringInfoData kql;
 		char	   *body;
-		bool		may_fall_back = !fallback && !state->summarize[0] &&
-			(state->filter != NIL || state->limit > 0);
+		bool		may_fall_back = !fallback &&
+			(state->summarize[0] ? outerPlanState(node) != NULL :
+			 state->filter != NIL || state->limit > 0 ||
+			 state->mode == SCAN_COUNT || state->count_rows);
 
 		initStringInfo(&kql);
 		if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
@@ -1923,11 +2066,21 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 
 			dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
 			ereport(NOTICE,
-					(errmsg("Microsoft Graph rejected the pushed-down KQL; querying without its where and take and filtering locally"),
+					(errmsg("Microsoft Graph rejected the pushed-down KQL; %s",
+							state->summarize[0] ?
+							"reading the rows and aggregating locally" :
+							"querying without its where and take and filtering locally"),
 					 errdetail("HTTP 400, error code \"%s\": %s", err.code,
 							   defender_redact(state->opts, err.message)),
 					 errcontext("KQL: %s", kql.data)));
 			defender_response_release(response);
+			if (state->summarize[0])
+			{
+				/* PostgreSQL aggregates: see local_aggregation_path */
+				state->aggregate_locally = true;
+				MemoryContextSwitchTo(old);
+				return;
+			}
 			fallback = true;
 			state->fallback = true;
 		}
@@ -1985,12 +2138,15 @@ next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 {
 	if (state->finished)
 		return false;
-	if (state->store == NULL && !state->counted)
+	if (state->store == NULL && !state->counted && !state->aggregate_locally)
 	{
 		run_hunt(node, state);
-		if (state->finished || (state->store == NULL && !state->counted))
+		if (state->finished ||
+			(state->store == NULL && !state->counted && !state->aggregate_locally))
 			return false;
 	}
+	if (state->aggregate_locally)
+		return next_local_aggregate_row(node, slot);
 	for (;;)
 	{
 		if (state->limit >= 0 && state->returned >= state->limit)
@@ -2045,6 +2201,40 @@ next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 		state->returned++;
 		return true;
 	}
+}
+
+/*
+ * next_local_aggregate_row
+ *		The next row of the local aggregation (local_aggregation_path), the
+ *		scan's outer plan: its target is the grouped target, as is the scan
+ *		tuple's (fdw_scan_tlist), column for column.
+ */
+static bool
+next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot)
+{
+	int			natts = slot->tts_tupleDescriptor->natts;
+	MemoryContext old;
+	TupleTableSlot *outer;
+
+	/*
+	 * Iterate runs in the per-tuple context, reset row by row; the plan
+	 * below keeps state (its sort, its groups) across rows, so it runs
+	 * where every plan node runs, in the query's context.
+	 */
+	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	outer = ExecProcNode(outerPlanState(node));
+	MemoryContextSwitchTo(old);
+	if (TupIsNull(outer))
+		return false;
+	slot_getallattrs(outer);
+	if (outer->tts_tupleDescriptor->natts != natts)
+		elog(ERROR, "defender_fdw: the local aggregation returns %d columns, the scan %d",
+			 outer->tts_tupleDescriptor->natts, natts);
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, outer->tts_values, sizeof(Datum) * natts);
+	memcpy(slot->tts_isnull, outer->tts_isnull, sizeof(bool) * natts);
+	ExecStoreVirtualTuple(slot);
+	return true;
 }
 
 /*
@@ -2164,6 +2354,37 @@ next_list_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 }
 
 /*
+ * count_by_paging
+ *		count(*) from a service that ignored $count=true: the same filter,
+ *		every page, with $select=id, and the rows counted here.  Slower, but
+ *		the right number, never an error.
+ */
+static int64
+count_by_paging(DefenderScanState *state)
+{
+	int64		count = 0;
+	json_t	   *row;
+
+	elog(DEBUG1, "defender_fdw: Microsoft Graph's answer to $count=true on foreign table \"%s\" has no @odata.count; counting the rows page by page",
+		 RelationGetRelationName(state->rel));
+	state->count_by_paging = true;
+	start_list(state, false);
+	while (!state->finished && (row = defender_pager_next(state->pager)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		count++;
+	}
+	if (!state->finished)
+	{
+		DfwGraphError err;
+
+		if (defender_pager_rejected(state->pager, &err))
+			defender_pager_raise_rejection(state->pager);
+	}
+	return count;
+}
+
+/*
  * defenderIterateForeignScan
  *		Return the next row, asking Graph when needed.
  */
@@ -2263,12 +2484,10 @@ defenderIterateForeignScan(ForeignScanState *node)
 						json_t	   *n = json_object_get(defender_pager_document(state->pager),
 														"@odata.count");
 
-						if (!json_is_integer(n))
-							ereport(ERROR,
-									(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-									 errmsg("Microsoft Graph's answer has no @odata.count"),
-									 errcontext("foreign table \"%s\"", RelationGetRelationName(state->rel))));
-						count = (int64) json_integer_value(n);
+						if (json_is_integer(n))
+							count = (int64) json_integer_value(n);
+						else
+							count = count_by_paging(state);
 					}
 				}
 				state->finished = true;
@@ -2330,6 +2549,9 @@ defenderReScanForeignScan(ForeignScanState *node)
 		state->requests += defender_pager_requests(state->pager);
 		state->pager = NULL;
 	}
+	if (state->aggregate_locally && state->param_exprs == NIL)
+		return;					/* the same summarize would be rejected again;
+								 * the executor rescans the outer plan */
 	if ((state->store || state->counted) && state->param_exprs == NIL && !state->fallback)
 	{
 		/* the same query again: read the same rows, spend no quota */
@@ -2349,6 +2571,8 @@ defenderReScanForeignScan(ForeignScanState *node)
 	}
 	state->started = false;
 	state->fallback = false;
+	state->aggregate_locally = false;
+	state->count_by_paging = false;
 	MemoryContextReset(state->page_cxt);
 }
 

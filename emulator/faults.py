@@ -3,7 +3,8 @@ requests by the dispatcher.
 
 A fault matches a request when `match` is a substring of the decoded path,
 `query` (if given) a substring of the decoded query string ("$skip=100&$top=30")
-and `method` (if given) equals the request method.  `query` picks one page out
+`body_contains` (if given) a substring of the request body (a hunting
+query's KQL: "summarize"), and `method` (if given) equals the request method.  `query` picks one page out
 of several requested at the same time, where arrival order is not fixed.  Every armed fault sees every
 matching request: its first `skip` matches pass untouched, then it fires on
 the next `times` matches (-1 = forever).  When several faults are ready for
@@ -62,6 +63,7 @@ class Fault:
         self.spec = spec
         self.match = spec.get("match", "")
         self.query = spec.get("query")
+        self.body_contains = spec.get("body_contains")
         self.method = spec.get("method")
         self.skip = spec.get("skip", 0)
         self.times = spec.get("times", 1)
@@ -69,10 +71,12 @@ class Fault:
         self.seen = 0       # matching requests observed
         self.applied = 0    # requests it fired on
 
-    def matches(self, method, path, query=""):
+    def matches(self, method, path, query="", body=""):
         if self.method and self.method.upper() != method.upper():
             return False
         if self.query is not None and self.query not in query:
+            return False
+        if self.body_contains is not None and self.body_contains not in body:
             return False
         return self.match in path
 
@@ -97,6 +101,8 @@ def validate(spec):
         raise ValueError("'match' must be a string")
     if spec.get("query") is not None and not isinstance(spec["query"], str):
         raise ValueError("'query' must be a string")
+    if spec.get("body_contains") is not None and not isinstance(spec["body_contains"], str):
+        raise ValueError("'body_contains' must be a string")
     if spec.get("method") is not None and not isinstance(spec["method"], str):
         raise ValueError("'method' must be a string")
     for key in ("skip", "times"):
@@ -149,13 +155,14 @@ class FaultBook:
         with self._lock:
             return [f.describe() for f in self._faults]
 
-    def pick(self, method, path, query=""):
+    def pick(self, method, path, query="", body=""):
         """Count this request against every matching fault; return the fault
-        that fires on it, or None.  query is the decoded query string."""
+        that fires on it, or None.  query is the decoded query string, body
+        the request body's text."""
         chosen = None
         with self._lock:
             for fault in self._faults:
-                if fault.exhausted() or not fault.matches(method, path, query):
+                if fault.exhausted() or not fault.matches(method, path, query, body):
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.skip:

@@ -161,7 +161,8 @@ class Handler(BaseHTTPRequestHandler):
             state.log_finish(entry, token_ok=ok)
 
         fault = state.faults.pick(req.method, req.path,
-                                  "&".join("%s=%s" % kv for kv in req.query_pairs))
+                                  "&".join("%s=%s" % kv for kv in req.query_pairs),
+                                  req.body_text() if req.body else "")
         if fault is not None:
             state.log_finish(entry, fault=fault.kind)
             if fault.kind in faults.PRE_KINDS:

@@ -1177,6 +1177,28 @@ def context_url(req, entity_set, select, suffix=""):
     return "%s/%s/$metadata#%s%s" % (req.base_url, req.params["version"], target, suffix)
 
 
+# The enumeration properties of incidents and alerts_v2 (pascal_enums).
+ENUM_PROPERTIES = ("status", "severity", "classification", "determination", "serviceSource")
+
+
+def pascal_case(out):
+    """A wire row with its enumeration values in PascalCase ("inProgress" ->
+    "InProgress"), the spelling of Microsoft's documented example responses."""
+    changed = WireRow(out)
+    for key in ENUM_PROPERTIES:
+        value = changed.get(key)
+        if isinstance(value, str) and value:
+            dict.__setitem__(changed, key, value[0].upper() + value[1:])
+    changed.cached = None
+    changed.extra = getattr(out, "extra", ())
+    return changed
+
+
+def _config(req, key):
+    config = getattr(req.state, "config", None) or {}
+    return config.get(key)
+
+
 def list_page(req, entity_set, schema, opts, rows, default_top, expanders):
     """Build the response for one page of `rows` (already filtered and ordered)."""
     total = len(rows)
@@ -1184,9 +1206,11 @@ def list_page(req, entity_set, schema, opts, rows, default_top, expanders):
     offset = opts.offset()
     page = [row[SLIM_ROW] if SLIM_ROW in row else row for row in rows[offset:offset + top]]
     body = {"@odata.context": context_url(req, entity_set, opts.select)}
-    if opts.count:
+    if opts.count and not _config(req, "omit_odata_count"):
         body["@odata.count"] = total
     body["value"] = [shape(row, opts, expanders) for row in page]
+    if _config(req, "pascal_enums"):
+        body["value"] = [pascal_case(row) for row in body["value"]]
     if top > 0 and offset + top < total:
         body["@odata.nextLink"] = next_link(req.base_url, req.path, opts, top, offset + top)
     return CollectionResponse(status=200, obj=body)
@@ -1195,5 +1219,6 @@ def list_page(req, entity_set, schema, opts, rows, default_top, expanders):
 def entity_body(req, entity_set, row, opts, expanders):
     """The body of GET {entity_set}/{id}."""
     body = {"@odata.context": context_url(req, entity_set, opts.select, "/$entity")}
-    body.update(shape(row, opts, expanders))
+    shaped = shape(row, opts, expanders)
+    body.update(pascal_case(shaped) if _config(req, "pascal_enums") else shaped)
     return body

@@ -25,6 +25,12 @@ CONFIG_TYPES = {
     # the largest $top alerts_v2 accepts (alerts.MAX_TOP when unset): a
     # tenant whose service caps pages lower than the extension assumes
     "alerts_max_top": int,
+    # 1: enumeration values answered in PascalCase ("Active", "TruePositive"),
+    # as Microsoft's documented example responses spell them; filters still
+    # compare them ignoring case, as Graph does
+    "pascal_enums": int,
+    # 1: a service that ignores $count=true (no @odata.count in any answer)
+    "omit_odata_count": int,
     # advanced hunting (hunting.py; defaults in hunting.DEFAULTS)
     "hunting_rows": int,
     "hunting_seed": int,

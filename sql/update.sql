@@ -36,7 +36,7 @@ UPDATE incidents SET assigned_to = NULL, custom_tags = '{triaged,"by sql"}', det
 WHERE id = '1142' RETURNING id, assigned_to, custom_tags, determination;
 SELECT body FROM emulator_requests() WHERE method = 'PATCH';
 
--- A value Graph rejects is Graph's error, and nothing changed
+-- A value no client may write is refused before any request: nothing changed
 SELECT show_error($$UPDATE incidents SET status = 'closed' WHERE id = '1142'$$);
 SELECT status FROM incidents WHERE id = '1142';
 

@@ -21,14 +21,11 @@
  *
  * Checks come first: every argument is validated, and the request body is
  * written, before anything is sent, so a bad value costs no token request
- * and no API call.  Enumerations (status, severity, classification) are
- * compared ignoring case and sent in Graph's camelCase.  An incident's
- * status may be set to active, inProgress, resolved or redirected: the
- * update page documents active/resolved/redirected, but inProgress is a
- * member of the same enumeration that the portal sets; unknownFutureValue
- * and awaitingAction (Defender Experts only) are refused.  determination is
- * passed through, with the spellings the Graph pages disagree on mapped to
- * the v1.0 wire value (graph-api.md 2.2).  An unknown id is an ERROR with
+ * and no API call.  Enumerations (status, severity, classification,
+ * determination) go through graph_write_value() (graph_catalog.c), the one
+ * check UPDATE on the foreign tables makes too: compared ignoring case,
+ * sent in Graph's camelCase, refused with the list of the values a client
+ * may write.  An unknown id is an ERROR with
  * SQLSTATE no_data_found (P0002) for the writes, NULL or no rows for the
  * reads.
  *
@@ -105,28 +102,6 @@ typedef struct EntityKind
 static const EntityKind incident_kind = {"incident", "incidents", PERM_INCIDENT_WRITE};
 static const EntityKind alert_kind = {"alert", "alerts_v2", PERM_ALERT_WRITE};
 
-/* Values a client may write (graph-api.md 2.1, 2.5, 3.1). */
-static const char *const incident_statuses[] = {"active", "inProgress", "resolved", "redirected", NULL};
-static const char *const alert_statuses[] = {"new", "inProgress", "resolved", NULL};
-static const char *const severities[] = {"unknown", "informational", "low", "medium", "high", NULL};
-static const char *const classifications[] = {"unknown", "falsePositive", "truePositive",
-"informationalExpectedActivity", NULL};
-
-/* v1.0 alertDetermination members, then the other pages' names for some */
-static const char *const determinations[] = {
-	"unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware",
-	"other", "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity",
-	"notMalicious", "notEnoughDataToValidate", "confirmedActivity",
-	"lineOfBusinessApplication", NULL
-};
-static const char *const determination_aliases[][2] = {
-	{"compromisedUser", "compromisedAccount"},
-	{"clean", "notMalicious"},
-	{"insufficientData", "notEnoughDataToValidate"},
-	{"confirmedUserActivity", "confirmedActivity"},
-	{NULL, NULL}
-};
-
 /* One property of a request body. */
 typedef struct BodyField
 {
@@ -169,15 +144,14 @@ static Datum update_entity(FunctionCallInfo fcinfo, const EntityKind *kind,
 static Datum add_comment(FunctionCallInfo fcinfo, const EntityKind *kind,
 						 const char *fname);
 static ForeignServer *action_server(FunctionCallInfo fcinfo, int argno, const char *fname);
+static const char *write_value(const EntityKind *kind, const char *property,
+							   const char *value, const char *fname);
 static DefenderOptions *action_options(FunctionCallInfo fcinfo, int server_arg,
 									   const char *fname);
 static char *required_text(FunctionCallInfo fcinfo, int argno, const char *fname,
 						   const char *argname);
 static char *optional_text(FunctionCallInfo fcinfo, int argno);
 static char *to_utf8(const char *text);
-static const char *check_enum(const char *value, const char *const *members,
-							  const char *what, const char *fname);
-static const char *map_determination(const char *value);
 static void add_text_field(BodyField *fields, int *n, const char *key, const char *value);
 static char *build_json_body(const BodyField *fields, int nfields, const char *fname);
 static char *entity_url(const DefenderOptions *opts, const EntityKind *kind,
@@ -249,15 +223,15 @@ defender_update_incident(PG_FUNCTION_ARGS)
 		add_text_field(fields, &n, "summary", value);
 	if ((value = optional_text(fcinfo, 1)) != NULL)
 		add_text_field(fields, &n, "status",
-					   check_enum(value, incident_statuses, "incident status", fname));
+					   write_value(&incident_kind, "status", value, fname));
 	if ((value = optional_text(fcinfo, 7)) != NULL)
 		add_text_field(fields, &n, "severity",
-					   check_enum(value, severities, "severity", fname));
+					   write_value(&incident_kind, "severity", value, fname));
 	if ((value = optional_text(fcinfo, 3)) != NULL)
 		add_text_field(fields, &n, "classification",
-					   check_enum(value, classifications, "classification", fname));
+					   write_value(&incident_kind, "classification", value, fname));
 	if ((value = optional_text(fcinfo, 4)) != NULL)
-		add_text_field(fields, &n, "determination", map_determination(value));
+		add_text_field(fields, &n, "determination", write_value(&incident_kind, "determination", value, fname));
 	if ((value = optional_text(fcinfo, 2)) != NULL)
 		add_text_field(fields, &n, "assignedTo", value[0] ? value : NULL);
 	if ((value = optional_text(fcinfo, 6)) != NULL)
@@ -322,12 +296,12 @@ defender_update_alert(PG_FUNCTION_ARGS)
 
 	if ((value = optional_text(fcinfo, 1)) != NULL)
 		add_text_field(fields, &n, "status",
-					   check_enum(value, alert_statuses, "alert status", fname));
+					   write_value(&alert_kind, "status", value, fname));
 	if ((value = optional_text(fcinfo, 2)) != NULL)
 		add_text_field(fields, &n, "classification",
-					   check_enum(value, classifications, "classification", fname));
+					   write_value(&alert_kind, "classification", value, fname));
 	if ((value = optional_text(fcinfo, 3)) != NULL)
-		add_text_field(fields, &n, "determination", map_determination(value));
+		add_text_field(fields, &n, "determination", write_value(&alert_kind, "determination", value, fname));
 	if ((value = optional_text(fcinfo, 4)) != NULL)
 		add_text_field(fields, &n, "assignedTo", value[0] ? value : NULL);
 
@@ -1548,54 +1522,18 @@ to_utf8(const char *text)
 }
 
 /*
- * check_enum
- *		The member value stands for, ignoring case; an ERROR listing the
- *		members when it is none of them.
+ * write_value
+ *		The value to send for an enumeration argument: graph_write_value(),
+ *		the check UPDATE on the foreign tables makes too.
  */
 static const char *
-check_enum(const char *value, const char *const *members, const char *what,
-		   const char *fname)
+write_value(const EntityKind *kind, const char *property, const char *value,
+			const char *fname)
 {
-	StringInfoData list;
-	int			i;
+	const GraphResource *resource =
+		graph_find_resource(kind == &incident_kind ? "incidents" : "alerts");
 
-	for (i = 0; members[i]; i++)
-	{
-		if (pg_strcasecmp(value, members[i]) == 0)
-			return members[i];
-	}
-	initStringInfo(&list);
-	for (i = 0; members[i]; i++)
-		appendStringInfo(&list, "%s%s", i ? ", " : "", members[i]);
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s \"%s\" for %s()", what, value, fname),
-			 errdetail("Valid values (compared ignoring case): %s.", list.data)));
-	return NULL;				/* keep the compiler quiet */
-}
-
-/*
- * map_determination
- *		The v1.0 member for a determination written in any of the documented
- *		spellings, ignoring case; anything else is passed through for Graph
- *		to judge (the docs disagree on the list, graph-api.md 2.2).
- */
-static const char *
-map_determination(const char *value)
-{
-	int			i;
-
-	for (i = 0; determinations[i]; i++)
-	{
-		if (pg_strcasecmp(value, determinations[i]) == 0)
-			return determinations[i];
-	}
-	for (i = 0; determination_aliases[i][0]; i++)
-	{
-		if (pg_strcasecmp(value, determination_aliases[i][0]) == 0)
-			return determination_aliases[i][1];
-	}
-	return value;
+	return graph_write_value(resource, property, value, psprintf("%s()", fname));
 }
 
 /* A string property (value in the server encoding; NULL for JSON null). */

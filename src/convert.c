@@ -95,6 +95,13 @@ defender_column_init(DefenderColumn *col, Relation rel, AttrNumber attnum,
 	graph_normalize_name(col->property ? col->property : col->name,
 						 col->match_key, sizeof(col->match_key));
 	column_init_type(col, att);
+	if (col->property && resource != NULL && !col->is_json && !col->is_array)
+	{
+		const GraphProperty *prop = graph_find_property(resource, col->property);
+
+		if (prop && prop->kind == GRAPH_ENUM)
+			col->enum_members = prop->members;
+	}
 }
 
 /*
@@ -381,6 +388,14 @@ defender_json_to_datum(DefenderColumn *col, json_t *value, bool *isnull)
 		defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
 							   json_excerpt(value));
 
+	if (kind == DFW_JSON_STRING && col->enum_members)
+	{
+		/* the schema's spelling of an enumeration's member (graph_enum_member) */
+		const char *member = graph_enum_member(col->enum_members, json_string_value(value));
+
+		if (member)
+			return defender_scalar_to_datum(col, kind, member, false);
+	}
 	return defender_scalar_to_datum(col, kind, jansson_scalar_text(value, numbuf),
 									false);
 }

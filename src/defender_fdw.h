@@ -151,6 +151,10 @@ extern bool graph_learn_page_limit(const GraphResource *resource, int limit);
 extern const GraphProperty *graph_find_property(const GraphResource *resource,
 												const char *name);
 extern bool graph_is_enum_member(const GraphProperty *prop, const char *value);
+extern const char *graph_enum_member(const char *const *members, const char *value);
+extern char *graph_enum_member_list(const char *const *members);
+extern const char *graph_write_value(const GraphResource *resource, const char *property,
+									 const char *value, const char *where);
 extern bool graph_property_writable(const GraphResource *resource, const char *name);
 extern const char *graph_writable_names(const GraphResource *resource);
 extern const GraphProperty *graph_match_property(const GraphResource *resource,
@@ -182,6 +186,9 @@ typedef struct DefenderRelInfo
 	/* advanced hunting */
 	bool		hunting;
 	const struct HuntingTable *hunting_table;	/* documented table, or NULL */
+
+	/* enumeration constants that are no member: (column, value) pairs */
+	List	   *enum_notices;
 } DefenderRelInfo;
 
 /*
@@ -225,6 +232,8 @@ typedef enum KqlKind
 extern const GraphProperty *defender_column_graph_property(Oid relid,
 														   AttrNumber attnum,
 														   const GraphResource *resource);
+extern List *defender_enum_notices(RelOptInfo *baserel, DefenderRelInfo *fpinfo);
+extern void defender_enum_notice(Oid relid, const GraphResource *resource, List *pair);
 extern void defender_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 										 DefenderRelInfo *fpinfo);
 extern bool defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
@@ -268,6 +277,7 @@ typedef struct DefenderListRequest
 	bool		count_only;		/* $count=true&$top=1 */
 	bool		count_pages;	/* $count=true, so that pages can go in parallel */
 	bool		omit_paging;	/* stop before $count/$skip/$top (a page prefix) */
+	bool		select_id;		/* $select=id: only the rows' ids are wanted */
 	int64		top;			/* rows per page, 0 for the resource's page size */
 	int64		skip;
 	const char *top_text;		/* for EXPLAIN: a placeholder instead of top */
@@ -323,6 +333,7 @@ extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
 extern DefenderWritten defender_write_array(StringInfo buf, Datum array, bool is_and,
 											DefenderElementWriter write_element, void *arg);
 extern DefenderWritten defender_join_parts(StringInfo buf, List *parts, bool is_and);
+extern bool defender_datetime_beyond(TimestampTz x, DefenderFilterOp op, bool *every_row);
 extern void defender_leaf_value(Node *valnode, const DefenderParamValues *params,
 								DefenderLeafValue *v);
 
@@ -550,6 +561,7 @@ typedef struct DefenderColumn
 	FmgrInfo	input;			/* input function of the type or element */
 	Oid			ioparam;
 	int			fast;			/* DefenderFastInput: a shortcut of input */
+	const char *const *enum_members;	/* a Graph enumeration's, or NULL */
 } DefenderColumn;
 
 /*

@@ -347,29 +347,15 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 		int64		lower,
 					upper;
 
-		if (TIMESTAMP_NOT_FINITE(x) || x < INT64CONST(-63082281600000000) ||
-			x >= INT64CONST(252455616000000000))
-		{
-			bool		below = !TIMESTAMP_IS_NOEND(x) && x < INT64CONST(-63082281600000000);
+		bool		every_row;
 
-			switch (op)
-			{
-				case DFOP_GT:
-				case DFOP_GE:
-				case DFOP_NE:
-					if (!below)
-						return WRITTEN_FALSE;
-					append_not_null(buf, col, kind);
-					return WRITTEN_ATOM;
-				case DFOP_LT:
-				case DFOP_LE:
-					if (below)
-						return WRITTEN_FALSE;
-					append_not_null(buf, col, kind);
-					return WRITTEN_ATOM;
-				default:
-					return WRITTEN_FALSE;
-			}
+		/* beyond what Kusto can hold: every row with a value, or none */
+		if (defender_datetime_beyond(x, op, &every_row))
+		{
+			if (!every_row)
+				return WRITTEN_FALSE;
+			append_not_null(buf, col, kind);
+			return WRITTEN_ATOM;
 		}
 		lower = defender_first_tick_at_or_after(x, typmod);
 		upper = defender_first_tick_at_or_after(x + 1, typmod);

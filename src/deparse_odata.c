@@ -160,28 +160,18 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 		TimestampTz x = DatumGetTimestampTz(value);
 		Ticks		lower,
 					upper;
-		bool		before_all,
-					after_all;
+		bool		every_row;
 
-		/* Outside what Graph can hold (years 1 to 9999) compares like infinity. */
-		before_all = TIMESTAMP_IS_NOBEGIN(x) || x < INT64CONST(-63082281600000000);	/* 0001-01-01 */
-		after_all = TIMESTAMP_IS_NOEND(x) || x >= INT64CONST(252455616000000000);	/* 10000-01-01 */
-		if (before_all || after_all)
+		/* beyond what Graph can hold: every row with a value, or none */
+		if (defender_datetime_beyond(x, op, &every_row))
 		{
-			bool		below = before_all; /* every value is above x */
-
-			switch (op)
-			{
-				case DFOP_GT:
-				case DFOP_GE:
-				case DFOP_NE:
-					return below ? WRITTEN_TRUE : WRITTEN_FALSE;
-				case DFOP_LT:
-				case DFOP_LE:
-					return below ? WRITTEN_FALSE : WRITTEN_TRUE;
-				default:
-					return WRITTEN_FALSE;
-			}
+			if (!every_row)
+				return WRITTEN_FALSE;
+			/* SQL's comparison with NULL is not true */
+			if (!nullable)
+				return WRITTEN_TRUE;
+			appendStringInfo(buf, "%s ne null", prop);
+			return WRITTEN_ATOM;
 		}
 
 		/* ticks read as x or later, and as after x */
@@ -385,6 +375,11 @@ defender_deparse_list(StringInfo buf, bool encode, const DefenderOptions *opts,
 	if (req->expand_alerts)
 	{
 		appendStringInfo(buf, "%c$expand=alerts", sep);
+		sep = '&';
+	}
+	if (req->select_id)
+	{
+		appendStringInfo(buf, "%c$select=id", sep);
 		sep = '&';
 	}
 	if (req->omit_paging)

@@ -24,6 +24,8 @@
 #include <ctype.h>
 #include <limits.h>
 
+#include "lib/stringinfo.h"
+
 #include "defender_fdw.h"
 
 static const char *const incident_status_members[] = {
@@ -319,6 +321,126 @@ graph_is_enum_member(const GraphProperty *prop, const char *value)
 		if (strcmp(*m, value) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * graph_enum_member
+ *		The member value stands for, ignoring case, or NULL when it is none.
+ *
+ * Graph compares enumeration values ignoring case, and Microsoft's own
+ * documented responses spell some in PascalCase ("Active", "TruePositive")
+ * where v1.0's schema has camelCase members.  Every value read from Graph
+ * is put in the schema's spelling with this, so a row always satisfies the
+ * clause that fetched it; a value that is no member passes unchanged.
+ */
+const char *
+graph_enum_member(const char *const *members, const char *value)
+{
+	const char *const *m;
+
+	for (m = members; m && *m; m++)
+		if (pg_strcasecmp(*m, value) == 0)
+			return *m;
+	return NULL;
+}
+
+/* The members as "a, b, c", for messages. */
+char *
+graph_enum_member_list(const char *const *members)
+{
+	StringInfoData list;
+	const char *const *m;
+
+	initStringInfo(&list);
+	for (m = members; m && *m; m++)
+		appendStringInfo(&list, "%s%s", m == members ? "" : ", ", *m);
+	return list.data;
+}
+
+/*
+ * The values a client may write, per enumeration property (graph-api.md
+ * 2.1, 2.5, 3.1).  An incident's status may be active, inProgress, resolved
+ * or redirected: the update page documents active/resolved/redirected, but
+ * inProgress is a member of the same enumeration that the portal sets;
+ * unknownFutureValue and awaitingAction (Defender Experts only) are
+ * refused.  determination is not checked against a list: the Graph pages
+ * disagree on it, so the spellings they use are mapped to the v1.0 member
+ * and anything else is left for Graph to judge (graph-api.md 2.2).
+ */
+static const char *const incident_status_writable[] = {
+	"active", "inProgress", "resolved", "redirected", NULL
+};
+static const char *const alert_status_writable[] = {
+	"new", "inProgress", "resolved", NULL
+};
+static const char *const severity_writable[] = {
+	"unknown", "informational", "low", "medium", "high", NULL
+};
+static const char *const classification_writable[] = {
+	"unknown", "falsePositive", "truePositive", "informationalExpectedActivity", NULL
+};
+static const char *const determination_aliases[][2] = {
+	{"compromisedUser", "compromisedAccount"},
+	{"clean", "notMalicious"},
+	{"insufficientData", "notEnoughDataToValidate"},
+	{"confirmedUserActivity", "confirmedActivity"},
+	{NULL, NULL}
+};
+
+/*
+ * graph_write_value
+ *		The value to send when a write sets property of resource to value:
+ *		an enumeration's member in Graph's spelling (compared ignoring case),
+ *		or an ERROR listing the members a client may write, before anything
+ *		is sent.  Properties that are no enumeration keep their value.
+ *		where names the write for the message ("defender_update_incident()",
+ *		"UPDATE of foreign table \"incidents\"").
+ *
+ * One check for every write: UPDATE on the foreign tables and the
+ * defender_update_* functions.
+ */
+const char *
+graph_write_value(const GraphResource *resource, const char *property,
+				  const char *value, const char *where)
+{
+	const char *const *members = NULL;
+	const char *what = property;
+	const char *member;
+	int			i;
+
+	if (strcmp(property, "status") == 0)
+	{
+		bool		incident = strcmp(resource->name, "incidents") == 0;
+
+		members = incident ? incident_status_writable : alert_status_writable;
+		what = incident ? "incident status" : "alert status";
+	}
+	else if (strcmp(property, "severity") == 0)
+		members = severity_writable;
+	else if (strcmp(property, "classification") == 0)
+		members = classification_writable;
+	else if (strcmp(property, "determination") == 0)
+	{
+		const GraphProperty *prop = graph_find_property(resource, property);
+
+		for (i = 0; determination_aliases[i][0]; i++)
+			if (pg_strcasecmp(value, determination_aliases[i][0]) == 0)
+				return determination_aliases[i][1];
+		member = prop ? graph_enum_member(prop->members, value) : NULL;
+		return member && strcmp(member, "unknownFutureValue") != 0 ? member : value;
+	}
+	else
+		return value;
+
+	member = graph_enum_member(members, value);
+	if (member)
+		return member;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s \"%s\" for %s", what, value, where),
+			 errdetail("Valid values (compared ignoring case): %s.",
+					   graph_enum_member_list(members))));
+	return NULL;				/* keep the compiler quiet */
 }
 
 /*

@@ -379,8 +379,24 @@ defender_exec_update(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			appendStringInfoChar(&body, ',');
 		escape_json(&body, state->updated_props[i]);
 		appendStringInfoChar(&body, ':');
-		append_json_value(&body, slot->tts_values[attnum - 1], slot->tts_isnull[attnum - 1],
-						  TupleDescAttr(desc, attnum - 1)->atttypid);
+		if (!slot->tts_isnull[attnum - 1] &&
+			TupleDescAttr(desc, attnum - 1)->atttypid == TEXTOID)
+		{
+			/*
+			 * An enumeration's value is checked before anything is sent, and
+			 * sent in Graph's spelling: the same check as the
+			 * defender_update_* functions.
+			 */
+			const char *value = TextDatumGetCString(slot->tts_values[attnum - 1]);
+
+			value = graph_write_value(state->resource, state->updated_props[i], value,
+									  psprintf("UPDATE of foreign table \"%s\"",
+											   RelationGetRelationName(state->rel)));
+			escape_json(&body, value);
+		}
+		else
+			append_json_value(&body, slot->tts_values[attnum - 1], slot->tts_isnull[attnum - 1],
+							  TupleDescAttr(desc, attnum - 1)->atttypid);
 	}
 	appendStringInfoChar(&body, '}');
 

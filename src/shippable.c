@@ -61,6 +61,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
@@ -893,4 +894,134 @@ defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinf
 						 pk->pk_nulls_first ? "first" : "last");
 	}
 	return buf.data;
+}
+
+
+/* ---------------------------------------------------------------------
+ * Enumeration constants that are no member
+ *
+ * "WHERE status = 'Active'" keeps PostgreSQL's meaning (text compared
+ * exactly: no row, since values are read in the schema's spelling), but a
+ * user who wrote it almost certainly meant 'active'.  The planner collects
+ * such constants here, and the scan says so once per statement in a
+ * NOTICE (defender_enum_notice), with pushdown on or off alike: the answer
+ * is the same either way, and so is the mistake.
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct EnumNoticeContext
+{
+	RelOptInfo *baserel;
+	DefenderRelInfo *fpinfo;
+	List	   *notices;		/* (column, value) pairs of String nodes */
+} EnumNoticeContext;
+
+static void
+note_enum_value(EnumNoticeContext *cxt, AttrNumber attnum,
+				const GraphProperty *prop, Datum value)
+{
+	char	   *member = TextDatumGetCString(value);
+	char	   *column;
+	ListCell   *lc;
+
+	if (graph_is_enum_member(prop, member))
+		return;
+	column = get_attname(cxt->fpinfo->relid, attnum, false);
+	foreach(lc, cxt->notices)
+	{
+		List	   *pair = lfirst(lc);
+
+		if (strcmp(strVal(linitial(pair)), column) == 0 &&
+			strcmp(strVal(lsecond(pair)), member) == 0)
+			return;				/* once per column and value */
+	}
+	cxt->notices = lappend(cxt->notices,
+						   list_make2(makeString(column), makeString(member)));
+}
+
+static bool
+enum_notice_walker(Node *node, EnumNoticeContext *cxt)
+{
+	Operands	o;
+
+	if (node == NULL)
+		return false;
+	if ((IsA(node, OpExpr) || IsA(node, ScalarArrayOpExpr)) &&
+		split_comparison(cxt->baserel, (Expr *) node, &o) &&
+		o.value != NULL && IsA(o.value, Const) && !((Const *) o.value)->constisnull &&
+		o.var->vartype == TEXTOID && o.valtype == TEXTOID)
+	{
+		const GraphProperty *prop =
+			defender_column_graph_property(cxt->fpinfo->relid, o.var->varattno,
+										   cxt->fpinfo->resource);
+
+		if (prop && prop->kind == GRAPH_ENUM)
+		{
+			Const	   *c = (Const *) o.value;
+
+			if (IsA(node, OpExpr))
+				note_enum_value(cxt, o.var->varattno, prop, c->constvalue);
+			else
+			{
+				Datum	   *elems;
+				bool	   *nulls;
+				int			n;
+				int			i;
+
+				deconstruct_array(DatumGetArrayTypeP(c->constvalue), TEXTOID, -1, false,
+								  TYPALIGN_INT, &elems, &nulls, &n);
+				for (i = 0; i < n; i++)
+					if (!nulls[i])
+						note_enum_value(cxt, o.var->varattno, prop, elems[i]);
+			}
+		}
+		return false;
+	}
+	return expression_tree_walker(node, enum_notice_walker, (void *) cxt);
+}
+
+/*
+ * defender_enum_notices
+ *		The (column, value) pairs of baserel's conditions that compare an
+ *		enumeration column with a constant that is not exactly a member.
+ */
+List *
+defender_enum_notices(RelOptInfo *baserel, DefenderRelInfo *fpinfo)
+{
+	EnumNoticeContext cxt;
+	ListCell   *lc;
+
+	if (fpinfo->hunting)
+		return NIL;
+	cxt.baserel = baserel;
+	cxt.fpinfo = fpinfo;
+	cxt.notices = NIL;
+	foreach(lc, baserel->baserestrictinfo)
+		enum_notice_walker((Node *) lfirst_node(RestrictInfo, lc)->clause, &cxt);
+	return cxt.notices;
+}
+
+/*
+ * defender_enum_notice
+ *		The NOTICE for one (column, value) pair of defender_enum_notices():
+ *		the valid members, and the one meant when only the case differs.
+ */
+void
+defender_enum_notice(Oid relid, const GraphResource *resource, List *pair)
+{
+	const char *column = strVal(linitial(pair));
+	const char *value = strVal(lsecond(pair));
+	AttrNumber	attnum = get_attnum(relid, column);
+	const GraphProperty *prop = defender_column_graph_property(relid, attnum, resource);
+	const char *meant;
+
+	if (prop == NULL || prop->kind != GRAPH_ENUM)
+		return;
+	meant = graph_enum_member(prop->members, value);
+	ereport(NOTICE,
+			(errmsg("'%s' is not a value of column \"%s\" of foreign table \"%s\"",
+					value, column, get_rel_name(relid)),
+			 errdetail("Microsoft Graph's %s is one of: %s.  Text is compared exactly, so no row holds '%s'.",
+					   prop->name, graph_enum_member_list(prop->members), value),
+			 meant ? errhint("Did you mean '%s'?", meant) : 0));
 }
