@@ -327,8 +327,11 @@ _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
 
 
 def _bounds(pred, ctx, lo, hi):
-    """Narrow [lo, hi] (inclusive ticks) by the Timestamp conjuncts of pred."""
-    for c in _conjuncts(pred):
+    """Narrow [lo, hi] (inclusive ticks) by the Timestamp conjuncts of pred;
+    returns (lo, hi, whether every conjunct was such a bound)."""
+    used = 0
+    conjuncts = _conjuncts(pred)
+    for c in conjuncts:
         if c.kind == "cmp" and c.op in _FLIP:
             op, col, other = c.op, c.a, c.b
             if not (col.kind == "col" and col.name == "Timestamp"):
@@ -346,6 +349,7 @@ def _bounds(pred, ctx, lo, hi):
                 hi = min(hi, value)
             if op == "<":
                 hi = min(hi, value - 1)
+            used += 1
         elif c.kind == "between" and not c.negate and c.a.kind == "col" and c.a.name == "Timestamp":
             low, lt = _const(c.lo, ctx)
             high, ht = _const(c.hi, ctx)
@@ -353,7 +357,8 @@ def _bounds(pred, ctx, lo, hi):
                 continue
             lo = max(lo, low)
             hi = min(hi, low + high if ht == "timespan" else high)
-    return lo, hi
+            used += 1
+    return lo, hi, used == len(conjuncts)
 
 
 def _count_only(op):
@@ -375,10 +380,13 @@ def run_streaming(query, tables, resolve, lo, hi, now, row_limit):
     while k < len(ops) and ops[k].kind in ROW_WISE:
         k += 1
     prefix, rest = ops[:k], ops[k:]
+    only_bounds = True       # every row-wise operator is a where made of Timestamp bounds
     for op in prefix:
         if op.kind != "where":
+            only_bounds = False
             break
-        lo, hi = _bounds(op.pred, ctx, lo, hi)
+        lo, hi, whole = _bounds(op.pred, ctx, lo, hi)
+        only_bounds = only_bounds and whole
     i0, i1 = table.index_range(lo, hi) if lo <= hi else (0, 0)
 
     def apply(t, operators):
@@ -412,7 +420,8 @@ def run_streaming(query, tables, resolve, lo, hi, now, row_limit):
             raise _too_many(rest[1].opname, table.name)
         return apply(kql.Table(columns, rows), rest[1:])
     if first.kind == "count":
-        total = sum(len(t.rows) for t in chunks())
+        # the index range is the answer when nothing else filters
+        total = i1 - i0 if only_bounds else sum(len(t.rows) for t in chunks())
         return apply(kql.Table([("Count", "long")], [(total,)]), rest[1:])
     if _count_only(first) and not any(t == "dynamic" for _, t in columns):
         merged, out_columns = {}, None
