@@ -40,13 +40,12 @@ refused with a 400 when that is more than MATERIALIZE_MAX rows.
 
 import random
 import threading
-import weakref
 import zlib
 
 import hunting_fixtures
 import kql
 import state as state_module
-from common import PLAIN_JSON, Response
+from common import PLAIN_JSON, PerState, Response
 
 HOUR = 3600 * kql.TICKS_PER_SECOND
 CHUNK = 8192
@@ -275,7 +274,7 @@ class GeneratedTable:
 # Which tables a request sees
 
 _LOCK = threading.Lock()
-_CACHE = weakref.WeakKeyDictionary()     # HuntingStore -> {spec key: GeneratedTable}
+_CACHE = PerState(dict)     # HuntingStore -> {spec key: GeneratedTable}
 
 
 def tables_for(state, store, snap):
@@ -286,7 +285,7 @@ def tables_for(state, store, snap):
         return {}
     out = {}
     with _LOCK:
-        cache = _CACHE.setdefault(store, {})
+        cache = _CACHE.get(store)
         for spec in specs:
             seed = spec["seed"] if spec["seed"] is not None else snap.seed
             key = (snap.generation, spec["table"], spec["rows"], spec["days"], seed, snap.anchor)

@@ -22,14 +22,13 @@ import math
 import re
 import threading
 import time
-import weakref
 from json.encoder import encode_basestring
 
 import generated_tables
 import hunting_caps
 import hunting_fixtures
 import kql
-from common import PLAIN_JSON, Response, graph_error
+from common import PLAIN_JSON, PerState, Response, graph_error
 
 DEFAULTS = {"hunting_rows": 200, "hunting_seed": 1, "hunting_quota_per_minute": 0,
             "hunting_max_result_bytes": 50 * 1024 * 1024}
@@ -170,16 +169,11 @@ class HuntingStore:
             return None
 
 
-_STORES = weakref.WeakKeyDictionary()
-_STORES_LOCK = threading.Lock()
+_STORES = PerState(HuntingStore)
 
 
 def store_for(state):
-    with _STORES_LOCK:
-        store = _STORES.get(state)
-        if store is None:
-            store = _STORES[state] = HuntingStore()
-        return store
+    return _STORES.get(state)
 
 
 # ==========================================================================

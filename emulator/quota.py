@@ -32,10 +32,9 @@ import math
 import re
 import threading
 import time
-import weakref
 
 import state as state_module
-from common import PLAIN_JSON, Response, graph_error
+from common import PLAIN_JSON, PerState, Response, graph_error
 
 KINDS = ("hunting", "graph")
 DOCUMENTED = {"hunting": 45, "graph": 50}
@@ -177,15 +176,11 @@ def _max_in_window(times, window):
     return best
 
 
-_BOOKS = weakref.WeakKeyDictionary()
-_BOOKS_LOCK = threading.Lock()
+_BOOKS = PerState(QuotaBook)
 
 
 def book_for(base):
-    with _BOOKS_LOCK:
-        book = _BOOKS.get(base)
-        if book is None:
-            book = _BOOKS[base] = QuotaBook()
+    book = _BOOKS.get(base)
     book.sync(base)
     return book
 

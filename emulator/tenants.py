@@ -24,12 +24,11 @@ hunting settings, which are the tenant's.
 
 import collections
 import threading
-import weakref
 import zlib
 
 import fixtures
 import state as state_module
-from common import PLAIN_JSON, Response
+from common import PLAIN_JSON, PerState, Response
 from fixtures import strip_private
 
 DEFAULT_TENANT = fixtures.TENANT_ID
@@ -206,15 +205,11 @@ class Registry:
             self.data = {k: v for k, v in self.data.items() if k in live}
 
 
-_REGISTRIES = weakref.WeakKeyDictionary()
-_REGISTRIES_LOCK = threading.Lock()
+_REGISTRIES = PerState(Registry)
 
 
 def registry_for(base):
-    with _REGISTRIES_LOCK:
-        reg = _REGISTRIES.get(base)
-        if reg is None:
-            reg = _REGISTRIES[base] = Registry()
+    reg = _REGISTRIES.get(base)
     reg.sync(base)
     return reg
 

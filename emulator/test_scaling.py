@@ -23,8 +23,7 @@ import generated_tables   # noqa: E402  (needs the path above)
 import kql                # noqa: E402
 import quota              # noqa: E402
 import tenants            # noqa: E402
-from test_emulator import (EmulatorTestCase, GOOD_CLIENT, GOOD_SECRET, TENANT,   # noqa: E402
-                           start_emulator)
+from test_emulator import EmulatorTestCase, TENANT, start_emulator   # noqa: E402
 
 OTHER = "contoso-mssp-7.onmicrosoft.com"
 HOUR = generated_tables.HOUR
