@@ -187,10 +187,12 @@ def graph_error(req, status, code, message, headers=None):
 
 class PerState:
     """One bookkeeping object per State (or tenant view), made by factory()
-    on first use and dropped with its State."""
+    on first use and dropped with its State.  With synced=True, get() also
+    calls obj.sync(state) (to follow resets and config changes)."""
 
-    def __init__(self, factory):
+    def __init__(self, factory, synced=False):
         self._factory = factory
+        self._synced = synced
         self._objects = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
@@ -199,4 +201,6 @@ class PerState:
             obj = self._objects.get(state)
             if obj is None:
                 obj = self._objects[state] = self._factory()
-            return obj
+        if self._synced:
+            obj.sync(state)
+        return obj

@@ -176,13 +176,7 @@ def _max_in_window(times, window):
     return best
 
 
-_BOOKS = PerState(QuotaBook)
-
-
-def book_for(base):
-    book = _BOOKS.get(base)
-    book.sync(base)
-    return book
+book_for = PerState(QuotaBook, synced=True).get      # book_for(state) -> its QuotaBook
 
 
 def settings(base):

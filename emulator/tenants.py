@@ -205,13 +205,7 @@ class Registry:
             self.data = {k: v for k, v in self.data.items() if k in live}
 
 
-_REGISTRIES = PerState(Registry)
-
-
-def registry_for(base):
-    reg = _REGISTRIES.get(base)
-    reg.sync(base)
-    return reg
+registry_for = PerState(Registry, synced=True).get    # registry_for(state) -> its Registry
 
 
 def is_default(tenant):
