@@ -256,9 +256,20 @@ def _ok(obj, status=200):
     return Response(status=status, obj=obj, content_type=PLAIN_JSON)
 
 
-def _describe(base, spec, view):
+def _token_counts(base):
+    """Tokens issued so far per tenant id (lower-cased)."""
+    counts = {}
+    for token in base.all_tokens():
+        info = base.find_token(token)
+        tenant = (getattr(info, "tenant", None) or DEFAULT_TENANT).lower()
+        counts[tenant] = counts.get(tenant, 0) + 1
+    return counts
+
+
+def _describe(base, spec, view, tokens):
     out = {"id": spec["id"], "name": spec["name"], "latency_ms": spec["latency_ms"],
-           "seed": spec["seed"], "hunting_seed": spec["hunting_seed"]}
+           "seed": spec["seed"], "hunting_seed": spec["hunting_seed"],
+           "tokens_issued": tokens.get(spec["id"].lower(), 0)}
     target = base if view is None else view
     out["incidents"] = len(target.incidents_snapshot())
     out["alerts"] = len(target.alerts_snapshot())
@@ -273,10 +284,11 @@ def control_list(req):
         derived_settings(DEFAULT_TENANT), id=DEFAULT_TENANT, name=DEFAULT_TENANT, latency_ms=0)
     default = dict(default, incidents=base.config["incidents"], seed=base.config["seed"],
                    hunting_seed=base.config.get("hunting_seed", 1))
-    out = [_describe(base, default, None)]
+    tokens = _token_counts(base)
+    out = [_describe(base, default, None, tokens)]
     for low, spec in reg.specs.items():
         if not is_default(low):
-            out.append(_describe(base, spec, reg.views[low]))
+            out.append(_describe(base, spec, reg.views[low], tokens))
     return _ok({"tenants": out})
 
 

@@ -86,6 +86,12 @@ class TenantTests(ScalingTestCase):
             self.assertEqual(listed[tid]["incidents"], expected)
         self.assertEqual(listed[TENANT]["incidents"], 130)
         self.assertEqual(listed[OTHER]["latency_ms"], 150)
+        # tokens are counted per tenant (never reset, like GET tokens)
+        before = listed[tenants.generated_id(2)]["tokens_issued"]
+        self.token_for(tenants.generated_id(2))
+        after = {t["id"]: t for t in self.control("GET", "tenants")["tenants"]}
+        self.assertEqual(after[tenants.generated_id(2)]["tokens_issued"], before + 1)
+        self.assertEqual(after[tenants.generated_id(1)]["tokens_issued"], listed[tenants.generated_id(1)]["tokens_issued"])
 
     def test_default_tenant_unchanged_by_other_tenants(self):
         # the same bytes as the control API's view of the default fixture
