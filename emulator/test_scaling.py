@@ -87,11 +87,11 @@ class TenantTests(ScalingTestCase):
         self.assertEqual(listed[TENANT]["incidents"], 130)
         self.assertEqual(listed[OTHER]["latency_ms"], 150)
         # tokens are counted per tenant (never reset, like GET tokens)
-        before = listed[tenants.generated_id(2)]["tokens_issued"]
+        before = {t["id"]: t["tokens_issued"] for t in self.control("GET", "tenants")["tenants"]}
         self.token_for(tenants.generated_id(2))
-        after = {t["id"]: t for t in self.control("GET", "tenants")["tenants"]}
-        self.assertEqual(after[tenants.generated_id(2)]["tokens_issued"], before + 1)
-        self.assertEqual(after[tenants.generated_id(1)]["tokens_issued"], listed[tenants.generated_id(1)]["tokens_issued"])
+        after = {t["id"]: t["tokens_issued"] for t in self.control("GET", "tenants")["tenants"]}
+        self.assertEqual(after[tenants.generated_id(2)], before[tenants.generated_id(2)] + 1)
+        self.assertEqual(after[tenants.generated_id(1)], before[tenants.generated_id(1)])
 
     def test_default_tenant_unchanged_by_other_tenants(self):
         # the same bytes as the control API's view of the default fixture
