@@ -55,6 +55,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
@@ -227,6 +228,7 @@ static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 						   RelOptInfo *final_rel, FinalPathExtraData *extra);
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
 static bool group_keys_are_columns(PlannerInfo *root);
+static PathTarget *scan_tuple_target(PlannerInfo *root, PathTarget *grouped);
 static Path *local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 									RelOptInfo *grouped_rel, GroupPathExtraData *extra);
 static bool next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot);
@@ -725,6 +727,46 @@ group_keys_are_columns(PlannerInfo *root)
 }
 
 /*
+ * scan_tuple_target
+ *		The grouped target as the scan tuple holds it: its Vars and Aggrefs,
+ *		each once, in the order GetForeignPlan's fdw_scan_tlist has them
+ *		(pull_var_clause, then add_to_flat_tlist, which drops repeats), with
+ *		the grouping columns' sortgrouprefs.
+ *
+ * The local aggregation must return exactly the scan tuple's columns:
+ * "count(*), count(*), sum(x)" is three columns in the grouped target but
+ * two in the scan tuple.
+ */
+static PathTarget *
+scan_tuple_target(PlannerInfo *root, PathTarget *grouped)
+{
+	List	   *flat = add_to_flat_tlist(NIL, pull_var_clause((Node *) grouped->exprs,
+															 PVC_INCLUDE_AGGREGATES));
+	PathTarget *target = create_empty_pathtarget();
+	ListCell   *lc;
+
+	foreach(lc, flat)
+	{
+		Expr	   *expr = ((TargetEntry *) lfirst(lc))->expr;
+		Index		sortgroupref = 0;
+		ListCell   *lc2;
+		int			i = 0;
+
+		foreach(lc2, grouped->exprs)
+		{
+			if (equal(lfirst(lc2), expr))
+			{
+				sortgroupref = get_pathtarget_sortgroupref(grouped, i);
+				break;
+			}
+			i++;
+		}
+		add_column_to_pathtarget(target, expr, sortgroupref);
+	}
+	return set_pathtarget_cost_width(root, target);
+}
+
+/*
  * local_aggregation_path
  *		The same aggregation done by PostgreSQL over the table's scan: the
  *		fdw_outerpath of a pushed summarize, or NULL when none can be built.
@@ -748,11 +790,12 @@ local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 	List	   *group_clause = root->parse->groupClause;
 #endif
 	Path	   *input = input_rel->cheapest_total_path;
+	PathTarget *target = scan_tuple_target(root, grouped_rel->reltarget);
 
 	if (input == NULL || input->param_info != NULL)
 		return NULL;
 	if (group_clause == NIL)
-		return (Path *) create_agg_path(root, grouped_rel, input, grouped_rel->reltarget,
+		return (Path *) create_agg_path(root, grouped_rel, input, target,
 										AGG_PLAIN, AGGSPLIT_SIMPLE, NIL, NIL,
 										&extra->agg_final_costs, 1);
 	if (!grouping_is_sortable(group_clause))
@@ -760,7 +803,7 @@ local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 	if (root->group_pathkeys != NIL &&
 		!pathkeys_contained_in(root->group_pathkeys, input->pathkeys))
 		input = (Path *) create_sort_path(root, input_rel, input, root->group_pathkeys, -1.0);
-	return (Path *) create_agg_path(root, grouped_rel, input, grouped_rel->reltarget,
+	return (Path *) create_agg_path(root, grouped_rel, input, target,
 									AGG_SORTED, AGGSPLIT_SIMPLE, group_clause, NIL,
 									&extra->agg_final_costs,
 									clamp_row_est(input_rel->rows * 0.1));

@@ -109,6 +109,9 @@ SELECT same FROM both_ways('SELECT url_count, count(DISTINCT url_count) FROM exa
 SELECT same FROM both_ways('SELECT count(DISTINCT subject) FROM exact.email_events');
 SELECT * FROM both_ways('SELECT count(*) FROM exact.email_events');
 SELECT * FROM both_ways('SELECT count(*) FROM exact.email_events WHERE url_count > 2');
+-- an aggregate written twice is one column of the scan tuple: the local
+-- aggregation returns the scan tuple's columns, not the query's
+SELECT * FROM both_ways('SELECT url_count, count(*), count(*), sum(attachment_count), url_count FROM exact.email_events GROUP BY url_count');
 SELECT emulator('DELETE', '/_emulator/faults') IS NOT NULL AS cleared;
 -- GROUP BY an expression stays local: summarize would group by its column
 SELECT same FROM both_ways('SELECT url_count / 2, count(*) FROM exact.email_events GROUP BY 1');
@@ -192,6 +195,7 @@ SELECT body FROM emulator_requests() WHERE method = 'PATCH';
 SELECT rows, same, answer FROM both_ways($$SELECT max(email_cluster_id), min(url_count), count(*) FROM exact.email_events WHERE delivery_action NOT IN ('Delivered', NULL)$$);
 SELECT rows, same, answer FROM both_ways($$SELECT min(url_count) FROM exact.email_events WHERE url_count = ANY (ARRAY[]::int[])$$);
 SELECT rows, same FROM both_ways($$SELECT url_count, min(url_count) FROM exact.email_events WHERE url_count = ANY (ARRAY[]::int[]) GROUP BY 1$$);
+SELECT rows, same, answer FROM both_ways($$SELECT count(*), count(*), sum(url_count) FROM exact.email_events WHERE delivery_action NOT IN ('Delivered', NULL)$$);
 SELECT emulator_reset('{"incidents": 130, "seed": 1, "hunting_rows": 300, "hunting_seed": 5}');
 SELECT min(url_count) FROM exact.email_events WHERE url_count = ANY (ARRAY[]::int[]);
 SELECT count(*) AS requests FROM emulator_requests() WHERE target LIKE '%runHuntingQuery%';
