@@ -369,6 +369,16 @@ typedef struct DefenderTickRange
 
 extern DefenderTickRange defender_datetime_comparison(TimestampTz x, DefenderFilterOp op,
 													  int32 typmod);
+
+/* writes "column >= ticks" (at_or_above) or "column < ticks" */
+typedef void (*DefenderBoundWriter) (StringInfo buf, bool at_or_above, int64 ticks, void *arg);
+/* writes "column has a value" (or nothing, returning WRITTEN_TRUE) */
+typedef DefenderWritten (*DefenderAnyValueWriter) (StringInfo buf, void *arg);
+
+extern DefenderWritten defender_write_tick_range(StringInfo buf, DefenderTickRange r,
+												 DefenderBoundWriter write_bound,
+												 DefenderAnyValueWriter write_any_value,
+												 void *arg);
 extern void defender_deparse_lookup(StringInfo buf, bool encode,
 									const DefenderOptions *opts,
 									const GraphResource *resource,

@@ -192,3 +192,40 @@ defender_leaf_value(Node *valnode, const DefenderParamValues *params,
 	v->datum = params->values[n - 1];
 	v->type = params->types[n - 1];
 }
+
+/*
+ * defender_write_tick_range
+ *		A datetime test (defender_datetime_comparison) in the target
+ *		language, whose writers put one bound or "has a value".
+ */
+DefenderWritten
+defender_write_tick_range(StringInfo buf, DefenderTickRange r,
+						  DefenderBoundWriter write_bound,
+						  DefenderAnyValueWriter write_any_value, void *arg)
+{
+	switch (r.test)
+	{
+		case TICKS_NONE:
+			return WRITTEN_FALSE;
+		case TICKS_ALL:
+			return write_any_value(buf, arg);
+		case TICKS_LT:
+			write_bound(buf, false, r.hi, arg);
+			return WRITTEN_ATOM;
+		case TICKS_GE:
+			write_bound(buf, true, r.lo, arg);
+			return WRITTEN_ATOM;
+		case TICKS_IN:
+			write_bound(buf, true, r.lo, arg);
+			appendStringInfoString(buf, " and ");
+			write_bound(buf, false, r.hi, arg);
+			return WRITTEN_AND;
+		case TICKS_OUT:
+			write_bound(buf, false, r.lo, arg);
+			appendStringInfoString(buf, " or ");
+			write_bound(buf, true, r.hi, arg);
+			return WRITTEN_OR;
+	}
+	elog(ERROR, "defender_fdw: unexpected datetime test %d", (int) r.test);
+	pg_unreachable();
+}

@@ -333,15 +333,22 @@ write_element(StringInfo buf, DefenderFilterOp op, Datum value, Oid type, void *
 	return write_value_comparison(buf, ctx->col, ctx->kind, ctx->typmod, op, value, type);
 }
 
-/* "C op datetime(ticks)" */
+/* "C >= datetime(ticks)" or "C < datetime(ticks)" (defender_write_tick_range) */
 static void
-append_tick_test(StringInfo buf, const char *col, const char *op, int64 ticks)
+write_bound(StringInfo buf, bool at_or_above, int64 ticks, void *arg)
 {
-	defender_append_kql_name(buf, col);
-	appendStringInfoString(buf, op);
-	appendStringInfoString(buf, "datetime(");
+	defender_append_kql_name(buf, (const char *) arg);
+	appendStringInfoString(buf, at_or_above ? " >= datetime(" : " < datetime(");
 	defender_append_ticks(buf, ticks);
 	appendStringInfoChar(buf, ')');
+}
+
+/* "C has a value" */
+static DefenderWritten
+write_any_value(StringInfo buf, void *arg)
+{
+	append_not_null(buf, (const char *) arg, KQL_DATETIME);
+	return WRITTEN_ATOM;
 }
 
 /*
@@ -354,34 +361,10 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 {
 	if (kind == KQL_DATETIME)
 	{
-		DefenderTickRange r = defender_datetime_comparison(DatumGetTimestampTz(value),
-														   op, typmod);
-
-		switch (r.test)
-		{
-			case TICKS_NONE:
-				return WRITTEN_FALSE;
-			case TICKS_ALL:
-				append_not_null(buf, col, kind);
-				return WRITTEN_ATOM;
-			case TICKS_LT:
-				append_tick_test(buf, col, " < ", r.hi);
-				return WRITTEN_ATOM;
-			case TICKS_GE:
-				append_tick_test(buf, col, " >= ", r.lo);
-				return WRITTEN_ATOM;
-			case TICKS_IN:
-				append_tick_test(buf, col, " >= ", r.lo);
-				appendStringInfoString(buf, " and ");
-				append_tick_test(buf, col, " < ", r.hi);
-				return WRITTEN_AND;
-			case TICKS_OUT:
-				append_tick_test(buf, col, " < ", r.lo);
-				appendStringInfoString(buf, " or ");
-				append_tick_test(buf, col, " >= ", r.hi);
-				return WRITTEN_OR;
-		}
-		elog(ERROR, "defender_fdw: unexpected datetime test %d", (int) r.test);
+		return defender_write_tick_range(buf,
+										 defender_datetime_comparison(DatumGetTimestampTz(value),
+																	  op, typmod),
+										 write_bound, write_any_value, (void *) col);
 	}
 
 	if (kind == KQL_STRING && TextDatumGetCString(value)[0] == '\0')

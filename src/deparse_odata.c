@@ -148,6 +148,28 @@ write_element(StringInfo buf, DefenderFilterOp op, Datum value, Oid type, void *
 	return write_comparison(buf, ctx->property, ctx->typmod, op, value);
 }
 
+/* "prop ge ticks" or "prop lt ticks" (defender_write_tick_range) */
+static void
+write_bound(StringInfo buf, bool at_or_above, int64 ticks, void *arg)
+{
+	const GraphProperty *property = (const GraphProperty *) arg;
+
+	appendStringInfo(buf, "%s %s ", property->name, at_or_above ? "ge" : "lt");
+	append_ticks(buf, ticks);
+}
+
+/* "prop has a value": always, or "prop ne null" (SQL's NULL compares to nothing) */
+static DefenderWritten
+write_any_value(StringInfo buf, void *arg)
+{
+	const GraphProperty *property = (const GraphProperty *) arg;
+
+	if (!property->nullable)
+		return WRITTEN_TRUE;
+	appendStringInfo(buf, "%s ne null", property->name);
+	return WRITTEN_ATOM;
+}
+
 /*
  * write_comparison
  *		"prop op value" for one non-null value, folded where the outcome is
@@ -162,41 +184,10 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 
 	if (property->kind == GRAPH_DATETIME)
 	{
-		DefenderTickRange r = defender_datetime_comparison(DatumGetTimestampTz(value),
-														   op, typmod);
-
-		switch (r.test)
-		{
-			case TICKS_NONE:
-				return WRITTEN_FALSE;
-			case TICKS_ALL:
-				/* SQL's comparison with NULL is not true */
-				if (!nullable)
-					return WRITTEN_TRUE;
-				appendStringInfo(buf, "%s ne null", prop);
-				return WRITTEN_ATOM;
-			case TICKS_LT:
-				appendStringInfo(buf, "%s lt ", prop);
-				append_ticks(buf, r.hi);
-				return WRITTEN_ATOM;
-			case TICKS_GE:
-				appendStringInfo(buf, "%s ge ", prop);
-				append_ticks(buf, r.lo);
-				return WRITTEN_ATOM;
-			case TICKS_IN:
-				appendStringInfo(buf, "%s ge ", prop);
-				append_ticks(buf, r.lo);
-				appendStringInfo(buf, " and %s lt ", prop);
-				append_ticks(buf, r.hi);
-				return WRITTEN_AND;
-			case TICKS_OUT:
-				appendStringInfo(buf, "%s lt ", prop);
-				append_ticks(buf, r.lo);
-				appendStringInfo(buf, " or %s ge ", prop);
-				append_ticks(buf, r.hi);
-				return WRITTEN_OR;
-		}
-		elog(ERROR, "defender_fdw: unexpected datetime test %d", (int) r.test);
+		return defender_write_tick_range(buf,
+										 defender_datetime_comparison(DatumGetTimestampTz(value),
+																	  op, typmod),
+										 write_bound, write_any_value, (void *) property);
 	}
 	else
 	{
@@ -396,20 +387,31 @@ defender_datetime_comparison(TimestampTz x, DefenderFilterOp op, int32 typmod)
 			r.hi = upper;
 			return r;
 		case DFOP_NE:
-			if (lower >= upper)
+			/* the complement of "=": SQL's <> is false for NULL as = is */
+			r = defender_datetime_comparison(x, DFOP_EQ, typmod);
+			switch (r.test)
 			{
-				r.test = TICKS_ALL;
-				return r;
+				case TICKS_NONE:
+					r.test = TICKS_ALL;
+					break;
+				case TICKS_ALL:
+					r.test = TICKS_NONE;
+					break;
+				case TICKS_LT:
+					r.test = TICKS_GE;
+					r.lo = r.hi;
+					break;
+				case TICKS_GE:
+					r.test = TICKS_LT;
+					r.hi = r.lo;
+					break;
+				case TICKS_IN:
+					r.test = TICKS_OUT;
+					break;
+				case TICKS_OUT:
+					r.test = TICKS_IN;
+					break;
 			}
-			a = ticks_below(lower);
-			b = ticks_at_or_above(upper);
-			if (a.test == TICKS_NONE)
-				return b;
-			if (b.test == TICKS_NONE)
-				return a;
-			r.test = TICKS_OUT;
-			r.lo = lower;
-			r.hi = upper;
 			return r;
 		default:
 			elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
