@@ -47,7 +47,7 @@
  * fdw_exprs and are evaluated once per scan (and rescan), so a join can
  * feed them.
  *
- * src/shippable.c
+ * src/plan/shippable.c
  *
  *-------------------------------------------------------------------------
  */

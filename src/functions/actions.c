@@ -40,7 +40,7 @@
  * whose name the backend also exports) and every jansson value is freed,
  * or owned by a memory context callback, before anything can raise.
  *
- * src/actions.c
+ * src/functions/actions.c
  *
  *-------------------------------------------------------------------------
  */

@@ -22,7 +22,7 @@
  * other control characters escaped, so no value can change the query's
  * structure; column names that are not plain identifiers are bracketed.
  *
- * src/deparse_kql.c
+ * src/plan/deparse_kql.c
  *
  *-------------------------------------------------------------------------
  */

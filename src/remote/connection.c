@@ -24,7 +24,7 @@
  * The response body is malloc'd by the client; a memory context callback
  * frees it when the caller's context goes away, so no error path leaks it.
  *
- * src/connection.c
+ * src/remote/connection.c
  *
  *-------------------------------------------------------------------------
  */

@@ -11,7 +11,7 @@
  * else: no option of the server or user mapping, so no secret, is ever
  * copied into them.
  *
- * src/import.c
+ * src/catalog/import.c
  *
  *-------------------------------------------------------------------------
  */

@@ -32,7 +32,7 @@
  * callbacks free the foreign allocations and stop transfers still under
  * way, on error paths and when a scan ends early (a LIMIT) too.
  *
- * src/pager.c
+ * src/remote/pager.c
  *
  *-------------------------------------------------------------------------
  */

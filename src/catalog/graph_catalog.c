@@ -15,7 +15,7 @@
  * their enumerations) and the list pages' filter documentation, see
  * ../shared/reference/graph-api.md sections 2, 3 and 8.
  *
- * src/graph_catalog.c
+ * src/catalog/graph_catalog.c
  *
  *-------------------------------------------------------------------------
  */

@@ -11,7 +11,7 @@
  * the planner to find the KQL name and type of a column that has no
  * "property" option.
  *
- * src/hunting_catalog.c
+ * src/catalog/hunting_catalog.c
  *
  *-------------------------------------------------------------------------
  */

@@ -33,7 +33,7 @@
  * defender_elements_to_datum(), so a value converts the same way whichever
  * reader saw it.
  *
- * src/convert.c
+ * src/scan/convert.c
  *
  *-------------------------------------------------------------------------
  */

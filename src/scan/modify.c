@@ -19,7 +19,7 @@
  * PATCHes were sent (a later row failed, or ROLLBACK), a WARNING lists
  * every entity changed in Defender, which the rollback does not undo.
  *
- * src/modify.c
+ * src/scan/modify.c
  *
  *-------------------------------------------------------------------------
  */

@@ -23,7 +23,7 @@
  * Entra's errors are branched on by their AADSTS code, never their text,
  * and become an ERROR that shows the code and the likely fix.
  *
- * src/auth.c
+ * src/remote/auth.c
  *
  *-------------------------------------------------------------------------
  */

@@ -24,7 +24,7 @@
  * USAGE on the server, like any other use of a foreign server by name.
  * They only read, so EXECUTE stays granted to PUBLIC.
  *
- * src/hunt_function.c
+ * src/functions/hunt_function.c
  *
  *-------------------------------------------------------------------------
  */

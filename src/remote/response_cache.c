@@ -22,7 +22,7 @@
  * its own) and holds at most CACHE_MAX_BYTES of bodies; an answer that
  * does not fit after expired entries are dropped is simply not kept.
  *
- * src/response_cache.c
+ * src/remote/response_cache.c
  *
  *-------------------------------------------------------------------------
  */

@@ -67,7 +67,7 @@
  * copy of their own.  Anything the fast pass rejects is parsed again from
  * the start the old way, so errors are exactly what they were.
  *
- * src/hunting_result.c
+ * src/scan/hunting_result.c
  *
  *-------------------------------------------------------------------------
  */

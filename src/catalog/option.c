@@ -12,7 +12,7 @@
  * are readable by every user (pg_foreign_server.srvoptions), user mapping
  * options only by the mapping's user and the server's owner.
  *
- * src/option.c
+ * src/catalog/option.c
  *
  *-------------------------------------------------------------------------
  */

@@ -12,7 +12,7 @@
  * EXPLAIN the expression's text).  deparse_odata.c and deparse_kql.c write
  * the leaves.
  *
- * src/deparse_filter.c
+ * src/plan/deparse_filter.c
  *
  *-------------------------------------------------------------------------
  */

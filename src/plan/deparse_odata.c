@@ -22,7 +22,7 @@
  * is the first tick that the column's own input function reads as X or
  * later (found by bisection).  Equality becomes a half-open range.
  *
- * src/deparse_odata.c
+ * src/plan/deparse_odata.c
  *
  *-------------------------------------------------------------------------
  */
