@@ -8,13 +8,13 @@ OBJS = \
 	defender_fdw.o \
 	src/catalog/graph_catalog.o \
 	src/catalog/hunting_catalog.o \
-	src/catalog/import.o \
-	src/catalog/option.o \
-	src/catalog/version.o \
 	src/client/client_assertion.o \
 	src/client/defender_client.o \
 	src/functions/actions.o \
 	src/functions/hunt_function.o \
+	src/functions/version.o \
+	src/options/import.o \
+	src/options/option.o \
 	src/plan/deparse_filter.o \
 	src/plan/deparse_kql.o \
 	src/plan/deparse_odata.o \
@@ -44,7 +44,7 @@ CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 # src/ holds the shared headers; each folder under it is one layer (see
 # the top comment of its main file), and includes its neighbours' headers
 # by name.
-SRC_DIRS = src src/client src/remote src/plan src/scan src/functions src/catalog
+SRC_DIRS = src src/client src/remote src/plan src/scan src/functions src/catalog src/options
 PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 SHLIB_LINK = $(CURL_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
 

@@ -70,7 +70,10 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
-#include "defender_fdw.h"
+#include "defender_functions.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 PG_MODULE_MAGIC;

@@ -48,7 +48,7 @@ dfw_setup
 run_check "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/pgxn_meta.py" "$REPO_DIR"
 
-run_check "README's options, functions and packages against src/catalog/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
+run_check "README's options, functions and packages against src/options/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"
 
 log "emulator self-test"

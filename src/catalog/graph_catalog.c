@@ -26,7 +26,7 @@
 
 #include "lib/stringinfo.h"
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
 
 static const char *const incident_status_members[] = {
 	"active", "resolved", "inProgress", "redirected", "unknownFutureValue",

@@ -23,7 +23,7 @@
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
 
 static List *hunting_tables = NIL;	/* of HuntingTable, in TopMemoryContext */
 static bool loaded = false;

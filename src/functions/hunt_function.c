@@ -41,7 +41,9 @@
 #include "utils/acl.h"
 #include "utils/syscache.h"
 
-#include "defender_fdw.h"
+#include "defender_functions.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 PG_FUNCTION_INFO_V1(defender_hunt);

@@ -36,7 +36,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
 
 /* what write_element needs of the leaf */
 typedef struct ElementContext

@@ -36,7 +36,8 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
 
 /* 100 ns ticks since the PostgreSQL epoch */
 typedef int64 Ticks;

@@ -42,7 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "client_assertion.h"
-#include "defender_fdw.h"
+#include "defender_remote.h"
 
 /* Renew this long before expiry, but never more than half the lifetime. */
 #define TOKEN_RENEW_MARGIN_S 300

@@ -43,7 +43,8 @@
 #include "utils/wait_event.h"
 #endif
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
+#include "defender_remote.h"
 
 #define RETRY_BASE_MS		1000
 #define RETRY_MAX_MS		30000

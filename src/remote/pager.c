@@ -40,7 +40,8 @@
 
 #include <jansson.h>
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
+#include "defender_remote.h"
 
 struct DefenderPager
 {

@@ -35,7 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_remote.h"
 
 #define CACHE_MAX_BYTES		((Size) 256 * 1024 * 1024)
 

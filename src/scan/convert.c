@@ -53,7 +53,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 static void column_init_type(DefenderColumn *col, Form_pg_attribute att);

@@ -43,7 +43,9 @@
 #include "utils/json.h"
 #include "utils/rel.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 #define ROWID_NAME "defender_id"

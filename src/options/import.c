@@ -11,7 +11,7 @@
  * else: no option of the server or user mapping, so no secret, is ever
  * copied into them.
  *
- * src/catalog/import.c
+ * src/options/import.c
  *
  *-------------------------------------------------------------------------
  */
@@ -25,7 +25,9 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 
-#include "defender_fdw.h"
+#include "defender_functions.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
 #include "pg_jansson.h"
 
 /* createdDateTime -> created_date_time; id -> id */
