@@ -13,7 +13,7 @@ OBJS = \
 	src/functions/actions.o \
 	src/functions/hunt_function.o \
 	src/functions/version.o \
-	src/options/import.o \
+	src/import/import.o \
 	src/options/option.o \
 	src/plan/deparse_filter.o \
 	src/plan/deparse_kql.o \
@@ -22,7 +22,9 @@ OBJS = \
 	src/remote/auth.o \
 	src/remote/connection.o \
 	src/remote/pager.o \
+	src/remote/request.o \
 	src/remote/response_cache.o \
+	src/remote/secrets.o \
 	src/scan/convert.o \
 	src/scan/hunting_result.o \
 	src/scan/modify.o
@@ -44,7 +46,7 @@ CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 # src/ holds the shared headers; each folder under it is one layer (see
 # the top comment of its main file), and includes its neighbours' headers
 # by name.
-SRC_DIRS = src src/client src/remote src/plan src/scan src/functions src/catalog src/options
+SRC_DIRS = src src/client src/remote src/plan src/scan src/functions src/catalog src/options src/import
 PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 SHLIB_LINK = $(CURL_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
 

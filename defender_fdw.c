@@ -2030,9 +2030,8 @@ static void
 run_hunt(ForeignScanState *node, DefenderScanState *state)
 {
 	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
-	char	   *url = psprintf("%s/%s/security/runHuntingQuery", state->opts->graph_url,
-							   state->opts->api_version);
-	char	   *display = psprintf("POST /%s/security/runHuntingQuery", state->opts->api_version);
+	char	   *display;
+	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
 	bool		fallback = false;
 	DefenderResponse *response;
 
@@ -2758,8 +2757,10 @@ defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (es->verbose && state->hunting)
 	{
-		ExplainPropertyText("Remote request",
-							psprintf("POST /%s/security/runHuntingQuery", state->opts->api_version), es);
+		char	   *display;
+
+		(void) defender_resource_url(state->opts, "hunting", "POST", &display);
+		ExplainPropertyText("Remote request", display, es);
 		ExplainPropertyText("KQL", explain_request(node, es), es);
 		{
 			bool		from_conditions = false;

@@ -51,6 +51,11 @@ run_check "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)" \
 run_check "README's options, functions and packages against src/options/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"
 
+# The layers of src/ (listed in src/defender_fdw.h) call downwards only:
+# read from the objects dfw_setup just built.
+run_check "no call cycle between the files or folders of src/ (test/checks/no_call_cycles.py)" \
+    "$PYTHON" "$REPO_DIR/test/checks/no_call_cycles.py" "$REPO_DIR"
+
 log "emulator self-test"
 if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
     status=0

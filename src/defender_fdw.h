@@ -7,23 +7,26 @@
  * (called by PostgreSQL) to the bottom (calls only libraries):
  *
  *	defender_fdw.c	the FDW handler and callbacks: plan, scan, EXPLAIN
+ *	src/import/		IMPORT FOREIGN SCHEMA (called by defender_fdw.c only)
  *	src/functions/	the SQL functions: write actions, read functions,
  *					defender_request(), defender_hunt(), the version
  *	src/scan/		where responses become rows: JSON to Datums, hunting
  *					results, UPDATE's PATCH per row
  *	src/plan/		which conditions go remote (shippable.c) and the
  *					writers of the request: OData and KQL
+ *	src/options/	the options: validator, the options of a scan or a
+ *					function, the server a function names
  *	src/remote/		the PostgreSQL side of talking to Graph and the MDE
  *					API: requests, retries, errors, tokens, paging, cache
- *	src/options/	the options (validator, the options of a scan or a
- *					function) and IMPORT FOREIGN SCHEMA
  *	src/catalog/	the Graph resources and the hunting schema: data only
  *	src/client/		libcurl, OpenSSL and jansson; no PostgreSQL header
  *
- * Each folder has one header, defender_<folder>.h, included by name.
- * This one holds what every PostgreSQL-side layer shares: the version,
- * the options a scan or a function talks to Graph with, and the entry
- * points of src/options/.
+ * A folder calls only the folders listed below it (no cycle, between
+ * folders or between files).  Each folder has one header,
+ * defender_<folder>.h, included by name; this one holds what every
+ * PostgreSQL-side layer shares: the version, the options a scan or a
+ * function talks to Graph with, and the entry points of src/options/ and
+ * src/import/.
  *
  * src/defender_fdw.h
  *

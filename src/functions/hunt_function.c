@@ -124,8 +124,7 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 		timespan = opts->timespan;	/* may be NULL: the API's default */
 
 	body = defender_hunting_request_body(query, timespan);
-	url = psprintf("%s/%s/security/runHuntingQuery", opts->graph_url, opts->api_version);
-	display = psprintf("POST /%s/security/runHuntingQuery", opts->api_version);
+	url = defender_resource_url(opts, "hunting", "POST", &display);
 
 	/* The result outlives this call: per-query memory. */
 	MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);

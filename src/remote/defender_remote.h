@@ -3,11 +3,14 @@
  * defender_remote.h
  *		  The PostgreSQL side of talking to Graph and the MDE API.
  *
- * connection.c sends a request (interruptible waits, retries, error
- * reports), auth.c gets the bearer tokens, pager.c walks the pages of a
- * collection and response_cache.c keeps answers for cache_ttl.  Called by
- * the scans, UPDATE, the functions and IMPORT; it calls the client layer
- * (src/client/) for the transfers and the catalog for page sizes.
+ * From the top: request.c sends an authenticated request (token, 401
+ * refresh, cache, the API's errors) and pager.c walks the pages of a
+ * collection through it; auth.c gets the bearer tokens; connection.c is
+ * the transport (interruptible waits, retries, transport errors) under
+ * both; secrets.c reads the credentials kept in files and
+ * response_cache.c keeps answers for cache_ttl.  Called by the scans,
+ * UPDATE, the functions, the options and IMPORT; it calls the client
+ * layer (src/client/) for the transfers and the catalog.
  *
  * src/remote/defender_remote.h
  *
@@ -61,6 +64,8 @@ extern DefenderPendingGet *defender_api_get_start(const DefenderOptions *opts,
 												  const char *url,
 												  const char *display);
 extern DefenderResponse *defender_api_get_finish(DefenderPendingGet *get);
+extern char *defender_resource_url(const DefenderOptions *opts, const char *resource,
+								   const char *method, char **display);
 extern void defender_response_release(DefenderResponse *response);
 extern void defender_sleep_ms(long ms);
 extern char *defender_redact(const DefenderOptions *opts, const char *text);
@@ -89,11 +94,16 @@ extern const char *defender_get_token(const DefenderOptions *opts,
 									  bool force_refresh);
 extern void defender_forget_token(const DefenderOptions *opts,
 								  const char *resource_url);
+
+/* secrets.c: credentials kept in files */
+struct stat;
 extern const char *defender_secret_file(const char *path, const char *option);
 extern const char *defender_secret_file_cached(const char *path);
 extern const char *defender_client_secret(const DefenderOptions *opts);
 extern const char *defender_proxy_password(const DefenderOptions *opts);
-extern void defender_auth_init(void);
+extern void defender_check_private_file(const char *path, const struct stat *st,
+										const char *what);
+extern void defender_on_secret_rotation(void (*callback) (void));
 
 /* pager.c */
 struct json_t;
