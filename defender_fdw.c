@@ -1838,7 +1838,7 @@ derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
 		List	   *info;
 		DefenderFilterOp op;
 		DefenderLeafValue v;
-		TimestampTz x;
+		DefenderTickRange r;
 		int32		typmod;
 
 		if (intVal(linitial(leaf)) != FT_LEAF || strcmp(strVal(lsecond(leaf)), "Timestamp") != 0)
@@ -1857,14 +1857,13 @@ derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
 		}
 		if (v.isnull)
 			continue;
-		x = DatumGetTimestampTz(v.datum);
-		if (TIMESTAMP_NOT_FINITE(x))
-			continue;
 		typmod = (int32) intVal(lthird(info));
-		if (op == DFOP_GE || op == DFOP_GT)
-			start = Max(start, defender_first_tick_at_or_after(op == DFOP_GE ? x : x + 1, typmod));
-		else
-			end = Min(end, defender_first_tick_at_or_after(op == DFOP_LT ? x : x + 1, typmod));
+		r = defender_datetime_comparison(DatumGetTimestampTz(v.datum), op, typmod);
+		if (r.test == TICKS_GE)
+			start = Max(start, r.lo);
+		else if (r.test == TICKS_LT)
+			end = Min(end, r.hi);
+		/* every row, or none (then nothing is sent at all): no bound */
 	}
 	if (start == PG_INT64_MIN)
 		return NULL;
@@ -2047,7 +2046,16 @@ run_hunt(ForeignScanState *node, DefenderScanState *state)
 		initStringInfo(&kql);
 		if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
 		{
-			state->finished = true;
+			/*
+			 * No row can match: nothing to ask.  An aggregate still answers
+			 * over no rows (count 0, sum NULL, and one row when there is no
+			 * GROUP BY): PostgreSQL's aggregation over the plain scan, whose
+			 * conditions fold the same way, gives exactly that.
+			 */
+			if (state->summarize[0] && outerPlanState(node) != NULL)
+				state->aggregate_locally = true;
+			else
+				state->finished = true;
 			MemoryContextSwitchTo(old);
 			return;
 		}

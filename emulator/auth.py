@@ -13,9 +13,8 @@ import time
 import urllib.parse
 
 import assertion
+import tenants
 from common import Response, PLAIN_JSON, graph_error, is_guid, new_guid, utcnow
-
-KNOWN_TENANTS = ("00000000-0000-0000-0000-000000000001", "emulator.onmicrosoft.com")
 
 
 class Client:
@@ -134,7 +133,7 @@ def token_endpoint(req):
         return entra_error(req, 400, "invalid_request", 9001023,
                            "The grant type isn't supported over the /common or /consumers endpoints. "
                            "Please use the /organizations or tenant-specific endpoint.")
-    if tenant.lower() not in KNOWN_TENANTS:
+    if not tenants.known(req.state, tenant):
         return entra_error(req, 400, "invalid_request", 90002,
                            "Tenant '%s' not found. Check to make sure you have the correct tenant ID "
                            "and are signing into the correct cloud. Check with your subscription "
@@ -227,6 +226,7 @@ def _issue_token(req, client_id, scope, tenant):
     lifetime = req.state.config["token_lifetime"]
     info = TokenInfo("emu_" + secrets.token_hex(20), client_id.lower(), audience,
                      audience_path, lifetime)
+    info.tenant = tenants.canonical(req.state, tenant)   # the token's tenant claim (`tid`)
     req.state.add_token(info)
     body = {"token_type": "Bearer", "expires_in": int(lifetime),
             "ext_expires_in": int(lifetime), "access_token": info.token}

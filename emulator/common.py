@@ -7,8 +7,10 @@ touches sockets.
 
 import datetime
 import json
+import threading
 import urllib.parse
 import uuid
+import weakref
 
 # Content types.  Graph answers JSON with OData metadata parameters; Entra and
 # the control API answer plain JSON.
@@ -181,3 +183,24 @@ def graph_error(req, status, code, message, headers=None):
         },
     }}
     return Response(status=status, obj=body, headers=headers)
+
+
+class PerState:
+    """One bookkeeping object per State (or tenant view), made by factory()
+    on first use and dropped with its State.  With synced=True, get() also
+    calls obj.sync(state) (to follow resets and config changes)."""
+
+    def __init__(self, factory, synced=False):
+        self._factory = factory
+        self._synced = synced
+        self._objects = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, state):
+        with self._lock:
+            obj = self._objects.get(state)
+            if obj is None:
+                obj = self._objects[state] = self._factory()
+        if self._synced:
+            obj.sync(state)
+        return obj

@@ -4,8 +4,12 @@ auth.  Answers plain JSON; errors are {"error": "<text>"} with 400/404/405.
 
 import assertion
 import auth
+import bandwidth          # noqa: F401  (registers its config key)
 import faults
+import generated_tables
 import hunting
+import quota
+import tenants
 from common import Response, PLAIN_JSON
 from fixtures import strip_private
 from state import validate_config
@@ -158,7 +162,7 @@ ROUTES = [
     ("GET", r"/_emulator/faults", get_faults),
     ("POST", r"/_emulator/faults", post_faults),
     ("DELETE", r"/_emulator/faults", delete_faults),
-] + hunting.CONTROL_ROUTES
+] + tenants.CONTROL_ROUTES + quota.CONTROL_ROUTES + generated_tables.CONTROL_ROUTES + hunting.CONTROL_ROUTES
 
 
 def not_found(req):

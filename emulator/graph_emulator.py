@@ -29,10 +29,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import assertion   # noqa: E402  (imports need the path above)
 import auth        # noqa: E402
+import bandwidth   # noqa: E402
 import faults      # noqa: E402
+import quota       # noqa: E402
 import routes      # noqa: E402
+import tenants     # noqa: E402
 from common import GRAPH_JSON, PLAIN_JSON, Request, graph_error   # noqa: E402
-from state import DEFAULT_CONFIG, State   # noqa: E402
+from state import DEFAULT_CONFIG, State, validate_config   # noqa: E402
+from tenants import generated_id   # noqa: E402
 
 MAX_BODY = 64 * 1024 * 1024
 AGS_DIAGNOSTIC = ('{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"0",'
@@ -156,10 +160,22 @@ class Handler(BaseHTTPRequestHandler):
         state.sleep(state.config["latency_ms"] / 1000.0)
 
         auth_error = None
+        tenant = None
         if area.audience_path is not None:
             ok, auth_error = auth.check_bearer(req, area.audience_path)
             state.log_finish(entry, token_ok=ok)
+            if ok:
+                tenant = tenants.enter(req)    # req.state becomes the token's tenant's view
+        visit = quota.arrive(state, tenant)    # the tenant's requests in flight (tests read the peak)
+        try:
+            if tenant is not None:
+                tenants.delay(state, tenant)
+            return self._after_auth(req, state, entry, auth_error, tenant)
+        finally:
+            if visit is not None:
+                visit.leave()
 
+    def _after_auth(self, req, state, entry, auth_error, tenant):
         fault = state.faults.pick(req.method, req.path,
                                   "&".join("%s=%s" % kv for kv in req.query_pairs),
                                   req.body_text() if req.body else "")
@@ -170,7 +186,10 @@ class Handler(BaseHTTPRequestHandler):
                 if resp is not None:
                     return resp
 
-        resp = auth_error or self.server.service_router.dispatch(req)
+        resp = auth_error
+        if resp is None and tenant is not None:
+            resp = quota.admit(req, state, tenant)     # 429 past the tenant's quota, else None
+        resp = resp or self.server.service_router.dispatch(req)
         if fault is not None and fault.kind in faults.POST_KINDS:
             resp = faults.apply_post(fault, req, resp)
         return resp
@@ -253,8 +272,10 @@ class Handler(BaseHTTPRequestHandler):
             elif resp.action == "reset":
                 self.wfile.write(payload[:len(payload) // 2])
                 self._reset_connection()
-            else:
+            elif area.name == "control":
                 self.wfile.write(payload)
+            else:
+                bandwidth.write(self.wfile, payload, bandwidth.rate(req.state), req.state.shutdown)
         except OSError:
             self.close_connection = True
         return resp.status
@@ -333,6 +354,22 @@ def parse_args(argv):
                         help="expires_in of issued tokens, seconds")
     parser.add_argument("--latency-ms", type=float, default=DEFAULT_CONFIG["latency_ms"],
                         help="delay added to every non-control request")
+    parser.add_argument("--tenants", type=int, metavar="N",
+                        help="serve N more tenants, ids tenants.generated_id(1..N) (tenants.py)")
+    parser.add_argument("--tenant", action="append", default=[], metavar="ID[,key=value...]",
+                        help="serve this tenant; keys incidents, seed, latency_ms, hunting_seed (repeatable)")
+    parser.add_argument("--quota", action="store_true",
+                        help="per-tenant quotas at the documented rates: 45 hunting and 50 other "
+                             "/security calls per window (quota.py)")
+    parser.add_argument("--quota-window", type=float, metavar="SECONDS",
+                        help="quota window length (default 60)")
+    parser.add_argument("--bandwidth", type=float, metavar="BYTES_PER_S",
+                        help="write response bodies at no more than this rate (bandwidth.py)")
+    parser.add_argument("--hunting-max-rows", type=int, help="row cap of runHuntingQuery (default 100000)")
+    parser.add_argument("--hunting-cap-mode", choices=("refuse", "cut"),
+                        help="past a cap: refuse with 400 (default) or cut silently")
+    parser.add_argument("--generated-table", action="append", default=[], metavar="TABLE:ROWS[:DAYS]",
+                        help="generate this hunting table lazily (generated_tables.py; repeatable)")
     parser.add_argument("--verbose", action="store_true", help="access log on stderr")
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (needs --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
@@ -340,6 +377,56 @@ def parse_args(argv):
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     return args
+
+
+def _number(text):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def extension_config(args):
+    """Config keys of the newer switches, only those given (so the default
+    config stays as it was)."""
+    out = {}
+    specs = [{"id": generated_id(k)} for k in range(1, (args.tenants or 0) + 1)]
+    for text in args.tenant:
+        parts = text.split(",")
+        spec = {"id": parts[0]}
+        for part in parts[1:]:
+            key, _, value = part.partition("=")
+            try:
+                spec[key.strip()] = _number(value.strip())
+            except ValueError:
+                raise ValueError("--tenant %s: %r is not a number" % (text, value))
+        specs.append(spec)
+    if specs:
+        out["tenants"] = specs
+    if args.quota:
+        out["quota_hunting"] = quota.DOCUMENTED["hunting"]
+        out["quota_graph"] = quota.DOCUMENTED["graph"]
+    if args.quota_window is not None:
+        out["quota_window_s"] = args.quota_window
+    if args.bandwidth is not None:
+        out["bandwidth_bytes_per_s"] = args.bandwidth
+    if args.hunting_max_rows is not None:
+        out["hunting_max_rows"] = args.hunting_max_rows
+    if args.hunting_cap_mode is not None:
+        out["hunting_cap_mode"] = args.hunting_cap_mode
+    generated = []
+    for text in args.generated_table:
+        parts = text.split(":")
+        try:
+            spec = {"table": parts[0], "rows": int(parts[1])}
+            if len(parts) > 2:
+                spec["days"] = int(parts[2])
+        except (IndexError, ValueError):
+            raise ValueError("--generated-table wants TABLE:ROWS[:DAYS], not %r" % text)
+        generated.append(spec)
+    if generated:
+        out["hunting_generated"] = generated
+    return out
 
 
 def _tls_context(cert, key):
@@ -361,6 +448,11 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = {"incidents": args.incidents, "seed": args.seed,
               "token_lifetime": args.token_lifetime, "latency_ms": args.latency_ms}
+    try:
+        config.update(validate_config(extension_config(args)))
+    except ValueError as err:
+        sys.stderr.write("graph_emulator.py: %s\n" % err)
+        return 2
     state = State(config, verbose=args.verbose)
     tls_context = _tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     server = EmulatorServer((args.host, args.port), state, tls_context)

@@ -22,23 +22,21 @@ import math
 import re
 import threading
 import time
-import weakref
 from json.encoder import encode_basestring
 
+import generated_tables
+import hunting_caps
 import hunting_fixtures
 import kql
-from common import PLAIN_JSON, Response, graph_error
+from common import PLAIN_JSON, PerState, Response, graph_error
 
 DEFAULTS = {"hunting_rows": 200, "hunting_seed": 1, "hunting_quota_per_minute": 0,
             "hunting_max_result_bytes": 50 * 1024 * 1024}
-MAX_RESULT_ROWS = 100_000
 DEFAULT_WINDOW_TICKS = 30 * kql.TICKS_PER_DAY
 CACHE_MAX_BYTES = 1536 * 1024 * 1024
 CHUNK_ROWS = 4096
 BODY_KEYS = ("Query", "Timespan", "workspaceId")
 
-ROWS_LIMIT_MESSAGE = ("Query result set has exceeded the internal record count limit 100000 "
-                      "(E_QUERY_RESULT_SET_TOO_LARGE).")
 SIZE_LIMIT_MESSAGE = ('Result size limit exceeded. Use "summarize" to aggregate results, "project" to drop '
                       'uninteresting columns, or "take" to truncate results.')
 
@@ -171,16 +169,11 @@ class HuntingStore:
             return None
 
 
-_STORES = weakref.WeakKeyDictionary()
-_STORES_LOCK = threading.Lock()
+_STORES = PerState(HuntingStore)
 
 
 def store_for(state):
-    with _STORES_LOCK:
-        store = _STORES.get(state)
-        if store is None:
-            store = _STORES[state] = HuntingStore()
-        return store
+    return _STORES.get(state)
 
 
 # ==========================================================================
@@ -431,13 +424,18 @@ def run_hunting_query(req):
         return _bad_request(req, "The Timespan '%s' is not a valid ISO 8601 time interval." % timespan)
 
     max_bytes = setting(state, "hunting_max_result_bytes")
+    caps = hunting_caps.caps(state)
+    start, end = hunting_caps.clip_window(start, end, now, caps)
+    generated = generated_tables.tables_for(state, store, snap)
     key = (snap.generation, req.params.get("version", "v1.0").lower(), req.base_url, query, timespan,
-           max_bytes)
+           max_bytes, caps.key(), generated_tables.cache_key(generated))
     body = store.cache_get(key)
     if body is not None:
         return Response(status=200, body=body, headers=[("x-emulator-hunting-cache", "hit")])
 
     def resolve(name):
+        if name in generated:
+            return generated[name].materialize(start, end)
         table = store.table(snap, name)
         if table is None:
             return None
@@ -448,19 +446,30 @@ def run_hunting_query(req):
         return kql.Table(table.columns, rows)
 
     try:
-        result = kql.run(query, resolve, now)
+        result = None
+        if generated:
+            result = generated_tables.run_streaming(query, generated, resolve, start, end, now,
+                                                    caps.max_rows + 1)
+        if result is None:
+            result = kql.run(query, resolve, now)
     except kql.KqlError as err:
         return _bad_request(req, err.message)
     except RecursionError:
         return _bad_request(req, "Query could not be parsed: the expression is nested too deeply")
-    if len(result.rows) > MAX_RESULT_ROWS:
-        return _bad_request(req, ROWS_LIMIT_MESSAGE)
+    rows = result.rows
+    if len(rows) > caps.max_rows:
+        if not caps.cut:
+            return _bad_request(req, hunting_caps.rows_message(caps.max_rows))
+        rows = rows[:caps.max_rows]
     context = "%s/%s/$metadata#microsoft.graph.security.huntingQueryResults" % (
         req.base_url, req.params.get("version", "v1.0"))
     try:
-        body = results_body({"@odata.context": context}, result.columns, result.rows, max_bytes)
+        body = results_body({"@odata.context": context}, result.columns, rows, max_bytes)
     except SizeLimitExceeded:
-        return _bad_request(req, SIZE_LIMIT_MESSAGE)
+        if not caps.cut:
+            return _bad_request(req, SIZE_LIMIT_MESSAGE)
+        body = hunting_caps.cut_body(results_body, encode_rows, {"@odata.context": context},
+                                     result.columns, rows, max_bytes)
     store.cache_put(key, snap.generation, body)
     return Response(status=200, body=body, headers=[("x-emulator-hunting-cache", "miss")])
 
@@ -491,6 +500,10 @@ def control_table(req):
     store = store_for(req.state)
     snap = store.sync(req.state)
     name = req.params["table"]
+    if name in generated_tables.tables_for(req.state, store, snap):
+        return Response(status=409, obj={"error": "%s is a generated table: ask /_emulator/hunting/generated/%s "
+                                                  "for its ground truth" % (name, name)},
+                        content_type=PLAIN_JSON)
     table = store.table(snap, name)
     if table is None:
         return Response(status=404, obj={"error": "no hunting table %s" % name}, content_type=PLAIN_JSON)

@@ -430,6 +430,15 @@ def _group_of(col):
     return "misc%d" % (zlib.crc32(col.encode()) % 3)
 
 
+# public names for generated_tables.py (same profiles, rows by index)
+def group_of(col):
+    return _group_of(col)
+
+
+def profile_value(table, col, typ, rng, k, p, anchor):
+    return _value(table, col, typ, rng, k, p, anchor)
+
+
 GROUP_SIZES = {"device": 12, "account": 16, "ip": 24, "ipparent": 10, "proc": 32, "net": 24,
                "sender": 12, "recipient": 12}
 

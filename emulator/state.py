@@ -43,6 +43,17 @@ MAX_INCIDENTS = 100_000
 QUERY_CACHE_SIZE = 64   # filtered/ordered result lists kept per data version
 REGENERATE_KEYS = ("incidents", "seed")   # the settings _regenerate() reads; add any new one here
 
+# Settings owned by other modules (tenants.py, quota.py, hunting_caps.py,
+# bandwidth.py, generated_tables.py): key -> validator(value) returning the
+# value to store or raising ValueError.  Filled at import time by register_config.
+EXTENSION_CONFIG = {}
+
+
+def register_config(key, validator):
+    """Let a module accept `key` in the CLI-built config, /_emulator/reset and
+    /_emulator/config; validator(value) returns the stored value."""
+    EXTENSION_CONFIG[key] = validator
+
 
 def validate_config(obj):
     """Check a config object from the control API; raises ValueError."""
@@ -50,9 +61,14 @@ def validate_config(obj):
         return {}
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object")
-    for key, value in obj.items():
+    obj = dict(obj)
+    for key, value in list(obj.items()):
+        if key in EXTENSION_CONFIG:
+            obj[key] = EXTENSION_CONFIG[key](value)
+            continue
         if key not in CONFIG_TYPES:
-            raise ValueError("unknown key %r; expected some of %s" % (key, ", ".join(CONFIG_TYPES)))
+            raise ValueError("unknown key %r; expected some of %s"
+                             % (key, ", ".join(list(CONFIG_TYPES) + sorted(EXTENSION_CONFIG))))
         if isinstance(value, bool) or not isinstance(value, CONFIG_TYPES[key]):
             raise ValueError("%r must be a number" % key)
         if key not in ("seed", "hunting_seed") and value < 0:
@@ -86,9 +102,13 @@ class State:
         self._regenerate()
 
     # ---- data -----------------------------------------------------------
-    def _regenerate(self):
+    def _generate_data(self):
+        """(incidents, alerts) for the current settings; tenants.py overrides it."""
         incidents = fixtures.generate_incidents(self.config["incidents"], self.config["seed"])
-        alerts = fixtures.generate_alerts(incidents, self.config["seed"])
+        return incidents, fixtures.generate_alerts(incidents, self.config["seed"])
+
+    def _regenerate(self):
+        incidents, alerts = self._generate_data()
         by_incident = {}
         for alert in sorted(alerts, key=lambda a: (a["_created_ticks"], a["id"])):
             by_incident.setdefault(alert["incidentId"], []).append(alert)

@@ -184,3 +184,38 @@ SELECT count(*) AS patches FROM emulator_requests() WHERE method = 'PATCH';
 UPDATE incidents SET status = 'InProgress', classification = 'TRUEPOSITIVE' WHERE id = '1142'
 RETURNING id, status, classification;
 SELECT body FROM emulator_requests() WHERE method = 'PATCH';
+
+-- 8. Found by test/checks/differential.py after 1-7 were fixed.
+-- (a) An aggregate over conditions that match no row still answers: one
+--     row without GROUP BY (count 0, the others NULL), PostgreSQL's own
+--     aggregation over the plain scan, which asks nothing either
+SELECT rows, same, answer FROM both_ways($$SELECT max(email_cluster_id), min(url_count), count(*) FROM exact.email_events WHERE delivery_action NOT IN ('Delivered', NULL)$$);
+SELECT rows, same, answer FROM both_ways($$SELECT min(url_count) FROM exact.email_events WHERE url_count = ANY (ARRAY[]::int[])$$);
+SELECT rows, same FROM both_ways($$SELECT url_count, min(url_count) FROM exact.email_events WHERE url_count = ANY (ARRAY[]::int[]) GROUP BY 1$$);
+SELECT emulator_reset('{"incidents": 130, "seed": 1, "hunting_rows": 300, "hunting_seed": 5}');
+SELECT min(url_count) FROM exact.email_events WHERE url_count = ANY (ARRAY[]::int[]);
+SELECT count(*) AS requests FROM emulator_requests() WHERE target LIKE '%runHuntingQuery%';
+-- (b) Graph's and Kusto's last instant, 9999-12-31T23:59:59.9999999Z, reads
+--     in PostgreSQL as 10000-01-01 00:00:00: a value a column can hold, so
+--     comparisons with it are not folded as if it were beyond every value
+CREATE FOREIGN TABLE exact.edges (id bigint OPTIONS (property 'Id'),
+  event_time timestamptz OPTIONS (property 'EventTime'))
+  SERVER defender OPTIONS (resource 'hunting', table 'DefenderFdwEdges');
+CREATE TABLE last_instant_cases (n serial, clause text);
+INSERT INTO last_instant_cases (clause) VALUES
+  ($$event_time >= '10000-01-01 00:00:00+00'$$),
+  ($$event_time > '10000-01-01 00:00:00+00'$$),
+  ($$event_time = '10000-01-01 00:00:00+00'$$),
+  ($$event_time <> '10000-01-01 00:00:00+00'$$),
+  ($$event_time < '10000-01-01 00:00:00+00'$$),
+  ($$event_time <= '10000-01-01 00:00:00+00'$$),
+  ($$event_time NOT IN ('infinity', '10000-01-01 00:00:00+00', '2025-02-01')$$),
+  ($$event_time >= '9999-12-31 23:59:59.999999+00'$$),
+  ($$event_time > '10000-01-01 00:00:00.000001+00'$$),
+  ($$event_time = '0001-01-01 00:00:00+00'$$),
+  ($$event_time < '0001-01-01 00:00:00+00'$$),
+  ($$event_time <= '0001-01-01 00:00:00+00'$$);
+SELECT n, clause, c.rows, c.same
+FROM last_instant_cases, both_ways(format('SELECT id FROM exact.edges WHERE %s', clause)) c ORDER BY n;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM exact.edges WHERE event_time >= '10000-01-01 00:00:00+00';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM exact.edges WHERE event_time > '10000-01-01 00:00:00+00';

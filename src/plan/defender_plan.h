@@ -195,7 +195,6 @@ extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
 extern DefenderWritten defender_write_array(StringInfo buf, Datum array, bool is_and,
 											DefenderElementWriter write_element, void *arg);
 extern DefenderWritten defender_join_parts(StringInfo buf, List *parts, bool is_and);
-extern bool defender_datetime_beyond(TimestampTz x, DefenderFilterOp op, bool *every_row);
 extern void defender_leaf_value(Node *valnode, const DefenderParamValues *params,
 								DefenderLeafValue *v);
 
@@ -208,7 +207,30 @@ extern DefenderRender defender_deparse_list(StringInfo buf, bool encode,
 											const DefenderListRequest *req,
 											const DefenderParamValues *params);
 extern void defender_append_ticks(StringInfo buf, int64 ticks);
-extern int64 defender_first_tick_at_or_after(TimestampTz x, int32 typmod);
+
+/*
+ * "column op x" for a datetime column, as a test on Graph's (and Kusto's)
+ * 100 ns ticks: see defender_datetime_comparison.
+ */
+typedef enum DefenderTickTest
+{
+	TICKS_NONE,					/* no value satisfies it */
+	TICKS_ALL,					/* every value (not null) satisfies it */
+	TICKS_LT,					/* ticks < hi */
+	TICKS_GE,					/* ticks >= lo */
+	TICKS_IN,					/* lo <= ticks < hi */
+	TICKS_OUT					/* ticks < lo or ticks >= hi */
+} DefenderTickTest;
+
+typedef struct DefenderTickRange
+{
+	DefenderTickTest test;
+	int64		lo;
+	int64		hi;
+} DefenderTickRange;
+
+extern DefenderTickRange defender_datetime_comparison(TimestampTz x, DefenderFilterOp op,
+													  int32 typmod);
 extern void defender_deparse_lookup(StringInfo buf, bool encode,
 									const DefenderOptions *opts,
 									const GraphResource *resource,

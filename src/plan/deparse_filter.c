@@ -192,31 +192,3 @@ defender_leaf_value(Node *valnode, const DefenderParamValues *params,
 	v->datum = params->values[n - 1];
 	v->type = params->types[n - 1];
 }
-
-/*
- * defender_datetime_beyond
- *		Is x beyond every datetime Graph and Kusto can hold (before the year
- *		1, from the year 10000 on, or +-infinity)?  Then *every_row says
- *		whether "column op x" holds for every value the column can hold, and
- *		otherwise for none.
- *
- * PostgreSQL's 'infinity' is a value greater than every finite timestamp
- * ('-infinity' smaller), so "<> 'infinity'", "NOT IN ('infinity')" and
- * "< 'infinity'" keep every row with a value, and "= 'infinity'" and
- * "> 'infinity'" none (the mirror image for '-infinity').
- */
-bool
-defender_datetime_beyond(TimestampTz x, DefenderFilterOp op, bool *every_row)
-{
-	bool		before_all = TIMESTAMP_IS_NOBEGIN(x) ||
-		x < INT64CONST(-63082281600000000);	/* 0001-01-01 */
-	bool		after_all = TIMESTAMP_IS_NOEND(x) ||
-		x >= INT64CONST(252455616000000000);	/* 10000-01-01 */
-
-	if (!before_all && !after_all)
-		return false;
-	*every_row = (op == DFOP_NE) ||
-		((op == DFOP_GT || op == DFOP_GE) && before_all) ||
-		((op == DFOP_LT || op == DFOP_LE) && after_all);
-	return true;
-}

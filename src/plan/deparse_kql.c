@@ -333,6 +333,17 @@ write_element(StringInfo buf, DefenderFilterOp op, Datum value, Oid type, void *
 	return write_value_comparison(buf, ctx->col, ctx->kind, ctx->typmod, op, value, type);
 }
 
+/* "C op datetime(ticks)" */
+static void
+append_tick_test(StringInfo buf, const char *col, const char *op, int64 ticks)
+{
+	defender_append_kql_name(buf, col);
+	appendStringInfoString(buf, op);
+	appendStringInfoString(buf, "datetime(");
+	defender_append_ticks(buf, ticks);
+	appendStringInfoChar(buf, ')');
+}
+
 /*
  * write_value_comparison
  *		"C op value" for one non-null value, with KQL's null rules.
@@ -343,64 +354,34 @@ write_value_comparison(StringInfo buf, const char *col, int kind, int32 typmod,
 {
 	if (kind == KQL_DATETIME)
 	{
-		TimestampTz x = DatumGetTimestampTz(value);
-		int64		lower,
-					upper;
+		DefenderTickRange r = defender_datetime_comparison(DatumGetTimestampTz(value),
+														   op, typmod);
 
-		bool		every_row;
-
-		/* beyond what Kusto can hold: every row with a value, or none */
-		if (defender_datetime_beyond(x, op, &every_row))
+		switch (r.test)
 		{
-			if (!every_row)
+			case TICKS_NONE:
 				return WRITTEN_FALSE;
-			append_not_null(buf, col, kind);
-			return WRITTEN_ATOM;
-		}
-		lower = defender_first_tick_at_or_after(x, typmod);
-		upper = defender_first_tick_at_or_after(x + 1, typmod);
-		defender_append_kql_name(buf, col);
-		switch (op)
-		{
-			case DFOP_EQ:
-				appendStringInfoString(buf, " >= datetime(");
-				defender_append_ticks(buf, lower);
-				appendStringInfoString(buf, ") and ");
-				defender_append_kql_name(buf, col);
-				appendStringInfoString(buf, " < datetime(");
-				defender_append_ticks(buf, upper);
-				appendStringInfoChar(buf, ')');
+			case TICKS_ALL:
+				append_not_null(buf, col, kind);
+				return WRITTEN_ATOM;
+			case TICKS_LT:
+				append_tick_test(buf, col, " < ", r.hi);
+				return WRITTEN_ATOM;
+			case TICKS_GE:
+				append_tick_test(buf, col, " >= ", r.lo);
+				return WRITTEN_ATOM;
+			case TICKS_IN:
+				append_tick_test(buf, col, " >= ", r.lo);
+				appendStringInfoString(buf, " and ");
+				append_tick_test(buf, col, " < ", r.hi);
 				return WRITTEN_AND;
-			case DFOP_NE:
-				appendStringInfoString(buf, " < datetime(");
-				defender_append_ticks(buf, lower);
-				appendStringInfoString(buf, ") or ");
-				defender_append_kql_name(buf, col);
-				appendStringInfoString(buf, " >= datetime(");
-				defender_append_ticks(buf, upper);
-				appendStringInfoChar(buf, ')');
+			case TICKS_OUT:
+				append_tick_test(buf, col, " < ", r.lo);
+				appendStringInfoString(buf, " or ");
+				append_tick_test(buf, col, " >= ", r.hi);
 				return WRITTEN_OR;
-			case DFOP_LT:
-				appendStringInfoString(buf, " < datetime(");
-				defender_append_ticks(buf, lower);
-				break;
-			case DFOP_LE:
-				appendStringInfoString(buf, " < datetime(");
-				defender_append_ticks(buf, upper);
-				break;
-			case DFOP_GT:
-				appendStringInfoString(buf, " >= datetime(");
-				defender_append_ticks(buf, upper);
-				break;
-			case DFOP_GE:
-				appendStringInfoString(buf, " >= datetime(");
-				defender_append_ticks(buf, lower);
-				break;
-			default:
-				elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
 		}
-		appendStringInfoChar(buf, ')');
-		return WRITTEN_ATOM;
+		elog(ERROR, "defender_fdw: unexpected datetime test %d", (int) r.test);
 	}
 
 	if (kind == KQL_STRING && TextDatumGetCString(value)[0] == '\0')

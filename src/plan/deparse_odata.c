@@ -44,8 +44,13 @@ typedef int64 Ticks;
 
 #define TICKS_PER_SECOND INT64CONST(10000000)
 
-/* Graph's (and KQL's) first instant, 0001-01-01T00:00:00Z, in Ticks */
+/*
+ * Graph's (and Kusto's) first instant, 0001-01-01T00:00:00Z, and one past
+ * its last, 9999-12-31T23:59:59.9999999Z, in Ticks.  PostgreSQL reads that
+ * last instant, rounded to microseconds, as 10000-01-01 00:00:00.
+ */
 #define FIRST_GRAPH_TICK (INT64CONST(-63082281600000000) * 10)
+#define END_GRAPH_TICK (INT64CONST(252455616000000000) * 10)
 
 /* what write_element needs of the leaf */
 typedef struct ElementContext
@@ -62,7 +67,7 @@ static DefenderWritten write_comparison(StringInfo buf, const GraphProperty *pro
 										int32 typmod, DefenderFilterOp op, Datum value);
 static void append_quoted(StringInfo buf, const char *text);
 #define append_ticks defender_append_ticks
-#define first_tick_at_or_after defender_first_tick_at_or_after
+static Ticks first_tick_at_or_after(TimestampTz x, int32 typmod);
 static void append_encoded(StringInfo buf, const char *text, bool encode);
 
 static const char *const op_names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
@@ -158,60 +163,41 @@ write_comparison(StringInfo buf, const GraphProperty *property, int32 typmod,
 
 	if (property->kind == GRAPH_DATETIME)
 	{
-		TimestampTz x = DatumGetTimestampTz(value);
-		Ticks		lower,
-					upper;
-		bool		every_row;
+		DefenderTickRange r = defender_datetime_comparison(DatumGetTimestampTz(value),
+														   op, typmod);
 
-		/* beyond what Graph can hold: every row with a value, or none */
-		if (defender_datetime_beyond(x, op, &every_row))
+		switch (r.test)
 		{
-			if (!every_row)
+			case TICKS_NONE:
 				return WRITTEN_FALSE;
-			/* SQL's comparison with NULL is not true */
-			if (!nullable)
-				return WRITTEN_TRUE;
-			appendStringInfo(buf, "%s ne null", prop);
-			return WRITTEN_ATOM;
-		}
-
-		/* ticks read as x or later, and as after x */
-		lower = first_tick_at_or_after(x, typmod);
-		upper = first_tick_at_or_after(x + 1, typmod);
-		switch (op)
-		{
-			case DFOP_EQ:
+			case TICKS_ALL:
+				/* SQL's comparison with NULL is not true */
+				if (!nullable)
+					return WRITTEN_TRUE;
+				appendStringInfo(buf, "%s ne null", prop);
+				return WRITTEN_ATOM;
+			case TICKS_LT:
+				appendStringInfo(buf, "%s lt ", prop);
+				append_ticks(buf, r.hi);
+				return WRITTEN_ATOM;
+			case TICKS_GE:
 				appendStringInfo(buf, "%s ge ", prop);
-				append_ticks(buf, lower);
+				append_ticks(buf, r.lo);
+				return WRITTEN_ATOM;
+			case TICKS_IN:
+				appendStringInfo(buf, "%s ge ", prop);
+				append_ticks(buf, r.lo);
 				appendStringInfo(buf, " and %s lt ", prop);
-				append_ticks(buf, upper);
+				append_ticks(buf, r.hi);
 				return WRITTEN_AND;
-			case DFOP_NE:
+			case TICKS_OUT:
 				appendStringInfo(buf, "%s lt ", prop);
-				append_ticks(buf, lower);
+				append_ticks(buf, r.lo);
 				appendStringInfo(buf, " or %s ge ", prop);
-				append_ticks(buf, upper);
+				append_ticks(buf, r.hi);
 				return WRITTEN_OR;
-			case DFOP_LT:
-				appendStringInfo(buf, "%s lt ", prop);
-				append_ticks(buf, lower);
-				break;
-			case DFOP_LE:
-				appendStringInfo(buf, "%s lt ", prop);
-				append_ticks(buf, upper);
-				break;
-			case DFOP_GT:
-				appendStringInfo(buf, "%s ge ", prop);
-				append_ticks(buf, upper);
-				break;
-			case DFOP_GE:
-				appendStringInfo(buf, "%s ge ", prop);
-				append_ticks(buf, lower);
-				break;
-			default:
-				elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
 		}
-		return WRITTEN_ATOM;
+		elog(ERROR, "defender_fdw: unexpected datetime test %d", (int) r.test);
 	}
 	else
 	{
@@ -300,21 +286,29 @@ read_as_postgres(Ticks ticks, int32 typmod)
 
 /*
  * first_tick_at_or_after
- *		The smallest Graph value that PostgreSQL reads as x or later.
+ *		The smallest Graph value that PostgreSQL reads as x or later:
+ *		FIRST_GRAPH_TICK when every value does, END_GRAPH_TICK when none does.
  *
  * Reading is monotonic, and rounds by at most half a unit of the column's
  * precision (a second at worst), so bisecting a window of two seconds
- * around x finds it.  The window never reaches below Graph's first instant:
- * there is no value there, and no year 0 to read back (for x within two
- * seconds of 0001-01-01 the answer is that first instant or just after).
+ * around x finds it.  The window stays within Graph's instants: there is
+ * no value outside them, no year 0 to read back, and x * 10 would overflow
+ * for timestamps far beyond them.
  */
-int64
+static Ticks
 first_tick_at_or_after(TimestampTz x, int32 typmod)
 {
-	Ticks		lo = Max((Ticks) x * 10 - 2 * TICKS_PER_SECOND, FIRST_GRAPH_TICK - 1);
-	Ticks		hi = (Ticks) x * 10 + 2 * TICKS_PER_SECOND;
+	Ticks		lo;
+	Ticks		hi;
 
-	/* invariant: read(lo) < x <= read(hi) (lo itself is never read) */
+	if (TIMESTAMP_IS_NOBEGIN(x) || read_as_postgres(FIRST_GRAPH_TICK, typmod) >= x)
+		return FIRST_GRAPH_TICK;
+	if (TIMESTAMP_IS_NOEND(x) || read_as_postgres(END_GRAPH_TICK - 1, typmod) < x)
+		return END_GRAPH_TICK;
+	lo = Max((Ticks) x * 10 - 2 * TICKS_PER_SECOND, FIRST_GRAPH_TICK);
+	hi = Min((Ticks) x * 10 + 2 * TICKS_PER_SECOND, END_GRAPH_TICK - 1);
+
+	/* invariant: read(lo) < x <= read(hi) */
 	while (hi - lo > 1)
 	{
 		Ticks		mid = lo + (hi - lo) / 2;
@@ -325,6 +319,103 @@ first_tick_at_or_after(TimestampTz x, int32 typmod)
 			lo = mid;
 	}
 	return hi;
+}
+
+/* "ticks < bound", folded where Graph's range decides it */
+static DefenderTickRange
+ticks_below(Ticks bound)
+{
+	DefenderTickRange r = {TICKS_LT, 0, bound};
+
+	if (bound <= FIRST_GRAPH_TICK)
+		r.test = TICKS_NONE;
+	else if (bound >= END_GRAPH_TICK)
+		r.test = TICKS_ALL;
+	return r;
+}
+
+/* "ticks >= bound", folded where Graph's range decides it */
+static DefenderTickRange
+ticks_at_or_above(Ticks bound)
+{
+	DefenderTickRange r = {TICKS_GE, bound, 0};
+
+	if (bound <= FIRST_GRAPH_TICK)
+		r.test = TICKS_ALL;
+	else if (bound >= END_GRAPH_TICK)
+		r.test = TICKS_NONE;
+	return r;
+}
+
+/*
+ * defender_datetime_comparison
+ *		"column op x" for a datetime column of typmod, as a test on the
+ *		100 ns ticks Graph and Kusto hold: exact for every x, finite or not.
+ *
+ * With lower the first tick PostgreSQL reads as x or later and upper the
+ * first it reads as later than x, "column < x" is "ticks < lower", "<= x"
+ * is "ticks < upper", and so on.  A bound at either end of Graph's range
+ * folds the test to every row or none: PostgreSQL's 'infinity' is greater
+ * than every value ("<> 'infinity'" keeps every row, "= 'infinity'" none),
+ * and Graph's last instant reads as 10000-01-01, a value a column can hold.
+ * Both the OData and the KQL writers use this, so they cannot disagree.
+ */
+DefenderTickRange
+defender_datetime_comparison(TimestampTz x, DefenderFilterOp op, int32 typmod)
+{
+	Ticks		lower = first_tick_at_or_after(x, typmod);
+	Ticks		upper = TIMESTAMP_NOT_FINITE(x) ? lower :
+		first_tick_at_or_after(x + 1, typmod);
+	DefenderTickRange r = {TICKS_NONE, 0, 0};
+	DefenderTickRange a;
+	DefenderTickRange b;
+
+	switch (op)
+	{
+		case DFOP_LT:
+			return ticks_below(lower);
+		case DFOP_LE:
+			return ticks_below(upper);
+		case DFOP_GT:
+			return ticks_at_or_above(upper);
+		case DFOP_GE:
+			return ticks_at_or_above(lower);
+		case DFOP_EQ:
+			if (lower >= upper)
+			{
+				r.test = TICKS_NONE;
+				return r;
+			}
+			a = ticks_at_or_above(lower);
+			b = ticks_below(upper);
+			if (a.test == TICKS_ALL)
+				return b;
+			if (b.test == TICKS_ALL)
+				return a;
+			r.test = TICKS_IN;
+			r.lo = lower;
+			r.hi = upper;
+			return r;
+		case DFOP_NE:
+			if (lower >= upper)
+			{
+				r.test = TICKS_ALL;
+				return r;
+			}
+			a = ticks_below(lower);
+			b = ticks_at_or_above(upper);
+			if (a.test == TICKS_NONE)
+				return b;
+			if (b.test == TICKS_NONE)
+				return a;
+			r.test = TICKS_OUT;
+			r.lo = lower;
+			r.hi = upper;
+			return r;
+		default:
+			elog(ERROR, "defender_fdw: unexpected operator %d", (int) op);
+	}
+	pg_unreachable();
 }
 
 /* Append text, percent-encoded when encode is set. */

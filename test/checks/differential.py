@@ -30,15 +30,13 @@ On a difference the query is shrunk (conditions dropped or replaced by a
 part, clauses dropped) while the difference persists, then printed with
 both answers, the remote request from EXPLAIN (VERBOSE) and the seed.
 
-  differential.py EMULATOR_URL [--seed N] [--queries N] [--seconds S]
-                  [--skip-known CLASS,...] [--verbose]
+  differential.py EMULATOR_URL [--seed N] [--queries N] [--seconds S] [--verbose]
 
 PGHOST/PGPORT/PGUSER name the cluster (scripts/test.sh sets them).  The
 seed is printed; --seed N replays a run exactly (same queries, same order).
 --queries stops after N queries, --seconds after S seconds (the first
-reached).  --skip-known names classes of difference that are known and
-being fixed elsewhere (see KNOWN_CLASSES): they are still shrunk and
-printed once, but do not fail the run.  CI runs without it.
+reached).  Every difference fails the run; one of a class seen before
+(KNOWN_CLASSES) is named by its class.
 """
 
 import argparse
@@ -61,8 +59,8 @@ STATEMENT_TIMEOUT = "60s"
 MAX_SHRINK_RUNS = 150
 MAX_REPORTS = 6
 
-# The classes of issue 14, found on 83d09f4 (and being fixed in another
-# branch); each is recognised on the shrunk query.
+# The classes of issue 14, found on 83d09f4 and fixed since; a recurrence
+# is recognised on the shrunk query and named.
 KNOWN_CLASSES = {
     "infinity-fold": "<> / NOT IN (+-infinity, or a time beyond year 9999) folded to no row (issue 14, item 1)",
     "bigint-sum": "sum()/avg() of bigint pushed to KQL, where sum(long) wraps (issue 14, item 2)",
@@ -887,13 +885,8 @@ def main():
     ap.add_argument("--seed", type=int)
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=0)
-    ap.add_argument("--skip-known", default="", help="comma-separated classes: " + ", ".join(KNOWN_CLASSES))
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
-    skip = {s for s in args.skip_known.split(",") if s}
-    unknown = skip - set(KNOWN_CLASSES)
-    if unknown:
-        ap.error("unknown classes %s; known: %s" % (", ".join(sorted(unknown)), ", ".join(KNOWN_CLASSES)))
     url = args.url.rstrip("/")
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     print("differential: seed %d (replay: test/checks/differential.py URL --seed %d --queries %d)"
@@ -937,7 +930,7 @@ def main():
 
     gen = Generator(random.Random(seed), catalog)
     start = time.monotonic()
-    ran = differences = failing = 0
+    ran = differences = 0
     found = {}              # class -> [count, query number, seconds] of its first
     while ran < args.queries and (not args.seconds or time.monotonic() - start < args.seconds):
         q = gen.query()
@@ -955,8 +948,6 @@ def main():
         remote = runner.explain(q)
         cls = classify(q, kind, on, remote)
         key = cls if cls != "new" else "new (%s)" % kind
-        if cls not in skip:
-            failing += 1
         if key in found:
             found[key][0] += 1
             continue
@@ -964,8 +955,7 @@ def main():
         if len(found) > MAX_REPORTS:
             continue
         print("\nDIFFERENCE (%s%s), query %d of seed %d, shrunk in %d runs:"
-              % (kind, "; known class %s, skipped" % cls if cls in skip else
-                 "" if cls == "new" else "; looks like %s" % cls, ran, seed, runs))
+              % (kind, "" if cls == "new" else "; looks like %s" % cls, ran, seed, runs))
         print("  " + q.shown().replace("\n", "\n  "))
         print("pushdown on:\n  " + on.show().replace("\n", "\n  "))
         print("pushdown off:\n  " + off.show().replace("\n", "\n  "))
@@ -981,11 +971,10 @@ def main():
           % (ran, elapsed, 1000 * elapsed / max(ran, 1), seed, differences))
     for key, (count, first, seconds) in sorted(found.items()):
         print("  %-40s %4d, first at query %d (%.1f s)" % (key, count, first, seconds))
-    if failing:
-        print("FAIL: %d difference(s) between pushdown on and off (replay with --seed %d)" % (failing, seed))
+    if differences:
+        print("FAIL: %d difference(s) between pushdown on and off (replay with --seed %d)" % (differences, seed))
         sys.exit(1)
-    print("differential: no difference%s" % (" outside the skipped classes " + ",".join(sorted(skip))
-                                            if skip and differences else ""))
+    print("differential: no difference")
 
 
 def shrink(runner, q, on, off, kind):
