@@ -27,6 +27,8 @@ OBJS = \
 	src/remote/secrets.o \
 	src/scan/convert.o \
 	src/scan/hunting_result.o \
+	src/scan/hunting_scan.o \
+	src/scan/local_rows.o \
 	src/scan/modify.o
 
 EXTENSION = defender_fdw

@@ -3,36 +3,42 @@
  * defender_fdw.c
  *		  Foreign-data wrapper for Microsoft Defender XDR through Microsoft Graph.
  *
- * This file holds the FDW callbacks.  A scan's life:
+ * This file holds the FDW handler and its callbacks; the work is done in
+ * the layers under src/ (listed top to bottom in src/defender_fdw.h).  A
+ * scan's life:
  *
  *	GetForeignRelSize
- *		splits the WHERE conditions (shippable.c) into lookups by id,
- *		conditions pushed into $filter exactly, pushed with a local recheck,
- *		and local ones.
+ *		splits the WHERE conditions (src/plan/shippable.c) into lookups by
+ *		id, conditions pushed exactly, pushed with a local recheck, and
+ *		local ones.
  *	GetForeignPaths
- *		the list path, a path sorted by Graph ($orderby) when the query's
- *		order can use it, and parameterized paths that look up ids fed by a
- *		join, one GET per outer row.
+ *		the list path, a path sorted by Graph ($orderby, or KQL's sort) when
+ *		the query's order can use it, and parameterized paths that look up
+ *		ids fed by a join, one GET per outer row.
  *	GetForeignUpperPaths
- *		count(*) as $count, and LIMIT/OFFSET as $top/$skip, both only when
+ *		count(*) as $count or "| summarize count()", grouped aggregates as a
+ *		KQL summarize (with a local aggregation as the outer plan, in case
+ *		Graph rejects it), and LIMIT/OFFSET as $top/$skip or take, only when
  *		every condition went remote exactly.
  *	GetForeignPlan
- *		writes the request once for EXPLAIN (deparse_odata.c) and stores what
- *		execution needs in fdw_private; values that are not constants go to
- *		fdw_exprs, to be computed at execution.
+ *		stores in fdw_private what execution needs to write the request:
+ *		the scan mode, the filter tree, the columns, the sort, the KQL
+ *		project or summarize; values that are not constants go to
+ *		fdw_exprs.  The request itself is not written here.
  *	BeginForeignScan / ReScanForeignScan
  *		read the options and user mapping of the user the query runs as and
- *		compute those values.  Under plain EXPLAIN: nothing, no network.
+ *		compute the fdw_exprs values.  Under plain EXPLAIN: nothing, no
+ *		network; EXPLAIN VERBOSE writes the request with placeholders.
  *	IterateForeignScan
- *		writes the request with the values, then hands out rows: pages from
- *		the pager (pager.c), entities by id, or the count; conversion in
- *		convert.c.
+ *		writes the request with the values (src/plan/deparse_odata.c or
+ *		deparse_kql.c) at the first row, then hands out rows: pages from
+ *		the pager (src/remote/pager.c), entities by id, the count, or a
+ *		hunting result (src/scan/hunting_scan.c); conversion in
+ *		src/scan/convert.c.
  *
  * If Graph rejects a pushed filter with 400, the scan says so in a NOTICE
  * and runs again without it, evaluating every condition (and the limit)
  * locally: slower, never wrong.
- *
- * src/defender_fdw.h lists which module does what.
  *
  * defender_fdw.c
  *
@@ -70,10 +76,10 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
-#include "defender_functions.h"
 #include "defender_plan.h"
 #include "defender_remote.h"
 #include "defender_scan.h"
+#include "scan_state.h"
 #include "pg_jansson.h"
 
 PG_MODULE_MAGIC;
@@ -89,26 +95,10 @@ PG_MODULE_MAGIC;
 
 bool		defender_enable_pushdown = true;
 
-/* What a scan does at execution. */
-typedef enum ScanMode
-{
-	SCAN_LIST,					/* pages of the collection */
-	SCAN_LOOKUP,				/* GET by id, one or more */
-	SCAN_COUNT,					/* $count=true&$top=1 or | summarize count() */
-	SCAN_HUNT					/* one runHuntingQuery */
-} ScanMode;
 
 /* a hunting request is one call, but it counts against a tenant quota */
 #define HUNT_COST		(10 * REQUEST_COST)
 
-/*
- * The most rows a hunting result holds (Graph's documented limit; a query
- * with more fails with E_QUERY_RESULT_SET_TOO_LARGE).  A scan that asks
- * "| count" instead of the rows gets a number that no such limit bounds;
- * it refuses a larger one rather than hand out rows the same scan reading
- * a column could never have returned (or loop over a corrupt count).
- */
-#define HUNTING_MAX_ROWS	INT64CONST(100000)
 
 /*
  * An aggregate computed remotely returns a row per group instead of every
@@ -139,67 +129,6 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateEnumNotices	/* List of (column, value): see defender_enum_notices */
 };
 
-/*
- * Execution state of a foreign scan.
- */
-typedef struct DefenderScanState
-{
-	/* from the plan */
-	ScanMode	mode;
-	Oid			relid;
-	List	   *filter;
-	char	   *orderby;
-	bool		expand_alerts;
-	int			limit_param;
-	int			rows_wanted;	/* > 0: the first page need hold no more (EXISTS) */
-	int			offset_param;
-	int			lookup_param;
-	bool		lookup_array;
-	List	   *project;
-	char	   *summarize;
-	List	   *output_names;
-	bool		hunting;
-	bool		count_rows;		/* hunting: ask "| count", emit that many empty rows */
-
-	Relation	rel;			/* the foreign table, opened by us if needed */
-	bool		close_rel;
-	const GraphResource *resource;
-	DefenderOptions *opts;
-	int			ncolumns;
-	DefenderColumn *columns;	/* columns the scan fills */
-	AttrNumber *slot_attnos;	/* where each goes in the scan slot */
-
-	/* values of fdw_exprs, recomputed on rescan */
-	List	   *param_exprs;	/* ExprState per fdw_exprs entry */
-	DefenderParamValues params;
-	MemoryContext param_cxt;
-
-	/* progress */
-	bool		started;
-	bool		finished;
-	bool		fallback;		/* Graph rejected the filter: all local */
-	bool		count_by_paging;	/* count(*) without @odata.count: page ids */
-	bool		aggregate_locally;	/* Graph rejected the summarize: outer plan */
-	int64		limit;			/* -1: none */
-	int64		offset;
-	int64		returned;		/* rows handed out (or passed, in fallback) */
-	int64		skipped;
-	DefenderPager *pager;
-	List	   *lookup_ids;		/* remaining ids to GET */
-	Tuplestorestate *store;		/* hunting: the result's rows */
-	TupleTableSlot *store_slot; /* hunting: reads the store */
-	TupleDesc	store_desc;		/* the scan's columns, then summarize companions */
-	int64		hunt_count;		/* hunting: the count of a count scan, or of count_rows */
-	bool		counted;		/* count_rows: hunt_count is known */
-	int64		counted_read;	/* count_rows: empty rows produced so far */
-	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
-	MemoryContext page_cxt;		/* per page: response, JSON document */
-	MemoryContext row_cxt;		/* per row: converted values */
-
-	/* for the error context of a conversion */
-	DefenderColumn *current_column;
-	json_t	   *current_row;
-} DefenderScanState;
 
 void		_PG_init(void);
 
@@ -232,7 +161,6 @@ static bool all_conditions_remote(DefenderRelInfo *fpinfo);
 static bool group_keys_are_columns(PlannerInfo *root);
 static Path *local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 									RelOptInfo *grouped_rel, GroupPathExtraData *extra);
-static bool next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot);
 static int	rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
 							DefenderRelInfo *fpinfo, List *items, List **outputs);
@@ -250,12 +178,6 @@ static int64 count_by_paging(DefenderScanState *state);
 static bool retry_with_page_limit(DefenderScanState *state);
 static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
-static bool passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot);
-static void add_companion_columns(ForeignScanState *node, DefenderScanState *state);
-static char *derived_timespan(List *filter, const DefenderParamValues *params, bool *pending);
-static void finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot);
-static json_t *object_get_nocase(json_t *object, const char *name);
-static int64 hunting_row_count(DefenderResponse *response, const char *display);
 static int64 param_int8(DefenderScanState *state, int paramno, const char *what);
 static char *explain_request(ForeignScanState *node, ExplainState *es);
 
@@ -737,7 +659,7 @@ group_keys_are_columns(PlannerInfo *root)
  * aggregating, and a foreign scan cannot run an aggregate by itself: so the
  * pushed path carries the local plan as its outer plan (initialized with
  * the scan, sending nothing unless it runs), and the scan returns its rows
- * instead when Graph rejects the summarize (next_hunt_row).  Sorted
+ * instead when Graph rejects the summarize (defender_next_hunt_row).  Sorted
  * grouping, since it serves DISTINCT aggregates too; the input is the
  * table's cheapest scan, itself falling back if Graph rejects its where.
  */
@@ -768,11 +690,6 @@ local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 									&extra->agg_final_costs,
 									clamp_row_est(input_rel->rows * 0.1));
 }
-
-/* How a summarize output column becomes the scan column (OutputSpec kind). */
-#define OUT_PLAIN	0			/* as it comes */
-#define OUT_SUM		1			/* NULL when its companion count is 0 */
-#define OUT_AVG		2			/* sum / count with numeric division, as avg() */
 
 /*
  * summarize_text
@@ -1501,7 +1418,7 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 
 	state->store_desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
 	if (state->hunting && state->summarize[0])
-		add_companion_columns(node, state);
+		defender_add_companion_columns(node, state);
 	if (state->hunting)
 		state->store_slot = MakeSingleTupleTableSlot(state->store_desc, &TTSOpsMinimalTuple);
 	state->param_cxt = AllocSetContextCreate(estate->es_query_cxt,
@@ -1769,482 +1686,8 @@ start_scan(ForeignScanState *node, DefenderScanState *state)
 		return;
 	}
 	if (state->hunting)
-		return;					/* run_hunt sends it, on the first row asked for */
+		return;					/* defender_run_hunt sends it, on the first row asked for */
 	start_list(state, false);
-}
-
-/*
- * hunting_kql
- *		The scan's KQL with the values (or, for EXPLAIN, placeholders).
- *
- * In fallback the filter and take are left out and every condition is
- * evaluated locally; the sort stays, since the plan relies on it.
- */
-static DefenderRender
-hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues *params,
-			bool fallback, const char *take_text)
-{
-	DefenderKqlRequest req;
-
-	memset(&req, 0, sizeof(req));
-	req.source = state->opts->hunting_table ? state->opts->hunting_table :
-		state->opts->hunting_query;
-	req.source_is_query = (state->opts->hunting_table == NULL);
-	req.sort = state->orderby[0] ? state->orderby : NULL;
-	req.count_only = (state->mode == SCAN_COUNT) && !fallback;
-	req.summarize = state->summarize[0] ? state->summarize : NULL;
-	req.count_rows = state->count_rows && !fallback;
-	if (!fallback)
-	{
-		req.filter = state->filter;
-		req.project = state->project;
-		req.take_text = take_text;
-		/* OFFSET has no KQL counterpart: take limit + offset, skip here */
-		if (state->limit > 0)
-			req.take = state->limit + state->offset;
-		else if (state->limit < 0 && take_text == NULL && state->rows_wanted > 0)
-			req.take = state->rows_wanted;	/* EXISTS: see rows_wanted() */
-	}
-	return defender_deparse_kql(buf, &req, params);
-}
-
-/*
- * derived_timespan
- *		The Timespan a hunting scan's conditions on Timestamp imply:
- *		"start/end" or "start", or NULL when there is no lower bound.
- *
- * Only top-level conjuncts count (Timestamp >= X AND Timestamp < Y), with
- * the bounds the KQL itself uses; the where clause still filters exactly,
- * the Timespan only stops the service from scanning 30 days for a query
- * about one.  With params NULL (EXPLAIN), a bound that is not a constant
- * makes the result NULL and sets *pending.
- */
-static char *
-derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
-{
-	List	   *leaves;
-	ListCell   *lc;
-	int64		start = PG_INT64_MIN;
-	int64		end = PG_INT64_MAX;
-	StringInfoData buf;
-
-	if (filter == NIL)
-		return NULL;
-	leaves = intVal(linitial(filter)) == FT_AND ? list_delete_first(list_copy(filter)) :
-		list_make1(filter);
-	foreach(lc, leaves)
-	{
-		List	   *leaf = (List *) lfirst(lc);
-		List	   *info;
-		DefenderFilterOp op;
-		DefenderLeafValue v;
-		DefenderTickRange r;
-		int32		typmod;
-
-		if (intVal(linitial(leaf)) != FT_LEAF || strcmp(strVal(lsecond(leaf)), "Timestamp") != 0)
-			continue;
-		op = (DefenderFilterOp) intVal(lthird(leaf));
-		info = lfourth(leaf);
-		if (intVal(linitial(info)) != KQL_DATETIME ||
-			(op != DFOP_GE && op != DFOP_GT && op != DFOP_LT && op != DFOP_LE))
-			continue;
-		defender_leaf_value(lfourth(info), params, &v);
-		if (v.placeholder)
-		{
-			if (pending)
-				*pending = true;
-			return NULL;
-		}
-		if (v.isnull)
-			continue;
-		typmod = (int32) intVal(lthird(info));
-		r = defender_datetime_comparison(DatumGetTimestampTz(v.datum), op, typmod);
-		if (r.test == TICKS_GE)
-			start = Max(start, r.lo);
-		else if (r.test == TICKS_LT)
-			end = Min(end, r.hi);
-		/* every row, or none (then nothing is sent at all): no bound */
-	}
-	if (start == PG_INT64_MIN)
-		return NULL;
-	initStringInfo(&buf);
-	defender_append_ticks(&buf, start);
-	if (end != PG_INT64_MAX && end > start)
-	{
-		appendStringInfoChar(&buf, '/');
-		defender_append_ticks(&buf, end);
-	}
-	return buf.data;
-}
-
-/*
- * add_companion_columns
- *		For sum and avg, summarize also returns a count of the values; the
- *		store holds it in extra columns after the scan's.
- */
-static void
-add_companion_columns(ForeignScanState *node, DefenderScanState *state)
-{
-	TupleDesc	scan = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
-	int			extra = 0;
-	int			i;
-	ListCell   *lc;
-	DefenderColumn *columns;
-	AttrNumber *attnos;
-
-	foreach(lc, state->output_names)
-		if (intVal(lsecond((List *) lfirst(lc))) != OUT_PLAIN)
-			extra++;
-	if (extra == 0)
-		return;
-
-	state->store_desc = CreateTemplateTupleDesc(scan->natts + extra);
-	for (i = 0; i < scan->natts; i++)
-		TupleDescCopyEntry(state->store_desc, i + 1, scan, i + 1);
-	columns = palloc0(sizeof(DefenderColumn) * (state->ncolumns + extra));
-	attnos = palloc0(sizeof(AttrNumber) * (state->ncolumns + extra));
-	memcpy(columns, state->columns, sizeof(DefenderColumn) * state->ncolumns);
-	memcpy(attnos, state->slot_attnos, sizeof(AttrNumber) * state->ncolumns);
-
-	i = scan->natts;
-	foreach(lc, state->output_names)
-	{
-		List	   *out = (List *) lfirst(lc);
-		DefenderColumn *col;
-
-		if (intVal(lsecond(out)) == OUT_PLAIN)
-			continue;
-		i++;
-		TupleDescInitEntry(state->store_desc, i, strVal(lthird(out)), INT8OID, -1, 0);
-		col = &columns[state->ncolumns];
-		defender_column_init_attr(col, state->store_desc, i);
-		col->property = strVal(lthird(out));
-		graph_normalize_name(col->property, col->match_key, sizeof(col->match_key));
-		attnos[state->ncolumns++] = i;
-	}
-	state->columns = columns;
-	state->slot_attnos = attnos;
-}
-
-/*
- * finish_summarize_row
- *		sum: NULL when no value was summed (KQL says 0); avg: sum divided by
- *		count with numeric division, which is what avg() itself computes.
- */
-static void
-finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot)
-{
-	int			natts = slot->tts_tupleDescriptor->natts;
-	int			companion = natts;
-	ListCell   *lc;
-	int			i = 0;
-
-	foreach(lc, state->output_names)
-	{
-		List	   *out = (List *) lfirst(lc);
-		int			kind = intVal(lsecond(out));
-		int64		n;
-
-		i++;
-		if (kind == OUT_PLAIN)
-			continue;
-		n = state->store_slot->tts_isnull[companion] ? 0 :
-			DatumGetInt64(state->store_slot->tts_values[companion]);
-		companion++;
-		if (n == 0 || slot->tts_isnull[i - 1])
-		{
-			slot->tts_isnull[i - 1] = true;
-			continue;
-		}
-		if (kind == OUT_AVG)
-			slot->tts_values[i - 1] =
-				DirectFunctionCall2(numeric_div, slot->tts_values[i - 1],
-									DirectFunctionCall1(int8_numeric, Int64GetDatum(n)));
-	}
-}
-
-/* The member of a JSON object named name, ignoring case; NULL if none. */
-static json_t *
-object_get_nocase(json_t *object, const char *name)
-{
-	const char *key;
-	json_t	   *value;
-
-	if (!json_is_object(object))
-		return NULL;
-	json_object_foreach(object, key, value)
-	{
-		if (pg_strcasecmp(key, name) == 0)
-			return value;
-	}
-	return NULL;
-}
-
-/*
- * hunting_row_count
- *		The number a "... | count" query answered.
- *
- * Kusto's count operator returns one row with one long column, Count:
- * {"schema": [{"name": "Count", "type": "Int64"}], "results": [{"Count": 42}]}.
- * Keys are matched ignoring case, as in hunting_result.c.  Anything else,
- * or a count outside 0 .. HUNTING_MAX_ROWS, is an error: the rows this
- * number stands for are produced one by one, so it must be one the same
- * query reading a column could have returned.
- */
-static int64
-hunting_row_count(DefenderResponse *response, const char *display)
-{
-	json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
-	json_t	   *rows = object_get_nocase(doc, "results");
-	json_t	   *count = NULL;
-	int64		n = -1;
-
-	if (json_is_array(rows) && json_array_size(rows) == 1)
-		count = object_get_nocase(json_array_get(rows, 0), "Count");
-	if (json_is_integer(count))
-		n = (int64) json_integer_value(count);
-	json_decref(doc);			/* count is gone too */
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("the hunting result holds no count"),
-				 errdetail("A query ending in \"| count\" must answer one row with a non-negative integer Count."),
-				 errcontext("remote request: %s", display)));
-	if (n > HUNTING_MAX_ROWS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the hunting query matches " INT64_FORMAT " rows, more than the " INT64_FORMAT " a hunting result can hold",
-						n, HUNTING_MAX_ROWS),
-				 errhint("Add conditions or a LIMIT; for the number alone, use count(*)."),
-				 errcontext("remote request: %s", display)));
-	return n;
-}
-
-/*
- * run_hunt
- *		Send the scan's query and put the result's rows in the tuplestore
- *		(or, for a count, read the count).
- */
-static void
-run_hunt(ForeignScanState *node, DefenderScanState *state)
-{
-	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
-	char	   *display;
-	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
-	bool		fallback = false;
-	DefenderResponse *response;
-
-	for (;;)
-	{
-		StringInfoData kql;
-		char	   *body;
-		bool		may_fall_back = !fallback &&
-			(state->summarize[0] ? outerPlanState(node) != NULL :
-			 state->filter != NIL || state->limit > 0 ||
-			 state->mode == SCAN_COUNT || state->count_rows);
-
-		initStringInfo(&kql);
-		if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
-		{
-			/*
-			 * No row can match: nothing to ask.  An aggregate still answers
-			 * over no rows (count 0, sum NULL, and one row when there is no
-			 * GROUP BY): PostgreSQL's aggregation over the plain scan, whose
-			 * conditions fold the same way, gives exactly that.
-			 */
-			if (state->summarize[0] && outerPlanState(node) != NULL)
-				state->aggregate_locally = true;
-			else
-				state->finished = true;
-			MemoryContextSwitchTo(old);
-			return;
-		}
-		body = defender_hunting_request_body(kql.data,
-											 state->opts->timespan ? state->opts->timespan :
-											 fallback ? NULL :
-											 derived_timespan(state->filter, &state->params, NULL));
-		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
-										display, body,
-										DEFENDER_CACHEABLE |
-										(may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0));
-		if (!response->from_cache)
-			state->requests++;
-		if (response->http.status != 400)
-			break;
-		{
-			DfwGraphError err;
-
-			dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
-			ereport(NOTICE,
-					(errmsg("Microsoft Graph rejected the pushed-down KQL; %s",
-							state->summarize[0] ?
-							"reading the rows and aggregating locally" :
-							"querying without its where and take and filtering locally"),
-					 errdetail("HTTP 400, error code \"%s\": %s", err.code,
-							   defender_redact(state->opts, err.message)),
-					 errcontext("KQL: %s", kql.data)));
-			defender_response_release(response);
-			if (state->summarize[0])
-			{
-				/* PostgreSQL aggregates: see local_aggregation_path */
-				state->aggregate_locally = true;
-				MemoryContextSwitchTo(old);
-				return;
-			}
-			fallback = true;
-			state->fallback = true;
-		}
-	}
-
-	if (state->mode == SCAN_COUNT && !fallback)
-	{
-		json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
-		json_t	   *rows = doc ? json_object_get(doc, "results") : NULL;
-		json_t	   *first = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
-		json_t	   *count = json_is_object(first) ? json_object_get(first, "count_") : NULL;
-
-		state->hunt_count = json_is_integer(count) ? (int64) json_integer_value(count) : -1;
-		json_decref(doc);
-		defender_response_release(response);
-		if (state->hunt_count < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-					 errmsg("the hunting result holds no count"),
-					 errcontext("remote request: %s", display)));
-		MemoryContextSwitchTo(old);
-		return;
-	}
-
-	if (state->count_rows && !fallback)
-	{
-		state->hunt_count = hunting_row_count(response, display);
-		state->counted = true;
-		state->counted_read = 0;
-		defender_response_release(response);
-		MemoryContextSwitchTo(old);
-		return;
-	}
-
-	MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-	if (state->store)
-		tuplestore_end(state->store);
-	state->store = tuplestore_begin_heap(false, false, work_mem);
-	MemoryContextSwitchTo(state->page_cxt);
-	defender_hunting_result_to_tuplestore(response->http.body, response->http.body_len,
-										  state->store_desc,
-										  state->columns, state->ncolumns, state->slot_attnos,
-										  state->store, display,
-										  RelationGetRelationName(state->rel));
-	defender_response_release(response);
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * next_hunt_row
- *		The next row of the hunting result into the slot; false when done.
- */
-static bool
-next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *slot)
-{
-	if (state->finished)
-		return false;
-	if (state->store == NULL && !state->counted && !state->aggregate_locally)
-	{
-		run_hunt(node, state);
-		if (state->finished ||
-			(state->store == NULL && !state->counted && !state->aggregate_locally))
-			return false;
-	}
-	if (state->aggregate_locally)
-		return next_local_aggregate_row(node, slot);
-	for (;;)
-	{
-		if (state->limit >= 0 && state->returned >= state->limit)
-			return false;
-		if (state->counted)
-		{
-			/* "| count": rows nobody reads a value of, all columns null */
-			if (state->counted_read >= state->hunt_count)
-				return false;
-			state->counted_read++;
-			ExecStoreAllNullTuple(slot);
-			if (state->skipped < state->offset)
-			{
-				state->skipped++;
-				continue;
-			}
-			state->returned++;
-			return true;
-		}
-		/*
-		 * Iterate runs in the per-tuple context, which is reset row by row;
-		 * a tuple read back from a store that spilled to disk is palloc'd
-		 * and freed by the slot on the next read, so it must be allocated
-		 * where the store lives.
-		 */
-		{
-			MemoryContext old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-			bool		found = tuplestore_gettupleslot(state->store, true, false,
-														state->store_slot);
-
-			MemoryContextSwitchTo(old);
-			if (!found)
-				return false;
-		}
-		/* the scan slot is not a minimal-tuple slot: hand over the values */
-		slot_getallattrs(state->store_slot);
-		ExecClearTuple(slot);
-		memcpy(slot->tts_values, state->store_slot->tts_values,
-			   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
-		memcpy(slot->tts_isnull, state->store_slot->tts_isnull,
-			   sizeof(bool) * slot->tts_tupleDescriptor->natts);
-		if (state->summarize[0])
-			finish_summarize_row(state, slot);
-		ExecStoreVirtualTuple(slot);
-		if (state->fallback && !passes_pushed_conditions(node, slot))
-			continue;
-		if (state->skipped < state->offset)
-		{
-			state->skipped++;	/* take covered the offset: skip it here */
-			continue;
-		}
-		state->returned++;
-		return true;
-	}
-}
-
-/*
- * next_local_aggregate_row
- *		The next row of the local aggregation (local_aggregation_path), the
- *		scan's outer plan: its target is the grouped target, as is the scan
- *		tuple's (fdw_scan_tlist), column for column.
- */
-static bool
-next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot)
-{
-	int			natts = slot->tts_tupleDescriptor->natts;
-	MemoryContext old;
-	TupleTableSlot *outer;
-
-	/*
-	 * Iterate runs in the per-tuple context, reset row by row; the plan
-	 * below keeps state (its sort, its groups) across rows, so it runs
-	 * where every plan node runs, in the query's context.
-	 */
-	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-	outer = ExecProcNode(outerPlanState(node));
-	MemoryContextSwitchTo(old);
-	if (TupIsNull(outer))
-		return false;
-	slot_getallattrs(outer);
-	if (outer->tts_tupleDescriptor->natts != natts)
-		elog(ERROR, "defender_fdw: the local aggregation returns %d columns, the scan %d",
-			 outer->tts_tupleDescriptor->natts, natts);
-	ExecClearTuple(slot);
-	memcpy(slot->tts_values, outer->tts_values, sizeof(Datum) * natts);
-	memcpy(slot->tts_isnull, outer->tts_isnull, sizeof(bool) * natts);
-	ExecStoreVirtualTuple(slot);
-	return true;
 }
 
 /*
@@ -2292,16 +1735,6 @@ fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row)
 	ExecStoreVirtualTuple(slot);
 }
 
-/* Does the fallback keep this row?  (The exactly pushed conditions.) */
-static bool
-passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot)
-{
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-
-	econtext->ecxt_scantuple = slot;
-	return ExecQual(node->fdw_recheck_quals, econtext);
-}
-
 /*
  * next_list_row
  *		The next row of a list into the slot; false when done.
@@ -2345,7 +1778,7 @@ next_list_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 
 		if (state->fallback)
 		{
-			if (!passes_pushed_conditions(node, slot))
+			if (!defender_passes_pushed_conditions(node, slot))
 				continue;
 			if (state->skipped < state->offset)
 			{
@@ -2415,7 +1848,7 @@ defenderIterateForeignScan(ForeignScanState *node)
 			return slot;
 
 		case SCAN_HUNT:
-			if (!next_hunt_row(node, state, slot))
+			if (!defender_next_hunt_row(node, state, slot))
 				ExecClearTuple(slot);
 			return slot;
 
@@ -2458,10 +1891,10 @@ defenderIterateForeignScan(ForeignScanState *node)
 					return slot;	/* the one row is out */
 				if (state->hunting && !state->finished)
 				{
-					run_hunt(node, state);
+					defender_run_hunt(node, state);
 					if (state->fallback)
 					{
-						while (next_hunt_row(node, state, slot))
+						while (defender_next_hunt_row(node, state, slot))
 							count++;
 						ExecClearTuple(slot);
 					}
@@ -2678,7 +2111,7 @@ explain_request(ForeignScanState *node, ExplainState *es)
 					state->offset = DatumGetInt64(params.values[state->offset_param - 1]);
 			}
 		}
-		if (hunting_kql(state, &buf, &params, false, take_text) == RENDER_FALSE)
+		if (defender_hunting_kql(state, &buf, &params, false, take_text) == RENDER_FALSE)
 			return "none (no row can match the conditions)";
 		return buf.data;
 	}
@@ -2773,7 +2206,7 @@ defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		{
 			bool		from_conditions = false;
 			char	   *derived = state->opts->timespan ? NULL :
-				derived_timespan(state->filter, NULL, &from_conditions);
+				defender_derived_timespan(state->filter, NULL, &from_conditions);
 
 			ExplainPropertyText("Timespan",
 								state->opts->timespan ? state->opts->timespan :

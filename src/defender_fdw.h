@@ -10,8 +10,9 @@
  *	src/import/		IMPORT FOREIGN SCHEMA (called by defender_fdw.c only)
  *	src/functions/	the SQL functions: write actions, read functions,
  *					defender_request(), defender_hunt(), the version
- *	src/scan/		where responses become rows: JSON to Datums, hunting
- *					results, UPDATE's PATCH per row
+ *	src/scan/		where responses become rows: JSON to Datums, the
+ *					hunting scan and its results, what a scan leaves to
+ *					PostgreSQL, UPDATE's PATCH per row
  *	src/plan/		which conditions go remote (shippable.c) and the
  *					writers of the request: OData and KQL
  *	src/options/	the options: validator, the options of a scan or a
@@ -22,8 +23,10 @@
  *	src/client/		libcurl, OpenSSL and jansson; no PostgreSQL header
  *
  * A folder calls only the folders listed below it (no cycle, between
- * folders or between files).  Each folder has one header,
- * defender_<folder>.h, included by name; this one holds what every
+ * folders or between files; test/checks/no_call_cycles.py checks it).
+ * Each folder that others call has one header, defender_<folder>.h,
+ * included by name (src/functions/ is reached through fmgr only, and
+ * src/client/ has defender_client.h); this one holds what every
  * PostgreSQL-side layer shares: the version, the options a scan or a
  * function talks to Graph with, and the entry points of src/options/ and
  * src/import/.

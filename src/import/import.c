@@ -28,9 +28,9 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 
-#include "defender_functions.h"
 #include "defender_plan.h"
 #include "defender_remote.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 /* createdDateTime -> created_date_time; id -> id */

@@ -3,10 +3,14 @@
  * defender_scan.h
  *		  Where responses become rows, and rows become PATCHes.
  *
- * convert.c turns JSON values into Datums by column type, hunting_result.c
- * streams a runHuntingQuery response into a tuplestore, and modify.c runs
- * UPDATE as one PATCH per row.  Called by defender_fdw.c's scan and modify
- * callbacks and by the set-returning functions.
+ * convert.c turns JSON values into Datums by column type, hunting_scan.c
+ * runs a hunting scan (its request body is shared with defender_hunt()
+ * and IMPORT), hunting_result.c streams a runHuntingQuery response into a
+ * tuplestore, local_rows.c holds what a scan leaves to PostgreSQL, and
+ * modify.c runs UPDATE as one PATCH per row.  Called by defender_fdw.c's
+ * scan and modify callbacks, the set-returning functions and IMPORT; the
+ * scan state that defender_fdw.c and hunting_scan.c share is in
+ * scan_state.h, included by those two and local_rows.c only.
  *
  * src/scan/defender_scan.h
  *
@@ -124,6 +128,9 @@ extern void defender_unconvertible(DefenderColumn *col, DefenderJsonKind kind,
 								   const char *excerpt) pg_attribute_noreturn();
 extern const char *defender_json_kind_name(DefenderJsonKind kind);
 extern char *defender_json_excerpt(const char *json, size_t len);
+
+/* hunting_scan.c: the body of a runHuntingQuery request */
+extern char *defender_hunting_request_body(const char *query, const char *timespan);
 
 /* hunting_result.c: a runHuntingQuery response, streamed into tuples */
 extern void defender_hunting_result_to_tuplestore(const char *body, size_t len,
