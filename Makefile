@@ -12,6 +12,7 @@ OBJS = \
 	src/client/defender_client.o \
 	src/functions/actions.o \
 	src/functions/hunt_function.o \
+	src/functions/request_function.o \
 	src/functions/version.o \
 	src/import/import.o \
 	src/options/option.o \
