@@ -1046,9 +1046,274 @@ expand_alerts_needed(DefenderRelInfo *fpinfo, Relation rel, List *columns)
 }
 
 /*
+ * What GetForeignPlan decides for a scan, before it is flattened into
+ * fdw_private (scan_plan_private) and fdw_exprs.
+ */
+typedef struct ScanPlan
+{
+	ScanMode	mode;
+	List	   *fdw_exprs;		/* values computed at execution */
+	List	   *fdw_scan_tlist; /* the scan tuple of an upper relation */
+	List	   *local_exprs;	/* checked by PostgreSQL on every row */
+	List	   *pushed_exprs;	/* applied by Graph exactly: the fallback's */
+	List	   *columns;		/* pairs (slot attno, table attnum) */
+	List	   *filter;			/* filter tree, or NIL */
+	List	   *project;		/* hunting: KQL columns, or NIL for all */
+	List	   *output_names;	/* hunting summarize: result column per scan column */
+	char	   *summarize;		/* hunting: "a1 = count() by X", or NULL */
+	char	   *orderby;		/* $orderby or KQL sort, "" for none */
+	bool		expand;			/* $expand=alerts */
+	int			limit_param;	/* fdw_exprs index of LIMIT, 0 none */
+	int			offset_param;	/* fdw_exprs index of OFFSET, 0 none */
+	int			lookup_param;	/* fdw_exprs index of the id(s), 0 none */
+	bool		lookup_array;	/* the id value is an array */
+	bool		count_rows;		/* hunting, no column read: "| count" */
+} ScanPlan;
+
+/*
+ * plan_clauses
+ *		Sort the scan's clauses.  They are the table's own conditions, plus,
+ *		on a parameterized path, join clauses; a join clause on id is what
+ *		the path is for (a lookup scan).  Sets the mode (list or lookup),
+ *		the filter tree and which clauses stay local.
+ */
+static void
+plan_clauses(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			 List *scan_clauses, bool is_count, ScanPlan *plan)
+{
+	List	   *remote = NIL;
+	ListCell   *lc;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+		bool		is_array;
+
+		if (plan->mode == SCAN_LIST && fpinfo->pushdown && !fpinfo->hunting &&
+			defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
+		{
+			plan->mode = SCAN_LOOKUP;
+			plan->lookup_array = is_array;
+			plan->lookup_param = add_fdw_expr(&plan->fdw_exprs, value);
+			/* cheap to recheck, and keeps id's exact text semantics */
+			plan->local_exprs = lappend(plan->local_exprs, ri->clause);
+		}
+		else if (list_member_ptr(fpinfo->remote_conds, ri))
+			remote = lappend(remote, ri);
+		else if (list_member_ptr(fpinfo->recheck_conds, ri))
+		{
+			remote = lappend(remote, ri);
+			plan->local_exprs = lappend(plan->local_exprs, ri->clause);
+		}
+		else
+			plan->local_exprs = lappend(plan->local_exprs, ri->clause);
+	}
+	if (is_count)
+		remote = list_copy(fpinfo->remote_conds);
+
+	if (plan->mode == SCAN_LOOKUP)
+	{
+		/* GET by id cannot filter: everything else is local */
+		foreach(lc, remote)
+		{
+			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+
+			if (!list_member_ptr(plan->local_exprs, clause))
+				plan->local_exprs = lappend(plan->local_exprs, clause);
+		}
+		return;
+	}
+
+	plan->filter = defender_filter_tree(root, baserel, fpinfo, remote, &plan->fdw_exprs);
+
+	/*
+	 * The conditions Graph applies exactly go to fdw_recheck_quals: the
+	 * fallback evaluates them when Graph rejects the filter.
+	 */
+	foreach(lc, remote)
+	{
+		Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+
+		if (!list_member_ptr(plan->local_exprs, clause))
+			plan->pushed_exprs = lappend(plan->pushed_exprs, clause);
+	}
+}
+
+/*
+ * plan_aggregate
+ *		The scan of an upper relation: count(*) ($count, "| summarize
+ *		count()"), or for hunting any grouping and aggregates as a KQL
+ *		summarize, which the outer plan (local_aggregation_path) answers
+ *		instead if Graph rejects it.
+ */
+static void
+plan_aggregate(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			   ForeignPath *best_path, ScanPlan *plan)
+{
+	List	   *vars;
+	AttrNumber	attno;
+	ListCell   *lc;
+
+	/*
+	 * The scan tuple: the count(*) aggregates, then the columns the pushed
+	 * conditions read, which only the fallback fills.
+	 */
+	plan->mode = SCAN_COUNT;
+	plan->fdw_scan_tlist = add_to_flat_tlist(NIL,
+											 pull_var_clause((Node *) best_path->path.pathtarget->exprs,
+															 PVC_INCLUDE_AGGREGATES));
+	if (fpinfo->hunting &&
+		(root->parse->groupClause ||
+		 !list_is_all_count_star(plan->fdw_scan_tlist)))
+	{
+		/* summarize: grouping columns and aggregates */
+		plan->mode = SCAN_HUNT;
+		plan->summarize = summarize_text(root, baserel, fpinfo,
+										 (List *) get_tlist_exprs(plan->fdw_scan_tlist, false),
+										 &plan->output_names);
+		if (plan->summarize == NULL)
+			elog(ERROR, "defender_fdw: aggregates not expressible in KQL");
+		attno = 0;
+		foreach(lc, plan->fdw_scan_tlist)
+			plan->columns = lappend(plan->columns, list_make2_int(++attno, 0));
+		plan->pushed_exprs = NIL;
+		return;
+	}
+	vars = pull_var_clause((Node *) plan->pushed_exprs, PVC_RECURSE_PLACEHOLDERS);
+	plan->fdw_scan_tlist = add_to_flat_tlist(plan->fdw_scan_tlist, vars);
+	attno = 0;
+	foreach(lc, plan->fdw_scan_tlist)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		attno++;
+		if (IsA(tle->expr, Var))
+			plan->columns = lappend(plan->columns,
+									list_make2_int(attno, ((Var *) tle->expr)->varattno));
+	}
+}
+
+/*
+ * plan_hunting_columns
+ *		What a hunting scan of a base relation asks for: the project (or
+ *		"| count" when no column is read) and the KQL sort.
+ *
+ * Project the columns read, if every one has a known KQL name.  Those only
+ * the pushed conditions use are left out (the service evaluates them; the
+ * fallback without a filter asks for every column), unless EvalPlanQual
+ * may recheck them (an UPDATE or FOR UPDATE joining this table: then the
+ * whole row is read anyway); with none left, one column keeps the rows.
+ */
+static void
+plan_hunting_columns(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+					 Relation rel, ForeignPath *best_path, ScanPlan *plan)
+{
+	bool		recheck = root->parse->commandType != CMD_SELECT ||
+		root->rowMarks != NIL;
+	List	   *projected = columns_read(root, baserel, rel,
+										 list_concat(list_copy(baserel->reltarget->exprs),
+													 list_copy(recheck ? plan->pushed_exprs : plan->local_exprs)));
+	ListCell   *lc;
+
+	if (recheck)
+		projected = list_union_int(projected, columns_read(root, baserel, rel, plan->local_exprs));
+
+	if (best_path->fdw_private != NIL)
+		projected = list_union_int(projected,
+								   columns_read(root, baserel, rel,
+												(List *) root->upper_targets[UPPERREL_FINAL]->exprs));
+
+	/*
+	 * No column read at all, and every condition sent: only the number of
+	 * rows matters, so ask for it ("| count").  With a condition left to
+	 * PostgreSQL the rows' values are needed to evaluate it, so one column
+	 * is projected instead.
+	 */
+	if (projected == NIL && fpinfo->pushdown && plan->local_exprs == NIL && !recheck)
+		plan->count_rows = true;
+	else if (projected == NIL)
+		projected = first_kql_column(fpinfo, rel);
+	plan->mode = SCAN_HUNT;
+	foreach(lc, projected)
+	{
+		char	   *name = defender_kql_column(fpinfo, lfirst_int(lc));
+
+		if (name == NULL)
+		{
+			plan->project = NIL;
+			break;
+		}
+		plan->project = lappend(plan->project, makeString(name));
+	}
+	if (best_path->path.pathkeys)
+		plan->orderby = defender_kql_sort(root, baserel, fpinfo, best_path->path.pathkeys);
+}
+
+/*
+ * plan_columns
+ *		The scan of a base relation: the columns it fills, $expand, and what
+ *		a hunting scan projects or a list scan sorts by.
+ */
+static void
+plan_columns(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			 Relation rel, ForeignPath *best_path, ScanPlan *plan)
+{
+	List	   *attnums = columns_read(root, baserel, rel,
+									   list_concat(list_copy(baserel->reltarget->exprs),
+												   list_concat(list_copy(plan->local_exprs),
+															   plan->pushed_exprs)));
+	ListCell   *lc;
+
+	if (best_path->fdw_private != NIL)
+		attnums = list_union_int(attnums,
+								 columns_read(root, baserel, rel,
+											  (List *) root->upper_targets[UPPERREL_FINAL]->exprs));
+	foreach(lc, attnums)
+		plan->columns = lappend(plan->columns, list_make2_int(lfirst_int(lc), lfirst_int(lc)));
+	plan->expand = expand_alerts_needed(fpinfo, rel, attnums);
+	if (fpinfo->hunting)
+		plan_hunting_columns(root, baserel, fpinfo, rel, best_path, plan);
+	else if (plan->mode == SCAN_LIST)
+		plan->orderby = orderby_for_pathkeys(root, baserel, fpinfo, best_path->path.pathkeys);
+}
+
+/*
+ * scan_plan_private
+ *		The ForeignScan's fdw_private: the plan, in the order of enum
+ *		FdwScanPrivateIndex (read back by defenderBeginForeignScan).
+ */
+static List *
+scan_plan_private(PlannerInfo *root, DefenderRelInfo *fpinfo, const ScanPlan *plan)
+{
+	List	   *fdw_private;
+
+	fdw_private = list_make3(makeInteger(plan->mode),
+							 makeString(psprintf("%u", fpinfo->relid)),
+							 plan->columns);
+	fdw_private = lappend(fdw_private, plan->filter);
+	fdw_private = lappend(fdw_private, makeString(plan->orderby));
+	fdw_private = lappend(fdw_private, makeInteger(plan->expand));
+	fdw_private = lappend(fdw_private, makeInteger(plan->limit_param));
+	fdw_private = lappend(fdw_private, makeInteger(plan->offset_param));
+	fdw_private = lappend(fdw_private, makeInteger(plan->lookup_param));
+	fdw_private = lappend(fdw_private, makeInteger(plan->lookup_array));
+	fdw_private = lappend(fdw_private, plan->project);
+	fdw_private = lappend(fdw_private, makeString(plan->summarize ? plan->summarize : ""));
+	fdw_private = lappend(fdw_private, plan->output_names);
+	fdw_private = lappend(fdw_private,
+						  makeInteger((plan->mode == SCAN_LIST || plan->mode == SCAN_HUNT) &&
+									  plan->limit_param == 0 ?
+									  rows_wanted(root, fpinfo) : 0));
+	fdw_private = lappend(fdw_private, makeInteger(plan->count_rows));
+	fdw_private = lappend(fdw_private, fpinfo->enum_notices);
+	return fdw_private;
+}
+
+/*
  * defenderGetForeignPlan
- *		Decide the scan's mode, write its request for EXPLAIN, and build the
- *		ForeignScan.
+ *		Decide the scan's mode and what execution needs to write its
+ *		request (which it writes only then), and build the ForeignScan.
  */
 static ForeignScan *
 defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
@@ -1059,206 +1324,22 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	RelOptInfo *baserel = info->baserel;
 	DefenderRelInfo *fpinfo = (DefenderRelInfo *) baserel->fdw_private;
 	bool		is_count = IS_UPPER_REL(foreignrel);
-	List	   *fdw_exprs = NIL;
-	List	   *fdw_scan_tlist = NIL;
-	List	   *local_exprs = NIL;
-	List	   *pushed_exprs = NIL;	/* conditions Graph applies exactly */
-	List	   *remote = NIL;
-	List	   *fdw_private;
-	List	   *columns = NIL;	/* pairs (slot attno, table attnum) */
-	List	   *filter = NIL;
-	List	   *project = NIL;
-	List	   *output_names = NIL;
-	char	   *summarize = NULL;
-	char	   *orderby = "";
-	bool		expand = false;
-	int			limit_param = 0;
-	int			offset_param = 0;
-	int			lookup_param = 0;
-	bool		lookup_array = false;
-	bool		count_rows = false;
-	ScanMode	mode = SCAN_LIST;
 	Index		scan_relid = is_count ? 0 : baserel->relid;
+	ScanPlan	plan;
 	Relation	rel;
-	ListCell   *lc;
+
+	memset(&plan, 0, sizeof(plan));
+	plan.mode = SCAN_LIST;
+	plan.orderby = "";
 
 	rel = table_open(fpinfo->relid, NoLock);
-
-	/*
-	 * Sort the scan's clauses.  They are the table's own conditions, plus,
-	 * on a parameterized path, join clauses; a join clause on id is what
-	 * the path is for.
-	 */
-	foreach(lc, scan_clauses)
-	{
-		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		Expr	   *value;
-		bool		is_array;
-
-		if (mode == SCAN_LIST && fpinfo->pushdown && !fpinfo->hunting &&
-			defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
-		{
-			mode = SCAN_LOOKUP;
-			lookup_array = is_array;
-			lookup_param = add_fdw_expr(&fdw_exprs, value);
-			/* cheap to recheck, and keeps id's exact text semantics */
-			local_exprs = lappend(local_exprs, ri->clause);
-		}
-		else if (list_member_ptr(fpinfo->remote_conds, ri))
-			remote = lappend(remote, ri);
-		else if (list_member_ptr(fpinfo->recheck_conds, ri))
-		{
-			remote = lappend(remote, ri);
-			local_exprs = lappend(local_exprs, ri->clause);
-		}
-		else
-			local_exprs = lappend(local_exprs, ri->clause);
-	}
+	plan_clauses(root, baserel, fpinfo, scan_clauses, is_count, &plan);
 	if (is_count)
-		remote = list_copy(fpinfo->remote_conds);
-
-	if (mode == SCAN_LOOKUP)
-	{
-		/* GET by id cannot filter: everything else is local */
-		foreach(lc, remote)
-		{
-			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
-
-			if (!list_member_ptr(local_exprs, clause))
-				local_exprs = lappend(local_exprs, clause);
-		}
-		remote = NIL;
-	}
+		plan_aggregate(root, baserel, fpinfo, best_path, &plan);
 	else
-	{
-		filter = defender_filter_tree(root, baserel, fpinfo, remote, &fdw_exprs);
-		/*
-		 * The conditions Graph applies exactly go to fdw_recheck_quals: the
-		 * fallback evaluates them when Graph rejects the filter.
-		 */
-		foreach(lc, remote)
-		{
-			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+		plan_columns(root, baserel, fpinfo, rel, best_path, &plan);
+	table_close(rel, NoLock);
 
-			if (!list_member_ptr(local_exprs, clause))
-				pushed_exprs = lappend(pushed_exprs, clause);
-		}
-	}
-
-	if (is_count)
-	{
-		/*
-		 * The scan tuple: the count(*) aggregates, then the columns the
-		 * pushed conditions read, which only the fallback fills.
-		 */
-		List	   *vars;
-		AttrNumber	attno;
-
-		mode = SCAN_COUNT;
-		fdw_scan_tlist = add_to_flat_tlist(NIL,
-										   pull_var_clause((Node *) best_path->path.pathtarget->exprs,
-														   PVC_INCLUDE_AGGREGATES));
-		if (fpinfo->hunting &&
-			(root->parse->groupClause ||
-			 !list_is_all_count_star(fdw_scan_tlist)))
-		{
-			/*
-			 * summarize: grouping columns and aggregates; if Graph rejects
-			 * it, the outer plan (local_aggregation_path) answers instead
-			 */
-			AttrNumber	attno = 0;
-
-			mode = SCAN_HUNT;
-			summarize = summarize_text(root, baserel, fpinfo,
-									   (List *) get_tlist_exprs(fdw_scan_tlist, false),
-									   &output_names);
-			if (summarize == NULL)
-				elog(ERROR, "defender_fdw: aggregates not expressible in KQL");
-			foreach(lc, fdw_scan_tlist)
-				columns = lappend(columns, list_make2_int(++attno, 0));
-			pushed_exprs = NIL;
-			goto plan_done;
-		}
-		vars = pull_var_clause((Node *) pushed_exprs, PVC_RECURSE_PLACEHOLDERS);
-		fdw_scan_tlist = add_to_flat_tlist(fdw_scan_tlist, vars);
-		attno = 0;
-		foreach(lc, fdw_scan_tlist)
-		{
-			TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-			attno++;
-			if (IsA(tle->expr, Var))
-				columns = lappend(columns, list_make2_int(attno, ((Var *) tle->expr)->varattno));
-		}
-	}
-	else
-	{
-		List	   *attnums = columns_read(root, baserel, rel,
-										   list_concat(list_copy(baserel->reltarget->exprs),
-													   list_concat(list_copy(local_exprs),
-																   pushed_exprs)));
-
-		if (best_path->fdw_private != NIL)
-			attnums = list_union_int(attnums,
-									 columns_read(root, baserel, rel,
-												  (List *) root->upper_targets[UPPERREL_FINAL]->exprs));
-		foreach(lc, attnums)
-			columns = lappend(columns, list_make2_int(lfirst_int(lc), lfirst_int(lc)));
-		expand = expand_alerts_needed(fpinfo, rel, attnums);
-		if (fpinfo->hunting)
-		{
-			/*
-			 * Project the columns read, if every one has a known KQL name.
-			 * Those only the pushed conditions use are left out (the service
-			 * evaluates them; the fallback without a filter asks for every
-			 * column), unless EvalPlanQual may recheck them (an UPDATE or
-			 * FOR UPDATE joining this table: then the whole row is read
-			 * anyway); with none left, one column keeps the rows.
-			 */
-			bool		recheck = root->parse->commandType != CMD_SELECT ||
-				root->rowMarks != NIL;
-			List	   *projected = columns_read(root, baserel, rel,
-												 list_concat(list_copy(baserel->reltarget->exprs),
-															 list_copy(recheck ? pushed_exprs : local_exprs)));
-
-			if (recheck)
-				projected = list_union_int(projected, columns_read(root, baserel, rel, local_exprs));
-
-			if (best_path->fdw_private != NIL)
-				projected = list_union_int(projected,
-										   columns_read(root, baserel, rel,
-														(List *) root->upper_targets[UPPERREL_FINAL]->exprs));
-
-			/*
-			 * No column read at all, and every condition sent: only the
-			 * number of rows matters, so ask for it ("| count").  With a
-			 * condition left to PostgreSQL the rows' values are needed to
-			 * evaluate it, so one column is projected instead.
-			 */
-			if (projected == NIL && fpinfo->pushdown && local_exprs == NIL && !recheck)
-				count_rows = true;
-			else if (projected == NIL)
-				projected = first_kql_column(fpinfo, rel);
-			mode = SCAN_HUNT;
-			foreach(lc, projected)
-			{
-				char	   *name = defender_kql_column(fpinfo, lfirst_int(lc));
-
-				if (name == NULL)
-				{
-					project = NIL;
-					break;
-				}
-				project = lappend(project, makeString(name));
-			}
-			if (best_path->path.pathkeys)
-				orderby = defender_kql_sort(root, baserel, fpinfo, best_path->path.pathkeys);
-		}
-		else if (mode == SCAN_LIST)
-			orderby = orderby_for_pathkeys(root, baserel, fpinfo, best_path->path.pathkeys);
-	}
-
-plan_done:
 	/* LIMIT/OFFSET, from add_final_path */
 	if (best_path->fdw_private != NIL)
 	{
@@ -1266,35 +1347,14 @@ plan_done:
 		Node	   *offset = lthird(best_path->fdw_private);
 
 		if (count && !(IsA(count, Const) && ((Const *) count)->constisnull))
-			limit_param = add_fdw_expr(&fdw_exprs, (Expr *) count);
+			plan.limit_param = add_fdw_expr(&plan.fdw_exprs, (Expr *) count);
 		if (offset && !(IsA(offset, Const) && ((Const *) offset)->constisnull))
-			offset_param = add_fdw_expr(&fdw_exprs, (Expr *) offset);
+			plan.offset_param = add_fdw_expr(&plan.fdw_exprs, (Expr *) offset);
 	}
 
-	table_close(rel, NoLock);
-
-	/* in the order of enum FdwScanPrivateIndex */
-	fdw_private = list_make3(makeInteger(mode),
-							 makeString(psprintf("%u", fpinfo->relid)),
-							 columns);
-	fdw_private = lappend(fdw_private, filter);
-	fdw_private = lappend(fdw_private, makeString(orderby));
-	fdw_private = lappend(fdw_private, makeInteger(expand));
-	fdw_private = lappend(fdw_private, makeInteger(limit_param));
-	fdw_private = lappend(fdw_private, makeInteger(offset_param));
-	fdw_private = lappend(fdw_private, makeInteger(lookup_param));
-	fdw_private = lappend(fdw_private, makeInteger(lookup_array));
-	fdw_private = lappend(fdw_private, project);
-	fdw_private = lappend(fdw_private, makeString(summarize ? summarize : ""));
-	fdw_private = lappend(fdw_private, output_names);
-	fdw_private = lappend(fdw_private,
-						  makeInteger((mode == SCAN_LIST || mode == SCAN_HUNT) && limit_param == 0 ?
-									  rows_wanted(root, fpinfo) : 0));
-	fdw_private = lappend(fdw_private, makeInteger(count_rows));
-	fdw_private = lappend(fdw_private, fpinfo->enum_notices);
-
-	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
-							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
+	return make_foreignscan(tlist, plan.local_exprs, scan_relid, plan.fdw_exprs,
+							scan_plan_private(root, fpinfo, &plan),
+							plan.fdw_scan_tlist, plan.pushed_exprs, outer_plan);
 }
 
 /* ---------------------------------------------------------------------
