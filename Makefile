@@ -6,26 +6,31 @@
 MODULE_big = defender_fdw
 OBJS = \
 	defender_fdw.o \
-	src/actions.o \
-	src/auth.o \
-	src/client_assertion.o \
-	src/connection.o \
-	src/convert.o \
-	src/defender_client.o \
-	src/deparse_filter.o \
-	src/deparse_kql.o \
-	src/deparse_odata.o \
-	src/graph_catalog.o \
-	src/hunt_function.o \
-	src/hunting_catalog.o \
-	src/hunting_result.o \
-	src/import.o \
-	src/modify.o \
-	src/option.o \
-	src/pager.o \
-	src/response_cache.o \
-	src/shippable.o \
-	src/version.o
+	src/catalog/graph_catalog.o \
+	src/catalog/hunting_catalog.o \
+	src/client/client_assertion.o \
+	src/client/defender_client.o \
+	src/functions/actions.o \
+	src/functions/hunt_function.o \
+	src/functions/request_function.o \
+	src/functions/version.o \
+	src/import/import.o \
+	src/options/option.o \
+	src/plan/deparse_filter.o \
+	src/plan/deparse_kql.o \
+	src/plan/deparse_odata.o \
+	src/plan/shippable.o \
+	src/remote/auth.o \
+	src/remote/connection.o \
+	src/remote/pager.o \
+	src/remote/request.o \
+	src/remote/response_cache.o \
+	src/remote/secrets.o \
+	src/scan/convert.o \
+	src/scan/hunting_result.o \
+	src/scan/hunting_scan.o \
+	src/scan/local_rows.o \
+	src/scan/modify.o
 
 EXTENSION = defender_fdw
 DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql \
@@ -41,7 +46,11 @@ JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 CRYPTO_CFLAGS := $(shell pkg-config --cflags libcrypto 2>/dev/null)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 
-PG_CPPFLAGS = -I$(srcdir)/src $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
+# src/ holds the shared headers; each folder under it is one layer (see
+# the top comment of its main file), and includes its neighbours' headers
+# by name.
+SRC_DIRS = src src/client src/remote src/plan src/scan src/functions src/catalog src/options src/import
+PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 SHLIB_LINK = $(CURL_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
 
 # No LLVM bitcode: JIT inlining buys nothing for network-bound code, and

@@ -3,36 +3,42 @@
  * defender_fdw.c
  *		  Foreign-data wrapper for Microsoft Defender XDR through Microsoft Graph.
  *
- * This file holds the FDW callbacks.  A scan's life:
+ * This file holds the FDW handler and its callbacks; the work is done in
+ * the layers under src/ (listed top to bottom in src/defender_fdw.h).  A
+ * scan's life:
  *
  *	GetForeignRelSize
- *		splits the WHERE conditions (shippable.c) into lookups by id,
- *		conditions pushed into $filter exactly, pushed with a local recheck,
- *		and local ones.
+ *		splits the WHERE conditions (src/plan/shippable.c) into lookups by
+ *		id, conditions pushed exactly, pushed with a local recheck, and
+ *		local ones.
  *	GetForeignPaths
- *		the list path, a path sorted by Graph ($orderby) when the query's
- *		order can use it, and parameterized paths that look up ids fed by a
- *		join, one GET per outer row.
+ *		the list path, a path sorted by Graph ($orderby, or KQL's sort) when
+ *		the query's order can use it, and parameterized paths that look up
+ *		ids fed by a join, one GET per outer row.
  *	GetForeignUpperPaths
- *		count(*) as $count, and LIMIT/OFFSET as $top/$skip, both only when
+ *		count(*) as $count or "| summarize count()", grouped aggregates as a
+ *		KQL summarize (with a local aggregation as the outer plan, in case
+ *		Graph rejects it), and LIMIT/OFFSET as $top/$skip or take, only when
  *		every condition went remote exactly.
  *	GetForeignPlan
- *		writes the request once for EXPLAIN (deparse_odata.c) and stores what
- *		execution needs in fdw_private; values that are not constants go to
- *		fdw_exprs, to be computed at execution.
+ *		stores in fdw_private what execution needs to write the request:
+ *		the scan mode, the filter tree, the columns, the sort, the KQL
+ *		project or summarize; values that are not constants go to
+ *		fdw_exprs.  The request itself is not written here.
  *	BeginForeignScan / ReScanForeignScan
  *		read the options and user mapping of the user the query runs as and
- *		compute those values.  Under plain EXPLAIN: nothing, no network.
+ *		compute the fdw_exprs values.  Under plain EXPLAIN: nothing, no
+ *		network; EXPLAIN VERBOSE writes the request with placeholders.
  *	IterateForeignScan
- *		writes the request with the values, then hands out rows: pages from
- *		the pager (pager.c), entities by id, or the count; conversion in
- *		convert.c.
+ *		writes the request with the values (src/plan/deparse_odata.c or
+ *		deparse_kql.c) at the first row, then hands out rows: pages from
+ *		the pager (src/remote/pager.c), entities by id, the count, or a
+ *		hunting result (src/scan/hunting_scan.c); conversion in
+ *		src/scan/convert.c.
  *
  * If Graph rejects a pushed filter with 400, the scan says so in a NOTICE
  * and runs again without it, evaluating every condition (and the limit)
  * locally: slower, never wrong.
- *
- * src/defender_fdw.h lists which module does what.
  *
  * defender_fdw.c
  *
@@ -71,7 +77,10 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
+#include "scan_state.h"
 #include "pg_jansson.h"
 
 PG_MODULE_MAGIC;
@@ -87,26 +96,10 @@ PG_MODULE_MAGIC;
 
 bool		defender_enable_pushdown = true;
 
-/* What a scan does at execution. */
-typedef enum ScanMode
-{
-	SCAN_LIST,					/* pages of the collection */
-	SCAN_LOOKUP,				/* GET by id, one or more */
-	SCAN_COUNT,					/* $count=true&$top=1 or | summarize count() */
-	SCAN_HUNT					/* one runHuntingQuery */
-} ScanMode;
 
 /* a hunting request is one call, but it counts against a tenant quota */
 #define HUNT_COST		(10 * REQUEST_COST)
 
-/*
- * The most rows a hunting result holds (Graph's documented limit; a query
- * with more fails with E_QUERY_RESULT_SET_TOO_LARGE).  A scan that asks
- * "| count" instead of the rows gets a number that no such limit bounds;
- * it refuses a larger one rather than hand out rows the same scan reading
- * a column could never have returned (or loop over a corrupt count).
- */
-#define HUNTING_MAX_ROWS	INT64CONST(100000)
 
 /*
  * An aggregate computed remotely returns a row per group instead of every
@@ -137,67 +130,6 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateEnumNotices	/* List of (column, value): see defender_enum_notices */
 };
 
-/*
- * Execution state of a foreign scan.
- */
-typedef struct DefenderScanState
-{
-	/* from the plan */
-	ScanMode	mode;
-	Oid			relid;
-	List	   *filter;
-	char	   *orderby;
-	bool		expand_alerts;
-	int			limit_param;
-	int			rows_wanted;	/* > 0: the first page need hold no more (EXISTS) */
-	int			offset_param;
-	int			lookup_param;
-	bool		lookup_array;
-	List	   *project;
-	char	   *summarize;
-	List	   *output_names;
-	bool		hunting;
-	bool		count_rows;		/* hunting: ask "| count", emit that many empty rows */
-
-	Relation	rel;			/* the foreign table, opened by us if needed */
-	bool		close_rel;
-	const GraphResource *resource;
-	DefenderOptions *opts;
-	int			ncolumns;
-	DefenderColumn *columns;	/* columns the scan fills */
-	AttrNumber *slot_attnos;	/* where each goes in the scan slot */
-
-	/* values of fdw_exprs, recomputed on rescan */
-	List	   *param_exprs;	/* ExprState per fdw_exprs entry */
-	DefenderParamValues params;
-	MemoryContext param_cxt;
-
-	/* progress */
-	bool		started;
-	bool		finished;
-	bool		fallback;		/* Graph rejected the filter: all local */
-	bool		count_by_paging;	/* count(*) without @odata.count: page ids */
-	bool		aggregate_locally;	/* Graph rejected the summarize: outer plan */
-	int64		limit;			/* -1: none */
-	int64		offset;
-	int64		returned;		/* rows handed out (or passed, in fallback) */
-	int64		skipped;
-	DefenderPager *pager;
-	List	   *lookup_ids;		/* remaining ids to GET */
-	Tuplestorestate *store;		/* hunting: the result's rows */
-	TupleTableSlot *store_slot; /* hunting: reads the store */
-	TupleDesc	store_desc;		/* the scan's columns, then summarize companions */
-	int64		hunt_count;		/* hunting: the count of a count scan, or of count_rows */
-	bool		counted;		/* count_rows: hunt_count is known */
-	int64		counted_read;	/* count_rows: empty rows produced so far */
-	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
-	MemoryContext page_cxt;		/* per page: response, JSON document */
-	MemoryContext row_cxt;		/* per row: converted values */
-
-	/* for the error context of a conversion */
-	DefenderColumn *current_column;
-	json_t	   *current_row;
-} DefenderScanState;
 
 void		_PG_init(void);
 
@@ -231,7 +163,6 @@ static bool group_keys_are_columns(PlannerInfo *root);
 static PathTarget *scan_tuple_target(PlannerInfo *root, PathTarget *grouped);
 static Path *local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 									RelOptInfo *grouped_rel, GroupPathExtraData *extra);
-static bool next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot);
 static int	rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 static char *summarize_text(PlannerInfo *root, RelOptInfo *baserel,
 							DefenderRelInfo *fpinfo, List *items, List **outputs);
@@ -249,12 +180,6 @@ static int64 count_by_paging(DefenderScanState *state);
 static bool retry_with_page_limit(DefenderScanState *state);
 static void fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row);
 static void conversion_error_callback(void *arg);
-static bool passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot);
-static void add_companion_columns(ForeignScanState *node, DefenderScanState *state);
-static char *derived_timespan(List *filter, const DefenderParamValues *params, bool *pending);
-static void finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot);
-static json_t *object_get_nocase(json_t *object, const char *name);
-static int64 hunting_row_count(DefenderResponse *response, const char *display);
 static int64 param_int8(DefenderScanState *state, int paramno, const char *what);
 static char *explain_request(ForeignScanState *node, ExplainState *es);
 
@@ -776,7 +701,7 @@ scan_tuple_target(PlannerInfo *root, PathTarget *grouped)
  * aggregating, and a foreign scan cannot run an aggregate by itself: so the
  * pushed path carries the local plan as its outer plan (initialized with
  * the scan, sending nothing unless it runs), and the scan returns its rows
- * instead when Graph rejects the summarize (next_hunt_row).  Sorted
+ * instead when Graph rejects the summarize (defender_next_hunt_row).  Sorted
  * grouping, since it serves DISTINCT aggregates too; the input is the
  * table's cheapest scan, itself falling back if Graph rejects its where.
  */
@@ -808,11 +733,6 @@ local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 									&extra->agg_final_costs,
 									clamp_row_est(input_rel->rows * 0.1));
 }
-
-/* How a summarize output column becomes the scan column (OutputSpec kind). */
-#define OUT_PLAIN	0			/* as it comes */
-#define OUT_SUM		1			/* NULL when its companion count is 0 */
-#define OUT_AVG		2			/* sum / count with numeric division, as avg() */
 
 /*
  * summarize_text
@@ -1169,9 +1089,274 @@ expand_alerts_needed(DefenderRelInfo *fpinfo, Relation rel, List *columns)
 }
 
 /*
+ * What GetForeignPlan decides for a scan, before it is flattened into
+ * fdw_private (scan_plan_private) and fdw_exprs.
+ */
+typedef struct ScanPlan
+{
+	ScanMode	mode;
+	List	   *fdw_exprs;		/* values computed at execution */
+	List	   *fdw_scan_tlist; /* the scan tuple of an upper relation */
+	List	   *local_exprs;	/* checked by PostgreSQL on every row */
+	List	   *pushed_exprs;	/* applied by Graph exactly: the fallback's */
+	List	   *columns;		/* pairs (slot attno, table attnum) */
+	List	   *filter;			/* filter tree, or NIL */
+	List	   *project;		/* hunting: KQL columns, or NIL for all */
+	List	   *output_names;	/* hunting summarize: result column per scan column */
+	char	   *summarize;		/* hunting: "a1 = count() by X", or NULL */
+	char	   *orderby;		/* $orderby or KQL sort, "" for none */
+	bool		expand;			/* $expand=alerts */
+	int			limit_param;	/* fdw_exprs index of LIMIT, 0 none */
+	int			offset_param;	/* fdw_exprs index of OFFSET, 0 none */
+	int			lookup_param;	/* fdw_exprs index of the id(s), 0 none */
+	bool		lookup_array;	/* the id value is an array */
+	bool		count_rows;		/* hunting, no column read: "| count" */
+} ScanPlan;
+
+/*
+ * plan_clauses
+ *		Sort the scan's clauses.  They are the table's own conditions, plus,
+ *		on a parameterized path, join clauses; a join clause on id is what
+ *		the path is for (a lookup scan).  Sets the mode (list or lookup),
+ *		the filter tree and which clauses stay local.
+ */
+static void
+plan_clauses(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			 List *scan_clauses, bool is_count, ScanPlan *plan)
+{
+	List	   *remote = NIL;
+	ListCell   *lc;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+		bool		is_array;
+
+		if (plan->mode == SCAN_LIST && fpinfo->pushdown && !fpinfo->hunting &&
+			defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
+		{
+			plan->mode = SCAN_LOOKUP;
+			plan->lookup_array = is_array;
+			plan->lookup_param = add_fdw_expr(&plan->fdw_exprs, value);
+			/* cheap to recheck, and keeps id's exact text semantics */
+			plan->local_exprs = lappend(plan->local_exprs, ri->clause);
+		}
+		else if (list_member_ptr(fpinfo->remote_conds, ri))
+			remote = lappend(remote, ri);
+		else if (list_member_ptr(fpinfo->recheck_conds, ri))
+		{
+			remote = lappend(remote, ri);
+			plan->local_exprs = lappend(plan->local_exprs, ri->clause);
+		}
+		else
+			plan->local_exprs = lappend(plan->local_exprs, ri->clause);
+	}
+	if (is_count)
+		remote = list_copy(fpinfo->remote_conds);
+
+	if (plan->mode == SCAN_LOOKUP)
+	{
+		/* GET by id cannot filter: everything else is local */
+		foreach(lc, remote)
+		{
+			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+
+			if (!list_member_ptr(plan->local_exprs, clause))
+				plan->local_exprs = lappend(plan->local_exprs, clause);
+		}
+		return;
+	}
+
+	plan->filter = defender_filter_tree(root, baserel, fpinfo, remote, &plan->fdw_exprs);
+
+	/*
+	 * The conditions Graph applies exactly go to fdw_recheck_quals: the
+	 * fallback evaluates them when Graph rejects the filter.
+	 */
+	foreach(lc, remote)
+	{
+		Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+
+		if (!list_member_ptr(plan->local_exprs, clause))
+			plan->pushed_exprs = lappend(plan->pushed_exprs, clause);
+	}
+}
+
+/*
+ * plan_aggregate
+ *		The scan of an upper relation: count(*) ($count, "| summarize
+ *		count()"), or for hunting any grouping and aggregates as a KQL
+ *		summarize, which the outer plan (local_aggregation_path) answers
+ *		instead if Graph rejects it.
+ */
+static void
+plan_aggregate(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			   ForeignPath *best_path, ScanPlan *plan)
+{
+	List	   *vars;
+	AttrNumber	attno;
+	ListCell   *lc;
+
+	/*
+	 * The scan tuple: the count(*) aggregates, then the columns the pushed
+	 * conditions read, which only the fallback fills.
+	 */
+	plan->mode = SCAN_COUNT;
+	plan->fdw_scan_tlist = add_to_flat_tlist(NIL,
+											 pull_var_clause((Node *) best_path->path.pathtarget->exprs,
+															 PVC_INCLUDE_AGGREGATES));
+	if (fpinfo->hunting &&
+		(root->parse->groupClause ||
+		 !list_is_all_count_star(plan->fdw_scan_tlist)))
+	{
+		/* summarize: grouping columns and aggregates */
+		plan->mode = SCAN_HUNT;
+		plan->summarize = summarize_text(root, baserel, fpinfo,
+										 (List *) get_tlist_exprs(plan->fdw_scan_tlist, false),
+										 &plan->output_names);
+		if (plan->summarize == NULL)
+			elog(ERROR, "defender_fdw: aggregates not expressible in KQL");
+		attno = 0;
+		foreach(lc, plan->fdw_scan_tlist)
+			plan->columns = lappend(plan->columns, list_make2_int(++attno, 0));
+		plan->pushed_exprs = NIL;
+		return;
+	}
+	vars = pull_var_clause((Node *) plan->pushed_exprs, PVC_RECURSE_PLACEHOLDERS);
+	plan->fdw_scan_tlist = add_to_flat_tlist(plan->fdw_scan_tlist, vars);
+	attno = 0;
+	foreach(lc, plan->fdw_scan_tlist)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		attno++;
+		if (IsA(tle->expr, Var))
+			plan->columns = lappend(plan->columns,
+									list_make2_int(attno, ((Var *) tle->expr)->varattno));
+	}
+}
+
+/*
+ * plan_hunting_columns
+ *		What a hunting scan of a base relation asks for: the project (or
+ *		"| count" when no column is read) and the KQL sort.
+ *
+ * Project the columns read, if every one has a known KQL name.  Those only
+ * the pushed conditions use are left out (the service evaluates them; the
+ * fallback without a filter asks for every column), unless EvalPlanQual
+ * may recheck them (an UPDATE or FOR UPDATE joining this table: then the
+ * whole row is read anyway); with none left, one column keeps the rows.
+ */
+static void
+plan_hunting_columns(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+					 Relation rel, ForeignPath *best_path, ScanPlan *plan)
+{
+	bool		recheck = root->parse->commandType != CMD_SELECT ||
+		root->rowMarks != NIL;
+	List	   *projected = columns_read(root, baserel, rel,
+										 list_concat(list_copy(baserel->reltarget->exprs),
+													 list_copy(recheck ? plan->pushed_exprs : plan->local_exprs)));
+	ListCell   *lc;
+
+	if (recheck)
+		projected = list_union_int(projected, columns_read(root, baserel, rel, plan->local_exprs));
+
+	if (best_path->fdw_private != NIL)
+		projected = list_union_int(projected,
+								   columns_read(root, baserel, rel,
+												(List *) root->upper_targets[UPPERREL_FINAL]->exprs));
+
+	/*
+	 * No column read at all, and every condition sent: only the number of
+	 * rows matters, so ask for it ("| count").  With a condition left to
+	 * PostgreSQL the rows' values are needed to evaluate it, so one column
+	 * is projected instead.
+	 */
+	if (projected == NIL && fpinfo->pushdown && plan->local_exprs == NIL && !recheck)
+		plan->count_rows = true;
+	else if (projected == NIL)
+		projected = first_kql_column(fpinfo, rel);
+	plan->mode = SCAN_HUNT;
+	foreach(lc, projected)
+	{
+		char	   *name = defender_kql_column(fpinfo, lfirst_int(lc));
+
+		if (name == NULL)
+		{
+			plan->project = NIL;
+			break;
+		}
+		plan->project = lappend(plan->project, makeString(name));
+	}
+	if (best_path->path.pathkeys)
+		plan->orderby = defender_kql_sort(root, baserel, fpinfo, best_path->path.pathkeys);
+}
+
+/*
+ * plan_columns
+ *		The scan of a base relation: the columns it fills, $expand, and what
+ *		a hunting scan projects or a list scan sorts by.
+ */
+static void
+plan_columns(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			 Relation rel, ForeignPath *best_path, ScanPlan *plan)
+{
+	List	   *attnums = columns_read(root, baserel, rel,
+									   list_concat(list_copy(baserel->reltarget->exprs),
+												   list_concat(list_copy(plan->local_exprs),
+															   plan->pushed_exprs)));
+	ListCell   *lc;
+
+	if (best_path->fdw_private != NIL)
+		attnums = list_union_int(attnums,
+								 columns_read(root, baserel, rel,
+											  (List *) root->upper_targets[UPPERREL_FINAL]->exprs));
+	foreach(lc, attnums)
+		plan->columns = lappend(plan->columns, list_make2_int(lfirst_int(lc), lfirst_int(lc)));
+	plan->expand = expand_alerts_needed(fpinfo, rel, attnums);
+	if (fpinfo->hunting)
+		plan_hunting_columns(root, baserel, fpinfo, rel, best_path, plan);
+	else if (plan->mode == SCAN_LIST)
+		plan->orderby = orderby_for_pathkeys(root, baserel, fpinfo, best_path->path.pathkeys);
+}
+
+/*
+ * scan_plan_private
+ *		The ForeignScan's fdw_private: the plan, in the order of enum
+ *		FdwScanPrivateIndex (read back by defenderBeginForeignScan).
+ */
+static List *
+scan_plan_private(PlannerInfo *root, DefenderRelInfo *fpinfo, const ScanPlan *plan)
+{
+	List	   *fdw_private;
+
+	fdw_private = list_make3(makeInteger(plan->mode),
+							 makeString(psprintf("%u", fpinfo->relid)),
+							 plan->columns);
+	fdw_private = lappend(fdw_private, plan->filter);
+	fdw_private = lappend(fdw_private, makeString(plan->orderby));
+	fdw_private = lappend(fdw_private, makeInteger(plan->expand));
+	fdw_private = lappend(fdw_private, makeInteger(plan->limit_param));
+	fdw_private = lappend(fdw_private, makeInteger(plan->offset_param));
+	fdw_private = lappend(fdw_private, makeInteger(plan->lookup_param));
+	fdw_private = lappend(fdw_private, makeInteger(plan->lookup_array));
+	fdw_private = lappend(fdw_private, plan->project);
+	fdw_private = lappend(fdw_private, makeString(plan->summarize ? plan->summarize : ""));
+	fdw_private = lappend(fdw_private, plan->output_names);
+	fdw_private = lappend(fdw_private,
+						  makeInteger((plan->mode == SCAN_LIST || plan->mode == SCAN_HUNT) &&
+									  plan->limit_param == 0 ?
+									  rows_wanted(root, fpinfo) : 0));
+	fdw_private = lappend(fdw_private, makeInteger(plan->count_rows));
+	fdw_private = lappend(fdw_private, fpinfo->enum_notices);
+	return fdw_private;
+}
+
+/*
  * defenderGetForeignPlan
- *		Decide the scan's mode, write its request for EXPLAIN, and build the
- *		ForeignScan.
+ *		Decide the scan's mode and what execution needs to write its
+ *		request (which it writes only then), and build the ForeignScan.
  */
 static ForeignScan *
 defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
@@ -1182,206 +1367,22 @@ defenderGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	RelOptInfo *baserel = info->baserel;
 	DefenderRelInfo *fpinfo = (DefenderRelInfo *) baserel->fdw_private;
 	bool		is_count = IS_UPPER_REL(foreignrel);
-	List	   *fdw_exprs = NIL;
-	List	   *fdw_scan_tlist = NIL;
-	List	   *local_exprs = NIL;
-	List	   *pushed_exprs = NIL;	/* conditions Graph applies exactly */
-	List	   *remote = NIL;
-	List	   *fdw_private;
-	List	   *columns = NIL;	/* pairs (slot attno, table attnum) */
-	List	   *filter = NIL;
-	List	   *project = NIL;
-	List	   *output_names = NIL;
-	char	   *summarize = NULL;
-	char	   *orderby = "";
-	bool		expand = false;
-	int			limit_param = 0;
-	int			offset_param = 0;
-	int			lookup_param = 0;
-	bool		lookup_array = false;
-	bool		count_rows = false;
-	ScanMode	mode = SCAN_LIST;
 	Index		scan_relid = is_count ? 0 : baserel->relid;
+	ScanPlan	plan;
 	Relation	rel;
-	ListCell   *lc;
+
+	memset(&plan, 0, sizeof(plan));
+	plan.mode = SCAN_LIST;
+	plan.orderby = "";
 
 	rel = table_open(fpinfo->relid, NoLock);
-
-	/*
-	 * Sort the scan's clauses.  They are the table's own conditions, plus,
-	 * on a parameterized path, join clauses; a join clause on id is what
-	 * the path is for.
-	 */
-	foreach(lc, scan_clauses)
-	{
-		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		Expr	   *value;
-		bool		is_array;
-
-		if (mode == SCAN_LIST && fpinfo->pushdown && !fpinfo->hunting &&
-			defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array))
-		{
-			mode = SCAN_LOOKUP;
-			lookup_array = is_array;
-			lookup_param = add_fdw_expr(&fdw_exprs, value);
-			/* cheap to recheck, and keeps id's exact text semantics */
-			local_exprs = lappend(local_exprs, ri->clause);
-		}
-		else if (list_member_ptr(fpinfo->remote_conds, ri))
-			remote = lappend(remote, ri);
-		else if (list_member_ptr(fpinfo->recheck_conds, ri))
-		{
-			remote = lappend(remote, ri);
-			local_exprs = lappend(local_exprs, ri->clause);
-		}
-		else
-			local_exprs = lappend(local_exprs, ri->clause);
-	}
+	plan_clauses(root, baserel, fpinfo, scan_clauses, is_count, &plan);
 	if (is_count)
-		remote = list_copy(fpinfo->remote_conds);
-
-	if (mode == SCAN_LOOKUP)
-	{
-		/* GET by id cannot filter: everything else is local */
-		foreach(lc, remote)
-		{
-			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
-
-			if (!list_member_ptr(local_exprs, clause))
-				local_exprs = lappend(local_exprs, clause);
-		}
-		remote = NIL;
-	}
+		plan_aggregate(root, baserel, fpinfo, best_path, &plan);
 	else
-	{
-		filter = defender_filter_tree(root, baserel, fpinfo, remote, &fdw_exprs);
-		/*
-		 * The conditions Graph applies exactly go to fdw_recheck_quals: the
-		 * fallback evaluates them when Graph rejects the filter.
-		 */
-		foreach(lc, remote)
-		{
-			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
+		plan_columns(root, baserel, fpinfo, rel, best_path, &plan);
+	table_close(rel, NoLock);
 
-			if (!list_member_ptr(local_exprs, clause))
-				pushed_exprs = lappend(pushed_exprs, clause);
-		}
-	}
-
-	if (is_count)
-	{
-		/*
-		 * The scan tuple: the count(*) aggregates, then the columns the
-		 * pushed conditions read, which only the fallback fills.
-		 */
-		List	   *vars;
-		AttrNumber	attno;
-
-		mode = SCAN_COUNT;
-		fdw_scan_tlist = add_to_flat_tlist(NIL,
-										   pull_var_clause((Node *) best_path->path.pathtarget->exprs,
-														   PVC_INCLUDE_AGGREGATES));
-		if (fpinfo->hunting &&
-			(root->parse->groupClause ||
-			 !list_is_all_count_star(fdw_scan_tlist)))
-		{
-			/*
-			 * summarize: grouping columns and aggregates; if Graph rejects
-			 * it, the outer plan (local_aggregation_path) answers instead
-			 */
-			AttrNumber	attno = 0;
-
-			mode = SCAN_HUNT;
-			summarize = summarize_text(root, baserel, fpinfo,
-									   (List *) get_tlist_exprs(fdw_scan_tlist, false),
-									   &output_names);
-			if (summarize == NULL)
-				elog(ERROR, "defender_fdw: aggregates not expressible in KQL");
-			foreach(lc, fdw_scan_tlist)
-				columns = lappend(columns, list_make2_int(++attno, 0));
-			pushed_exprs = NIL;
-			goto plan_done;
-		}
-		vars = pull_var_clause((Node *) pushed_exprs, PVC_RECURSE_PLACEHOLDERS);
-		fdw_scan_tlist = add_to_flat_tlist(fdw_scan_tlist, vars);
-		attno = 0;
-		foreach(lc, fdw_scan_tlist)
-		{
-			TargetEntry *tle = lfirst_node(TargetEntry, lc);
-
-			attno++;
-			if (IsA(tle->expr, Var))
-				columns = lappend(columns, list_make2_int(attno, ((Var *) tle->expr)->varattno));
-		}
-	}
-	else
-	{
-		List	   *attnums = columns_read(root, baserel, rel,
-										   list_concat(list_copy(baserel->reltarget->exprs),
-													   list_concat(list_copy(local_exprs),
-																   pushed_exprs)));
-
-		if (best_path->fdw_private != NIL)
-			attnums = list_union_int(attnums,
-									 columns_read(root, baserel, rel,
-												  (List *) root->upper_targets[UPPERREL_FINAL]->exprs));
-		foreach(lc, attnums)
-			columns = lappend(columns, list_make2_int(lfirst_int(lc), lfirst_int(lc)));
-		expand = expand_alerts_needed(fpinfo, rel, attnums);
-		if (fpinfo->hunting)
-		{
-			/*
-			 * Project the columns read, if every one has a known KQL name.
-			 * Those only the pushed conditions use are left out (the service
-			 * evaluates them; the fallback without a filter asks for every
-			 * column), unless EvalPlanQual may recheck them (an UPDATE or
-			 * FOR UPDATE joining this table: then the whole row is read
-			 * anyway); with none left, one column keeps the rows.
-			 */
-			bool		recheck = root->parse->commandType != CMD_SELECT ||
-				root->rowMarks != NIL;
-			List	   *projected = columns_read(root, baserel, rel,
-												 list_concat(list_copy(baserel->reltarget->exprs),
-															 list_copy(recheck ? pushed_exprs : local_exprs)));
-
-			if (recheck)
-				projected = list_union_int(projected, columns_read(root, baserel, rel, local_exprs));
-
-			if (best_path->fdw_private != NIL)
-				projected = list_union_int(projected,
-										   columns_read(root, baserel, rel,
-														(List *) root->upper_targets[UPPERREL_FINAL]->exprs));
-
-			/*
-			 * No column read at all, and every condition sent: only the
-			 * number of rows matters, so ask for it ("| count").  With a
-			 * condition left to PostgreSQL the rows' values are needed to
-			 * evaluate it, so one column is projected instead.
-			 */
-			if (projected == NIL && fpinfo->pushdown && local_exprs == NIL && !recheck)
-				count_rows = true;
-			else if (projected == NIL)
-				projected = first_kql_column(fpinfo, rel);
-			mode = SCAN_HUNT;
-			foreach(lc, projected)
-			{
-				char	   *name = defender_kql_column(fpinfo, lfirst_int(lc));
-
-				if (name == NULL)
-				{
-					project = NIL;
-					break;
-				}
-				project = lappend(project, makeString(name));
-			}
-			if (best_path->path.pathkeys)
-				orderby = defender_kql_sort(root, baserel, fpinfo, best_path->path.pathkeys);
-		}
-		else if (mode == SCAN_LIST)
-			orderby = orderby_for_pathkeys(root, baserel, fpinfo, best_path->path.pathkeys);
-	}
-
-plan_done:
 	/* LIMIT/OFFSET, from add_final_path */
 	if (best_path->fdw_private != NIL)
 	{
@@ -1389,35 +1390,14 @@ plan_done:
 		Node	   *offset = lthird(best_path->fdw_private);
 
 		if (count && !(IsA(count, Const) && ((Const *) count)->constisnull))
-			limit_param = add_fdw_expr(&fdw_exprs, (Expr *) count);
+			plan.limit_param = add_fdw_expr(&plan.fdw_exprs, (Expr *) count);
 		if (offset && !(IsA(offset, Const) && ((Const *) offset)->constisnull))
-			offset_param = add_fdw_expr(&fdw_exprs, (Expr *) offset);
+			plan.offset_param = add_fdw_expr(&plan.fdw_exprs, (Expr *) offset);
 	}
 
-	table_close(rel, NoLock);
-
-	/* in the order of enum FdwScanPrivateIndex */
-	fdw_private = list_make3(makeInteger(mode),
-							 makeString(psprintf("%u", fpinfo->relid)),
-							 columns);
-	fdw_private = lappend(fdw_private, filter);
-	fdw_private = lappend(fdw_private, makeString(orderby));
-	fdw_private = lappend(fdw_private, makeInteger(expand));
-	fdw_private = lappend(fdw_private, makeInteger(limit_param));
-	fdw_private = lappend(fdw_private, makeInteger(offset_param));
-	fdw_private = lappend(fdw_private, makeInteger(lookup_param));
-	fdw_private = lappend(fdw_private, makeInteger(lookup_array));
-	fdw_private = lappend(fdw_private, project);
-	fdw_private = lappend(fdw_private, makeString(summarize ? summarize : ""));
-	fdw_private = lappend(fdw_private, output_names);
-	fdw_private = lappend(fdw_private,
-						  makeInteger((mode == SCAN_LIST || mode == SCAN_HUNT) && limit_param == 0 ?
-									  rows_wanted(root, fpinfo) : 0));
-	fdw_private = lappend(fdw_private, makeInteger(count_rows));
-	fdw_private = lappend(fdw_private, fpinfo->enum_notices);
-
-	return make_foreignscan(tlist, local_exprs, scan_relid, fdw_exprs,
-							fdw_private, fdw_scan_tlist, pushed_exprs, outer_plan);
+	return make_foreignscan(tlist, plan.local_exprs, scan_relid, plan.fdw_exprs,
+							scan_plan_private(root, fpinfo, &plan),
+							plan.fdw_scan_tlist, plan.pushed_exprs, outer_plan);
 }
 
 /* ---------------------------------------------------------------------
@@ -1541,7 +1521,7 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 
 	state->store_desc = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
 	if (state->hunting && state->summarize[0])
-		add_companion_columns(node, state);
+		defender_add_companion_columns(node, state);
 	if (state->hunting)
 		state->store_slot = MakeSingleTupleTableSlot(state->store_desc, &TTSOpsMinimalTuple);
 	state->param_cxt = AllocSetContextCreate(estate->es_query_cxt,
@@ -1809,483 +1789,8 @@ start_scan(ForeignScanState *node, DefenderScanState *state)
 		return;
 	}
 	if (state->hunting)
-		return;					/* run_hunt sends it, on the first row asked for */
+		return;					/* defender_run_hunt sends it, on the first row asked for */
 	start_list(state, false);
-}
-
-/*
- * hunting_kql
- *		The scan's KQL with the values (or, for EXPLAIN, placeholders).
- *
- * In fallback the filter and take are left out and every condition is
- * evaluated locally; the sort stays, since the plan relies on it.
- */
-static DefenderRender
-hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues *params,
-			bool fallback, const char *take_text)
-{
-	DefenderKqlRequest req;
-
-	memset(&req, 0, sizeof(req));
-	req.source = state->opts->hunting_table ? state->opts->hunting_table :
-		state->opts->hunting_query;
-	req.source_is_query = (state->opts->hunting_table == NULL);
-	req.sort = state->orderby[0] ? state->orderby : NULL;
-	req.count_only = (state->mode == SCAN_COUNT) && !fallback;
-	req.summarize = state->summarize[0] ? state->summarize : NULL;
-	req.count_rows = state->count_rows && !fallback;
-	if (!fallback)
-	{
-		req.filter = state->filter;
-		req.project = state->project;
-		req.take_text = take_text;
-		/* OFFSET has no KQL counterpart: take limit + offset, skip here */
-		if (state->limit > 0)
-			req.take = state->limit + state->offset;
-		else if (state->limit < 0 && take_text == NULL && state->rows_wanted > 0)
-			req.take = state->rows_wanted;	/* EXISTS: see rows_wanted() */
-	}
-	return defender_deparse_kql(buf, &req, params);
-}
-
-/*
- * derived_timespan
- *		The Timespan a hunting scan's conditions on Timestamp imply:
- *		"start/end" or "start", or NULL when there is no lower bound.
- *
- * Only top-level conjuncts count (Timestamp >= X AND Timestamp < Y), with
- * the bounds the KQL itself uses; the where clause still filters exactly,
- * the Timespan only stops the service from scanning 30 days for a query
- * about one.  With params NULL (EXPLAIN), a bound that is not a constant
- * makes the result NULL and sets *pending.
- */
-static char *
-derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
-{
-	List	   *leaves;
-	ListCell   *lc;
-	int64		start = PG_INT64_MIN;
-	int64		end = PG_INT64_MAX;
-	StringInfoData buf;
-
-	if (filter == NIL)
-		return NULL;
-	leaves = intVal(linitial(filter)) == FT_AND ? list_delete_first(list_copy(filter)) :
-		list_make1(filter);
-	foreach(lc, leaves)
-	{
-		List	   *leaf = (List *) lfirst(lc);
-		List	   *info;
-		DefenderFilterOp op;
-		DefenderLeafValue v;
-		DefenderTickRange r;
-		int32		typmod;
-
-		if (intVal(linitial(leaf)) != FT_LEAF || strcmp(strVal(lsecond(leaf)), "Timestamp") != 0)
-			continue;
-		op = (DefenderFilterOp) intVal(lthird(leaf));
-		info = lfourth(leaf);
-		if (intVal(linitial(info)) != KQL_DATETIME ||
-			(op != DFOP_GE && op != DFOP_GT && op != DFOP_LT && op != DFOP_LE))
-			continue;
-		defender_leaf_value(lfourth(info), params, &v);
-		if (v.placeholder)
-		{
-			if (pending)
-				*pending = true;
-			return NULL;
-		}
-		if (v.isnull)
-			continue;
-		typmod = (int32) intVal(lthird(info));
-		r = defender_datetime_comparison(DatumGetTimestampTz(v.datum), op, typmod);
-		if (r.test == TICKS_GE)
-			start = Max(start, r.lo);
-		else if (r.test == TICKS_LT)
-			end = Min(end, r.hi);
-		/* every row, or none (then nothing is sent at all): no bound */
-	}
-	if (start == PG_INT64_MIN)
-		return NULL;
-	initStringInfo(&buf);
-	defender_append_ticks(&buf, start);
-	if (end != PG_INT64_MAX && end > start)
-	{
-		appendStringInfoChar(&buf, '/');
-		defender_append_ticks(&buf, end);
-	}
-	return buf.data;
-}
-
-/*
- * add_companion_columns
- *		For sum and avg, summarize also returns a count of the values; the
- *		store holds it in extra columns after the scan's.
- */
-static void
-add_companion_columns(ForeignScanState *node, DefenderScanState *state)
-{
-	TupleDesc	scan = node->ss.ss_ScanTupleSlot->tts_tupleDescriptor;
-	int			extra = 0;
-	int			i;
-	ListCell   *lc;
-	DefenderColumn *columns;
-	AttrNumber *attnos;
-
-	foreach(lc, state->output_names)
-		if (intVal(lsecond((List *) lfirst(lc))) != OUT_PLAIN)
-			extra++;
-	if (extra == 0)
-		return;
-
-	state->store_desc = CreateTemplateTupleDesc(scan->natts + extra);
-	for (i = 0; i < scan->natts; i++)
-		TupleDescCopyEntry(state->store_desc, i + 1, scan, i + 1);
-	columns = palloc0(sizeof(DefenderColumn) * (state->ncolumns + extra));
-	attnos = palloc0(sizeof(AttrNumber) * (state->ncolumns + extra));
-	memcpy(columns, state->columns, sizeof(DefenderColumn) * state->ncolumns);
-	memcpy(attnos, state->slot_attnos, sizeof(AttrNumber) * state->ncolumns);
-
-	i = scan->natts;
-	foreach(lc, state->output_names)
-	{
-		List	   *out = (List *) lfirst(lc);
-		DefenderColumn *col;
-
-		if (intVal(lsecond(out)) == OUT_PLAIN)
-			continue;
-		i++;
-		TupleDescInitEntry(state->store_desc, i, strVal(lthird(out)), INT8OID, -1, 0);
-		col = &columns[state->ncolumns];
-		defender_column_init_attr(col, state->store_desc, i);
-		col->property = strVal(lthird(out));
-		graph_normalize_name(col->property, col->match_key, sizeof(col->match_key));
-		attnos[state->ncolumns++] = i;
-	}
-	state->columns = columns;
-	state->slot_attnos = attnos;
-}
-
-/*
- * finish_summarize_row
- *		sum: NULL when no value was summed (KQL says 0); avg: sum divided by
- *		count with numeric division, which is what avg() itself computes.
- */
-static void
-finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot)
-{
-	int			natts = slot->tts_tupleDescriptor->natts;
-	int			companion = natts;
-	ListCell   *lc;
-	int			i = 0;
-
-	foreach(lc, state->output_names)
-	{
-		List	   *out = (List *) lfirst(lc);
-		int			kind = intVal(lsecond(out));
-		int64		n;
-
-		i++;
-		if (kind == OUT_PLAIN)
-			continue;
-		n = state->store_slot->tts_isnull[companion] ? 0 :
-			DatumGetInt64(state->store_slot->tts_values[companion]);
-		companion++;
-		if (n == 0 || slot->tts_isnull[i - 1])
-		{
-			slot->tts_isnull[i - 1] = true;
-			continue;
-		}
-		if (kind == OUT_AVG)
-			slot->tts_values[i - 1] =
-				DirectFunctionCall2(numeric_div, slot->tts_values[i - 1],
-									DirectFunctionCall1(int8_numeric, Int64GetDatum(n)));
-	}
-}
-
-/* The member of a JSON object named name, ignoring case; NULL if none. */
-static json_t *
-object_get_nocase(json_t *object, const char *name)
-{
-	const char *key;
-	json_t	   *value;
-
-	if (!json_is_object(object))
-		return NULL;
-	json_object_foreach(object, key, value)
-	{
-		if (pg_strcasecmp(key, name) == 0)
-			return value;
-	}
-	return NULL;
-}
-
-/*
- * hunting_row_count
- *		The number a "... | count" query answered.
- *
- * Kusto's count operator returns one row with one long column, Count:
- * {"schema": [{"name": "Count", "type": "Int64"}], "results": [{"Count": 42}]}.
- * Keys are matched ignoring case, as in hunting_result.c.  Anything else,
- * or a count outside 0 .. HUNTING_MAX_ROWS, is an error: the rows this
- * number stands for are produced one by one, so it must be one the same
- * query reading a column could have returned.
- */
-static int64
-hunting_row_count(DefenderResponse *response, const char *display)
-{
-	json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
-	json_t	   *rows = object_get_nocase(doc, "results");
-	json_t	   *count = NULL;
-	int64		n = -1;
-
-	if (json_is_array(rows) && json_array_size(rows) == 1)
-		count = object_get_nocase(json_array_get(rows, 0), "Count");
-	if (json_is_integer(count))
-		n = (int64) json_integer_value(count);
-	json_decref(doc);			/* count is gone too */
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("the hunting result holds no count"),
-				 errdetail("A query ending in \"| count\" must answer one row with a non-negative integer Count."),
-				 errcontext("remote request: %s", display)));
-	if (n > HUNTING_MAX_ROWS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the hunting query matches " INT64_FORMAT " rows, more than the " INT64_FORMAT " a hunting result can hold",
-						n, HUNTING_MAX_ROWS),
-				 errhint("Add conditions or a LIMIT; for the number alone, use count(*)."),
-				 errcontext("remote request: %s", display)));
-	return n;
-}
-
-/*
- * run_hunt
- *		Send the scan's query and put the result's rows in the tuplestore
- *		(or, for a count, read the count).
- */
-static void
-run_hunt(ForeignScanState *node, DefenderScanState *state)
-{
-	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
-	char	   *url = psprintf("%s/%s/security/runHuntingQuery", state->opts->graph_url,
-							   state->opts->api_version);
-	char	   *display = psprintf("POST /%s/security/runHuntingQuery", state->opts->api_version);
-	bool		fallback = false;
-	DefenderResponse *response;
-
-	for (;;)
-	{
-		StringInfoData kql;
-		char	   *body;
-		bool		may_fall_back = !fallback &&
-			(state->summarize[0] ? outerPlanState(node) != NULL :
-			 state->filter != NIL || state->limit > 0 ||
-			 state->mode == SCAN_COUNT || state->count_rows);
-
-		initStringInfo(&kql);
-		if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
-		{
-			/*
-			 * No row can match: nothing to ask.  An aggregate still answers
-			 * over no rows (count 0, sum NULL, and one row when there is no
-			 * GROUP BY): PostgreSQL's aggregation over the plain scan, whose
-			 * conditions fold the same way, gives exactly that.
-			 */
-			if (state->summarize[0] && outerPlanState(node) != NULL)
-				state->aggregate_locally = true;
-			else
-				state->finished = true;
-			MemoryContextSwitchTo(old);
-			return;
-		}
-		body = defender_hunting_request_body(kql.data,
-											 state->opts->timespan ? state->opts->timespan :
-											 fallback ? NULL :
-											 derived_timespan(state->filter, &state->params, NULL));
-		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
-										display, body,
-										DEFENDER_CACHEABLE |
-										(may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0));
-		if (!response->from_cache)
-			state->requests++;
-		if (response->http.status != 400)
-			break;
-		{
-			DfwGraphError err;
-
-			dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
-			ereport(NOTICE,
-					(errmsg("Microsoft Graph rejected the pushed-down KQL; %s",
-							state->summarize[0] ?
-							"reading the rows and aggregating locally" :
-							"querying without its where and take and filtering locally"),
-					 errdetail("HTTP 400, error code \"%s\": %s", err.code,
-							   defender_redact(state->opts, err.message)),
-					 errcontext("KQL: %s", kql.data)));
-			defender_response_release(response);
-			if (state->summarize[0])
-			{
-				/* PostgreSQL aggregates: see local_aggregation_path */
-				state->aggregate_locally = true;
-				MemoryContextSwitchTo(old);
-				return;
-			}
-			fallback = true;
-			state->fallback = true;
-		}
-	}
-
-	if (state->mode == SCAN_COUNT && !fallback)
-	{
-		json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
-		json_t	   *rows = doc ? json_object_get(doc, "results") : NULL;
-		json_t	   *first = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
-		json_t	   *count = json_is_object(first) ? json_object_get(first, "count_") : NULL;
-
-		state->hunt_count = json_is_integer(count) ? (int64) json_integer_value(count) : -1;
-		json_decref(doc);
-		defender_response_release(response);
-		if (state->hunt_count < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-					 errmsg("the hunting result holds no count"),
-					 errcontext("remote request: %s", display)));
-		MemoryContextSwitchTo(old);
-		return;
-	}
-
-	if (state->count_rows && !fallback)
-	{
-		state->hunt_count = hunting_row_count(response, display);
-		state->counted = true;
-		state->counted_read = 0;
-		defender_response_release(response);
-		MemoryContextSwitchTo(old);
-		return;
-	}
-
-	MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-	if (state->store)
-		tuplestore_end(state->store);
-	state->store = tuplestore_begin_heap(false, false, work_mem);
-	MemoryContextSwitchTo(state->page_cxt);
-	defender_hunting_result_to_tuplestore(response->http.body, response->http.body_len,
-										  state->store_desc,
-										  state->columns, state->ncolumns, state->slot_attnos,
-										  state->store, display,
-										  RelationGetRelationName(state->rel));
-	defender_response_release(response);
-	MemoryContextSwitchTo(old);
-}
-
-/*
- * next_hunt_row
- *		The next row of the hunting result into the slot; false when done.
- */
-static bool
-next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *slot)
-{
-	if (state->finished)
-		return false;
-	if (state->store == NULL && !state->counted && !state->aggregate_locally)
-	{
-		run_hunt(node, state);
-		if (state->finished ||
-			(state->store == NULL && !state->counted && !state->aggregate_locally))
-			return false;
-	}
-	if (state->aggregate_locally)
-		return next_local_aggregate_row(node, slot);
-	for (;;)
-	{
-		if (state->limit >= 0 && state->returned >= state->limit)
-			return false;
-		if (state->counted)
-		{
-			/* "| count": rows nobody reads a value of, all columns null */
-			if (state->counted_read >= state->hunt_count)
-				return false;
-			state->counted_read++;
-			ExecStoreAllNullTuple(slot);
-			if (state->skipped < state->offset)
-			{
-				state->skipped++;
-				continue;
-			}
-			state->returned++;
-			return true;
-		}
-		/*
-		 * Iterate runs in the per-tuple context, which is reset row by row;
-		 * a tuple read back from a store that spilled to disk is palloc'd
-		 * and freed by the slot on the next read, so it must be allocated
-		 * where the store lives.
-		 */
-		{
-			MemoryContext old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-			bool		found = tuplestore_gettupleslot(state->store, true, false,
-														state->store_slot);
-
-			MemoryContextSwitchTo(old);
-			if (!found)
-				return false;
-		}
-		/* the scan slot is not a minimal-tuple slot: hand over the values */
-		slot_getallattrs(state->store_slot);
-		ExecClearTuple(slot);
-		memcpy(slot->tts_values, state->store_slot->tts_values,
-			   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
-		memcpy(slot->tts_isnull, state->store_slot->tts_isnull,
-			   sizeof(bool) * slot->tts_tupleDescriptor->natts);
-		if (state->summarize[0])
-			finish_summarize_row(state, slot);
-		ExecStoreVirtualTuple(slot);
-		if (state->fallback && !passes_pushed_conditions(node, slot))
-			continue;
-		if (state->skipped < state->offset)
-		{
-			state->skipped++;	/* take covered the offset: skip it here */
-			continue;
-		}
-		state->returned++;
-		return true;
-	}
-}
-
-/*
- * next_local_aggregate_row
- *		The next row of the local aggregation (local_aggregation_path), the
- *		scan's outer plan: its target is the grouped target, as is the scan
- *		tuple's (fdw_scan_tlist), column for column.
- */
-static bool
-next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot)
-{
-	int			natts = slot->tts_tupleDescriptor->natts;
-	MemoryContext old;
-	TupleTableSlot *outer;
-
-	/*
-	 * Iterate runs in the per-tuple context, reset row by row; the plan
-	 * below keeps state (its sort, its groups) across rows, so it runs
-	 * where every plan node runs, in the query's context.
-	 */
-	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-	outer = ExecProcNode(outerPlanState(node));
-	MemoryContextSwitchTo(old);
-	if (TupIsNull(outer))
-		return false;
-	slot_getallattrs(outer);
-	if (outer->tts_tupleDescriptor->natts != natts)
-		elog(ERROR, "defender_fdw: the local aggregation returns %d columns, the scan %d",
-			 outer->tts_tupleDescriptor->natts, natts);
-	ExecClearTuple(slot);
-	memcpy(slot->tts_values, outer->tts_values, sizeof(Datum) * natts);
-	memcpy(slot->tts_isnull, outer->tts_isnull, sizeof(bool) * natts);
-	ExecStoreVirtualTuple(slot);
-	return true;
 }
 
 /*
@@ -2333,16 +1838,6 @@ fill_slot(DefenderScanState *state, TupleTableSlot *slot, json_t *row)
 	ExecStoreVirtualTuple(slot);
 }
 
-/* Does the fallback keep this row?  (The exactly pushed conditions.) */
-static bool
-passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot)
-{
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
-
-	econtext->ecxt_scantuple = slot;
-	return ExecQual(node->fdw_recheck_quals, econtext);
-}
-
 /*
  * next_list_row
  *		The next row of a list into the slot; false when done.
@@ -2386,7 +1881,7 @@ next_list_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *
 
 		if (state->fallback)
 		{
-			if (!passes_pushed_conditions(node, slot))
+			if (!defender_passes_pushed_conditions(node, slot))
 				continue;
 			if (state->skipped < state->offset)
 			{
@@ -2456,7 +1951,7 @@ defenderIterateForeignScan(ForeignScanState *node)
 			return slot;
 
 		case SCAN_HUNT:
-			if (!next_hunt_row(node, state, slot))
+			if (!defender_next_hunt_row(node, state, slot))
 				ExecClearTuple(slot);
 			return slot;
 
@@ -2499,10 +1994,10 @@ defenderIterateForeignScan(ForeignScanState *node)
 					return slot;	/* the one row is out */
 				if (state->hunting && !state->finished)
 				{
-					run_hunt(node, state);
+					defender_run_hunt(node, state);
 					if (state->fallback)
 					{
-						while (next_hunt_row(node, state, slot))
+						while (defender_next_hunt_row(node, state, slot))
 							count++;
 						ExecClearTuple(slot);
 					}
@@ -2719,7 +2214,7 @@ explain_request(ForeignScanState *node, ExplainState *es)
 					state->offset = DatumGetInt64(params.values[state->offset_param - 1]);
 			}
 		}
-		if (hunting_kql(state, &buf, &params, false, take_text) == RENDER_FALSE)
+		if (defender_hunting_kql(state, &buf, &params, false, take_text) == RENDER_FALSE)
 			return "none (no row can match the conditions)";
 		return buf.data;
 	}
@@ -2806,13 +2301,15 @@ defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (es->verbose && state->hunting)
 	{
-		ExplainPropertyText("Remote request",
-							psprintf("POST /%s/security/runHuntingQuery", state->opts->api_version), es);
+		char	   *display;
+
+		(void) defender_resource_url(state->opts, "hunting", "POST", &display);
+		ExplainPropertyText("Remote request", display, es);
 		ExplainPropertyText("KQL", explain_request(node, es), es);
 		{
 			bool		from_conditions = false;
 			char	   *derived = state->opts->timespan ? NULL :
-				derived_timespan(state->filter, NULL, &from_conditions);
+				defender_derived_timespan(state->filter, NULL, &from_conditions);
 
 			ExplainPropertyText("Timespan",
 								state->opts->timespan ? state->opts->timespan :

@@ -3,7 +3,7 @@
  * fuzz_json_convert.c
  *		libFuzzer target: the JSON-to-Datum converter's own code.
  *
- * src/convert.c turns a JSON scalar into text and hands that text to the
+ * src/scan/convert.c turns a JSON scalar into text and hands that text to the
  * column type's input function.  The input functions are PostgreSQL's
  * (int4in, timestamptz_in, ...) and need a running backend (catalog, type
  * cache, error handling), so they are not fuzzed here; the SQL property
@@ -26,7 +26,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../src/convert.c"
+#include "../src/scan/convert.c"
 
 #include <errno.h>
 #include <stdint.h>

@@ -23,7 +23,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../src/deparse_kql.c"
+#include "../src/plan/deparse_kql.c"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
  * so no byte of s can end the literal, the option or the query string.
  * The decoder below is written from the ABNF, not from the writer.
  *
- * src/deparse_odata.c is compiled into this program as it is (it is
+ * src/plan/deparse_odata.c is compiled into this program as it is (it is
  * #included, to reach the static writer); see fuzz/Makefile for how the
  * backend functions it mentions but this path never calls are left
  * unresolved.
@@ -25,7 +25,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../src/deparse_odata.c"
+#include "../src/plan/deparse_odata.c"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -48,8 +48,13 @@ dfw_setup
 run_check "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/pgxn_meta.py" "$REPO_DIR"
 
-run_check "README's options, functions and packages against src/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
+run_check "README's options, functions and packages against src/options/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"
+
+# The layers of src/ (listed in src/defender_fdw.h) call downwards only:
+# read from the objects dfw_setup just built.
+run_check "no call cycle between the files or folders of src/ (test/checks/no_call_cycles.py)" \
+    "$PYTHON" "$REPO_DIR/test/checks/no_call_cycles.py" "$REPO_DIR"
 
 log "emulator self-test"
 if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
@@ -133,9 +138,12 @@ run_check "endpoints: ${PROPERTY_COUNT:-3000} generated, none may leave graph_ur
     "$PYTHON" "$REPO_DIR/test/checks/endpoint_property.py" "$EMULATOR_URL" "$HOSTILE_URL" \
     "$HOSTILE_LOG" "$WORK_DIR/postgres.log"
 
+run_check "src/client/ includes no PostgreSQL header (test/checks/client_no_postgres.sh)" \
+    bash "$REPO_DIR/test/checks/client_no_postgres.sh" "$REPO_DIR"
+
 log "client layer under valgrind (test/client_driver.c)"
-if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src" -o "$WORK_DIR/client_driver" \
-        "$REPO_DIR/test/client_driver.c" "$REPO_DIR/src/defender_client.c" \
+if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src/client" -o "$WORK_DIR/client_driver" \
+        "$REPO_DIR/test/client_driver.c" "$REPO_DIR/src/client/defender_client.c" \
         $(pkg-config --cflags --libs libcurl jansson) \
     && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
         "$WORK_DIR/client_driver" "$EMULATOR_URL" "$EMULATOR_TLS_URL" "$EMULATOR_TLS_CA"; then

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """README.md's reference lists name every option, SQL function and package.
 
-Options: each entry of valid_options[] in src/option.c (name and the
+Options: each entry of valid_options[] in src/options/option.c (name and the
 catalog it belongs to) must be a row of the README's table for that
 object: "### Server", "### User mapping" or "### Foreign table and columns"
 (column options included), as `name` in the first cell (a cell may list
@@ -52,7 +52,7 @@ def first_cells(text):
 def main():
     with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
         readme = f.read()
-    with open(os.path.join(REPO, "src", "option.c"), encoding="utf-8") as f:
+    with open(os.path.join(REPO, "src", "options", "option.c"), encoding="utf-8") as f:
         option_c = f.read()
     table = option_c[option_c.index("valid_options[] = {"):]
     table = table[:table.index("};")]
@@ -71,7 +71,7 @@ def main():
 
     problems = []
     if not options or not functions or not packages:
-        problems.append("found no options in src/option.c or no functions in the SQL scripts")
+        problems.append("found no options in src/options/option.c or no functions in the SQL scripts")
     for name, context in options:
         heading = TABLES[context]
         if name not in first_cells(section(readme, heading)):
@@ -87,7 +87,7 @@ def main():
 
     scripts = sorted(os.path.basename(s) for s in glob.glob(os.path.join(REPO, "defender_fdw--*.sql")))
     return report("doc_reference", problems,
-                  "the README lists all %d options (src/option.c), %d functions (%s) and %d packages "
+                  "the README lists all %d options (src/options/option.c), %d functions (%s) and %d packages "
                   "(scripts/lib.sh)" % (len(options), len(functions), ", ".join(scripts), len(packages)))
 
 

@@ -24,7 +24,7 @@
  * USAGE on the server, like any other use of a foreign server by name.
  * They only read, so EXECUTE stays granted to PUBLIC.
  *
- * src/hunt_function.c
+ * src/functions/hunt_function.c
  *
  *-------------------------------------------------------------------------
  */
@@ -41,7 +41,8 @@
 #include "utils/acl.h"
 #include "utils/syscache.h"
 
-#include "defender_fdw.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 PG_FUNCTION_INFO_V1(defender_hunt);
@@ -122,8 +123,7 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 		timespan = opts->timespan;	/* may be NULL: the API's default */
 
 	body = defender_hunting_request_body(query, timespan);
-	url = psprintf("%s/%s/security/runHuntingQuery", opts->graph_url, opts->api_version);
-	display = psprintf("POST /%s/security/runHuntingQuery", opts->api_version);
+	url = defender_resource_url(opts, "hunting", "POST", &display);
 
 	/* The result outlives this call: per-query memory. */
 	MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
@@ -176,29 +176,4 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 	rsinfo->setResult = store;
 	rsinfo->setDesc = desc;
 	return (Datum) 0;
-}
-
-/*
- * defender_hunting_request_body
- *		{"Query": query, "Timespan": timespan} as palloc'd JSON text; the
- *		hunting foreign tables send theirs with it too.
- *
- * jansson allocates with malloc; everything it returns is freed before
- * anything here can raise an error.  The object is made by json_pack, not
- * json_object(): the backend exports a function of that name (the SQL
- * json_object), and a call from this library would bind to it.
- */
-char *
-defender_hunting_request_body(const char *query, const char *timespan)
-{
-	char	   *query_utf8 = pg_server_to_any(query, (int) strlen(query), PG_UTF8);
-	char	   *timespan_utf8 = timespan ?
-		pg_server_to_any(timespan, (int) strlen(timespan), PG_UTF8) : NULL;
-	json_t	   *object;
-
-	if (timespan_utf8)
-		object = json_pack("{s:s, s:s}", "Query", query_utf8, "Timespan", timespan_utf8);
-	else
-		object = json_pack("{s:s}", "Query", query_utf8);
-	return defender_dump_json(object, "the hunting request");
 }

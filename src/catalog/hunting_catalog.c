@@ -11,7 +11,7 @@
  * the planner to find the KQL name and type of a column that has no
  * "property" option.
  *
- * src/hunting_catalog.c
+ * src/catalog/hunting_catalog.c
  *
  *-------------------------------------------------------------------------
  */
@@ -23,7 +23,7 @@
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
 
 static List *hunting_tables = NIL;	/* of HuntingTable, in TopMemoryContext */
 static bool loaded = false;

@@ -20,7 +20,7 @@
  *	  requests; curl_easy_reset() between requests drops every option of
  *	  the previous request but keeps those caches.
  *
- * src/defender_client.c
+ * src/client/defender_client.c
  *
  *-------------------------------------------------------------------------
  */

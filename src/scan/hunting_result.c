@@ -67,7 +67,7 @@
  * copy of their own.  Anything the fast pass rejects is parsed again from
  * the start the old way, so errors are exactly what they were.
  *
- * src/hunting_result.c
+ * src/scan/hunting_result.c
  *
  *-------------------------------------------------------------------------
  */
@@ -80,7 +80,8 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "defender_fdw.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
 
 /* jsonapi's callbacks return an error code since PostgreSQL 16 */
 #if PG_VERSION_NUM >= 160000

@@ -12,7 +12,7 @@
  * are readable by every user (pg_foreign_server.srvoptions), user mapping
  * options only by the mapping's user and the server's owner.
  *
- * src/option.c
+ * src/options/option.c
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +36,8 @@
 #include "utils/syscache.h"
 #include "funcapi.h"
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
+#include "defender_remote.h"
 
 #define DEFAULT_LOGIN_URL	"https://login.microsoftonline.com"
 #define DEFAULT_GRAPH_URL	"https://graph.microsoft.com"

@@ -22,7 +22,7 @@
  * its own) and holds at most CACHE_MAX_BYTES of bodies; an answer that
  * does not fit after expired entries are dropped is simply not kept.
  *
- * src/response_cache.c
+ * src/remote/response_cache.c
  *
  *-------------------------------------------------------------------------
  */
@@ -35,7 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_remote.h"
 
 #define CACHE_MAX_BYTES		((Size) 256 * 1024 * 1024)
 

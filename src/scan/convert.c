@@ -33,7 +33,7 @@
  * defender_elements_to_datum(), so a value converts the same way whichever
  * reader saw it.
  *
- * src/convert.c
+ * src/scan/convert.c
  *
  *-------------------------------------------------------------------------
  */
@@ -53,7 +53,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 static void column_init_type(DefenderColumn *col, Form_pg_attribute att);

@@ -18,7 +18,7 @@
  * defender_fdw_version() shows both versions side by side, to diagnose a
  * database whose SQL objects are older than the library.
  *
- * src/version.c
+ * src/functions/version.c
  *
  *-------------------------------------------------------------------------
  */

@@ -19,7 +19,7 @@
  * PATCHes were sent (a later row failed, or ROLLBACK), a WARNING lists
  * every entity changed in Defender, which the rollback does not undo.
  *
- * src/modify.c
+ * src/scan/modify.c
  *
  *-------------------------------------------------------------------------
  */
@@ -43,7 +43,9 @@
 #include "utils/json.h"
 #include "utils/rel.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 #define ROWID_NAME "defender_id"

@@ -2,8 +2,7 @@
  *
  * actions.c
  *		  SQL functions that act on Defender: update incidents and alerts,
- *		  comment on them, read incidents, list an alert's domains, and send
- *		  any request to Graph or the Defender for Endpoint API.
+ *		  comment on them, read incidents, list an alert's domains.
  *
  *	SELECT defender_update_incident('29', status => 'resolved',
  *									classification => 'truePositive');
@@ -29,18 +28,15 @@
  * SQLSTATE no_data_found (P0002) for the writes, NULL or no rows for the
  * reads.
  *
- * defender_request() returns HTTP error statuses as rows instead of
- * raising, so a PL/pgSQL playbook can branch on them; it therefore sends
- * through its own loop (token, one refresh after a 401, retries) over
- * defender_http_send() rather than defender_api_request(), which raises.
- * The bearer token only ever goes to the server's graph_url or mde_url:
- * an absolute URL elsewhere is refused before any network I/O.
+ * defender_request(), the generic request, is in request_function.c; the
+ * helpers both files use (arguments, options, the set-returning setup)
+ * are declared in function_support.h and defined at the end of this file.
  *
  * Request bodies are built with jansson (json_pack, never json_object(),
  * whose name the backend also exports) and every jansson value is freed,
  * or owned by a memory context callback, before anything can raise.
  *
- * src/actions.c
+ * src/functions/actions.c
  *
  *-------------------------------------------------------------------------
  */
@@ -66,7 +62,9 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "defender_fdw.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
+#include "function_support.h"
 #include "pg_jansson.h"
 
 PG_FUNCTION_INFO_V1(defender_update_incident);
@@ -76,13 +74,8 @@ PG_FUNCTION_INFO_V1(defender_add_alert_comment);
 PG_FUNCTION_INFO_V1(defender_get_incident);
 PG_FUNCTION_INFO_V1(defender_list_incidents);
 PG_FUNCTION_INFO_V1(defender_alert_domains);
-PG_FUNCTION_INFO_V1(defender_request);
 
-#define GRAPH_SERVICE		"Microsoft Graph"
-#define MDE_SERVICE			"Microsoft Defender for Endpoint API"
 #define INCIDENT_PAGE_SIZE	50	/* Graph rejects a larger $top on incidents */
-#define MAX_RETRY_COUNT		10
-#define MAX_RETRY_WAIT_S	120
 
 /* Permissions named in the hint of a 403, per call. */
 #define PERM_INCIDENT_WRITE "the Microsoft Graph application permission SecurityIncident.ReadWrite.All"
@@ -112,30 +105,7 @@ typedef struct BodyField
 	int			nitems;
 } BodyField;
 
-/* A set-returning function's result, materialized. */
-typedef struct SetResult
-{
-	ReturnSetInfo *rsinfo;
-	TupleDesc	desc;
-	Tuplestorestate *store;
-} SetResult;
 
-/* defender_request()'s extra_fields */
-typedef enum ResponseType
-{
-	RESPONSE_JSON,
-	RESPONSE_TEXT,
-	RESPONSE_BYTES
-} ResponseType;
-
-typedef struct RequestExtras
-{
-	List	   *header_lines;	/* "Name: value" (UTF-8) */
-	List	   *header_names;	/* lower-case names, same order */
-	int			retry_count;	/* -1: the server's max_retries */
-	long		retry_wait_ms;	/* -1: connection.c's backoff */
-	ResponseType response_type;
-} RequestExtras;
 
 /* scheme, host and port of a URL, and where its path starts */
 static Datum update_entity(FunctionCallInfo fcinfo, const EntityKind *kind,
@@ -146,12 +116,7 @@ static Datum add_comment(FunctionCallInfo fcinfo, const EntityKind *kind,
 static ForeignServer *action_server(FunctionCallInfo fcinfo, int argno, const char *fname);
 static const char *write_value(const EntityKind *kind, const char *property,
 							   const char *value, const char *fname);
-static DefenderOptions *action_options(FunctionCallInfo fcinfo, int server_arg,
-									   const char *fname);
-static char *required_text(FunctionCallInfo fcinfo, int argno, const char *fname,
-						   const char *argname);
 static char *optional_text(FunctionCallInfo fcinfo, int argno);
-static char *to_utf8(const char *text);
 static void add_text_field(BodyField *fields, int *n, const char *key, const char *value);
 static char *build_json_body(const BodyField *fields, int nfields, const char *fname);
 static char *entity_url(const DefenderOptions *opts, const EntityKind *kind,
@@ -167,30 +132,15 @@ static void report_not_found(const DefenderResponse *response, const EntityKind 
 static char *response_text(const DefenderResponse *response, const char *service,
 						   const char *display);
 static Datum text_to_jsonb(char *text);
-static bool is_json_text(char *text, size_t len, char **detail);
 static json_t *response_document(const DefenderResponse *response, const char *service,
 								 const char *display, MemoryContext owner);
 static void decref_document(void *arg);
 static Datum json_value_to_jsonb(json_t *value);
-static void begin_set(FunctionCallInfo fcinfo, SetResult *set, Oid column_type,
-					  const char *fname);
-static void end_set(SetResult *set);
 static char *url_host(const char *url);
 static void normalise_host(char *host);
 static int	compare_strings(const void *a, const void *b);
 static void mde_domains(const DefenderOptions *opts, const char *id, SetResult *set);
 static void graph_domains(const DefenderOptions *opts, const char *id, SetResult *set);
-static bool path_under(const char *rest, const char *base_rest);
-static void append_url_text(StringInfo buf, const char *text);
-static void append_query_name(StringInfo buf, const char *name);
-static char *jsonb_scalar_text(const JsonbValue *v);
-static const char *jsonb_kind_name(const JsonbValue *v);
-static void read_query_params(Jsonb *params, StringInfo url);
-static void read_extras(Jsonb *extras, RequestExtras *out);
-static void read_extra_headers(JsonbValue *value, RequestExtras *out);
-static bool header_listed(const RequestExtras *extras, const char *lower_name);
-static long retry_delay_ms(const DfwHttpResponse *http, const RequestExtras *extras);
-static Datum response_headers_jsonb(const DfwHttpResponse *http);
 
 /* ----------------------------------------------------------------------
  * Updates
@@ -210,7 +160,7 @@ Datum
 defender_update_incident(PG_FUNCTION_ARGS)
 {
 	const char *fname = "defender_update_incident";
-	char	   *id = required_text(fcinfo, 0, fname, "incident_id");
+	char	   *id = defender_required_text(fcinfo, 0, fname, "incident_id");
 	BodyField	fields[10];
 	int			n = 0;
 	char	   *value;
@@ -262,7 +212,7 @@ defender_update_incident(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("custom_tags of %s() must not contain NULL", fname),
 						 errhint("custom_tags replaces the incident's tags with the array given; '{}' removes them all.")));
-			fields[n].items[i] = to_utf8(TextDatumGetCString(elems[i]));
+			fields[n].items[i] = defender_to_utf8(TextDatumGetCString(elems[i]));
 		}
 		n++;
 	}
@@ -289,7 +239,7 @@ Datum
 defender_update_alert(PG_FUNCTION_ARGS)
 {
 	const char *fname = "defender_update_alert";
-	char	   *id = required_text(fcinfo, 0, fname, "alert_id");
+	char	   *id = defender_required_text(fcinfo, 0, fname, "alert_id");
 	BodyField	fields[4];
 	int			n = 0;
 	char	   *value;
@@ -328,7 +278,7 @@ update_entity(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname
 			  const char *id, BodyField *fields, int nfields, int server_arg)
 {
 	char	   *body = build_json_body(fields, nfields, fname);
-	DefenderOptions *opts = action_options(fcinfo, server_arg, fname);
+	DefenderOptions *opts = defender_function_options(fcinfo, server_arg, fname);
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
 	DefenderResponse *response;
@@ -384,8 +334,8 @@ defender_add_alert_comment(PG_FUNCTION_ARGS)
 static Datum
 add_comment(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname)
 {
-	char	   *id = required_text(fcinfo, 0, fname, kind == &incident_kind ? "incident_id" : "alert_id");
-	char	   *comment = required_text(fcinfo, 1, fname, "comment");
+	char	   *id = defender_required_text(fcinfo, 0, fname, kind == &incident_kind ? "incident_id" : "alert_id");
+	char	   *comment = defender_required_text(fcinfo, 1, fname, "comment");
 	BodyField	fields[2];
 	int			n = 0;
 	char	   *body;
@@ -410,7 +360,7 @@ add_comment(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname)
 	add_text_field(fields, &n, "@odata.type", "microsoft.graph.security.alertComment");
 	add_text_field(fields, &n, "comment", comment);
 	body = build_json_body(fields, n, fname);
-	opts = action_options(fcinfo, 2, fname);
+	opts = defender_function_options(fcinfo, 2, fname);
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
@@ -447,7 +397,7 @@ defender_get_incident(PG_FUNCTION_ARGS)
 {
 	const char *fname = "defender_get_incident";
 	char	   *id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	DefenderOptions *opts = action_options(fcinfo, 1, fname);
+	DefenderOptions *opts = defender_function_options(fcinfo, 1, fname);
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
 	DefenderResponse *response;
@@ -518,11 +468,11 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("skip of %s() must not be negative", fname)));
 
-	begin_set(fcinfo, &set, JSONBOID, fname);
-	opts = action_options(fcinfo, 5, fname);
+	defender_begin_set(fcinfo, &set, JSONBOID, fname);
+	opts = defender_function_options(fcinfo, 5, fname);
 	if (!unlimited && max_results == 0)
 	{
-		end_set(&set);
+		defender_end_set(&set);
 		return (Datum) 0;
 	}
 
@@ -541,12 +491,12 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 	appendStringInfo(&shown, "GET /%s/security/incidents?", opts->api_version);
 	if (filter && filter[0])
 	{
-		appendStringInfo(&query, "$filter=%s&", defender_url_encode(to_utf8(filter)));
+		appendStringInfo(&query, "$filter=%s&", defender_url_encode(defender_to_utf8(filter)));
 		appendStringInfo(&shown, "$filter=%s&", filter);
 	}
 	if (expand && expand[0])
 	{
-		appendStringInfo(&query, "$expand=%s&", defender_url_encode(to_utf8(expand)));
+		appendStringInfo(&query, "$expand=%s&", defender_url_encode(defender_to_utf8(expand)));
 		appendStringInfo(&shown, "$expand=%s&", expand);
 	}
 	if (count)
@@ -590,7 +540,7 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(call_cxt);
-	end_set(&set);
+	defender_end_set(&set);
 	return (Datum) 0;
 }
 
@@ -632,8 +582,8 @@ defender_alert_domains(PG_FUNCTION_ARGS)
 				 errmsg("invalid source \"%s\" for %s()", source, fname),
 				 errdetail("Valid values: mde (the Defender for Endpoint API), graph (the alert's evidence in alerts_v2).")));
 
-	begin_set(fcinfo, &set, TEXTOID, fname);
-	opts = action_options(fcinfo, 2, fname);
+	defender_begin_set(fcinfo, &set, TEXTOID, fname);
+	opts = defender_function_options(fcinfo, 2, fname);
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
@@ -643,7 +593,7 @@ defender_alert_domains(PG_FUNCTION_ARGS)
 		graph_domains(opts, id, &set);
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(call_cxt);
-	end_set(&set);
+	defender_end_set(&set);
 	return (Datum) 0;
 }
 
@@ -654,7 +604,7 @@ defender_alert_domains(PG_FUNCTION_ARGS)
 static void
 mde_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 {
-	char	   *encoded = defender_id_segment(to_utf8(id), "alert id");
+	char	   *encoded = defender_id_segment(defender_to_utf8(id), "alert id");
 	char	   *url = psprintf("%s/api/alerts/%s/domains", opts->mde_url, encoded);
 	char	   *display = psprintf("GET /api/alerts/%s/domains", defender_display_text(id));
 	DefenderResponse *response;
@@ -837,636 +787,6 @@ compare_strings(const void *a, const void *b)
 }
 
 /* ----------------------------------------------------------------------
- * The generic request
- * ----------------------------------------------------------------------
- */
-
-/*
- * defender_request
- *		defender_request(method, endpoint, payload, query_params,
- *		extra_fields, server)
- *		RETURNS TABLE (status int, headers jsonb, body jsonb, body_text text)
- *
- * One row, whatever the HTTP status: only failures without an HTTP answer
- * (connection, TLS, timeout, too large, token) raise.
- */
-Datum
-defender_request(PG_FUNCTION_ARGS)
-{
-	const char *fname = "defender_request";
-	char	   *method = required_text(fcinfo, 0, fname, "method");
-	char	   *endpoint = required_text(fcinfo, 1, fname, "endpoint");
-	Jsonb	   *payload = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	Jsonb	   *query_params = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
-	Jsonb	   *extra_fields = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
-	static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
-	RequestExtras extras;
-	SetResult	set;
-	DefenderOptions *opts;
-	DefenderOptions once;
-	DfwOrigin	target;
-	DfwOrigin	graph;
-	DfwOrigin	mde;
-	char	   *graph_rest;
-	char	   *mde_rest;
-	char	   *why;
-	const char *audience;
-	StringInfoData url;
-	const char *path;
-	char	   *display;
-	char	   *body = NULL;
-	bool		idempotent;
-	bool		refreshed = false;
-	int			attempt = 0;
-	int			retries;
-	int			i;
-	MemoryContext caller = CurrentMemoryContext;
-	MemoryContext call_cxt;
-	DefenderResponse *response;
-	DfwHttpResponse *http;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
-	char	   *p;
-
-	/* method */
-	for (p = method; *p; p++)
-		*p = pg_toupper((unsigned char) *p);
-	for (i = 0; methods[i] && strcmp(methods[i], method) != 0; i++)
-		;
-	if (methods[i] == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unsupported method \"%s\" for %s()", method, fname),
-				 errdetail("Valid methods: GET, POST, PUT, PATCH, DELETE.")));
-	idempotent = strcmp(method, "GET") == 0;
-
-	/* the options say where the token may go; reading them sends nothing */
-	opts = action_options(fcinfo, 5, fname);
-	if (!defender_url_origin(opts->graph_url, &graph, &graph_rest, &why) ||
-		!defender_url_origin(opts->mde_url, &mde, &mde_rest, &why))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("cannot read graph_url or mde_url of server \"%s\"", opts->servername),
-				 errdetail("%s.", why)));
-
-	/*
-	 * The URL: relative to /{api_version}/, or absolute on graph_url's or
-	 * mde_url's origin as libcurl reads it (curl_url), with no user
-	 * information, fragment or control character.  The URL is then rebuilt
-	 * from those parts, and the client checks it once more before sending.
-	 */
-	initStringInfo(&url);
-	if (dfw_url_has_scheme(endpoint))
-	{
-		char	   *rest = NULL;
-		bool		parsed = defender_url_origin(endpoint, &target, &rest, &why);
-		bool		on_graph = parsed && defender_same_origin(&target, &graph);
-		bool		on_mde = parsed && defender_same_origin(&target, &mde);
-
-		if (!on_graph && !on_mde)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s() sends requests only to the server's graph_url or mde_url", fname),
-					 errdetail("The endpoint %s is not on %s or %s (%s); the access token is sent nowhere else.",
-					 /* an '@' may end a password: such an endpoint is not echoed */
-							   strchr(endpoint, '@') ? "(not shown: it has an '@')" :
-							   psprintf("\"%s\"", defender_display_text(endpoint)),
-							   opts->graph_url, opts->mde_url,
-							   parsed ? "scheme, host and port must be the same" : why),
-					 errhint("Give a path relative to %s/%s/, such as security/incidents, or change the server's graph_url or mde_url.",
-							 opts->graph_url, opts->api_version)));
-		/* both on one origin (a test set-up): the longer matching base path wins */
-		if (on_graph && on_mde)
-			on_graph = !(path_under(rest, mde_rest) &&
-						 strlen(mde_rest) > strlen(graph_rest));
-		audience = on_graph ? opts->graph_url : opts->mde_url;
-		appendStringInfoString(&url, defender_origin_text(&target));
-		path = rest;
-	}
-	else
-	{
-		const char *seg;
-
-		path = endpoint;
-		while (*path == '/')
-			path++;
-		/* stay below /{api_version}/: no "." or ".." segments */
-		for (seg = path; *seg && *seg != '?' && *seg != '#';)
-		{
-			size_t		seglen = strcspn(seg, "/?#");
-
-			if ((seglen == 1 && seg[0] == '.') || (seglen == 2 && strncmp(seg, "..", 2) == 0))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the endpoint of %s() must not contain \".\" or \"..\" segments", fname),
-						 errhint("A relative endpoint is below %s/%s/; give an absolute URL on that host for anything else.",
-								 opts->graph_url, opts->api_version)));
-			seg += seglen;
-			if (*seg == '/')
-				seg++;
-		}
-		audience = opts->graph_url;
-		appendStringInfo(&url, "%s/%s/", opts->graph_url, opts->api_version);
-	}
-	append_url_text(&url, to_utf8(path));
-	if (query_params)
-		read_query_params(query_params, &url);
-
-	/* the payload and the extras */
-	if (payload)
-	{
-		if (idempotent)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("a GET request of %s() takes no payload", fname)));
-		body = to_utf8(JsonbToCString(NULL, &payload->root, VARSIZE(payload)));
-	}
-	read_extras(extra_fields, &extras);
-	retries = extras.retry_count >= 0 ? extras.retry_count : opts->max_retries;
-
-	/* how the request appears in messages: the path and query sent */
-	{
-		DfwOrigin	sent;
-		char	   *rest;
-
-		display = defender_url_origin(url.data, &sent, &rest, &why) ?
-			psprintf("%s %s", method, rest) :
-			psprintf("%s %s", method, defender_display_text(url.data));
-	}
-
-	begin_set(fcinfo, &set, InvalidOid, fname);
-
-	/*
-	 * Retries: without retry_wait, defender_http_send() does them as for
-	 * every request (429, and 503/504 and failed transfers of a GET;
-	 * Retry-After or exponential backoff), only retry_count times.  With
-	 * retry_wait, this loop does them, waiting that long when the answer
-	 * has no Retry-After; a failed transfer then raises at once, since
-	 * connection.c has no way to take a fixed wait.
-	 */
-	once = *opts;
-	once.max_retries = extras.retry_wait_ms < 0 ? retries : 0;
-
-	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(call_cxt);
-	for (;;)
-	{
-		const char *token = defender_get_token(opts, audience, refreshed);
-		const char **headers = palloc0(sizeof(char *) * (list_length(extras.header_lines) + 5));
-		int			n = 0;
-		ListCell   *lc;
-		long		status;
-		long		delay;
-
-		headers[n++] = psprintf("Authorization: Bearer %s", token);
-		if (!header_listed(&extras, "client-request-id"))
-			headers[n++] = psprintf("client-request-id: %s", defender_new_client_request_id());
-		if (!header_listed(&extras, "accept"))
-			headers[n++] = "Accept: application/json";
-		if (body && !header_listed(&extras, "content-type"))
-			headers[n++] = "Content-Type: application/json; charset=utf-8";
-		foreach(lc, extras.header_lines)
-			headers[n++] = (const char *) lfirst(lc);
-		headers[n] = NULL;
-
-		if (strcmp(method, "GET") != 0)
-			defender_cache_forget_all();	/* it may change what reads answered */
-		response = defender_http_send(&once, method, url.data, audience, display, headers,
-									  body, body ? strlen(body) : 0, idempotent);
-		/* the header held a credential; do not leave it lying in memory */
-		explicit_bzero((char *) headers[0], strlen(headers[0]));
-
-		status = response->http.status;
-		if (status == 401 && !refreshed)
-		{
-			defender_response_release(response);
-			defender_forget_token(opts, audience);
-			refreshed = true;
-			continue;
-		}
-		if (extras.retry_wait_ms < 0 || attempt >= retries ||
-			!(status == 429 || (idempotent && (status == 503 || status == 504))))
-			break;
-		delay = retry_delay_ms(&response->http, &extras);
-		if (delay > MAX_RETRY_WAIT_S * 1000L)
-			break;
-		elog(DEBUG1, "defender_fdw: %s answered %ld; retrying in %ld ms (attempt %d of %d)",
-			 display, status, delay, attempt + 1, retries);
-		defender_response_release(response);
-		defender_sleep_ms(delay);
-		attempt++;
-	}
-
-	/* the row */
-	http = &response->http;
-	values[0] = Int32GetDatum((int32) http->status);
-	values[1] = response_headers_jsonb(http);
-	nulls[2] = true;
-	if (http->body_len == 0)
-		nulls[3] = true;
-	else if (extras.response_type == RESPONSE_BYTES)
-	{
-		int			enclen = pg_b64_enc_len((int) http->body_len);
-		text	   *encoded;
-		int			written;
-
-		if ((Size) enclen + VARHDRSZ >= MaxAllocSize)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the response of %zu bytes is too large to return in base64", http->body_len),
-					 errcontext("remote request: %s", display)));
-		encoded = (text *) palloc(VARHDRSZ + enclen);
-#if PG_VERSION_NUM >= 180000
-		written = pg_b64_encode((const uint8 *) http->body, (int) http->body_len,
-								VARDATA(encoded), enclen);
-#else
-		written = pg_b64_encode(http->body, (int) http->body_len, VARDATA(encoded), enclen);
-#endif
-		if (written < 0)
-			elog(ERROR, "could not encode the response in base64");
-		SET_VARSIZE(encoded, VARHDRSZ + written);
-		values[3] = PointerGetDatum(encoded);
-	}
-	else
-	{
-		char	   *converted;
-
-		if (!pg_verify_mbstr(PG_UTF8, http->body, (int) http->body_len, true))
-			ereport(ERROR,
-					(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-					 errmsg("the response body is not valid UTF-8 text"),
-					 errdetail("HTTP %ld, %zu bytes of %s.", http->status, http->body_len,
-							   http->content_type[0] ? http->content_type : "an untyped body"),
-					 errhint("Ask for it in base64 with extra_fields => '{\"response_type\": \"bytes\"}'."),
-					 errcontext("remote request: %s", display)));
-		converted = pg_any_to_server(http->body, (int) http->body_len, PG_UTF8);
-		values[3] = PointerGetDatum(cstring_to_text(converted));
-		if (extras.response_type == RESPONSE_JSON &&
-			is_json_text(converted, strlen(converted), NULL))
-		{
-			values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(converted));
-			nulls[2] = false;
-		}
-	}
-	tuplestore_putvalues(set.store, set.desc, values, nulls);
-	defender_response_release(response);
-
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(call_cxt);
-	end_set(&set);
-	return (Datum) 0;
-}
-
-/*
- * retry_delay_ms
- *		Wait before a retry: the service's Retry-After, else extra_fields'
- *		retry_wait.
- */
-static long
-retry_delay_ms(const DfwHttpResponse *http, const RequestExtras *extras)
-{
-	long		seconds = dfw_parse_retry_after(http->retry_after);
-
-	return seconds >= 0 ? seconds * 1000 : extras->retry_wait_ms;
-}
-
-/*
- * response_headers_jsonb
- *		{"content-type", "request-id", "retry-after"}: those the response
- *		had (the client keeps only these).
- */
-static Datum
-response_headers_jsonb(const DfwHttpResponse *http)
-{
-	const char *names[] = {"content-type", "request-id", "retry-after"};
-	const char *values[] = {http->content_type, http->request_id, http->retry_after};
-	StringInfoData buf;
-	bool		first = true;
-	int			i;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (i = 0; i < lengthof(names); i++)
-	{
-		if (values[i][0] == '\0' ||
-			!pg_verify_mbstr(PG_UTF8, values[i], (int) strlen(values[i]), true))
-			continue;
-		if (!first)
-			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, names[i]);
-		appendStringInfoString(&buf, ": ");
-		escape_json(&buf, pg_any_to_server(values[i], (int) strlen(values[i]), PG_UTF8));
-		first = false;
-	}
-	appendStringInfoChar(&buf, '}');
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-}
-
-/* Is the path of rest at or below base_rest's path? */
-static bool
-path_under(const char *rest, const char *base_rest)
-{
-	size_t		len = strcspn(base_rest, "?#");
-
-	if (len == 0 || strncmp(rest, base_rest, len) != 0)
-		return false;
-	return rest[len] == '\0' || rest[len] == '/' || rest[len] == '?' || rest[len] == '#';
-}
-
-/*
- * append_url_text
- *		Path and query text as given, with the bytes a URL cannot hold
- *		percent-encoded: spaces, controls, non-ASCII, "<>\"\\^`{|}[]", a '#'
- *		(a fragment is never sent) and a '%' that starts no escape.
- */
-static void
-append_url_text(StringInfo buf, const char *text)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *) text; *p; p++)
-	{
-		if (*p == '%' && isxdigit(p[1]) && isxdigit(p[2]))
-			appendStringInfoChar(buf, '%');
-		else if (*p < 0x80 && (isalnum(*p) || strchr("-._~:/?@!$&'()*+,;=", *p) != NULL))
-			appendStringInfoChar(buf, (char) *p);
-		else
-			appendStringInfo(buf, "%%%02X", *p);
-	}
-}
-
-/* A query parameter name: percent-encoded, but '$' kept ($top, $filter). */
-static void
-append_query_name(StringInfo buf, const char *name)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *) name; *p; p++)
-	{
-		if (*p < 0x80 && (isalnum(*p) || strchr("-._~$", *p) != NULL))
-			appendStringInfoChar(buf, (char) *p);
-		else
-			appendStringInfo(buf, "%%%02X", *p);
-	}
-}
-
-/*
- * read_query_params
- *		Append a jsonb object's pairs to the URL as name=value, both
- *		percent-encoded (UTF-8); null values are left out.
- */
-static void
-read_query_params(Jsonb *params, StringInfo url)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken token;
-	char	   *name = NULL;
-	bool		has_query = strchr(url->data, '?') != NULL;
-
-	if (!JB_ROOT_IS_OBJECT(params))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("query_params of defender_request() must be a JSON object"),
-				 errhint("For example: '{\"$top\": 5, \"$filter\": \"status eq ''active''\"}'.")));
-	it = JsonbIteratorInit(&params->root);
-	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *value;
-
-		if (token == WJB_KEY)
-		{
-			name = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (token != WJB_VALUE)
-			continue;
-		if (v.type == jbvNull)
-			continue;
-		value = jsonb_scalar_text(&v);
-		if (value == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("query parameter \"%s\" of defender_request() is %s", name,
-							jsonb_kind_name(&v)),
-					 errdetail("Query parameter values are strings, numbers or booleans.")));
-		appendStringInfoChar(url, has_query ? '&' : '?');
-		has_query = true;
-		append_query_name(url, to_utf8(name));
-		appendStringInfoChar(url, '=');
-		appendStringInfoString(url, defender_url_encode(to_utf8(value)));
-	}
-}
-
-/* A jsonb scalar as text (server encoding); NULL for containers and null. */
-static char *
-jsonb_scalar_text(const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return NULL;
-	}
-}
-
-static const char *
-jsonb_kind_name(const JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			return "null";
-		case jbvString:
-			return "a string";
-		case jbvNumeric:
-			return "a number";
-		case jbvBool:
-			return "a boolean";
-		case jbvBinary:
-			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
-		default:
-			return "not a scalar";
-	}
-}
-
-/*
- * read_extras
- *		extra_fields: headers, retry_count, retry_wait, response_type.
- */
-static void
-read_extras(Jsonb *extras, RequestExtras *out)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken token;
-	char	   *key = NULL;
-
-	memset(out, 0, sizeof(RequestExtras));
-	out->retry_count = -1;
-	out->retry_wait_ms = -1;
-	out->response_type = RESPONSE_JSON;
-	if (extras == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(extras))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("extra_fields of defender_request() must be a JSON object"),
-				 errdetail("Valid keys: headers, retry_count, retry_wait, response_type.")));
-
-	it = JsonbIteratorInit(&extras->root);
-	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (token == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (token != WJB_VALUE)
-			continue;
-
-		if (strcmp(key, "headers") == 0)
-			read_extra_headers(&v, out);
-		else if (strcmp(key, "retry_count") == 0 || strcmp(key, "retry_wait") == 0)
-		{
-			bool		is_count = strcmp(key, "retry_count") == 0;
-			double		number = -1;
-			char	   *end = NULL;
-			char	   *text = v.type == jbvNumeric ? jsonb_scalar_text(&v) : NULL;
-
-			if (text)
-				number = strtod(text, &end);
-			if (text == NULL || *end != '\0' || number < 0 ||
-				number > (is_count ? MAX_RETRY_COUNT : MAX_RETRY_WAIT_S) ||
-				(is_count && number != (double) (long) number))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s in extra_fields of defender_request() must be %s from 0 to %d",
-								key, is_count ? "an integer" : "a number of seconds",
-								is_count ? MAX_RETRY_COUNT : MAX_RETRY_WAIT_S)));
-			if (is_count)
-				out->retry_count = (int) number;
-			else
-				out->retry_wait_ms = (long) (number * 1000.0 + 0.5);
-		}
-		else if (strcmp(key, "response_type") == 0)
-		{
-			char	   *text = v.type == jbvString ? jsonb_scalar_text(&v) : NULL;
-
-			if (text && pg_strcasecmp(text, "json") == 0)
-				out->response_type = RESPONSE_JSON;
-			else if (text && pg_strcasecmp(text, "text") == 0)
-				out->response_type = RESPONSE_TEXT;
-			else if (text && pg_strcasecmp(text, "bytes") == 0)
-				out->response_type = RESPONSE_BYTES;
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid response_type in extra_fields of defender_request()"),
-						 errdetail("Valid values: json (body parsed, and body_text), text (body_text only), bytes (body_text in base64).")));
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown key \"%s\" in extra_fields of defender_request()", key),
-					 errdetail("Valid keys: headers, retry_count, retry_wait, response_type.")));
-	}
-}
-
-/*
- * read_extra_headers
- *		extra_fields' "headers": an object of header names and string
- *		values.  Authorization comes from the user mapping, and Host,
- *		Content-Length and Transfer-Encoding from the URL and the payload;
- *		none of them can be set.
- */
-static void
-read_extra_headers(JsonbValue *value, RequestExtras *out)
-{
-	static const char *const refused[] = {"authorization", "proxy-authorization", "host",
-	"content-length", "transfer-encoding", NULL};
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken token;
-	char	   *name = NULL;
-
-	if (value->type != jbvBinary || !JsonContainerIsObject(value->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("headers in extra_fields of defender_request() must be a JSON object"),
-				 errhint("For example: '{\"headers\": {\"Prefer\": \"include-unknown-enum-members\"}}'.")));
-
-	it = JsonbIteratorInit(value->val.binary.data);
-	while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		char	   *lower;
-		char	   *text;
-		const char *p;
-		char	   *q;
-		int			i;
-
-		if (token == WJB_KEY)
-		{
-			name = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (token != WJB_VALUE)
-			continue;
-
-		for (p = name; *p; p++)
-			if (!isalnum((unsigned char) *p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
-				break;
-		if (name[0] == '\0' || *p != '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid header name \"%s\" in extra_fields of defender_request()", name)));
-		lower = pstrdup(name);
-		for (q = lower; *q; q++)
-			*q = pg_tolower((unsigned char) *q);
-		for (i = 0; refused[i]; i++)
-			if (strcmp(lower, refused[i]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("header \"%s\" cannot be set through extra_fields of defender_request()", name),
-						 errdetail("Authorization is always the user mapping's access token; Host, Content-Length and Transfer-Encoding follow from the URL and the payload.")));
-
-		text = v.type == jbvString ? jsonb_scalar_text(&v) : NULL;
-		if (text == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("header \"%s\" in extra_fields of defender_request() must be a string", name)));
-		if (strpbrk(text, "\r\n") != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("header \"%s\" in extra_fields of defender_request() must not contain a line break", name)));
-		text = to_utf8(text);
-		/* libcurl drops a header written "Name:", and sends "Name;" as empty */
-		out->header_lines = lappend(out->header_lines,
-									text[0] ? psprintf("%s: %s", name, text) : psprintf("%s;", name));
-		out->header_names = lappend(out->header_names, lower);
-	}
-}
-
-static bool
-header_listed(const RequestExtras *extras, const char *lower_name)
-{
-	ListCell   *lc;
-
-	foreach(lc, extras->header_names)
-	{
-		if (strcmp((const char *) lfirst(lc), lower_name) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* ----------------------------------------------------------------------
  * Shared helpers
  * ----------------------------------------------------------------------
  */
@@ -1490,16 +810,16 @@ action_server(FunctionCallInfo fcinfo, int argno, const char *fname)
 }
 
 /* The server's options and the caller's user mapping (which must exist). */
-static DefenderOptions *
-action_options(FunctionCallInfo fcinfo, int server_arg, const char *fname)
+DefenderOptions *
+defender_function_options(FunctionCallInfo fcinfo, int server_arg, const char *fname)
 {
 	ForeignServer *server = action_server(fcinfo, server_arg, fname);
 
 	return defender_get_options(InvalidOid, server->serverid, GetUserId(), true);
 }
 
-static char *
-required_text(FunctionCallInfo fcinfo, int argno, const char *fname, const char *argname)
+char *
+defender_required_text(FunctionCallInfo fcinfo, int argno, const char *fname, const char *argname)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -1515,8 +835,8 @@ optional_text(FunctionCallInfo fcinfo, int argno)
 }
 
 /* text in the server encoding, as UTF-8 (the wire's encoding) */
-static char *
-to_utf8(const char *text)
+char *
+defender_to_utf8(const char *text)
 {
 	return pg_server_to_any(text, (int) strlen(text), PG_UTF8);
 }
@@ -1541,7 +861,7 @@ static void
 add_text_field(BodyField *fields, int *n, const char *key, const char *value)
 {
 	fields[*n].key = key;
-	fields[*n].value = value ? to_utf8(value) : NULL;
+	fields[*n].value = value ? defender_to_utf8(value) : NULL;
 	fields[*n].is_array = false;
 	fields[*n].items = NULL;
 	fields[*n].nitems = 0;
@@ -1599,7 +919,7 @@ entity_url(const DefenderOptions *opts, const EntityKind *kind, const char *id,
 		   const char *suffix)
 {
 	return psprintf("%s/%s/security/%s/%s%s", opts->graph_url, opts->api_version,
-					kind->collection, defender_id_segment(to_utf8(id), psprintf("%s id", kind->noun)), suffix);
+					kind->collection, defender_id_segment(defender_to_utf8(id), psprintf("%s id", kind->noun)), suffix);
 }
 
 /* "PATCH /v1.0/security/incidents/29" (the id as given) */
@@ -1699,7 +1019,7 @@ response_text(const DefenderResponse *response, const char *service, const char 
 				 errdetail("HTTP %ld, request-id %s.", http->status, request_id),
 				 errcontext("remote request: %s", display)));
 	text = pg_any_to_server(http->body, (int) http->body_len, PG_UTF8);
-	if (!is_json_text(text, strlen(text), &detail))
+	if (!defender_is_json_text(text, strlen(text), &detail))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_JSON_TEXT),
 				 errmsg("%s returned %s instead of JSON", service,
@@ -1711,12 +1031,12 @@ response_text(const DefenderResponse *response, const char *service, const char 
 }
 
 /*
- * is_json_text
+ * defender_is_json_text
  *		Would jsonb_in accept text?  PostgreSQL's own JSON parser, which
  *		reports instead of raising, with escapes checked (\u0000).
  */
-static bool
-is_json_text(char *text, size_t len, char **detail)
+bool
+defender_is_json_text(char *text, size_t len, char **detail)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType error;
@@ -1807,13 +1127,13 @@ json_value_to_jsonb(json_t *value)
 }
 
 /*
- * begin_set
+ * defender_begin_set
  *		Materialize mode: a tuplestore in per-query memory, with one column
  *		of column_type, or the function's declared row type when that is
  *		InvalidOid.
  */
-static void
-begin_set(FunctionCallInfo fcinfo, SetResult *set, Oid column_type, const char *fname)
+void
+defender_begin_set(FunctionCallInfo fcinfo, SetResult *set, Oid column_type, const char *fname)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext old;
@@ -1843,8 +1163,8 @@ begin_set(FunctionCallInfo fcinfo, SetResult *set, Oid column_type, const char *
 	MemoryContextSwitchTo(old);
 }
 
-static void
-end_set(SetResult *set)
+void
+defender_end_set(SetResult *set)
 {
 	set->rsinfo->returnMode = SFRM_Materialize;
 	set->rsinfo->setResult = set->store;

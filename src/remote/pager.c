@@ -32,7 +32,7 @@
  * callbacks free the foreign allocations and stop transfers still under
  * way, on error paths and when a scan ends early (a LIMIT) too.
  *
- * src/pager.c
+ * src/remote/pager.c
  *
  *-------------------------------------------------------------------------
  */
@@ -40,7 +40,8 @@
 
 #include <jansson.h>
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
+#include "defender_remote.h"
 
 struct DefenderPager
 {

@@ -47,7 +47,7 @@
  * fdw_exprs and are evaluated once per scan (and rescan), so a join can
  * feed them.
  *
- * src/shippable.c
+ * src/plan/shippable.c
  *
  *-------------------------------------------------------------------------
  */
@@ -66,7 +66,7 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
 
 /* A recognised leaf: a column of the table compared with a value. */
 typedef struct Leaf

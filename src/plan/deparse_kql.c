@@ -22,7 +22,7 @@
  * other control characters escaped, so no value can change the query's
  * structure; column names that are not plain identifiers are bracketed.
  *
- * src/deparse_kql.c
+ * src/plan/deparse_kql.c
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +36,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
 
 /* what write_element needs of the leaf */
 typedef struct ElementContext

@@ -11,7 +11,10 @@
  * else: no option of the server or user mapping, so no secret, is ever
  * copied into them.
  *
- * src/import.c
+ * Only defender_fdw.c's ImportForeignSchema callback calls this folder; it
+ * reads the catalog and the options, and sends through src/remote/.
+ *
+ * src/import/import.c
  *
  *-------------------------------------------------------------------------
  */
@@ -25,7 +28,9 @@
 #include "commands/defrem.h"
 #include "miscadmin.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
+#include "defender_scan.h"
 #include "pg_jansson.h"
 
 /* createdDateTime -> created_date_time; id -> id */
@@ -93,9 +98,8 @@ live_schema(ForeignServer *server, const char *name)
 	DefenderOptions *opts = defender_get_options(InvalidOid, server->serverid,
 												 GetUserId(), true);
 	StringInfoData kql;
-	char	   *url = psprintf("%s/%s/security/runHuntingQuery", opts->graph_url,
-							   opts->api_version);
-	char	   *display = psprintf("POST /%s/security/runHuntingQuery", opts->api_version);
+	char	   *display;
+	char	   *url = defender_resource_url(opts, "hunting", "POST", &display);
 	DefenderResponse *response;
 	json_t	   *doc;
 	json_t	   *rows;

@@ -22,7 +22,7 @@
  * is the first tick that the column's own input function reads as X or
  * later (found by bisection).  Equality becomes a half-open range.
  *
- * src/deparse_odata.c
+ * src/plan/deparse_odata.c
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +36,8 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
+#include "defender_remote.h"
 
 /* 100 ns ticks since the PostgreSQL epoch */
 typedef int64 Ticks;

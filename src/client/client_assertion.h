@@ -7,7 +7,7 @@
  * jansson and the C library, no PostgreSQL header, no ereport.  Failures
  * come back as a DfwAssertionError and a message for auth.c to report.
  *
- * src/client_assertion.h
+ * src/client/client_assertion.h
  *
  *-------------------------------------------------------------------------
  */

@@ -12,7 +12,7 @@
  * EXPLAIN the expression's text).  deparse_odata.c and deparse_kql.c write
  * the leaves.
  *
- * src/deparse_filter.c
+ * src/plan/deparse_filter.c
  *
  *-------------------------------------------------------------------------
  */
@@ -23,7 +23,7 @@
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 
-#include "defender_fdw.h"
+#include "defender_plan.h"
 
 const DefenderWritten WRITTEN_TRUE = {RENDER_TRUE, PREC_ATOM};
 const DefenderWritten WRITTEN_FALSE = {RENDER_FALSE, PREC_ATOM};

@@ -14,7 +14,7 @@
  * signing and random bytes.  This file includes no PostgreSQL header (see
  * defender_client.h); errors come back in DfwAssertionResult.
  *
- * src/client_assertion.c
+ * src/client/client_assertion.c
  *
  *-------------------------------------------------------------------------
  */

@@ -15,7 +15,7 @@
  * The header exposes no libcurl or jansson type, so PostgreSQL-side files
  * that only send requests need not include either library.
  *
- * src/defender_client.h
+ * src/client/defender_client.h
  *
  *-------------------------------------------------------------------------
  */

@@ -15,7 +15,7 @@
  * their enumerations) and the list pages' filter documentation, see
  * ../shared/reference/graph-api.md sections 2, 3 and 8.
  *
- * src/graph_catalog.c
+ * src/catalog/graph_catalog.c
  *
  *-------------------------------------------------------------------------
  */
@@ -26,7 +26,7 @@
 
 #include "lib/stringinfo.h"
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
 
 static const char *const incident_status_members[] = {
 	"active", "resolved", "inProgress", "redirected", "unknownFutureValue",

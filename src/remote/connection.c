@@ -15,8 +15,9 @@
  *	  broken transfers only for idempotent requests, honouring Retry-After
  *	  or backing off exponentially, up to the server's max_retries; every
  *	  wait is interruptible;
- *	- authentication: a bearer token from auth.c, refreshed once when the
- *	  API answers 401;
+ *	- authentication is not here: request.c puts auth.c's bearer token on
+ *	  a request and sends it through this file, and auth.c sends its own
+ *	  token requests through it too, so the transport depends on neither;
  *	- errors: transport failures and HTTP error statuses become ERRORs with
  *	  an SQLSTATE, the API's error code and request-id in DETAIL, and the
  *	  request (never a secret) in CONTEXT.
@@ -24,7 +25,7 @@
  * The response body is malloc'd by the client; a memory context callback
  * frees it when the caller's context goes away, so no error path leaks it.
  *
- * src/connection.c
+ * src/remote/connection.c
  *
  *-------------------------------------------------------------------------
  */
@@ -43,13 +44,13 @@
 #include "utils/wait_event.h"
 #endif
 
-#include "defender_fdw.h"
+#include "defender_catalog.h"
+#include "defender_remote.h"
+#include "transport.h"
 
 #define RETRY_BASE_MS		1000
 #define RETRY_MAX_MS		30000
 #define MAX_RETRY_AFTER_S	120
-#define API_HEADERS			5	/* api_headers() writes at most 4 and a NULL */
-#define TRANSFER_SLOTS_KEPT	2	/* never used for pages requested ahead */
 
 static DfwClient *backend_client = NULL;
 static uint32 transfer_wait_event = 0;
@@ -66,30 +67,16 @@ static struct
 	int			pos[DFW_MAX_WAIT_SOCKETS];
 }			wait_set;
 
-static DfwClient *get_client(void);
 static void run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response);
-static void wait_for_ticket(DfwClient *client, DfwTicket ticket);
 static void wait_for_transfer(const DfwWait *wait);
 static void prepare_wait_set(const DfwWait *wait);
-static void init_request(DfwHttpRequest *request, const DefenderOptions *opts,
-						 const char *method, const char *url, const char *origin,
-						 const char *const *headers, const char *body, size_t body_len);
-static DefenderResponse *new_response(void);
 static void free_response_body(void *arg);
 static void connection_xact_callback(XactEvent event, void *arg);
-static bool status_is_retryable(long status, bool idempotent);
 static long retry_delay_ms(const DfwHttpResponse *http, int attempt);
-static void report_transport_error(const DefenderOptions *opts,
-								   const DefenderResponse *response,
-								   const char *url, const char *display);
 static char *url_origin(const char *url);
 static void report_proxy_error(const DefenderOptions *opts,
 							   const DefenderResponse *response,
 							   const char *url, const char *display);
-static void report_api_error(const DefenderOptions *opts,
-							 const DefenderResponse *response,
-							 const char *service, const char *display,
-							 const char *client_request_id);
 static char *body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http);
 
 /*
@@ -106,8 +93,8 @@ defender_connection_init(void)
 	RegisterXactCallback(connection_xact_callback, NULL);
 }
 
-static DfwClient *
-get_client(void)
+DfwClient *
+defender_transport_client(void)
 {
 	if (backend_client == NULL)
 	{
@@ -142,14 +129,14 @@ get_wait_event(void)
 static void
 run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response)
 {
-	DfwClient  *client = get_client();
+	DfwClient  *client = defender_transport_client();
 	DfwTicket	ticket;
 
 	if (dfw_client_start(client, request, response, &ticket) != DFW_CLIENT_OK)
 		return;					/* the response says why */
 	PG_TRY();
 	{
-		wait_for_ticket(client, ticket);
+		defender_wait_for_ticket(client, ticket);
 	}
 	PG_CATCH();
 	{
@@ -161,11 +148,11 @@ run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response)
 }
 
 /*
- * wait_for_ticket
+ * defender_wait_for_ticket
  *		Drive the client until the ticket's transfer is over.
  */
-static void
-wait_for_ticket(DfwClient *client, DfwTicket ticket)
+void
+defender_wait_for_ticket(DfwClient *client, DfwTicket ticket)
 {
 	DfwWait		wait;
 
@@ -336,8 +323,8 @@ defender_response_release(DefenderResponse *response)
 		dfw_response_free_body(&response->http);
 }
 
-static bool
-status_is_retryable(long status, bool idempotent)
+bool
+defender_status_is_retryable(long status, bool idempotent)
 {
 	if (status == 429)
 		return true;
@@ -370,8 +357,8 @@ retry_delay_ms(const DfwHttpResponse *http, int attempt)
 }
 
 /* A response whose body is freed with CurrentMemoryContext. */
-static DefenderResponse *
-new_response(void)
+DefenderResponse *
+defender_new_response(void)
 {
 	DefenderResponse *response = palloc0(sizeof(DefenderResponse));
 
@@ -382,8 +369,8 @@ new_response(void)
 }
 
 /* The transfer settings every request takes from the server's options. */
-static void
-init_request(DfwHttpRequest *request, const DefenderOptions *opts,
+void
+defender_init_request(DfwHttpRequest *request, const DefenderOptions *opts,
 			 const char *method, const char *url, const char *origin,
 			 const char *const *headers, const char *body, size_t body_len)
 {
@@ -425,12 +412,12 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 				   const char *const *headers,
 				   const char *body, size_t body_len, bool idempotent)
 {
-	DefenderResponse *response = new_response();
+	DefenderResponse *response = defender_new_response();
 	DfwHttpRequest request;
 	int			attempt;
 
 	display = defender_display_text(display);
-	init_request(&request, opts, method, url, origin, headers, body, body_len);
+	defender_init_request(&request, opts, method, url, origin, headers, body, body_len);
 
 	for (attempt = 0;; attempt++)
 	{
@@ -452,7 +439,7 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 			retry = idempotent && (http->error == DFW_CLIENT_TRANSFER_FAILED ||
 								   http->error == DFW_CLIENT_CONNECT_FAILED);
 		else
-			retry = status_is_retryable(http->status, idempotent);
+			retry = defender_status_is_retryable(http->status, idempotent);
 		/* a proxy's refusal is not transient */
 		if (http->proxy_status >= 300 || http->status == 407)
 			retry = false;
@@ -463,7 +450,7 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 				(http->proxy_status >= 300 || http->status == 407))
 				report_proxy_error(opts, response, url, display);
 			if (http->error != DFW_CLIENT_OK)
-				report_transport_error(opts, response, url, display);
+				defender_report_transport_error(opts, response, url, display);
 			return response;
 		}
 
@@ -476,258 +463,6 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 		dfw_response_free_body(http);
 		defender_sleep_ms(delay);
 	}
-}
-
-/*
- * api_headers
- *		The headers of an authenticated API request, NULL-terminated, into
- *		h (API_HEADERS slots): the Authorization line given, a fresh
- *		client-request-id, Accept, and Content-Type when there is a body.
- */
-static void
-api_headers(const char **h, const char *authorization, const char *client_request_id,
-			bool json_body)
-{
-	int			n = 0;
-
-	h[n++] = authorization;
-	h[n++] = psprintf("client-request-id: %s", client_request_id);
-	h[n++] = "Accept: application/json";
-	if (json_body)
-		h[n++] = "Content-Type: application/json; charset=utf-8";
-	h[n] = NULL;
-}
-
-/*
- * defender_api_request
- *		Send an authenticated request to Graph (audience graph_url) or the
- *		Defender for Endpoint API (audience mde_url).
- *
- * A 401 gets one fresh token and one more try.  Success (2xx), and 404
- * when DEFENDER_ALLOW_NOT_FOUND is set, is returned; any other status
- * raises an ERROR describing it.
- */
-DefenderResponse *
-defender_api_request(const DefenderOptions *opts, const char *audience,
-					 const char *method, const char *url, const char *display,
-					 const char *body, int flags)
-{
-	bool		refreshed = false;
-	const char *service = strcmp(audience, opts->mde_url) == 0 ?
-		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
-
-	display = defender_display_text(display);
-	if (flags & DEFENDER_CACHEABLE)
-	{
-		DefenderResponse *cached = new_response();
-
-		if (defender_cache_lookup(opts, method, url, body, cached))
-		{
-			elog(DEBUG1, "defender_fdw: %s -> %ld from the cache", display, cached->http.status);
-			return cached;
-		}
-	}
-	else if (strcmp(method, "GET") != 0)
-		defender_cache_forget_all();	/* a write: cached reads may be stale */
-
-	for (;;)
-	{
-		const char *token = defender_get_token(opts, audience, refreshed);
-		char	   *client_request_id = defender_new_client_request_id();
-		const char *headers[API_HEADERS];
-		DefenderResponse *response;
-		long		status;
-
-		api_headers(headers, psprintf("Authorization: Bearer %s", token),
-					client_request_id, body != NULL);
-
-		response = defender_http_send(opts, method, url, audience, display, headers,
-									  body, body ? strlen(body) : 0,
-									  strcmp(method, "GET") == 0);
-		/* The header held a credential; do not leave it lying in memory. */
-		explicit_bzero((char *) headers[0], strlen(headers[0]));
-		pfree((char *) headers[0]);
-
-		status = response->http.status;
-		if (status == 401 && !refreshed)
-		{
-			elog(DEBUG1, "defender_fdw: %s answered 401; refreshing the token once", display);
-			defender_response_release(response);
-			defender_forget_token(opts, audience);
-			refreshed = true;
-			continue;
-		}
-		if (status >= 200 && status < 300 && (flags & DEFENDER_CACHEABLE))
-			defender_cache_store(opts, method, url, body, response);
-		if ((status >= 200 && status < 300) ||
-			(status == 404 && (flags & DEFENDER_ALLOW_NOT_FOUND)) ||
-			(status == 400 && (flags & DEFENDER_ALLOW_BAD_REQUEST)))
-			return response;
-
-		report_api_error(opts, response, service, display, client_request_id);
-	}
-}
-
-/*
- * Pages requested ahead: defender_api_get_start() sends a GET and returns
- * at once; defender_api_get_finish() waits for its answer.  Meanwhile the
- * backend does other work (returns the previous page's rows) and other
- * requests may run on the client's free slots.
- */
-struct DefenderPendingGet
-{
-	const DefenderOptions *opts;
-	const char *audience;
-	char	   *url;
-	char	   *display;
-	char	   *client_request_id;
-	DefenderResponse *response;
-	bool		from_cache;		/* answered by cache_ttl's cache */
-	bool		sent;			/* started on a slot (else sent at finish) */
-	DfwTicket	ticket;
-	TimestampTz started;
-	MemoryContextCallback cancel;	/* stops the transfer with the context */
-};
-
-static void
-cancel_pending_get(void *arg)
-{
-	DefenderPendingGet *get = (DefenderPendingGet *) arg;
-
-	if (get->sent && backend_client != NULL)
-		dfw_client_cancel(backend_client, get->ticket);
-	get->sent = false;
-}
-
-/*
- * defender_api_get_start
- *		Send a GET to Graph or the MDE API without waiting for the answer.
- *
- * Everything lives in CurrentMemoryContext; when that context goes away
- * first (the scan ended early, or failed), the transfer is stopped, so
- * libcurl never writes into freed memory.  When the client has no slot to
- * spare (TRANSFER_SLOTS_KEPT stay free for ordinary requests), the request
- * is sent by defender_api_get_finish() instead.
- */
-DefenderPendingGet *
-defender_api_get_start(const DefenderOptions *opts, const char *audience,
-					   const char *url, const char *display)
-{
-	DefenderPendingGet *get = palloc0(sizeof(DefenderPendingGet));
-	DfwClient  *client = get_client();
-	const char *headers[API_HEADERS];
-	char	   *authorization;
-	DfwHttpRequest request;
-
-	get->opts = opts;
-	get->audience = audience;
-	get->url = pstrdup(url);
-	get->display = pstrdup(defender_display_text(display));
-	get->response = new_response();
-	get->ticket.slot = -1;
-	get->cancel.func = cancel_pending_get;
-	get->cancel.arg = get;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &get->cancel);
-
-	if (defender_cache_lookup(opts, "GET", url, NULL, get->response))
-	{
-		get->from_cache = true;
-		return get;
-	}
-	if (dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
-		return get;
-
-	authorization = psprintf("Authorization: Bearer %s",
-							 defender_get_token(opts, audience, false));
-	get->client_request_id = defender_new_client_request_id();
-	api_headers(headers, authorization, get->client_request_id, false);
-	init_request(&request, opts, "GET", get->url, audience, headers, NULL, 0);
-	get->started = GetCurrentTimestamp();
-	/* libcurl copies the URL and headers: the credential can go now */
-	get->sent = dfw_client_start(client, &request, &get->response->http,
-								 &get->ticket) == DFW_CLIENT_OK;
-	explicit_bzero(authorization, strlen(authorization));
-	pfree(authorization);
-	if (get->sent)
-	{
-		DfwWait		wait;
-
-		/* put the request on the wire now, not at the next wait */
-		(void) dfw_client_step(client, &wait);
-	}
-	else
-	{
-		/* no transfer: send it afresh at finish */
-		dfw_response_free_body(&get->response->http);
-		dfw_response_init(&get->response->http);
-	}
-	return get;
-}
-
-/*
- * defender_api_get_finish
- *		The answer to a defender_api_get_start(), which is a 2xx; any other
- *		outcome is an ERROR, as for one defender_api_request().
- *
- * What a single request would retry (429, 503, 504, 401, a broken or
- * timed-out transfer: a page requested ahead may have waited long for its
- * turn) is sent again through defender_api_request(), which owns retries,
- * token refresh and their error reports.
- */
-DefenderResponse *
-defender_api_get_finish(DefenderPendingGet *get)
-{
-	DfwClient  *client = get_client();
-	DfwHttpResponse *r = &get->response->http;
-	const char *service = strcmp(get->audience, get->opts->mde_url) == 0 ?
-		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
-
-	if (get->from_cache)
-		return get->response;
-	if (!get->sent)
-		return defender_api_request(get->opts, get->audience, "GET", get->url,
-									get->display, NULL, DEFENDER_CACHEABLE);
-
-	PG_TRY();
-	{
-		wait_for_ticket(client, get->ticket);
-	}
-	PG_CATCH();
-	{
-		cancel_pending_get(get);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	(void) dfw_client_collect(client, get->ticket, r);
-	get->sent = false;
-
-	elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms since sent ahead, request-id %s)",
-		 get->display, r->status,
-		 r->error != DFW_CLIENT_OK ? ", " : "",
-		 r->error != DFW_CLIENT_OK ? r->error_message : "",
-		 (long) ((GetCurrentTimestamp() - get->started) / 1000),
-		 r->request_id[0] ? r->request_id : "none");
-
-	if (r->error == DFW_CLIENT_OK && r->status >= 200 && r->status < 300)
-	{
-		defender_cache_store(get->opts, "GET", get->url, NULL, get->response);
-		return get->response;
-	}
-	/* what one request would retry: send it again, alone */
-	if (r->error == DFW_CLIENT_OK ?
-		(r->status == 401 || status_is_retryable(r->status, true)) :
-		(r->error == DFW_CLIENT_TRANSFER_FAILED || r->error == DFW_CLIENT_CONNECT_FAILED ||
-		 r->error == DFW_CLIENT_TIMED_OUT))
-	{
-		defender_response_release(get->response);
-		return defender_api_request(get->opts, get->audience, "GET", get->url,
-									get->display, NULL, DEFENDER_CACHEABLE);
-	}
-	if (r->error != DFW_CLIENT_OK)
-		report_transport_error(get->opts, get->response, get->url, get->display);
-	report_api_error(get->opts, get->response, service, get->display,
-					 get->client_request_id);
-	return NULL;				/* not reached */
 }
 
 /*
@@ -745,11 +480,11 @@ connection_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * report_transport_error
+ * defender_report_transport_error
  *		ERROR for a transfer that produced no usable HTTP response.
  */
-static void
-report_transport_error(const DefenderOptions *opts,
+void
+defender_report_transport_error(const DefenderOptions *opts,
 					   const DefenderResponse *response, const char *url,
 					   const char *display)
 {
@@ -893,12 +628,12 @@ defender_origin_text(const DfwOrigin *origin)
 }
 
 /*
- * report_api_error
+ * defender_report_api_error
  *		ERROR for an HTTP error status, with the service's error code,
  *		message and request-id.
  */
-static void
-report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
+void
+defender_report_api_error(const DefenderOptions *opts, const DefenderResponse *response,
 				 const char *service, const char *display,
 				 const char *client_request_id)
 {

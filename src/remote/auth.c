@@ -23,7 +23,7 @@
  * Entra's errors are branched on by their AADSTS code, never their text,
  * and become an ERROR that shows the code and the likely fix.
  *
- * src/auth.c
+ * src/remote/auth.c
  *
  *-------------------------------------------------------------------------
  */
@@ -42,7 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "client_assertion.h"
-#include "defender_fdw.h"
+#include "defender_remote.h"
 
 /* Renew this long before expiry, but never more than half the lifetime. */
 #define TOKEN_RENEW_MARGIN_S 300
@@ -64,37 +64,16 @@ typedef struct CachedToken
 
 static List *token_cache = NIL;	/* of CachedToken, in TopMemoryContext */
 
-/*
- * A secret kept in a file (client_secret_file, proxy_password_file), as
- * last read, and what identified the file then: it is read again when any
- * of these changes, so replacing the file (a vault agent's rename) rotates
- * the secret at the next request.
- */
-typedef struct SecretFile
-{
-	char	   *path;
-	dev_t		dev;
-	ino_t		ino;
-	off_t		size;
-	time_t		mtime_s;
-	long		mtime_ns;
-	char	   *secret;
-} SecretFile;
-
-#define SECRET_FILE_MAX_BYTES 65536
-
-static List *secret_files = NIL;	/* of SecretFile, in TopMemoryContext */
 static bool callbacks_registered = false;
 
 static CachedToken *find_token(const DefenderOptions *opts, const char *resource);
 static void drop_token(CachedToken *entry);
 static void invalidate_tokens(Datum arg, int cacheid, uint32 hashvalue);
+static void forget_all_tokens(void);
 static char *credential_identity(const DefenderOptions *opts);
 static char *request_token(const DefenderOptions *opts, const char *resource,
 						   long *expires_in);
 static char *client_assertion(const DefenderOptions *opts, const char *url);
-static void check_private_file(const char *path, const struct stat *st,
-							   const char *what);
 static char *request_imds_token(const DefenderOptions *opts, const char *resource,
 								long *expires_in);
 static void report_entra_error(const DefenderOptions *opts, const char *resource,
@@ -120,6 +99,8 @@ defender_get_token(const DefenderOptions *opts, const char *resource,
 	{
 		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, invalidate_tokens, (Datum) 0);
 		CacheRegisterSyscacheCallback(USERMAPPINGOID, invalidate_tokens, (Datum) 0);
+		/* a rotated secret file: no token fetched with the old one is reused */
+		defender_on_secret_rotation(forget_all_tokens);
 		callbacks_registered = true;
 	}
 
@@ -218,6 +199,13 @@ invalidate_tokens(Datum arg, int cacheid, uint32 hashvalue)
 {
 	while (token_cache != NIL)
 		drop_token((CachedToken *) linitial(token_cache));
+}
+
+/* Drop every cached token (the secret of a secret file changed). */
+static void
+forget_all_tokens(void)
+{
+	invalidate_tokens((Datum) 0, 0, 0);
 }
 
 /*
@@ -335,7 +323,7 @@ client_assertion(const DefenderOptions *opts, const char *url)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not access private key file \"%s\": %m", key_file)));
-		check_private_file(key_file, &st, "private key file");
+		defender_check_private_file(key_file, &st, "private key file");
 	}
 
 	memset(&request, 0, sizeof(request));
@@ -385,174 +373,6 @@ client_assertion(const DefenderOptions *opts, const char *url)
 	assertion = pstrdup(result.assertion);
 	dfw_assertion_free(&result);
 	return assertion;
-}
-
-/*
- * check_private_file
- *		A file that holds a credential (a private key, a secret) must be a
- *		regular file that belongs to the database server's operating system
- *		user and that nobody else can read, as PostgreSQL demands of its
- *		own ssl_key_file.
- */
-static void
-check_private_file(const char *path, const struct stat *st, const char *what)
-{
-	if (!S_ISREG(st->st_mode))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("%s \"%s\" is not a regular file", what, path)));
-	if (st->st_uid != geteuid())
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("%s \"%s\" is not owned by the database server's operating system user", what, path),
-				 errdetail("A file that holds a credential must belong to the user the server runs as."),
-				 errhint("Run chown on the file to the server's user, and chmod 600.")));
-	if (st->st_mode & (S_IRWXG | S_IRWXO))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("%s \"%s\" has group or world access", what, path),
-				 errdetail("A file that holds a credential must be readable only by the database server's operating system user."),
-				 errhint("Run chmod 600 on the file (and chown it to the server's user).")));
-}
-
-/*
- * defender_secret_file
- *		The secret in a client_secret_file or proxy_password_file: the
- *		file's content without one trailing newline, read again whenever
- *		the file changed (device, inode, size or modification time to the
- *		nanosecond).
- *
- * The file is checked as a private key is (check_private_file) on the
- * descriptor that is read, so a file swapped in between is not read
- * unchecked.  When a file's secret changes, every cached token is
- * dropped: the next request fetches one with the new secret.  The
- * returned string belongs to the cache.
- */
-const char *
-defender_secret_file(const char *path, const char *option)
-{
-	SecretFile *entry = NULL;
-	ListCell   *lc;
-	struct stat st;
-	int			fd;
-	char	   *buf;
-	ssize_t		got;
-	size_t		len;
-	MemoryContext old;
-
-	foreach(lc, secret_files)
-	{
-		if (strcmp(((SecretFile *) lfirst(lc))->path, path) == 0)
-		{
-			entry = (SecretFile *) lfirst(lc);
-			break;
-		}
-	}
-
-	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open %s \"%s\": %m", option, path)));
-	if (fstat(fd, &st) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not stat %s \"%s\": %m", option, path)));
-	check_private_file(path, &st, option);
-	if (entry && entry->dev == st.st_dev && entry->ino == st.st_ino &&
-		entry->size == st.st_size && entry->mtime_s == st.st_mtim.tv_sec &&
-		entry->mtime_ns == st.st_mtim.tv_nsec)
-	{
-		CloseTransientFile(fd);
-		return entry->secret;
-	}
-	if (st.st_size > SECRET_FILE_MAX_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("%s \"%s\" is larger than %d bytes", option, path, SECRET_FILE_MAX_BYTES)));
-
-	buf = palloc(SECRET_FILE_MAX_BYTES + 1);
-	got = read(fd, buf, SECRET_FILE_MAX_BYTES + 1);
-	if (got < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read %s \"%s\": %m", option, path)));
-	CloseTransientFile(fd);
-	len = (size_t) got;
-	if (len > 0 && buf[len - 1] == '\n')
-	{
-		len--;
-		if (len > 0 && buf[len - 1] == '\r')
-			len--;
-	}
-	buf[len] = '\0';
-	if (len == 0 || len > SECRET_FILE_MAX_BYTES || strlen(buf) != len)
-	{
-		explicit_bzero(buf, SECRET_FILE_MAX_BYTES + 1);
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("%s \"%s\" holds no usable secret", option, path),
-				 errdetail("The file must hold the secret itself, optionally followed by one newline, with no NUL byte, at most %d bytes.",
-						   SECRET_FILE_MAX_BYTES)));
-	}
-
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	if (entry == NULL)
-	{
-		entry = palloc0(sizeof(SecretFile));
-		entry->path = pstrdup(path);
-		secret_files = lappend(secret_files, entry);
-	}
-	if (entry->secret)
-	{
-		/* a rotated secret: no token fetched with the old one is reused */
-		if (strcmp(entry->secret, buf) != 0)
-			invalidate_tokens((Datum) 0, 0, 0);
-		explicit_bzero(entry->secret, strlen(entry->secret));
-		pfree(entry->secret);
-	}
-	entry->secret = pstrdup(buf);
-	entry->dev = st.st_dev;
-	entry->ino = st.st_ino;
-	entry->size = st.st_size;
-	entry->mtime_s = st.st_mtim.tv_sec;
-	entry->mtime_ns = st.st_mtim.tv_nsec;
-	MemoryContextSwitchTo(old);
-	explicit_bzero(buf, SECRET_FILE_MAX_BYTES + 1);
-	pfree(buf);
-	return entry->secret;
-}
-
-/* The secret last read from path, or NULL; reads nothing (for redaction). */
-const char *
-defender_secret_file_cached(const char *path)
-{
-	ListCell   *lc;
-
-	foreach(lc, secret_files)
-	{
-		if (strcmp(((SecretFile *) lfirst(lc))->path, path) == 0)
-			return ((SecretFile *) lfirst(lc))->secret;
-	}
-	return NULL;
-}
-
-/* The mapping's client secret: client_secret, or client_secret_file's content. */
-const char *
-defender_client_secret(const DefenderOptions *opts)
-{
-	if (opts->client_secret_file)
-		return defender_secret_file(opts->client_secret_file, "client_secret_file");
-	return opts->client_secret;
-}
-
-/* The proxy's password: proxy_password, or proxy_password_file's content. */
-const char *
-defender_proxy_password(const DefenderOptions *opts)
-{
-	if (opts->proxy_password_file)
-		return defender_secret_file(opts->proxy_password_file, "proxy_password_file");
-	return opts->proxy_password;
 }
 
 /*

@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ *
+ * defender_plan.h
+ *		  The planner side: what goes remote, and how the request is written.
+ *
+ * shippable.c classifies the WHERE conditions (remote exact, remote with a
+ * recheck, local, lookup by id) into a filter tree; deparse_filter.c
+ * walks the tree for both languages, deparse_odata.c writes the OData
+ * request of a list and deparse_kql.c the KQL of a hunting query.  Called
+ * by defender_fdw.c's planner callbacks and, at execution, by the scan and
+ * the functions that write requests.
+ *
+ * src/plan/defender_plan.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DEFENDER_PLAN_H
+#define DEFENDER_PLAN_H
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "nodes/pathnodes.h"
+
+#include "defender_catalog.h"
+#include "defender_fdw.h"
+
+/*
+ * Planner state of a foreign table (baserel->fdw_private), and of the
+ * upper relations (ordered, grouped) built on one.
+ */
+typedef struct DefenderRelInfo
+{
+	Oid			relid;			/* the foreign table */
+	DefenderOptions *opts;		/* without credentials */
+	const GraphResource *resource;
+	bool		pushdown;		/* pushdown option and enable_pushdown */
+
+	/* baserestrictinfo, split by shippable.c */
+	List	   *remote_conds;	/* pushed, and exact: not rechecked */
+	List	   *recheck_conds;	/* pushed as a pre-filter, and rechecked */
+	List	   *local_conds;	/* evaluated locally only */
+	List	   *lookup_conds;	/* id = value, id = ANY(array): GET by id */
+
+	/* upper relations: which stage, over which base relation */
+	int			stage;			/* UpperRelationKind, or -1 for the base */
+	struct RelOptInfo *baserel;
+
+	/* advanced hunting */
+	bool		hunting;
+	const struct HuntingTable *hunting_table;	/* documented table, or NULL */
+
+	/* enumeration constants that are no member: (column, value) pairs */
+	List	   *enum_notices;
+} DefenderRelInfo;
+
+/*
+ * Comparison operators of a pushed-down leaf, in two-valued (OData) logic:
+ * each one is true exactly when the SQL condition it stands for is TRUE,
+ * so NOT can be pushed by swapping a leaf for its complement.
+ */
+typedef enum DefenderFilterOp
+{
+	DFOP_EQ,
+	DFOP_NE,					/* not equal and not null */
+	DFOP_LT,
+	DFOP_LE,
+	DFOP_GT,
+	DFOP_GE,
+	DFOP_IS_NULL,
+	DFOP_NOT_NULL,
+	DFOP_EQ_ANY,				/* = ANY(array) */
+	DFOP_NE_ALL,				/* <> ALL(array) */
+	DFOP_LIKE,					/* KQL only: LIKE 'abc%', '%abc', '%abc%' */
+	DFOP_NOT_LIKE,
+	DFOP_ILIKE,
+	DFOP_NOT_ILIKE
+} DefenderFilterOp;
+
+/* What a KQL column holds, which decides its comparisons. */
+typedef enum KqlKind
+{
+	KQL_STRING = 101,			/* never null: "" stands for null */
+	KQL_NUMBER,
+	KQL_DATETIME,
+	KQL_BOOL
+} KqlKind;
+
+/* Node kinds of a filter tree (see defender_filter_tree) */
+#define FT_AND	1
+#define FT_OR	2
+#define FT_LEAF 3
+
+/* shippable.c */
+extern const GraphProperty *defender_column_graph_property(Oid relid,
+														   AttrNumber attnum,
+														   const GraphResource *resource);
+extern List *defender_enum_notices(RelOptInfo *baserel, DefenderRelInfo *fpinfo);
+extern void defender_enum_notice(Oid relid, const GraphResource *resource, List *pair);
+extern void defender_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
+										 DefenderRelInfo *fpinfo);
+extern bool defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
+									DefenderRelInfo *fpinfo, Expr *expr,
+									Expr **value, bool *is_array);
+extern bool defender_is_value_expr(PlannerInfo *root, RelOptInfo *baserel, Expr *expr);
+extern List *defender_filter_tree(PlannerInfo *root, RelOptInfo *baserel,
+								  DefenderRelInfo *fpinfo, List *conds,
+								  List **fdw_exprs);
+extern const GraphProperty *defender_sort_property(PlannerInfo *root,
+												   RelOptInfo *baserel,
+												   DefenderRelInfo *fpinfo,
+												   PathKey *pathkey);
+extern char *defender_kql_column(DefenderRelInfo *fpinfo, AttrNumber attnum);
+extern char *defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel,
+							   DefenderRelInfo *fpinfo, List *pathkeys);
+
+
+/* deparse_odata.c */
+
+/*
+ * Values of the non-constant expressions (fdw_exprs) a request refers to.
+ * At execution values/nulls/types are set; for EXPLAIN, placeholders holds
+ * each expression's text instead, and it is written in place of the value.
+ */
+typedef struct DefenderParamValues
+{
+	int			count;
+	Datum	   *values;
+	bool	   *nulls;
+	Oid		   *types;
+	char	  **placeholders;
+} DefenderParamValues;
+
+/* What a list request asks for, beyond the resource. */
+typedef struct DefenderListRequest
+{
+	List	   *filter;			/* filter tree, or NIL */
+	char	   *orderby;		/* e.g. "createdDateTime desc", or NULL */
+	bool		expand_alerts;
+	bool		count_only;		/* $count=true&$top=1 */
+	bool		count_pages;	/* $count=true, so that pages can go in parallel */
+	bool		omit_paging;	/* stop before $count/$skip/$top (a page prefix) */
+	bool		select_id;		/* $select=id: only the rows' ids are wanted */
+	int64		top;			/* rows per page, 0 for the resource's page size */
+	int64		skip;
+	const char *top_text;		/* for EXPLAIN: a placeholder instead of top */
+	const char *skip_text;		/* likewise for skip */
+} DefenderListRequest;
+
+typedef enum DefenderRender
+{
+	RENDER_FALSE,				/* no row can match: send nothing */
+	RENDER_TRUE,				/* every row matches: no $filter */
+	RENDER_FILTER				/* a $filter was written */
+} DefenderRender;
+
+/* deparse_filter.c: the language-independent part of writing a filter */
+typedef enum DefenderPrecedence
+{
+	PREC_ATOM,					/* needs no parentheses */
+	PREC_AND,					/* a and b */
+	PREC_OR						/* a or b */
+} DefenderPrecedence;
+
+typedef struct DefenderWritten
+{
+	DefenderRender render;
+	DefenderPrecedence prec;
+} DefenderWritten;
+
+extern const DefenderWritten WRITTEN_TRUE;
+extern const DefenderWritten WRITTEN_FALSE;
+extern const DefenderWritten WRITTEN_ATOM;
+extern const DefenderWritten WRITTEN_AND;
+extern const DefenderWritten WRITTEN_OR;
+
+/* A leaf's value, resolved (see defender_leaf_value). */
+typedef struct DefenderLeafValue
+{
+	bool		placeholder;	/* EXPLAIN of a non-constant: text shows it */
+	const char *text;
+	bool		isnull;
+	Datum		datum;
+	Oid			type;
+} DefenderLeafValue;
+
+typedef DefenderWritten (*DefenderLeafWriter) (StringInfo buf, List *leaf,
+											   const DefenderParamValues *params,
+											   void *arg);
+typedef DefenderWritten (*DefenderElementWriter) (StringInfo buf, DefenderFilterOp op,
+												  Datum value, Oid type, void *arg);
+
+extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
+										   DefenderLeafWriter write_leaf,
+										   const DefenderParamValues *params, void *arg);
+extern DefenderWritten defender_write_array(StringInfo buf, Datum array, bool is_and,
+											DefenderElementWriter write_element, void *arg);
+extern DefenderWritten defender_join_parts(StringInfo buf, List *parts, bool is_and);
+extern void defender_leaf_value(Node *valnode, const DefenderParamValues *params,
+								DefenderLeafValue *v);
+
+extern DefenderRender defender_render_filter(StringInfo buf, List *tree,
+											 const DefenderParamValues *params,
+											 const GraphResource *resource);
+extern DefenderRender defender_deparse_list(StringInfo buf, bool encode,
+											const DefenderOptions *opts,
+											const GraphResource *resource,
+											const DefenderListRequest *req,
+											const DefenderParamValues *params);
+extern void defender_append_ticks(StringInfo buf, int64 ticks);
+
+/*
+ * "column op x" for a datetime column, as a test on Graph's (and Kusto's)
+ * 100 ns ticks: see defender_datetime_comparison.
+ */
+typedef enum DefenderTickTest
+{
+	TICKS_NONE,					/* no value satisfies it */
+	TICKS_ALL,					/* every value (not null) satisfies it */
+	TICKS_LT,					/* ticks < hi */
+	TICKS_GE,					/* ticks >= lo */
+	TICKS_IN,					/* lo <= ticks < hi */
+	TICKS_OUT					/* ticks < lo or ticks >= hi */
+} DefenderTickTest;
+
+typedef struct DefenderTickRange
+{
+	DefenderTickTest test;
+	int64		lo;
+	int64		hi;
+} DefenderTickRange;
+
+extern DefenderTickRange defender_datetime_comparison(TimestampTz x, DefenderFilterOp op,
+													  int32 typmod);
+
+/* writes "column >= ticks" (at_or_above) or "column < ticks" */
+typedef void (*DefenderBoundWriter) (StringInfo buf, bool at_or_above, int64 ticks, void *arg);
+/* writes "column has a value" (or nothing, returning WRITTEN_TRUE) */
+typedef DefenderWritten (*DefenderAnyValueWriter) (StringInfo buf, void *arg);
+
+extern DefenderWritten defender_write_tick_range(StringInfo buf, DefenderTickRange r,
+												 DefenderBoundWriter write_bound,
+												 DefenderAnyValueWriter write_any_value,
+												 void *arg);
+extern void defender_deparse_lookup(StringInfo buf, bool encode,
+									const DefenderOptions *opts,
+									const GraphResource *resource,
+									const char *id, bool expand_alerts);
+
+/* deparse_kql.c */
+typedef struct DefenderKqlRequest
+{
+	const char *source;			/* table name, or a KQL query to wrap */
+	bool		source_is_query;
+	List	   *filter;			/* filter tree, or NIL */
+	List	   *project;		/* KQL column names, or NIL for all */
+	const char *sort;			/* "A asc nulls last, ...", or NULL */
+	int64		take;			/* 0: none */
+	const char *take_text;		/* for EXPLAIN: a placeholder */
+	bool		count_only;		/* | summarize count() */
+	const char *summarize;		/* | summarize <this>, or NULL */
+	bool		count_rows;		/* | count: how many rows, none of their values */
+} DefenderKqlRequest;
+
+extern DefenderRender defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
+										   const DefenderParamValues *params);
+extern void defender_append_kql_string(StringInfo buf, const char *text);
+extern void defender_append_kql_name(StringInfo buf, const char *name);
+
+#endif							/* DEFENDER_PLAN_H */

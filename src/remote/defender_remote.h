@@ -1,0 +1,150 @@
+/*-------------------------------------------------------------------------
+ *
+ * defender_remote.h
+ *		  The PostgreSQL side of talking to Graph and the MDE API.
+ *
+ * From the top: request.c sends an authenticated request (token, 401
+ * refresh, cache, the API's errors) and pager.c walks the pages of a
+ * collection through it; auth.c gets the bearer tokens; connection.c is
+ * the transport (interruptible waits, retries, transport errors) under
+ * both; secrets.c reads the credentials kept in files and
+ * response_cache.c keeps answers for cache_ttl.  Called by the scans,
+ * UPDATE, the functions, the options and IMPORT; it calls the client
+ * layer (src/client/) for the transfers and the catalog.
+ *
+ * src/remote/defender_remote.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DEFENDER_REMOTE_H
+#define DEFENDER_REMOTE_H
+
+#include "lib/stringinfo.h"
+#include "utils/memutils.h"
+
+#include "defender_client.h"
+#include "defender_fdw.h"
+
+/* connection.c */
+#define DEFENDER_ALLOW_NOT_FOUND	0x01	/* return a 404 instead of raising */
+#define DEFENDER_ALLOW_BAD_REQUEST	0x02	/* return a 400 instead of raising */
+#define DEFENDER_CACHEABLE			0x04	/* a read whose answer cache_ttl may keep */
+
+/*
+ * One response handed back to a caller.  body is malloc'd by the client;
+ * it is freed when the memory context the response was created in is
+ * reset or deleted, including on error, or earlier by
+ * defender_response_release().
+ */
+typedef struct DefenderResponse
+{
+	DfwHttpResponse http;
+	MemoryContextCallback free_body;
+	bool		from_cache;		/* answered by response_cache.c, nothing sent */
+} DefenderResponse;
+
+extern DefenderResponse *defender_api_request(const DefenderOptions *opts,
+											  const char *audience,
+											  const char *method,
+											  const char *url,
+											  const char *display,
+											  const char *body,
+											  int flags);
+extern DefenderResponse *defender_http_send(const DefenderOptions *opts,
+											const char *method,
+											const char *url,
+											const char *origin,
+											const char *display,
+											const char *const *headers,
+											const char *body, size_t body_len,
+											bool idempotent);
+typedef struct DefenderPendingGet DefenderPendingGet;
+extern DefenderPendingGet *defender_api_get_start(const DefenderOptions *opts,
+												  const char *audience,
+												  const char *url,
+												  const char *display);
+extern DefenderResponse *defender_api_get_finish(DefenderPendingGet *get);
+extern char *defender_resource_url(const DefenderOptions *opts, const char *resource,
+								   const char *method, char **display);
+extern void defender_response_release(DefenderResponse *response);
+extern void defender_sleep_ms(long ms);
+extern char *defender_redact(const DefenderOptions *opts, const char *text);
+extern char *defender_url_encode(const char *text);
+extern bool defender_url_origin(const char *url, DfwOrigin *origin, char **rest, char **why);
+extern bool defender_same_origin(const DfwOrigin *a, const DfwOrigin *b);
+extern char *defender_origin_text(const DfwOrigin *origin);
+extern char *defender_display_text(const char *text);
+extern bool defender_id_is_segment(const char *id);
+extern char *defender_id_segment(const char *id, const char *what);
+extern char *defender_new_client_request_id(void);
+extern void defender_connection_init(void);
+
+/* response_cache.c */
+extern bool defender_cache_lookup(const DefenderOptions *opts, const char *method,
+								  const char *url, const char *body,
+								  DefenderResponse *response);
+extern void defender_cache_store(const DefenderOptions *opts, const char *method,
+								 const char *url, const char *body,
+								 const DefenderResponse *response);
+extern void defender_cache_forget_all(void);
+
+/* auth.c */
+extern const char *defender_get_token(const DefenderOptions *opts,
+									  const char *resource_url,
+									  bool force_refresh);
+extern void defender_forget_token(const DefenderOptions *opts,
+								  const char *resource_url);
+
+/* secrets.c: credentials kept in files */
+struct stat;
+extern const char *defender_secret_file(const char *path, const char *option);
+extern const char *defender_secret_file_cached(const char *path);
+extern const char *defender_client_secret(const DefenderOptions *opts);
+extern const char *defender_proxy_password(const DefenderOptions *opts);
+extern void defender_check_private_file(const char *path, const struct stat *st,
+										const char *what);
+extern void defender_on_secret_rotation(void (*callback) (void));
+
+/* pager.c */
+struct json_t;
+typedef struct DefenderPager DefenderPager;
+
+/*
+ * How a pager may fetch pages in parallel: the first request carries
+ * $count=true, and once @odata.count is known the remaining pages are
+ * asked for as prefix&$skip=N&$top=M, up to parallel at a time.
+ */
+typedef struct DefenderPaging
+{
+	int			parallel;		/* pages in flight at once (>= 2) */
+	const char *prefix;			/* the request without $count/$skip/$top */
+	const char *display_prefix; /* the same for messages */
+	int64		page_size;		/* $top of every page */
+	int64		first_skip;		/* $skip of the first request */
+	int64		row_limit;		/* rows wanted, -1: all */
+} DefenderPaging;
+
+extern DefenderPager *defender_pager_begin(const DefenderOptions *opts,
+										   const char *first_url,
+										   const char *display,
+										   MemoryContext page_cxt,
+										   int rejections,
+										   const DefenderPaging *paging);
+/* defender_pager_begin's rejections: what a 400 to the first page may mean */
+#define DEFENDER_PAGER_FILTER		0x01	/* the pushed-down filter is refused */
+#define DEFENDER_PAGER_PAGE_SIZE	0x02	/* $top is above the service's cap */
+extern int	defender_pager_page_limit(DefenderPager *pager);
+extern void defender_pager_raise_rejection(DefenderPager *pager);
+extern struct json_t *defender_pager_next(DefenderPager *pager);
+extern void defender_pager_rewind(DefenderPager *pager);
+extern bool defender_pager_rejected(DefenderPager *pager, DfwGraphError *err);
+extern struct json_t *defender_pager_document(DefenderPager *pager);
+extern int	defender_pager_requests(DefenderPager *pager);
+extern struct json_t *defender_fetch_entity(const DefenderOptions *opts,
+											const char *url, const char *display,
+											MemoryContext page_cxt);
+extern struct json_t *defender_patch_entity(const DefenderOptions *opts,
+											const char *path, const char *body,
+											MemoryContext cxt);
+
+#endif							/* DEFENDER_REMOTE_H */

@@ -1,0 +1,303 @@
+/*-------------------------------------------------------------------------
+ *
+ * request.c
+ *		  Authenticated requests to Graph and the Defender for Endpoint API.
+ *
+ * The one place where a bearer token meets a request: a token from auth.c,
+ * a fresh client-request-id, the response cache of cache_ttl, one more try
+ * with a fresh token when the API answers 401, and the API's error turned
+ * into an ERROR.  Retries of a throttled or broken transfer happen below,
+ * in the transport (connection.c), once for every kind of request.  Pages
+ * requested ahead (defender_api_get_start/finish) take the same path when
+ * their answer is one a single request would retry.
+ *
+ * Layering: request.c calls auth.c and connection.c; auth.c calls only
+ * connection.c (its token requests are plain transfers); connection.c
+ * calls neither.  Everything above src/remote/ sends through this file.
+ *
+ * src/remote/request.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "defender_catalog.h"
+#include "defender_remote.h"
+#include "transport.h"
+
+#define API_HEADERS			5	/* api_headers() writes at most 4 and a NULL */
+#define TRANSFER_SLOTS_KEPT	2	/* never used for pages requested ahead */
+
+/*
+ * api_headers
+ *		The headers of an authenticated API request, NULL-terminated, into
+ *		h (API_HEADERS slots): the Authorization line given, a fresh
+ *		client-request-id, Accept, and Content-Type when there is a body.
+ */
+static void
+api_headers(const char **h, const char *authorization, const char *client_request_id,
+			bool json_body)
+{
+	int			n = 0;
+
+	h[n++] = authorization;
+	h[n++] = psprintf("client-request-id: %s", client_request_id);
+	h[n++] = "Accept: application/json";
+	if (json_body)
+		h[n++] = "Content-Type: application/json; charset=utf-8";
+	h[n] = NULL;
+}
+
+/*
+ * defender_api_request
+ *		Send an authenticated request to Graph (audience graph_url) or the
+ *		Defender for Endpoint API (audience mde_url).
+ *
+ * A 401 gets one fresh token and one more try.  Success (2xx), and 404
+ * when DEFENDER_ALLOW_NOT_FOUND is set, is returned; any other status
+ * raises an ERROR describing it.
+ */
+DefenderResponse *
+defender_api_request(const DefenderOptions *opts, const char *audience,
+					 const char *method, const char *url, const char *display,
+					 const char *body, int flags)
+{
+	bool		refreshed = false;
+	const char *service = strcmp(audience, opts->mde_url) == 0 ?
+		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
+
+	display = defender_display_text(display);
+	if (flags & DEFENDER_CACHEABLE)
+	{
+		DefenderResponse *cached = defender_new_response();
+
+		if (defender_cache_lookup(opts, method, url, body, cached))
+		{
+			elog(DEBUG1, "defender_fdw: %s -> %ld from the cache", display, cached->http.status);
+			return cached;
+		}
+	}
+	else if (strcmp(method, "GET") != 0)
+		defender_cache_forget_all();	/* a write: cached reads may be stale */
+
+	for (;;)
+	{
+		const char *token = defender_get_token(opts, audience, refreshed);
+		char	   *client_request_id = defender_new_client_request_id();
+		const char *headers[API_HEADERS];
+		DefenderResponse *response;
+		long		status;
+
+		api_headers(headers, psprintf("Authorization: Bearer %s", token),
+					client_request_id, body != NULL);
+
+		response = defender_http_send(opts, method, url, audience, display, headers,
+									  body, body ? strlen(body) : 0,
+									  strcmp(method, "GET") == 0);
+		/* The header held a credential; do not leave it lying in memory. */
+		explicit_bzero((char *) headers[0], strlen(headers[0]));
+		pfree((char *) headers[0]);
+
+		status = response->http.status;
+		if (status == 401 && !refreshed)
+		{
+			elog(DEBUG1, "defender_fdw: %s answered 401; refreshing the token once", display);
+			defender_response_release(response);
+			defender_forget_token(opts, audience);
+			refreshed = true;
+			continue;
+		}
+		if (status >= 200 && status < 300 && (flags & DEFENDER_CACHEABLE))
+			defender_cache_store(opts, method, url, body, response);
+		if ((status >= 200 && status < 300) ||
+			(status == 404 && (flags & DEFENDER_ALLOW_NOT_FOUND)) ||
+			(status == 400 && (flags & DEFENDER_ALLOW_BAD_REQUEST)))
+			return response;
+
+		defender_report_api_error(opts, response, service, display, client_request_id);
+	}
+}
+
+/*
+ * Pages requested ahead: defender_api_get_start() sends a GET and returns
+ * at once; defender_api_get_finish() waits for its answer.  Meanwhile the
+ * backend does other work (returns the previous page's rows) and other
+ * requests may run on the client's free slots.
+ */
+struct DefenderPendingGet
+{
+	const DefenderOptions *opts;
+	const char *audience;
+	char	   *url;
+	char	   *display;
+	char	   *client_request_id;
+	DefenderResponse *response;
+	bool		from_cache;		/* answered by cache_ttl's cache */
+	bool		sent;			/* started on a slot (else sent at finish) */
+	DfwTicket	ticket;
+	TimestampTz started;
+	MemoryContextCallback cancel;	/* stops the transfer with the context */
+};
+
+static void
+cancel_pending_get(void *arg)
+{
+	DefenderPendingGet *get = (DefenderPendingGet *) arg;
+
+	if (get->sent)
+		dfw_client_cancel(defender_transport_client(), get->ticket);
+	get->sent = false;
+}
+
+/*
+ * defender_api_get_start
+ *		Send a GET to Graph or the MDE API without waiting for the answer.
+ *
+ * Everything lives in CurrentMemoryContext; when that context goes away
+ * first (the scan ended early, or failed), the transfer is stopped, so
+ * libcurl never writes into freed memory.  When the client has no slot to
+ * spare (TRANSFER_SLOTS_KEPT stay free for ordinary requests), the request
+ * is sent by defender_api_get_finish() instead.
+ */
+DefenderPendingGet *
+defender_api_get_start(const DefenderOptions *opts, const char *audience,
+					   const char *url, const char *display)
+{
+	DefenderPendingGet *get = palloc0(sizeof(DefenderPendingGet));
+	DfwClient  *client = defender_transport_client();
+	const char *headers[API_HEADERS];
+	char	   *authorization;
+	DfwHttpRequest request;
+
+	get->opts = opts;
+	get->audience = audience;
+	get->url = pstrdup(url);
+	get->display = pstrdup(defender_display_text(display));
+	get->response = defender_new_response();
+	get->ticket.slot = -1;
+	get->cancel.func = cancel_pending_get;
+	get->cancel.arg = get;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &get->cancel);
+
+	if (defender_cache_lookup(opts, "GET", url, NULL, get->response))
+	{
+		get->from_cache = true;
+		return get;
+	}
+	if (dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
+		return get;
+
+	authorization = psprintf("Authorization: Bearer %s",
+							 defender_get_token(opts, audience, false));
+	get->client_request_id = defender_new_client_request_id();
+	api_headers(headers, authorization, get->client_request_id, false);
+	defender_init_request(&request, opts, "GET", get->url, audience, headers, NULL, 0);
+	get->started = GetCurrentTimestamp();
+	/* libcurl copies the URL and headers: the credential can go now */
+	get->sent = dfw_client_start(client, &request, &get->response->http,
+								 &get->ticket) == DFW_CLIENT_OK;
+	explicit_bzero(authorization, strlen(authorization));
+	pfree(authorization);
+	if (get->sent)
+	{
+		DfwWait		wait;
+
+		/* put the request on the wire now, not at the next wait */
+		(void) dfw_client_step(client, &wait);
+	}
+	else
+	{
+		/* no transfer: send it afresh at finish */
+		dfw_response_free_body(&get->response->http);
+		dfw_response_init(&get->response->http);
+	}
+	return get;
+}
+
+/*
+ * defender_api_get_finish
+ *		The answer to a defender_api_get_start(), which is a 2xx; any other
+ *		outcome is an ERROR, as for one defender_api_request().
+ *
+ * What a single request would retry (429, 503, 504, 401, a broken or
+ * timed-out transfer: a page requested ahead may have waited long for its
+ * turn) is sent again through defender_api_request(), which owns retries,
+ * token refresh and their error reports.
+ */
+DefenderResponse *
+defender_api_get_finish(DefenderPendingGet *get)
+{
+	DfwClient  *client = defender_transport_client();
+	DfwHttpResponse *r = &get->response->http;
+	const char *service = strcmp(get->audience, get->opts->mde_url) == 0 ?
+		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
+
+	if (get->from_cache)
+		return get->response;
+	if (!get->sent)
+		return defender_api_request(get->opts, get->audience, "GET", get->url,
+									get->display, NULL, DEFENDER_CACHEABLE);
+
+	PG_TRY();
+	{
+		defender_wait_for_ticket(client, get->ticket);
+	}
+	PG_CATCH();
+	{
+		cancel_pending_get(get);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	(void) dfw_client_collect(client, get->ticket, r);
+	get->sent = false;
+
+	elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms since sent ahead, request-id %s)",
+		 get->display, r->status,
+		 r->error != DFW_CLIENT_OK ? ", " : "",
+		 r->error != DFW_CLIENT_OK ? r->error_message : "",
+		 (long) ((GetCurrentTimestamp() - get->started) / 1000),
+		 r->request_id[0] ? r->request_id : "none");
+
+	if (r->error == DFW_CLIENT_OK && r->status >= 200 && r->status < 300)
+	{
+		defender_cache_store(get->opts, "GET", get->url, NULL, get->response);
+		return get->response;
+	}
+	/* what one request would retry: send it again, alone */
+	if (r->error == DFW_CLIENT_OK ?
+		(r->status == 401 || defender_status_is_retryable(r->status, true)) :
+		(r->error == DFW_CLIENT_TRANSFER_FAILED || r->error == DFW_CLIENT_CONNECT_FAILED ||
+		 r->error == DFW_CLIENT_TIMED_OUT))
+	{
+		defender_response_release(get->response);
+		return defender_api_request(get->opts, get->audience, "GET", get->url,
+									get->display, NULL, DEFENDER_CACHEABLE);
+	}
+	if (r->error != DFW_CLIENT_OK)
+		defender_report_transport_error(get->opts, get->response, get->url, get->display);
+	defender_report_api_error(get->opts, get->response, service, get->display,
+					 get->client_request_id);
+	return NULL;				/* not reached */
+}
+
+/*
+ * defender_resource_url
+ *		The URL of a Graph resource of the catalog (graph_catalog.c), below
+ *		the server's graph_url and api_version, and in *display how a
+ *		message or EXPLAIN shows the request: "METHOD /{api_version}/path".
+ */
+char *
+defender_resource_url(const DefenderOptions *opts, const char *resource,
+					  const char *method, char **display)
+{
+	const GraphResource *r = graph_find_resource(resource);
+
+	if (r == NULL)
+		elog(ERROR, "defender_fdw: no Graph resource \"%s\" in the catalog", resource);
+	if (display)
+		*display = psprintf("%s /%s/%s", method, opts->api_version, r->path);
+	return psprintf("%s/%s/%s", opts->graph_url, opts->api_version, r->path);
+}
