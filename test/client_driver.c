@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * client_driver.c
- *		Drives the client layer (src/defender_client.c) without a backend,
+ *		Drives the client layer (src/client/defender_client.c) without a backend,
  *		for valgrind.
  *
  * defender_client.c includes no PostgreSQL header, so it links into this
