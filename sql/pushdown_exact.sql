@@ -223,3 +223,19 @@ SELECT n, clause, c.rows, c.same
 FROM last_instant_cases, both_ways(format('SELECT id FROM exact.edges WHERE %s', clause)) c ORDER BY n;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM exact.edges WHERE event_time >= '10000-01-01 00:00:00+00';
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM exact.edges WHERE event_time > '10000-01-01 00:00:00+00';
+-- (c) A disjunction left with one part after the others fold away keeps
+--     its precedence: an IN list alone in an OR is still an OR, and the
+--     enclosing AND parenthesizes it (KQL's and OData's "and" binds tighter)
+IMPORT FOREIGN SCHEMA hunting LIMIT TO (device_process_events) FROM SERVER defender INTO exact;
+SELECT rows, same FROM both_ways($$SELECT p.process_command_line FROM exact.device_process_events p
+  WHERE NOT (p.account_upn IS NOT NULL) AND (p.account_upn = ANY (ARRAY['']::text[])
+     OR p.account_upn IN ('bob@contoso.example', 'j.doe@fabrikam.com', 'eve@contoso.com'))$$);
+SELECT count(*) > 0 AS matches_without_the_null_test FROM exact.device_process_events p
+  WHERE p.account_upn IN ('bob@contoso.example', 'j.doe@fabrikam.com', 'eve@contoso.com');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT p.process_command_line FROM exact.device_process_events p
+  WHERE NOT (p.account_upn IS NOT NULL) AND (p.account_upn = ANY (ARRAY['']::text[])
+     OR p.account_upn IN ('bob@contoso.example', 'j.doe@fabrikam.com', 'eve@contoso.com'));
+SELECT rows, same FROM both_ways($$SELECT id FROM incidents
+  WHERE assigned_to IS NULL AND (status = ANY (ARRAY['bogus']) OR severity IN ('high', 'low'))$$);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM incidents
+  WHERE assigned_to IS NULL AND (status = ANY (ARRAY['bogus']) OR severity IN ('high', 'low'));

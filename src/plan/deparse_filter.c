@@ -78,6 +78,7 @@ defender_write_tree(StringInfo buf, List *node, DefenderLeafWriter write_leaf,
 	int			kind = intVal(linitial(node));
 	bool		is_and = (kind == FT_AND);
 	List	   *parts = NIL;
+	DefenderWritten last = WRITTEN_ATOM;
 	ListCell   *lc;
 
 	if (kind == FT_LEAF)
@@ -97,7 +98,21 @@ defender_write_tree(StringInfo buf, List *node, DefenderLeafWriter write_leaf,
 		if (w.render == RENDER_TRUE && !is_and)
 			return WRITTEN_TRUE;
 		if (w.render == RENDER_FILTER)
+		{
 			add_part(&parts, part, w, is_and);
+			last = (w.prec == PREC_OR && is_and) ? WRITTEN_ATOM : w;
+		}
+	}
+
+	/*
+	 * One part left (the others folded away) is that part, with its own
+	 * precedence: "a or b" left alone in an OR is still an OR, which an
+	 * enclosing AND must parenthesize.
+	 */
+	if (list_length(parts) == 1)
+	{
+		appendStringInfoString(buf, ((StringInfo) linitial(parts))->data);
+		return last;
 	}
 	return defender_join_parts(buf, parts, is_and);
 }
