@@ -2,7 +2,7 @@
 (hunting_fixtures.py) and POST /security/runHuntingQuery (hunting.py).
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s emulator -p 'test_*.py'
+    /usr/bin/python3 -m unittest discover -s test/emulator/tests -p 'test_*.py'
 """
 
 import http.client
@@ -16,12 +16,9 @@ import time
 import unittest
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import hunting_fixtures   # noqa: E402  (needs the path above)
+from test_emulator import SCRIPT   # first: puts test/emulator/ on the path
+import hunting_fixtures   # noqa: E402
 import kql                # noqa: E402
-SCRIPT = os.path.join(HERE, "graph_emulator.py")
 TENANT = "00000000-0000-0000-0000-000000000001"
 CLIENT = "11111111-1111-1111-1111-111111111111"
 SECRET = "test-secret-value"
