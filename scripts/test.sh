@@ -48,7 +48,7 @@ dfw_setup
 run_check "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/pgxn_meta.py" "$REPO_DIR"
 
-run_check "README's options, functions and packages against src/options/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
+run_check "the docs' options, functions and packages against src/options/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"
 
 # The layers of src/ (listed in src/defender_fdw.h) call downwards only:
@@ -116,7 +116,7 @@ run_check "memory and file descriptors over 5,000 scans in one backend" \
 run_check "quoting: random strings through WHERE, parsed back by the emulator" \
     "$PYTHON" "$REPO_DIR/test/checks/quoting_check.py" "$EMULATOR_URL"
 
-run_check "every SQL example of README.md, as written, against the emulator (test/checks/doc_examples.py)" \
+run_check "every SQL example of README.md and doc/*.md, as written, in reading order, against the emulator (test/checks/doc_examples.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_examples.py" "$PGBIN/psql" "$EMULATOR_URL"
 
 # Random queries, each with pushdown on and off: any difference fails.  A
