@@ -14,7 +14,7 @@ PACKAGES=(build-essential pkg-config "postgresql-$PG_MAJOR" "postgresql-server-d
           libcurl4-openssl-dev libjansson-dev libssl-dev python3 curl ca-certificates openssl jq
           "postgresql-$PG_MAJOR-cron")
 # scripts/test.sh adds these: valgrind for the client layer, clang and its
-# libFuzzer runtime for fuzz/ (gcc's libasan comes with build-essential),
+# libFuzzer runtime for test/fuzz/ (gcc's libasan comes with build-essential),
 # psycopg2 for test/checks/differential.py, Debian's packaging tools for
 # test/package/check.sh (pg_buildext comes with postgresql-server-dev-all),
 # and a JSON Schema validator for META.json
@@ -56,9 +56,9 @@ SANITIZE_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 # Rebuild the extension with AddressSanitizer + UBSan and restart the cluster
 # with the ASan runtime preloaded into the postmaster (an instrumented
 # library cannot be loaded into an uninstrumented program otherwise), and
-# test/asan_init_first.c, without which the postmaster hangs at start-up.
+# test/client/asan_init_first.c, without which the postmaster hangs at start-up.
 # detect_leaks=0: PostgreSQL never frees much of what it allocates at exit,
-# by design, and memory contexts are checked by memory_check.py instead.
+# by design, and memory contexts are checked by test/checks/memory_check.py instead.
 # The reports go to the server log (stderr) and to files $WORK_DIR/asan.*,
 # read by dfw_sanitizer_reports.
 dfw_sanitizer_cluster() {
@@ -66,7 +66,7 @@ dfw_sanitizer_cluster() {
     asan=$(gcc -print-file-name=libasan.so)
     [ -e "$asan" ] || die "libasan.so not found (gcc's sanitizer runtime)"
     gcc -shared -fPIC -fsanitize=address -Wl,-z,initfirst -o "$WORK_DIR/asan_init_first.so" \
-        "$REPO_DIR/test/asan_init_first.c" || die "could not build test/asan_init_first.c"
+        "$REPO_DIR/test/client/asan_init_first.c" || die "could not build test/client/asan_init_first.c"
     chmod 755 "$WORK_DIR/asan_init_first.so"
     as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -m fast -w stop >/dev/null
     dfw_build_install "$SANITIZE_FLAGS"
@@ -129,7 +129,7 @@ launch_server() {
     local script=$1 name=$2 i
     shift 2
     local portfile="$WORK_DIR/$name.port" logfile="$WORK_DIR/$name.log"
-    case "$script" in */*) script="$REPO_DIR/$script" ;; *) script="$REPO_DIR/emulator/$script" ;; esac
+    case "$script" in */*) script="$REPO_DIR/$script" ;; *) script="$REPO_DIR/test/emulator/$script" ;; esac
     "$PYTHON" "$script" --host 127.0.0.1 --port 0 \
         --port-file "$portfile" "$@" >"$logfile" 2>&1 &
     LAUNCHED_PID=$!
@@ -244,7 +244,7 @@ unix_socket_directories = '$WORK_DIR'
 fsync = off
 max_connections = 20
 log_line_prefix = '%m [%p] '
-# scripts/check_secrets.py reads this log: everything the server can say
+# test/checks/secrets_check.py reads this log: everything the server can say
 # (the request lines are DEBUG1/DEBUG2) and every statement
 log_min_messages = debug5
 log_statement = all

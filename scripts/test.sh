@@ -48,7 +48,7 @@ dfw_setup
 run_check "META.json against the PGXN meta spec (test/checks/pgxn_meta.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/pgxn_meta.py" "$REPO_DIR"
 
-run_check "README's options, functions and packages against src/options/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
+run_check "the docs' options, functions and packages against src/options/option.c, the SQL scripts and lib.sh (test/checks/doc_reference.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_reference.py" "$REPO_DIR"
 
 # The layers of src/ (listed in src/defender_fdw.h) call downwards only:
@@ -57,7 +57,7 @@ run_check "no call cycle between the files or folders of src/ (test/checks/no_ca
     "$PYTHON" "$REPO_DIR/test/checks/no_call_cycles.py" "$REPO_DIR"
 
 log "emulator self-test"
-if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s emulator -p 'test_*.py' 2>&1); then
+if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s test/emulator/tests -p 'test_*.py' 2>&1); then
     status=0
 else
     status=1
@@ -111,12 +111,12 @@ run_regress() {
 run_regress ""
 
 run_check "memory and file descriptors over 5,000 scans in one backend" \
-    "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL"
+    "$PYTHON" "$REPO_DIR/test/checks/memory_check.py" "$EMULATOR_URL"
 
 run_check "quoting: random strings through WHERE, parsed back by the emulator" \
-    "$PYTHON" "$REPO_DIR/scripts/quoting_check.py" "$EMULATOR_URL"
+    "$PYTHON" "$REPO_DIR/test/checks/quoting_check.py" "$EMULATOR_URL"
 
-run_check "every SQL example of README.md, as written, against the emulator (test/checks/doc_examples.py)" \
+run_check "every SQL example of README.md and doc/*.md, as written, in reading order, against the emulator (test/checks/doc_examples.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/doc_examples.py" "$PGBIN/psql" "$EMULATOR_URL"
 
 # Random queries, each with pushdown on and off: any difference fails.  A
@@ -130,7 +130,7 @@ run_check "differential: ${DIFF_QUERIES:-2000} random queries with pushdown on a
 # log_min_messages = debug5 and
 # log_statement = all.
 run_check "secrets in the server log" \
-    "$PYTHON" "$REPO_DIR/scripts/check_secrets.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql
+    "$PYTHON" "$REPO_DIR/test/checks/secrets_check.py" "$WORK_DIR/postgres.log" "$EMULATOR_URL" "$REPO_DIR"/sql/*.sql
 
 # Issue 13's property: generated endpoints are refused before any I/O or
 # reach only the emulator; the hostile listener heard nothing, all run long.
@@ -141,9 +141,9 @@ run_check "endpoints: ${PROPERTY_COUNT:-3000} generated, none may leave graph_ur
 run_check "src/client/ includes no PostgreSQL header (test/checks/client_no_postgres.sh)" \
     bash "$REPO_DIR/test/checks/client_no_postgres.sh" "$REPO_DIR"
 
-log "client layer under valgrind (test/client_driver.c)"
+log "client layer under valgrind (test/client/client_driver.c)"
 if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src/client" -o "$WORK_DIR/client_driver" \
-        "$REPO_DIR/test/client_driver.c" "$REPO_DIR/src/client/defender_client.c" \
+        "$REPO_DIR/test/client/client_driver.c" "$REPO_DIR/src/client/defender_client.c" \
         $(pkg-config --cflags --libs libcurl jansson) \
     && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
         "$WORK_DIR/client_driver" "$EMULATOR_URL" "$EMULATOR_TLS_URL" "$EMULATOR_TLS_CA"; then
@@ -153,13 +153,13 @@ else
 fi
 
 log "fuzzing the literal writers and the converter (${FUZZ_SECONDS:-20} s each)"
-if make -C "$REPO_DIR/fuzz" -s clean all run PG_CONFIG="$PG_CONFIG" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" \
+if make -C "$REPO_DIR/test/fuzz" -s clean all run PG_CONFIG="$PG_CONFIG" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" \
         WORK="$WORK_DIR/fuzz"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))
 fi
-make -C "$REPO_DIR/fuzz" -s clean >/dev/null 2>&1 || true
+make -C "$REPO_DIR/test/fuzz" -s clean >/dev/null 2>&1 || true
 
 # The same regression suite against a build of the extension with
 # AddressSanitizer and UndefinedBehaviorSanitizer (SANITIZE=0 skips it).
@@ -172,8 +172,8 @@ if [ "${SANITIZE:-1}" != 0 ]; then
     # memory figures mean nothing there (quarantine), fds and errors do
     log "1,000 scans with errors and the quoting check under AddressSanitizer"
     if MEMCHECK_SCANS=1000 MEMCHECK_WARMUP=100 MEMCHECK_LIMIT_MB=0 \
-            "$PYTHON" "$REPO_DIR/scripts/memory_check.py" "$EMULATOR_URL" \
-        && QUOTING_COUNT=60 "$PYTHON" "$REPO_DIR/scripts/quoting_check.py" "$EMULATOR_URL"; then
+            "$PYTHON" "$REPO_DIR/test/checks/memory_check.py" "$EMULATOR_URL" \
+        && QUOTING_COUNT=60 "$PYTHON" "$REPO_DIR/test/checks/quoting_check.py" "$EMULATOR_URL"; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))

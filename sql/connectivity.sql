@@ -1,7 +1,7 @@
 --
 -- connectivity: a forward proxy for every request, and national clouds.
 --
--- scripts/lib.sh starts two proxies on loopback (emulator/proxy.py): an
+-- scripts/lib.sh starts two proxies on loopback (test/emulator/proxy.py): an
 -- open one (defender_test.proxy_url) and one that demands credentials
 -- (defender_test.auth_proxy_url: proxy-tester / proxy-pass-value).  Each
 -- logs the requests it forwards.

@@ -1,5 +1,5 @@
 --
--- cookbook: the README's recipes, run against the emulator exactly as
+-- cookbook: the recipes of doc/cookbook.md, run against the emulator exactly as
 -- written there (objects in schema cookbook).
 --
 SELECT emulator_reset();

@@ -68,7 +68,7 @@ INSERT INTO to_close VALUES ('1142'), ('1153');
 UPDATE incidents i SET status = 'resolved' FROM to_close t WHERE i.id = t.incident_id
 RETURNING i.id, i.status;
 
--- The README's triage playbook, as written there
+-- The triage playbook of doc/actions.md, as written there
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 SELECT count(*) AS stale_low_active FROM incidents
 WHERE severity = 'low' AND status = 'active' AND last_update_date_time < now() - interval '30 days';

@@ -2,7 +2,7 @@
 # test/checks/client_no_postgres.sh: nothing under src/client/ may use PostgreSQL.
 #
 # The client layer (libcurl, OpenSSL, jansson) runs where ereport and palloc
-# must not (libcurl's callbacks) and links into test/client_driver.c without a
+# must not (libcurl's callbacks) and links into test/client/client_driver.c without a
 # backend, so it must not include a PostgreSQL header.  Two ways to see it:
 # every quoted #include names a header of src/client/ itself, and every file
 # compiles with no PostgreSQL include directory on the path.

@@ -46,8 +46,6 @@ import re
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 from emulator_control import emulator, server_sql  # noqa: E402
 
 import psycopg2  # noqa: E402  (Debian's python3-psycopg2)

@@ -1,15 +1,23 @@
 #!/usr/bin/python3
 """Every SQL example of the documentation, run as written against the emulator.
 
-Takes each ```sql block of README.md and of doc/*.md (when there are any),
-in document order, and runs it with psql (ON_ERROR_STOP) in a throwaway
+Takes each ```sql block of README.md and of the manual's pages doc/*.md,
+in reading order, and runs it with psql (ON_ERROR_STOP) in a throwaway
 database of the running test cluster, one psql session per block, so that
 later examples see the objects earlier ones created, as a reader going
-through the README would.  Any error fails the check, naming the file and
+through the manual would.  Any error fails the check, naming the file and
 line of the block.
 
-The README's emulator block points the server at http://127.0.0.1:8080 (the
-port its Quick start starts the emulator on); this check replaces that URL
+Reading order (reading_order()): README.md, then the doc/ pages in the
+order the README's table of contents (its "## Contents" section) links to
+them, then any page it does
+not link to, by name; a page it links to that does not exist is skipped.
+So a page may use what the pages before it in the table of contents
+created (doc/install.md makes the server, the user mapping and the graph
+tables), and the table of contents is the one place that decides.
+
+The examples point the server at http://127.0.0.1:8080 (the port
+doc/install.md starts the emulator on); this check replaces that URL
 with the emulator of the test run, and changes nothing else.
 
 Two marks, each an HTML comment (GitHub does not show it) on the line just
@@ -75,6 +83,26 @@ def sql_blocks(path):
         yield start + 1, "\n".join(body) + "\n", mark, reason
 
 
+def reading_order(repo):
+    """README.md, the doc/*.md pages in the order the README's "## Contents"
+    section links to them, then the pages it does not link to, sorted by
+    name."""
+    readme = os.path.join(repo, "README.md")
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    contents = re.search(r"^## Contents\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    if contents is None:
+        raise SystemExit("doc_examples: README.md has no '## Contents' section to take the reading order from")
+    linked = re.findall(r"\]\((doc/[^)#\s]+\.md)(?:#[^)]*)?\)", contents.group(1))
+    pages = sorted(glob.glob(os.path.join(repo, "doc", "*.md")))
+    order = [readme]
+    for link in linked:
+        path = os.path.join(repo, link)
+        if path in pages and path not in order:
+            order.append(path)
+    return order + [p for p in pages if p not in order]
+
+
 def psql(psql_bin, db, sql):
     return subprocess.run([psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", "-"],
                           input=sql, capture_output=True, text=True)
@@ -86,7 +114,7 @@ def main():
         return 2
     psql_bin, emulator_url = sys.argv[1], sys.argv[2].rstrip("/")
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-    files = sys.argv[3:] or [os.path.join(repo, "README.md")] + sorted(glob.glob(os.path.join(repo, "doc", "*.md")))
+    files = sys.argv[3:] or reading_order(repo)
 
     # the emulator's default fixtures, whatever earlier tests did
     req = urllib.request.Request(emulator_url + "/_emulator/reset", data=b"{}", method="POST",

@@ -1,15 +1,15 @@
 #!/usr/bin/python3
-"""README.md's reference lists name every option, SQL function and package.
+"""The docs' reference lists name every option, SQL function and package.
 
 Options: each entry of valid_options[] in src/options/option.c (name and the
-catalog it belongs to) must be a row of the README's table for that
+catalog it belongs to) must be a row of doc/options.md's table for that
 object: "### Server", "### User mapping" or "### Foreign table and columns"
 (column options included), as `name` in the first cell (a cell may list
 several, `table`, `query`).  Functions: each CREATE FUNCTION of the
 extension's SQL scripts (defender_fdw--*.sql) must be named in the first
-column of the "## SQL functions" table.  Packages: each Debian package of
-PACKAGES and TEST_PACKAGES in scripts/lib.sh must be named in the Quick
-start, which says what the scripts install.
+column of doc/options.md's "## SQL functions" table.  Packages: each Debian
+package of PACKAGES and TEST_PACKAGES in scripts/lib.sh must be named in
+README.md's Quick start, which says what the two commands install.
 
 Usage: test/checks/doc_reference.py [REPO_DIR]
 """
@@ -29,14 +29,14 @@ TABLES = {"ForeignServerRelationId": "### Server",
           "AttributeRelationId": "### Foreign table and columns"}
 
 
-def section(readme, heading):
+def section(text, heading):
     """The text from the heading to the next heading of any level ("" if none)."""
-    start = readme.find("\n" + heading + "\n")
+    start = text.find("\n" + heading + "\n")
     if start < 0:
         return ""
-    following = re.search(r"\n#+ ", readme[start + len(heading) + 2:])
-    end = start + len(heading) + 2 + following.start() if following else len(readme)
-    return readme[start:end]
+    following = re.search(r"\n#+ ", text[start + len(heading) + 2:])
+    end = start + len(heading) + 2 + following.start() if following else len(text)
+    return text[start:end]
 
 
 def first_cells(text):
@@ -52,6 +52,8 @@ def first_cells(text):
 def main():
     with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
         readme = f.read()
+    with open(os.path.join(REPO, "doc", "options.md"), encoding="utf-8") as f:
+        reference = f.read()
     with open(os.path.join(REPO, "src", "options", "option.c"), encoding="utf-8") as f:
         option_c = f.read()
     table = option_c[option_c.index("valid_options[] = {"):]
@@ -74,11 +76,11 @@ def main():
         problems.append("found no options in src/options/option.c or no functions in the SQL scripts")
     for name, context in options:
         heading = TABLES[context]
-        if name not in first_cells(section(readme, heading)):
-            problems.append("option %s (%s) is not in README.md's table under %s" % (name, context, heading))
-    listed = first_cells(section(readme, "## SQL functions"))
+        if name not in first_cells(section(reference, heading)):
+            problems.append("option %s (%s) is not in doc/options.md's table under %s" % (name, context, heading))
+    listed = first_cells(section(reference, "## SQL functions"))
     for name in sorted(functions - listed):
-        problems.append("function %s() is not in README.md's table under ## SQL functions" % name)
+        problems.append("function %s() is not in doc/options.md's table under ## SQL functions" % name)
 
     quick_start = section(readme, "## Quick start: two commands")
     for package in packages:
@@ -87,8 +89,8 @@ def main():
 
     scripts = sorted(os.path.basename(s) for s in glob.glob(os.path.join(REPO, "defender_fdw--*.sql")))
     return report("doc_reference", problems,
-                  "the README lists all %d options (src/options/option.c), %d functions (%s) and %d packages "
-                  "(scripts/lib.sh)" % (len(options), len(functions), ", ".join(scripts), len(packages)))
+                  "doc/options.md lists all %d options (src/options/option.c) and %d functions (%s), "
+                  "README.md all %d packages (scripts/lib.sh)" % (len(options), len(functions), ", ".join(scripts), len(packages)))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import urllib.parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from emulator_control import emulator, finish  # noqa: E402
 
 

@@ -94,7 +94,8 @@ echo "lintian: clean (overrides: $(grep -c '^[a-z]' "$REPO_DIR/debian/lintian-ov
 
 # The package holds exactly the library, the control file, every SQL
 # script of the tree (each version and upgrade), the hunting schema, the
-# docs and the lintian overrides.
+# docs (README.md and the manual's pages doc/*.md, uncompressed) and the
+# lintian overrides.
 log "files of $(basename "$DEB")"
 dpkg -c "$DEB"
 expected=$(
@@ -102,7 +103,8 @@ expected=$(
     for f in "$REPO_DIR"/defender_fdw.control "$REPO_DIR"/defender_fdw--*.sql "$REPO_DIR"/defender_fdw_hunting_schema.txt; do
         echo "./usr/share/postgresql/$PG_MAJOR/extension/$(basename "$f")"
     done
-    for f in README.md.gz changelog.gz copyright; do echo "./usr/share/doc/$PACKAGE/$f"; done
+    for f in README.md changelog.gz copyright; do echo "./usr/share/doc/$PACKAGE/$f"; done
+    for f in "$REPO_DIR"/doc/*.md; do echo "./usr/share/doc/$PACKAGE/doc/$(basename "$f")"; done
     echo "./usr/share/lintian/overrides/$PACKAGE"
 )
 actual=$(dpkg -c "$DEB" | awk '$1 !~ /^d/ {print $6}')

@@ -2,18 +2,14 @@
 Endpoint domains endpoint (mde.py).
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s emulator -p 'test_*.py'
+    /usr/bin/python3 -m unittest discover -s test/emulator/tests -p 'test_*.py'
 """
 
-import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
+from test_emulator import EmulatorTestCase  # first: puts test/emulator/ on the path
 import fixtures                             # noqa: E402
 import mde                                  # noqa: E402
-from test_emulator import EmulatorTestCase  # noqa: E402
 
 ENUM_MESSAGE = "The string '%s' is not a valid enumeration type constant."
 

@@ -7,7 +7,7 @@
  * column type's input function.  The input functions are PostgreSQL's
  * (int4in, timestamptz_in, ...) and need a running backend (catalog, type
  * cache, error handling), so they are not fuzzed here; the SQL property
- * test (scripts/quoting_check.py) and the regression suite drive them.
+ * test (test/checks/quoting_check.py) and the regression suite drive them.
  * What convert.c itself does to a value is fuzzed, on the real file:
  *
  *	- jansson_scalar_text(): any JSON text jansson accepts; a string must
@@ -22,11 +22,11 @@
  *	  write the same days, clock and fraction, with the sign on both
  *	  fields.
  *
- * fuzz/fuzz_json_convert.c
+ * test/fuzz/fuzz_json_convert.c
  *
  *-------------------------------------------------------------------------
  */
-#include "../src/scan/convert.c"
+#include "../../src/scan/convert.c"
 
 #include <errno.h>
 #include <stdint.h>

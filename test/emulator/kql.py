@@ -17,7 +17,7 @@ dicts).  Values inside the engine:
 
 Entry point: run(query_text, resolve_table, now_ticks) -> Table, where
 resolve_table(name) returns a Table or None.  Errors are KqlError subclasses
-whose .message imitates Kusto's wording (see README.md, "Advanced hunting").
+whose .message imitates Kusto's wording (see test/emulator/README.md, "Advanced hunting").
 
 Semantics follow the Kusto documentation, including where it differs from
 SQL: `==` null vs value is false but `!=` null vs value is TRUE (null vs null

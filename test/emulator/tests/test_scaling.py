@@ -3,27 +3,22 @@ hunting caps (hunting_caps.py), lazily generated hunting tables
 (generated_tables.py) and the bandwidth limit (bandwidth.py).
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s emulator -p 'test_*.py'
+    /usr/bin/python3 -m unittest discover -s test/emulator/tests -p 'test_*.py'
 """
 
 import bisect
 import json
-import os
 import random
-import sys
 import threading
 import time
 import unittest
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import generated_tables   # noqa: E402  (needs the path above)
+from test_emulator import EmulatorTestCase, TENANT, start_emulator   # first: the path
+import generated_tables   # noqa: E402
 import kql                # noqa: E402
 import quota              # noqa: E402
 import tenants            # noqa: E402
-from test_emulator import EmulatorTestCase, TENANT, start_emulator   # noqa: E402
 
 OTHER = "contoso-mssp-7.onmicrosoft.com"
 HOUR = generated_tables.HOUR

@@ -16,8 +16,8 @@ import unittest
 import urllib.parse
 import uuid
 
-import assertion
-from test_emulator import GOOD_CLIENT, TENANT, start_emulator, stop_emulator
+from test_emulator import GOOD_CLIENT, TENANT, start_emulator, stop_emulator  # first: the path
+import assertion  # noqa: E402
 
 OPENSSL = shutil.which("openssl")
 

@@ -19,11 +19,11 @@
  * request body can be spoofed by a value.  The decoder is written from
  * the rules above, not from the writer.
  *
- * fuzz/fuzz_kql_literal.c
+ * test/fuzz/fuzz_kql_literal.c
  *
  *-------------------------------------------------------------------------
  */
-#include "../src/plan/deparse_kql.c"
+#include "../../src/plan/deparse_kql.c"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scripts/quoting_check.py: random strings through WHERE clauses come back
+"""test/checks/quoting_check.py: random strings through WHERE clauses come back
 exactly, as the emulator parsed them.
 
 Run by scripts/test.sh against its cluster and emulator (PGHOST, PGPORT,
@@ -14,8 +14,8 @@ the BMP and the odd lone byte-order mark, and sends each one through
   hunting:    WHERE file_name = '<s>'     -> | where FileName == "<s>"
 
 in one psql session.  Then it reads the emulator's request log and parses
-each request with the emulator's own tokenizers (emulator/odata.py for the
-$filter after the emulator's URL decoding, emulator/kql.py for the query
+each request with the emulator's own tokenizers (test/emulator/odata.py for the
+$filter after the emulator's URL decoding, test/emulator/kql.py for the query
 in the JSON body): the request must hold exactly one string literal and it
 must equal the original string.  Strings that are not valid UTF-8 must fail
 in PostgreSQL with SQLSTATE 22021 and send nothing.  One real assignee is
@@ -27,7 +27,7 @@ import os
 import random
 import subprocess
 import sys
-from emulator_control import emulator, finish, server_sql  # noqa: E402  (scripts/)
+from emulator_control import emulator, finish, server_sql  # noqa: E402  (test/checks/)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))

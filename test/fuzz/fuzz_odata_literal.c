@@ -17,15 +17,15 @@
  * The decoder below is written from the ABNF, not from the writer.
  *
  * src/plan/deparse_odata.c is compiled into this program as it is (it is
- * #included, to reach the static writer); see fuzz/Makefile for how the
+ * #included, to reach the static writer); see test/fuzz/Makefile for how the
  * backend functions it mentions but this path never calls are left
  * unresolved.
  *
- * fuzz/fuzz_odata_literal.c
+ * test/fuzz/fuzz_odata_literal.c
  *
  *-------------------------------------------------------------------------
  */
-#include "../src/plan/deparse_odata.c"
+#include "../../src/plan/deparse_odata.c"
 
 #include <stdint.h>
 #include <stdio.h>

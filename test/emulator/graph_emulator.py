@@ -7,7 +7,7 @@ This file is the CLI, the HTTP server and the request pipeline:
 Handlers live in their own modules (auth, incidents, control); the route
 table is routes.py.  Standard library only (Python 3.11).
 
-  python3 emulator/graph_emulator.py --host 127.0.0.1 --port 0 \
+  python3 test/emulator/graph_emulator.py --host 127.0.0.1 --port 0 \
       --port-file /tmp/x.port [--incidents 130] [--seed 1] \
       [--tls-cert cert.pem --tls-key key.pem]
 """

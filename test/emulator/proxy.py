@@ -11,7 +11,7 @@ proxy):
   GET  /_proxy/log     {"requests": [{"seq","method","target","authorized","status"}]}
   POST /_proxy/reset   clears the log
 
-  python3 emulator/proxy.py --port 0 --port-file /tmp/p.port [--user U --password P]
+  python3 test/emulator/proxy.py --port 0 --port-file /tmp/p.port [--user U --password P]
 """
 
 import argparse

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scripts/check_secrets.py: prove no secret reached the server log.
+"""test/checks/secrets_check.py: prove no secret reached the server log.
 
 Run by scripts/test.sh after the regression suite, with the cluster logging
 every statement and DEBUG2 messages (see dfw_start_cluster).  It asks the
@@ -13,7 +13,7 @@ MAPPING with its secret, and some tests search their own output for the
 secret.  What is checked is everything the extension says: ERROR, DETAIL,
 HINT, CONTEXT, WARNING and its DEBUG1/DEBUG2 request lines.
 
-    check_secrets.py POSTGRES_LOG EMULATOR_URL SQL_FILE...
+    secrets_check.py POSTGRES_LOG EMULATOR_URL SQL_FILE...
 """
 
 import json
@@ -47,7 +47,7 @@ def main(argv):
         with open(path, encoding="utf-8") as f:
             secrets.update(SECRET_IN_SQL.findall(f.read()))
     if not tokens or not secrets:
-        print("check_secrets: nothing to look for (%d tokens, %d secrets)"
+        print("secrets_check: nothing to look for (%d tokens, %d secrets)"
               % (len(tokens), len(secrets)), file=sys.stderr)
         return 1
 
@@ -61,10 +61,10 @@ def main(argv):
             for value in values:
                 if value in entry:
                     leaks += 1
-                    print("check_secrets: %s in the server log:\n%s"
+                    print("secrets_check: %s in the server log:\n%s"
                           % (what, entry.replace(value, "<" + what + ">")),
                           file=sys.stderr)
-    print("check_secrets: %d log entries, %d tokens and %d secrets looked for, "
+    print("secrets_check: %d log entries, %d tokens and %d secrets looked for, "
           "%d statement texts skipped, %d leaks"
           % (entries, len(tokens), len(secrets), skipped, leaks))
     return 1 if leaks else 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scripts/memory_check.py: memory and file descriptors of one backend over
+"""test/checks/memory_check.py: memory and file descriptors of one backend over
 5,000 scans with errors mixed in.
 
 Run by scripts/test.sh against its cluster and emulator (PGHOST, PGPORT,
@@ -36,7 +36,7 @@ import re
 import subprocess
 import sys
 import time
-from emulator_control import emulator, finish  # noqa: E402  (scripts/)
+from emulator_control import emulator, finish  # noqa: E402  (test/checks/)
 
 SCANS = int(os.environ.get("MEMCHECK_SCANS", "5000"))
 WARMUP = int(os.environ.get("MEMCHECK_WARMUP", "500"))

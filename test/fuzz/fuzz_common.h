@@ -4,7 +4,7 @@
  *		  What every fuzz target's property check uses: stopping with the
  *		  property and the input that broke it, and reading hex digits.
  *
- * fuzz/fuzz_common.h
+ * test/fuzz/fuzz_common.h
  *
  *-------------------------------------------------------------------------
  */

@@ -2,7 +2,7 @@
 stdlib only).
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s emulator -p 'test_*.py'
+    /usr/bin/python3 -m unittest discover -s test/emulator/tests -p 'test_*.py'
 
 FilterUnitTests check the parser and evaluator in-process against reference
 predicates written by hand; the other classes go through HTTP against one
@@ -11,17 +11,12 @@ emulator subprocess per class (see test_emulator.EmulatorTestCase).
 
 import http.client
 import json
-import os
 import re
 import statistics
-import sys
 import unittest
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import test_emulator as base   # noqa: E402  (the shared HTTP helpers)
+import test_emulator as base   # noqa: E402  (the shared HTTP helpers; first: the path)
 import common                 # noqa: E402
 import fixtures               # noqa: E402
 import odata                  # noqa: E402

@@ -2,12 +2,14 @@
 (hunting_fixtures.py) and POST /security/runHuntingQuery (hunting.py).
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s emulator -p 'test_*.py'
+    /usr/bin/python3 -m unittest discover -s test/emulator/tests -p 'test_*.py'
 """
 
 import http.client
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +18,9 @@ import time
 import unittest
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import hunting_fixtures   # noqa: E402  (needs the path above)
+from test_emulator import EMULATOR_DIR, SCRIPT   # first: puts test/emulator/ on the path
+import hunting_fixtures   # noqa: E402
 import kql                # noqa: E402
-SCRIPT = os.path.join(HERE, "graph_emulator.py")
 TENANT = "00000000-0000-0000-0000-000000000001"
 CLIENT = "11111111-1111-1111-1111-111111111111"
 SECRET = "test-secret-value"
@@ -57,6 +56,34 @@ def col(query, name=None, **kw):
 
 # ==========================================================================
 # Engine
+
+
+# The repository's top folder and the schema file the extension installs
+# (the Makefile's DATA), read here with the rules of
+# src/catalog/hunting_catalog.c, independently of hunting_fixtures.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SHIPPED_SCHEMA = os.path.join(REPO, "defender_fdw_hunting_schema.txt")
+
+
+def shipped_schema():
+    """{table: [(column, normalized KQL type)]} of every table line of the
+    shipped file: blanks trimmed, blank and '//' lines skipped, the name
+    before the first '(', the columns up to the last ')'."""
+    tables = {}
+    with open(SHIPPED_SCHEMA, encoding="utf-8") as f:
+        for line in f:
+            text = line.strip()
+            if not text or text.startswith("//"):
+                continue
+            open_at, close_at = text.index("("), text.rindex(")")
+            columns = []
+            for item in text[open_at + 1:close_at].split(","):
+                name, colon, typ = item.partition(":")
+                if colon:
+                    columns.append((name.strip(), kql.normalize_type(typ.strip())))
+            tables[text[:open_at].strip()] = columns
+    return tables
+
 
 class LiteralTests(unittest.TestCase):
     def value(self, expr):
@@ -350,6 +377,40 @@ class FixtureTests(unittest.TestCase):
             self.assertTrue(all(len(r) == len(a.columns) for r in a.rows), name)
         self.assertNotEqual(hunting_fixtures.generate_table("AlertInfo", 40, 8, NOW).rows,
                             hunting_fixtures.generate_table("AlertInfo", 40, 7, NOW).rows)
+
+    def test_schemas_are_the_shipped_file(self):
+        with open(os.path.join(REPO, "Makefile"), encoding="utf-8") as f:
+            makefile = f.read()
+        data = re.search(r"^DATA = (.*?)\n(?!\t)", makefile, re.M | re.S).group(1)
+        self.assertIn("defender_fdw_hunting_schema.txt", data.split())   # the file the extension installs
+        self.assertEqual(hunting_fixtures.SCHEMA_FILE, SHIPPED_SCHEMA)
+        shipped = shipped_schema()
+        self.assertGreaterEqual(len(shipped), 30)
+        own = {hunting_fixtures.TEST_TABLE, hunting_fixtures.EDGE_TABLE}
+        self.assertEqual({name: cols for name, cols in hunting_fixtures.SCHEMAS.items() if name not in own},
+                         shipped)
+        self.assertFalse(own & set(shipped))
+
+    def test_schemas_follow_the_file_not_a_copy(self):
+        """A copy of the emulator next to an edited schema file serves the
+        edit: a table dropped, a table added, a column retyped."""
+        with tempfile.TemporaryDirectory() as top:
+            shutil.copytree(EMULATOR_DIR, os.path.join(top, "test", "emulator"),
+                            ignore=shutil.ignore_patterns("tests", "__pycache__"))
+            with open(SHIPPED_SCHEMA, encoding="utf-8") as f:
+                lines = [l for l in f.read().splitlines() if not l.startswith("AlertInfo(")]
+            lines = [l.replace("RemotePort:int", "RemotePort:long") if l.startswith("DeviceNetworkEvents(") else l
+                     for l in lines]
+            lines.append("ZzEmulatorProbe(Timestamp:datetime, Probe:string)")
+            with open(os.path.join(top, "defender_fdw_hunting_schema.txt"), "w", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+            probe = ("import json, hunting_fixtures as h; print(json.dumps({n: c for n, c in h.SCHEMAS.items()}))")
+            out = subprocess.run([sys.executable, "-c", probe], cwd=os.path.join(top, "test", "emulator"),
+                                 capture_output=True, text=True, check=True).stdout
+        schemas = json.loads(out)
+        self.assertNotIn("AlertInfo", schemas)
+        self.assertEqual(schemas["ZzEmulatorProbe"], [["Timestamp", "datetime"], ["Probe", "string"]])
+        self.assertEqual(dict(map(tuple, schemas["DeviceNetworkEvents"]))["RemotePort"], "long")
 
     def test_awkward_values_nulls_big_ints(self):
         table = hunting_fixtures.generate_table("DeviceProcessEvents", 400, 1, NOW)
@@ -671,6 +732,11 @@ class HuntingHttpTests(unittest.TestCase):
         hunts = [e for e in entries if e["path"].endswith("runHuntingQuery")]
         self.assertEqual(hunts[-1]["body"], {"Query": query, "Timespan": "P7D"})
         self.assertEqual(hunts[-1]["status"], 200)
+
+    def test_control_tables_are_the_shipped_schema(self):
+        served = {t["name"]: [(c["name"], c["kqlType"]) for c in t["schema"]]
+                  for t in self.control("GET", "hunting/tables")["tables"] if not t["testOnly"]}
+        self.assertEqual(served, shipped_schema())
 
     def test_control_tables_and_rows(self):
         tables = self.control("GET", "hunting/tables")

@@ -20,7 +20,7 @@
  * scripts/test.sh runs it under valgrind --leak-check=full
  * --error-exitcode=1; exit status 0 means every check passed.
  *
- * test/client_driver.c
+ * test/client/client_driver.c
  *
  *-------------------------------------------------------------------------
  */

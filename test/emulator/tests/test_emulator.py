@@ -1,7 +1,7 @@
 """Self-test for the Graph emulator (unittest, stdlib only).
 
 Run from the repository root:
-    /usr/bin/python3 -m unittest discover -s emulator -p 'test_*.py'
+    /usr/bin/python3 -m unittest discover -s test/emulator/tests -p 'test_*.py'
 
 One emulator subprocess serves the whole suite (reset before each test);
 the CLI/shutdown tests start their own.
@@ -22,8 +22,12 @@ import time
 import unittest
 import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPT = os.path.join(HERE, "graph_emulator.py")
+# The emulator's modules live one folder up (test/emulator/); every test
+# module imports this one first, which puts them on the import path.
+EMULATOR_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if EMULATOR_DIR not in sys.path:
+    sys.path.insert(0, EMULATOR_DIR)
+SCRIPT = os.path.join(EMULATOR_DIR, "graph_emulator.py")
 TENANT = "00000000-0000-0000-0000-000000000001"
 GOOD_CLIENT = "11111111-1111-1111-1111-111111111111"
 GOOD_SECRET = "test-secret-value"
@@ -357,7 +361,6 @@ class FixtureTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        sys.path.insert(0, HERE)
         import fixtures
         cls.fixtures = fixtures
         cls.rows = [fixtures.strip_private(i) for i in fixtures.generate_incidents(130, 1)]
