@@ -7,9 +7,10 @@
  *	SELECT status, body FROM defender_request('GET', 'security/alerts_v2/x');
  *
  * defender_request() returns HTTP error statuses as rows instead of
- * raising, so a PL/pgSQL playbook can branch on them; it therefore sends
- * through its own loop (token, one refresh after a 401, retries) over
- * defender_http_send() rather than defender_api_request(), which raises.
+ * raising, so a PL/pgSQL playbook can branch on them: it sends through
+ * defender_send_request() (request.c) like every other request, with
+ * DEFENDER_ANY_STATUS, the caller's headers, and extra_fields' retry_count
+ * and retry_wait given to the one retry rule (connection.c).
  * The bearer token only ever goes to the server's graph_url or mde_url:
  * an absolute URL elsewhere is refused before any network I/O.  EXECUTE
  * is revoked from PUBLIC by the extension script: it can do anything.
@@ -61,9 +62,8 @@ typedef enum ResponseType
 typedef struct RequestExtras
 {
 	List	   *header_lines;	/* "Name: value" (UTF-8) */
-	List	   *header_names;	/* lower-case names, same order */
 	int			retry_count;	/* -1: the server's max_retries */
-	long		retry_wait_ms;	/* -1: connection.c's backoff */
+	long		retry_wait_ms;	/* DEFENDER_BACKOFF: connection.c's backoff */
 	ResponseType response_type;
 } RequestExtras;
 
@@ -75,8 +75,6 @@ static const char *jsonb_kind_name(const JsonbValue *v);
 static void read_query_params(Jsonb *params, StringInfo url);
 static void read_extras(Jsonb *extras, RequestExtras *out);
 static void read_extra_headers(JsonbValue *value, RequestExtras *out);
-static bool header_listed(const RequestExtras *extras, const char *lower_name);
-static long retry_delay_ms(const DfwHttpResponse *http, const RequestExtras *extras);
 static Datum response_headers_jsonb(const DfwHttpResponse *http);
 
 /* ----------------------------------------------------------------------
@@ -106,7 +104,6 @@ defender_request(PG_FUNCTION_ARGS)
 	RequestExtras extras;
 	SetResult	set;
 	DefenderOptions *opts;
-	DefenderOptions once;
 	DfwOrigin	target;
 	DfwOrigin	graph;
 	DfwOrigin	mde;
@@ -119,9 +116,7 @@ defender_request(PG_FUNCTION_ARGS)
 	char	   *display;
 	char	   *body = NULL;
 	bool		idempotent;
-	bool		refreshed = false;
-	int			attempt = 0;
-	int			retries;
+	DefenderRequest request;
 	int			i;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
@@ -225,7 +220,6 @@ defender_request(PG_FUNCTION_ARGS)
 		body = defender_to_utf8(JsonbToCString(NULL, &payload->root, VARSIZE(payload)));
 	}
 	read_extras(extra_fields, &extras);
-	retries = extras.retry_count >= 0 ? extras.retry_count : opts->max_retries;
 
 	/* how the request appears in messages: the path and query sent */
 	{
@@ -239,66 +233,19 @@ defender_request(PG_FUNCTION_ARGS)
 
 	defender_begin_set(fcinfo, &set, InvalidOid, fname);
 
-	/*
-	 * Retries: without retry_wait, defender_http_send() does them as for
-	 * every request (429, and 503/504 and failed transfers of a GET;
-	 * Retry-After or exponential backoff), only retry_count times.  With
-	 * retry_wait, this loop does them, waiting that long when the answer
-	 * has no Retry-After; a failed transfer then raises at once, since
-	 * connection.c has no way to take a fixed wait.
-	 */
-	once = *opts;
-	once.max_retries = extras.retry_wait_ms < 0 ? retries : 0;
-
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
-	for (;;)
-	{
-		const char *token = defender_get_token(opts, audience, refreshed);
-		const char **headers = palloc0(sizeof(char *) * (list_length(extras.header_lines) + 5));
-		int			n = 0;
-		ListCell   *lc;
-		long		status;
-		long		delay;
-
-		headers[n++] = psprintf("Authorization: Bearer %s", token);
-		if (!header_listed(&extras, "client-request-id"))
-			headers[n++] = psprintf("client-request-id: %s", defender_new_client_request_id());
-		if (!header_listed(&extras, "accept"))
-			headers[n++] = "Accept: application/json";
-		if (body && !header_listed(&extras, "content-type"))
-			headers[n++] = "Content-Type: application/json; charset=utf-8";
-		foreach(lc, extras.header_lines)
-			headers[n++] = (const char *) lfirst(lc);
-		headers[n] = NULL;
-
-		if (strcmp(method, "GET") != 0)
-			defender_cache_forget_all();	/* it may change what reads answered */
-		response = defender_http_send(&once, method, url.data, audience, display, headers,
-									  body, body ? strlen(body) : 0, idempotent);
-		/* the header held a credential; do not leave it lying in memory */
-		explicit_bzero((char *) headers[0], strlen(headers[0]));
-
-		status = response->http.status;
-		if (status == 401 && !refreshed)
-		{
-			defender_response_release(response);
-			defender_forget_token(opts, audience);
-			refreshed = true;
-			continue;
-		}
-		if (extras.retry_wait_ms < 0 || attempt >= retries ||
-			!(status == 429 || (idempotent && (status == 503 || status == 504))))
-			break;
-		delay = retry_delay_ms(&response->http, &extras);
-		if (delay > MAX_RETRY_WAIT_S * 1000L)
-			break;
-		elog(DEBUG1, "defender_fdw: %s answered %ld; retrying in %ld ms (attempt %d of %d)",
-			 display, status, delay, attempt + 1, retries);
-		defender_response_release(response);
-		defender_sleep_ms(delay);
-		attempt++;
-	}
+	memset(&request, 0, sizeof(request));
+	request.audience = audience;
+	request.method = method;
+	request.url = url.data;
+	request.display = display;
+	request.body = body;
+	request.flags = DEFENDER_ANY_STATUS;
+	request.headers = extras.header_lines;
+	request.max_retries = extras.retry_count;
+	request.retry_wait_ms = extras.retry_wait_ms;
+	response = defender_send_request(opts, &request);
 
 	/* the row */
 	http = &response->http;
@@ -358,19 +305,6 @@ defender_request(PG_FUNCTION_ARGS)
 	MemoryContextDelete(call_cxt);
 	defender_end_set(&set);
 	return (Datum) 0;
-}
-
-/*
- * retry_delay_ms
- *		Wait before a retry: the service's Retry-After, else extra_fields'
- *		retry_wait.
- */
-static long
-retry_delay_ms(const DfwHttpResponse *http, const RequestExtras *extras)
-{
-	long		seconds = dfw_parse_retry_after(http->retry_after);
-
-	return seconds >= 0 ? seconds * 1000 : extras->retry_wait_ms;
 }
 
 /*
@@ -553,7 +487,7 @@ read_extras(Jsonb *extras, RequestExtras *out)
 
 	memset(out, 0, sizeof(RequestExtras));
 	out->retry_count = -1;
-	out->retry_wait_ms = -1;
+	out->retry_wait_ms = DEFENDER_BACKOFF;
 	out->response_type = RESPONSE_JSON;
 	if (extras == NULL)
 		return;
@@ -692,19 +626,5 @@ read_extra_headers(JsonbValue *value, RequestExtras *out)
 		/* libcurl drops a header written "Name:", and sends "Name;" as empty */
 		out->header_lines = lappend(out->header_lines,
 									text[0] ? psprintf("%s: %s", name, text) : psprintf("%s;", name));
-		out->header_names = lappend(out->header_names, lower);
 	}
-}
-
-static bool
-header_listed(const RequestExtras *extras, const char *lower_name)
-{
-	ListCell   *lc;
-
-	foreach(lc, extras->header_names)
-	{
-		if (strcmp((const char *) lfirst(lc), lower_name) == 0)
-			return true;
-	}
-	return false;
 }
