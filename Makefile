@@ -11,6 +11,7 @@ OBJS = \
 	src/client/client_assertion.o \
 	src/client/defender_client.o \
 	src/functions/actions.o \
+	src/functions/function_support.o \
 	src/functions/hunt_function.o \
 	src/functions/request_function.o \
 	src/functions/version.o \
@@ -22,6 +23,7 @@ OBJS = \
 	src/plan/shippable.o \
 	src/remote/auth.o \
 	src/remote/connection.o \
+	src/remote/entity.o \
 	src/remote/pager.o \
 	src/remote/request.o \
 	src/remote/response_cache.o \
