@@ -17,6 +17,7 @@ OBJS = \
 	src/functions/version.o \
 	src/import/import.o \
 	src/options/option.o \
+	src/options/options_read.o \
 	src/plan/deparse_filter.o \
 	src/plan/deparse_kql.o \
 	src/plan/deparse_odata.o \
