@@ -43,24 +43,12 @@
 #include "postgres.h"
 
 #include <ctype.h>
-#include <limits.h>
 
-#include "catalog/pg_foreign_server.h"
-#include "catalog/pg_language.h"
-#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "common/base64.h"
-#include "common/jsonapi.h"
-#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
-#include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/array.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "defender_plan.h"
 #include "defender_remote.h"
@@ -285,7 +273,7 @@ update_entity(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname
 						DEFENDER_ALLOW_NOT_FOUND, kind->write_permission);
 	if (response->http.status == 404)
 		report_not_found(response, kind, id, display);
-	text = response_text(response, GRAPH_SERVICE, display);
+	text = response_text(response, DEFENDER_GRAPH_SERVICE, display);
 
 	MemoryContextSwitchTo(caller);
 	result = text_to_jsonb(text);
@@ -362,7 +350,7 @@ add_comment(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname)
 						DEFENDER_ALLOW_NOT_FOUND, kind->write_permission);
 	if (response->http.status == 404)
 		report_not_found(response, kind, id, display);
-	text = response_text(response, GRAPH_SERVICE, display);
+	text = response_text(response, DEFENDER_GRAPH_SERVICE, display);
 	document = DatumGetJsonbP(text_to_jsonb(text));
 
 	MemoryContextSwitchTo(caller);
@@ -410,7 +398,7 @@ defender_get_incident(PG_FUNCTION_ARGS)
 		MemoryContextDelete(call_cxt);
 		PG_RETURN_NULL();
 	}
-	text = response_text(response, GRAPH_SERVICE, display);
+	text = response_text(response, DEFENDER_GRAPH_SERVICE, display);
 
 	MemoryContextSwitchTo(caller);
 	result = text_to_jsonb(text);
@@ -600,12 +588,12 @@ mde_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 						DEFENDER_ALLOW_NOT_FOUND, PERM_MDE_URL);
 	if (response->http.status == 404)
 		return;
-	document = defender_response_object(response, MDE_SERVICE, display, CurrentMemoryContext);
+	document = defender_response_object(response, DEFENDER_MDE_SERVICE, display, CurrentMemoryContext);
 	values = json_object_get(document, "value");
 	if (!json_is_array(values))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("the %s's answer has no \"value\" array", MDE_SERVICE),
+				 errmsg("the %s's answer has no \"value\" array", DEFENDER_MDE_SERVICE),
 				 errcontext("remote request: %s", display)));
 	for (i = 0; i < json_array_size(values); i++)
 	{
@@ -643,7 +631,7 @@ graph_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 						DEFENDER_ALLOW_NOT_FOUND, PERM_ALERT_READ);
 	if (response->http.status == 404)
 		return;
-	document = defender_response_object(response, GRAPH_SERVICE, display, CurrentMemoryContext);
+	document = defender_response_object(response, DEFENDER_GRAPH_SERVICE, display, CurrentMemoryContext);
 	evidence = json_object_get(document, "evidence");
 	if (!json_is_array(evidence))
 		return;
@@ -949,12 +937,7 @@ response_text(const DefenderResponse *response, const char *service, const char 
 	char	   *text;
 	char	   *detail = NULL;
 
-	if (http->body_len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("%s returned an empty body", service),
-				 errdetail("HTTP %ld, request-id %s.", http->status, request_id),
-				 errcontext("remote request: %s", display)));
+	defender_require_body(response, service, display);
 	text = pg_any_to_server(http->body, (int) http->body_len, PG_UTF8);
 	if (!defender_is_json_text(text, strlen(text), &detail))
 		ereport(ERROR,

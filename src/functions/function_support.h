@@ -20,9 +20,6 @@
 
 #include "defender_fdw.h"
 
-#define GRAPH_SERVICE		"Microsoft Graph"
-#define MDE_SERVICE			"Microsoft Defender for Endpoint API"
-
 /* A set-returning function's result, materialized. */
 typedef struct SetResult
 {

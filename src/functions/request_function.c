@@ -67,6 +67,10 @@ typedef struct RequestExtras
 	ResponseType response_type;
 } RequestExtras;
 
+static const char *endpoint_url(const DefenderOptions *opts, const char *endpoint,
+								const char *fname, StringInfo url);
+static void response_row(const DfwHttpResponse *http, ResponseType response_type,
+						 const char *display, Datum *values, bool *nulls);
 static bool path_under(const char *rest, const char *base_rest);
 static void append_url_text(StringInfo buf, const char *text);
 static void append_query_name(StringInfo buf, const char *name);
@@ -89,7 +93,8 @@ static Datum response_headers_jsonb(const DfwHttpResponse *http);
  *		RETURNS TABLE (status int, headers jsonb, body jsonb, body_text text)
  *
  * One row, whatever the HTTP status: only failures without an HTTP answer
- * (connection, TLS, timeout, too large, token) raise.
+ * (connection, TLS, timeout, too large, token) raise.  Everything is
+ * checked and written before anything is sent.
  */
 Datum
 defender_request(PG_FUNCTION_ARGS)
@@ -104,26 +109,18 @@ defender_request(PG_FUNCTION_ARGS)
 	RequestExtras extras;
 	SetResult	set;
 	DefenderOptions *opts;
-	DfwOrigin	target;
-	DfwOrigin	graph;
-	DfwOrigin	mde;
-	char	   *graph_rest;
-	char	   *mde_rest;
 	char	   *why;
 	const char *audience;
 	StringInfoData url;
-	const char *path;
 	char	   *display;
 	char	   *body = NULL;
-	bool		idempotent;
 	DefenderRequest request;
 	int			i;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
 	DefenderResponse *response;
-	DfwHttpResponse *http;
 	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	bool		nulls[4];
 	char	   *p;
 
 	/* method */
@@ -136,84 +133,18 @@ defender_request(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unsupported method \"%s\" for %s()", method, fname),
 				 errdetail("Valid methods: GET, POST, PUT, PATCH, DELETE.")));
-	idempotent = strcmp(method, "GET") == 0;
 
 	/* the options say where the token may go; reading them sends nothing */
 	opts = defender_function_options(fcinfo, 5, fname);
-	if (!defender_url_origin(opts->graph_url, &graph, &graph_rest, &why) ||
-		!defender_url_origin(opts->mde_url, &mde, &mde_rest, &why))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("cannot read graph_url or mde_url of server \"%s\"", opts->servername),
-				 errdetail("%s.", why)));
-
-	/*
-	 * The URL: relative to /{api_version}/, or absolute on graph_url's or
-	 * mde_url's origin as libcurl reads it (curl_url), with no user
-	 * information, fragment or control character.  The URL is then rebuilt
-	 * from those parts, and the client checks it once more before sending.
-	 */
 	initStringInfo(&url);
-	if (dfw_url_has_scheme(endpoint))
-	{
-		char	   *rest = NULL;
-		bool		parsed = defender_url_origin(endpoint, &target, &rest, &why);
-		bool		on_graph = parsed && defender_same_origin(&target, &graph);
-		bool		on_mde = parsed && defender_same_origin(&target, &mde);
-
-		if (!on_graph && !on_mde)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s() sends requests only to the server's graph_url or mde_url", fname),
-					 errdetail("The endpoint %s is not on %s or %s (%s); the access token is sent nowhere else.",
-					 /* an '@' may end a password: such an endpoint is not echoed */
-							   strchr(endpoint, '@') ? "(not shown: it has an '@')" :
-							   psprintf("\"%s\"", defender_display_text(endpoint)),
-							   opts->graph_url, opts->mde_url,
-							   parsed ? "scheme, host and port must be the same" : why),
-					 errhint("Give a path relative to %s/%s/, such as security/incidents, or change the server's graph_url or mde_url.",
-							 opts->graph_url, opts->api_version)));
-		/* both on one origin (a test set-up): the longer matching base path wins */
-		if (on_graph && on_mde)
-			on_graph = !(path_under(rest, mde_rest) &&
-						 strlen(mde_rest) > strlen(graph_rest));
-		audience = on_graph ? opts->graph_url : opts->mde_url;
-		appendStringInfoString(&url, defender_origin_text(&target));
-		path = rest;
-	}
-	else
-	{
-		const char *seg;
-
-		path = endpoint;
-		while (*path == '/')
-			path++;
-		/* stay below /{api_version}/: no "." or ".." segments */
-		for (seg = path; *seg && *seg != '?' && *seg != '#';)
-		{
-			size_t		seglen = strcspn(seg, "/?#");
-
-			if ((seglen == 1 && seg[0] == '.') || (seglen == 2 && strncmp(seg, "..", 2) == 0))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the endpoint of %s() must not contain \".\" or \"..\" segments", fname),
-						 errhint("A relative endpoint is below %s/%s/; give an absolute URL on that host for anything else.",
-								 opts->graph_url, opts->api_version)));
-			seg += seglen;
-			if (*seg == '/')
-				seg++;
-		}
-		audience = opts->graph_url;
-		appendStringInfo(&url, "%s/%s/", opts->graph_url, opts->api_version);
-	}
-	append_url_text(&url, defender_to_utf8(path));
+	audience = endpoint_url(opts, endpoint, fname, &url);
 	if (query_params)
 		read_query_params(query_params, &url);
 
 	/* the payload and the extras */
 	if (payload)
 	{
-		if (idempotent)
+		if (strcmp(method, "GET") == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a GET request of %s() takes no payload", fname)));
@@ -247,14 +178,118 @@ defender_request(PG_FUNCTION_ARGS)
 	request.retry_wait_ms = extras.retry_wait_ms;
 	response = defender_send_request(opts, &request);
 
-	/* the row */
-	http = &response->http;
+	response_row(&response->http, extras.response_type, display, values, nulls);
+	tuplestore_putvalues(set.store, set.desc, values, nulls);
+	defender_response_release(response);
+
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(call_cxt);
+	defender_end_set(&set);
+	return (Datum) 0;
+}
+
+/*
+ * endpoint_url
+ *		Write the URL of endpoint into url, and return the audience of its
+ *		token (graph_url or mde_url).
+ *
+ * The URL: relative to /{api_version}/, or absolute on graph_url's or
+ * mde_url's origin as libcurl reads it (curl_url), with no user
+ * information, fragment or control character.  The URL is then rebuilt
+ * from those parts, and the client checks it once more before sending.
+ */
+static const char *
+endpoint_url(const DefenderOptions *opts, const char *endpoint, const char *fname,
+			 StringInfo url)
+{
+	DfwOrigin	target;
+	DfwOrigin	graph;
+	DfwOrigin	mde;
+	char	   *graph_rest;
+	char	   *mde_rest;
+	char	   *why;
+	const char *audience;
+	const char *path;
+
+	if (!defender_url_origin(opts->graph_url, &graph, &graph_rest, &why) ||
+		!defender_url_origin(opts->mde_url, &mde, &mde_rest, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("cannot read graph_url or mde_url of server \"%s\"", opts->servername),
+				 errdetail("%s.", why)));
+
+	if (dfw_url_has_scheme(endpoint))
+	{
+		char	   *rest = NULL;
+		bool		parsed = defender_url_origin(endpoint, &target, &rest, &why);
+		bool		on_graph = parsed && defender_same_origin(&target, &graph);
+		bool		on_mde = parsed && defender_same_origin(&target, &mde);
+
+		if (!on_graph && !on_mde)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s() sends requests only to the server's graph_url or mde_url", fname),
+					 errdetail("The endpoint %s is not on %s or %s (%s); the access token is sent nowhere else.",
+					 /* an '@' may end a password: such an endpoint is not echoed */
+							   strchr(endpoint, '@') ? "(not shown: it has an '@')" :
+							   psprintf("\"%s\"", defender_display_text(endpoint)),
+							   opts->graph_url, opts->mde_url,
+							   parsed ? "scheme, host and port must be the same" : why),
+					 errhint("Give a path relative to %s/%s/, such as security/incidents, or change the server's graph_url or mde_url.",
+							 opts->graph_url, opts->api_version)));
+		/* both on one origin (a test set-up): the longer matching base path wins */
+		if (on_graph && on_mde)
+			on_graph = !(path_under(rest, mde_rest) &&
+						 strlen(mde_rest) > strlen(graph_rest));
+		audience = on_graph ? opts->graph_url : opts->mde_url;
+		appendStringInfoString(url, defender_origin_text(&target));
+		path = rest;
+	}
+	else
+	{
+		const char *seg;
+
+		path = endpoint;
+		while (*path == '/')
+			path++;
+		/* stay below /{api_version}/: no "." or ".." segments */
+		for (seg = path; *seg && *seg != '?' && *seg != '#';)
+		{
+			size_t		seglen = strcspn(seg, "/?#");
+
+			if ((seglen == 1 && seg[0] == '.') || (seglen == 2 && strncmp(seg, "..", 2) == 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the endpoint of %s() must not contain \".\" or \"..\" segments", fname),
+						 errhint("A relative endpoint is below %s/%s/; give an absolute URL on that host for anything else.",
+								 opts->graph_url, opts->api_version)));
+			seg += seglen;
+			if (*seg == '/')
+				seg++;
+		}
+		audience = opts->graph_url;
+		appendStringInfo(url, "%s/%s/", opts->graph_url, opts->api_version);
+	}
+	append_url_text(url, defender_to_utf8(path));
+	return audience;
+}
+
+/*
+ * response_row
+ *		The row of an answer: status, headers, body as jsonb when it is
+ *		JSON (response_type json), body_text as text or base64 (bytes).
+ */
+static void
+response_row(const DfwHttpResponse *http, ResponseType response_type, const char *display,
+			 Datum *values, bool *nulls)
+{
+	memset(nulls, 0, sizeof(bool) * 4);
 	values[0] = Int32GetDatum((int32) http->status);
 	values[1] = response_headers_jsonb(http);
 	nulls[2] = true;
 	if (http->body_len == 0)
 		nulls[3] = true;
-	else if (extras.response_type == RESPONSE_BYTES)
+	else if (response_type == RESPONSE_BYTES)
 	{
 		int			enclen = pg_b64_enc_len((int) http->body_len);
 		text	   *encoded;
@@ -291,20 +326,13 @@ defender_request(PG_FUNCTION_ARGS)
 					 errcontext("remote request: %s", display)));
 		converted = pg_any_to_server(http->body, (int) http->body_len, PG_UTF8);
 		values[3] = PointerGetDatum(cstring_to_text(converted));
-		if (extras.response_type == RESPONSE_JSON &&
+		if (response_type == RESPONSE_JSON &&
 			defender_is_json_text(converted, strlen(converted), NULL))
 		{
 			values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(converted));
 			nulls[2] = false;
 		}
 	}
-	tuplestore_putvalues(set.store, set.desc, values, nulls);
-	defender_response_release(response);
-
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(call_cxt);
-	defender_end_set(&set);
-	return (Datum) 0;
 }
 
 /*

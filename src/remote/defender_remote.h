@@ -185,6 +185,8 @@ extern struct json_t *defender_fetch_entity(const DefenderOptions *opts,
 extern struct json_t *defender_patch_entity(const DefenderOptions *opts,
 											const char *path, const char *body,
 											MemoryContext cxt);
+extern void defender_require_body(const DefenderResponse *response, const char *service,
+								  const char *display);
 extern struct json_t *defender_parse_response(const DefenderResponse *response,
 											  const char *service,
 											  const char *display);

@@ -144,6 +144,25 @@ request_entity(const DefenderOptions *opts, const char *method, const char *url,
 }
 
 /*
+ * defender_require_body
+ *		ERROR for an answer with an empty body, where one was due.
+ */
+void
+defender_require_body(const DefenderResponse *response, const char *service,
+					  const char *display)
+{
+	const DfwHttpResponse *http = &response->http;
+
+	if (http->body_len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("%s returned an empty body", service),
+				 errdetail("HTTP %ld, request-id %s.", http->status,
+						   http->request_id[0] ? http->request_id : "none"),
+				 errcontext("remote request: %s", display)));
+}
+
+/*
  * defender_parse_response
  *		The response's JSON document; an ERROR that says what came instead
  *		(an empty body, an HTML page, broken JSON) when it is not JSON.
@@ -161,13 +180,7 @@ defender_parse_response(const DefenderResponse *response, const char *service,
 	json_error_t jerr;
 	json_t	   *document;
 
-	if (http->body_len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("%s returned an empty body", service),
-				 errdetail("HTTP %ld, request-id %s.", http->status, request_id),
-				 errcontext("remote request: %s", display)));
-
+	defender_require_body(response, service, display);
 	document = json_loadb(http->body, http->body_len, 0, &jerr);
 	if (document == NULL)
 		ereport(ERROR,
