@@ -106,6 +106,9 @@ static char *build_json_body(const BodyField *fields, int nfields, const char *f
 static char *entity_url(const DefenderOptions *opts, const EntityKind *kind,
 						const char *id, const char *suffix, const char *method,
 						char **display);
+static char *call_entity(const DefenderOptions *opts, const EntityKind *kind,
+						 const char *id, const char *suffix, const char *method,
+						 const char *body, const char *permission, bool missing_ok);
 static DefenderResponse *call_api(const DefenderOptions *opts, const char *audience,
 								  const char *method, const char *url,
 								  const char *display, const char *body, int flags,
@@ -260,20 +263,12 @@ update_entity(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname
 	DefenderOptions *opts = defender_function_options(fcinfo, server_arg, fname);
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
-	DefenderResponse *response;
-	char	   *url;
-	char	   *display;
 	char	   *text;
 	Datum		result;
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
-	url = entity_url(opts, kind, id, "", "PATCH", &display);
-	response = call_api(opts, opts->graph_url, "PATCH", url, display, body,
-						DEFENDER_ALLOW_NOT_FOUND, kind->write_permission);
-	if (response->http.status == 404)
-		report_not_found(response, kind, id, display);
-	text = response_text(response, DEFENDER_GRAPH_SERVICE, display);
+	text = call_entity(opts, kind, id, "", "PATCH", body, kind->write_permission, false);
 
 	MemoryContextSwitchTo(caller);
 	result = text_to_jsonb(text);
@@ -322,9 +317,6 @@ add_comment(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname)
 	DefenderOptions *opts;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
-	DefenderResponse *response;
-	char	   *url;
-	char	   *display;
 	char	   *text;
 	Jsonb	   *document;
 	JsonbValue	value;
@@ -345,12 +337,8 @@ add_comment(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname)
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
-	url = entity_url(opts, kind, id, "/comments", "POST", &display);
-	response = call_api(opts, opts->graph_url, "POST", url, display, body,
-						DEFENDER_ALLOW_NOT_FOUND, kind->write_permission);
-	if (response->http.status == 404)
-		report_not_found(response, kind, id, display);
-	text = response_text(response, DEFENDER_GRAPH_SERVICE, display);
+	text = call_entity(opts, kind, id, "/comments", "POST", body, kind->write_permission,
+					   false);
 	document = DatumGetJsonbP(text_to_jsonb(text));
 
 	MemoryContextSwitchTo(caller);
@@ -381,24 +369,18 @@ defender_get_incident(PG_FUNCTION_ARGS)
 	DefenderOptions *opts = defender_function_options(fcinfo, 1, fname);
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
-	DefenderResponse *response;
-	char	   *url;
-	char	   *display;
 	char	   *text;
 	Datum		result;
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
-	url = entity_url(opts, &incident_kind, id, "", "GET", &display);
-	response = call_api(opts, opts->graph_url, "GET", url, display, NULL,
-						DEFENDER_ALLOW_NOT_FOUND, PERM_INCIDENT_READ);
-	if (response->http.status == 404)
+	text = call_entity(opts, &incident_kind, id, "", "GET", NULL, PERM_INCIDENT_READ, true);
+	if (text == NULL)
 	{
 		MemoryContextSwitchTo(caller);
 		MemoryContextDelete(call_cxt);
 		PG_RETURN_NULL();
 	}
-	text = response_text(response, DEFENDER_GRAPH_SERVICE, display);
 
 	MemoryContextSwitchTo(caller);
 	result = text_to_jsonb(text);
@@ -854,6 +836,33 @@ entity_url(const DefenderOptions *opts, const EntityKind *kind, const char *id,
 	return defender_graph_entity_url(opts, kind->resource, id,
 									 psprintf("%s id", kind->noun), suffix, method,
 									 display);
+}
+
+/*
+ * call_entity
+ *		method on the entity id of kind (suffix after it): Graph's answer,
+ *		checked to be JSON, as text in the server encoding.  A 404 is NULL
+ *		when missing_ok, else an ERROR that a playbook can catch
+ *		(report_not_found).
+ */
+static char *
+call_entity(const DefenderOptions *opts, const EntityKind *kind, const char *id,
+			const char *suffix, const char *method, const char *body,
+			const char *permission, bool missing_ok)
+{
+	char	   *display;
+	char	   *url = entity_url(opts, kind, id, suffix, method, &display);
+	DefenderResponse *response;
+
+	response = call_api(opts, opts->graph_url, method, url, display, body,
+						DEFENDER_ALLOW_NOT_FOUND, permission);
+	if (response->http.status == 404)
+	{
+		if (missing_ok)
+			return NULL;
+		report_not_found(response, kind, id, display);
+	}
+	return response_text(response, DEFENDER_GRAPH_SERVICE, display);
 }
 
 /*
