@@ -68,7 +68,8 @@ static struct
 	int			pos[DFW_MAX_WAIT_SOCKETS];
 }			wait_set;
 
-static void run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response);
+static void run_transfer(const DefenderOptions *opts, const DfwHttpRequest *request,
+						 DfwHttpResponse *response);
 static void wait_for_transfer(const DfwWait *wait);
 static void prepare_wait_set(const DfwWait *wait);
 static void free_response_body(void *arg);
@@ -126,12 +127,14 @@ get_wait_event(void)
  * defender_start_transfer
  *		Put one request on the client, without waiting: the one place where
  *		any request (to the APIs, for a token, or a page requested ahead)
- *		is about to be sent.  False when it could not be started; the
- *		response then says why.
+ *		is about to be sent, with the options (server, tenant) it is sent
+ *		for.  False when it could not be started; the response then says
+ *		why.
  */
 bool
-defender_start_transfer(DfwClient *client, const DfwHttpRequest *request,
-						DfwHttpResponse *response, DfwTicket *ticket)
+defender_start_transfer(const DefenderOptions *opts, DfwClient *client,
+						const DfwHttpRequest *request, DfwHttpResponse *response,
+						DfwTicket *ticket)
 {
 	return dfw_client_start(client, request, response, ticket) == DFW_CLIENT_OK;
 }
@@ -142,12 +145,13 @@ defender_start_transfer(DfwClient *client, const DfwHttpRequest *request,
  *		requests have under way (the pages a scan requested ahead) go on.
  */
 static void
-run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response)
+run_transfer(const DefenderOptions *opts, const DfwHttpRequest *request,
+			 DfwHttpResponse *response)
 {
 	DfwClient  *client = defender_transport_client();
 	DfwTicket	ticket;
 
-	if (!defender_start_transfer(client, request, response, &ticket))
+	if (!defender_start_transfer(opts, client, request, response, &ticket))
 		return;					/* the response says why */
 	PG_TRY();
 	{
@@ -450,7 +454,7 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 		bool		retry;
 		long		delay;
 
-		run_transfer(&request, http);
+		run_transfer(opts, &request, http);
 
 		elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms, request-id %s)",
 			 display, http->status,

@@ -278,7 +278,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 	defender_init_request(&request, opts, "GET", get->url, audience, headers, NULL, 0);
 	get->started = GetCurrentTimestamp();
 	/* libcurl copies the URL and headers: the credential can go now */
-	get->sent = defender_start_transfer(client, &request, &get->response->http,
+	get->sent = defender_start_transfer(opts, client, &request, &get->response->http,
 										&get->ticket);
 	explicit_bzero(authorization, strlen(authorization));
 	pfree(authorization);
