@@ -11,17 +11,20 @@ OBJS = \
 	src/client/client_assertion.o \
 	src/client/defender_client.o \
 	src/functions/actions.o \
+	src/functions/function_support.o \
 	src/functions/hunt_function.o \
 	src/functions/request_function.o \
 	src/functions/version.o \
 	src/import/import.o \
 	src/options/option.o \
+	src/options/options_read.o \
 	src/plan/deparse_filter.o \
 	src/plan/deparse_kql.o \
 	src/plan/deparse_odata.o \
 	src/plan/shippable.o \
 	src/remote/auth.o \
 	src/remote/connection.o \
+	src/remote/entity.o \
 	src/remote/pager.o \
 	src/remote/request.o \
 	src/remote/response_cache.o \

@@ -250,6 +250,9 @@ SELECT status FROM defender_request('GET', 'emulatorEcho');
 SELECT emulator_fault('{"match": "/emulatorEcho", "kind": "truncate", "times": 1}');
 SELECT regexp_replace(l, '\d+ bytes', '<n> bytes') AS show_error
 FROM show_error($$SELECT * FROM defender_request('GET', 'emulatorEcho', extra_fields => '{"retry_count": 0}')$$) AS l;
+-- retry_wait changes only the wait: a broken GET is still retried (one retry rule)
+SELECT emulator_fault('{"match": "/emulatorEcho", "kind": "truncate", "times": 1}');
+SELECT status FROM defender_request('GET', 'emulatorEcho', extra_fields => '{"retry_count": 1, "retry_wait": 0}');
 
 -- writes: PATCH and POST with a payload, custom headers
 SELECT log_size() AS before \gset

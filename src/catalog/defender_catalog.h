@@ -48,6 +48,9 @@ typedef struct GraphResource
 	const GraphProperty *properties;	/* terminated by a NULL name */
 } GraphResource;
 
+/* The Defender for Endpoint API's alerts, below mde_url */
+#define MDE_ALERTS_PATH		"api/alerts"
+
 extern const GraphResource *graph_find_resource(const char *name);
 extern const GraphResource *graph_resource_at(int index);
 extern const char *graph_resource_names(void);

@@ -29,8 +29,8 @@
  * reads.
  *
  * defender_request(), the generic request, is in request_function.c; the
- * helpers both files use (arguments, options, the set-returning setup)
- * are declared in function_support.h and defined at the end of this file.
+ * helpers the functions share (arguments, options, the set-returning
+ * setup) are in function_support.c.
  *
  * Request bodies are built with jansson (json_pack, never json_object(),
  * whose name the backend also exports) and every jansson value is freed,
@@ -43,25 +43,14 @@
 #include "postgres.h"
 
 #include <ctype.h>
-#include <limits.h>
 
-#include "catalog/pg_foreign_server.h"
-#include "catalog/pg_language.h"
-#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "common/base64.h"
-#include "common/jsonapi.h"
-#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
-#include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/array.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
+#include "defender_plan.h"
 #include "defender_remote.h"
 #include "defender_scan.h"
 #include "function_support.h"
@@ -75,8 +64,6 @@ PG_FUNCTION_INFO_V1(defender_get_incident);
 PG_FUNCTION_INFO_V1(defender_list_incidents);
 PG_FUNCTION_INFO_V1(defender_alert_domains);
 
-#define INCIDENT_PAGE_SIZE	50	/* Graph rejects a larger $top on incidents */
-
 /* Permissions named in the hint of a 403, per call. */
 #define PERM_INCIDENT_WRITE "the Microsoft Graph application permission SecurityIncident.ReadWrite.All"
 #define PERM_ALERT_WRITE	"the Microsoft Graph application permission SecurityAlert.ReadWrite.All"
@@ -84,16 +71,16 @@ PG_FUNCTION_INFO_V1(defender_alert_domains);
 #define PERM_ALERT_READ		"the Microsoft Graph application permission SecurityAlert.Read.All"
 #define PERM_MDE_URL		"the WindowsDefenderATP application permission URL.Read.All"
 
-/* What a write call acts on: incidents or alerts_v2. */
+/* What a write call acts on: incidents or alerts (alerts_v2). */
 typedef struct EntityKind
 {
 	const char *noun;			/* for messages: "incident" */
-	const char *collection;		/* below /security/ */
+	const char *resource;		/* the catalog's resource (graph_catalog.c) */
 	const char *write_permission;
 } EntityKind;
 
 static const EntityKind incident_kind = {"incident", "incidents", PERM_INCIDENT_WRITE};
-static const EntityKind alert_kind = {"alert", "alerts_v2", PERM_ALERT_WRITE};
+static const EntityKind alert_kind = {"alert", "alerts", PERM_ALERT_WRITE};
 
 /* One property of a request body. */
 typedef struct BodyField
@@ -106,23 +93,22 @@ typedef struct BodyField
 } BodyField;
 
 
-
-/* scheme, host and port of a URL, and where its path starts */
 static Datum update_entity(FunctionCallInfo fcinfo, const EntityKind *kind,
 						   const char *fname, const char *id, BodyField *fields,
 						   int nfields, int server_arg);
 static Datum add_comment(FunctionCallInfo fcinfo, const EntityKind *kind,
 						 const char *fname);
-static ForeignServer *action_server(FunctionCallInfo fcinfo, int argno, const char *fname);
 static const char *write_value(const EntityKind *kind, const char *property,
 							   const char *value, const char *fname);
 static char *optional_text(FunctionCallInfo fcinfo, int argno);
 static void add_text_field(BodyField *fields, int *n, const char *key, const char *value);
 static char *build_json_body(const BodyField *fields, int nfields, const char *fname);
 static char *entity_url(const DefenderOptions *opts, const EntityKind *kind,
-						const char *id, const char *suffix);
-static char *entity_display(const DefenderOptions *opts, const char *method,
-							const EntityKind *kind, const char *id, const char *suffix);
+						const char *id, const char *suffix, const char *method,
+						char **display);
+static char *call_entity(const DefenderOptions *opts, const EntityKind *kind,
+						 const char *id, const char *suffix, const char *method,
+						 const char *body, const char *permission, bool missing_ok);
 static DefenderResponse *call_api(const DefenderOptions *opts, const char *audience,
 								  const char *method, const char *url,
 								  const char *display, const char *body, int flags,
@@ -132,10 +118,6 @@ static void report_not_found(const DefenderResponse *response, const EntityKind 
 static char *response_text(const DefenderResponse *response, const char *service,
 						   const char *display);
 static Datum text_to_jsonb(char *text);
-static json_t *response_document(const DefenderResponse *response, const char *service,
-								 const char *display, MemoryContext owner);
-static void decref_document(void *arg);
-static Datum json_value_to_jsonb(json_t *value);
 static char *url_host(const char *url);
 static void normalise_host(char *host);
 static int	compare_strings(const void *a, const void *b);
@@ -281,19 +263,12 @@ update_entity(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname
 	DefenderOptions *opts = defender_function_options(fcinfo, server_arg, fname);
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
-	DefenderResponse *response;
-	char	   *display;
 	char	   *text;
 	Datum		result;
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
-	display = entity_display(opts, "PATCH", kind, id, "");
-	response = call_api(opts, opts->graph_url, "PATCH", entity_url(opts, kind, id, ""),
-						display, body, DEFENDER_ALLOW_NOT_FOUND, kind->write_permission);
-	if (response->http.status == 404)
-		report_not_found(response, kind, id, display);
-	text = response_text(response, GRAPH_SERVICE, display);
+	text = call_entity(opts, kind, id, "", "PATCH", body, kind->write_permission, false);
 
 	MemoryContextSwitchTo(caller);
 	result = text_to_jsonb(text);
@@ -342,8 +317,6 @@ add_comment(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname)
 	DefenderOptions *opts;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
-	DefenderResponse *response;
-	char	   *display;
 	char	   *text;
 	Jsonb	   *document;
 	JsonbValue	value;
@@ -364,12 +337,8 @@ add_comment(FunctionCallInfo fcinfo, const EntityKind *kind, const char *fname)
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
-	display = entity_display(opts, "POST", kind, id, "/comments");
-	response = call_api(opts, opts->graph_url, "POST", entity_url(opts, kind, id, "/comments"),
-						display, body, DEFENDER_ALLOW_NOT_FOUND, kind->write_permission);
-	if (response->http.status == 404)
-		report_not_found(response, kind, id, display);
-	text = response_text(response, GRAPH_SERVICE, display);
+	text = call_entity(opts, kind, id, "/comments", "POST", body, kind->write_permission,
+					   false);
 	document = DatumGetJsonbP(text_to_jsonb(text));
 
 	MemoryContextSwitchTo(caller);
@@ -400,23 +369,18 @@ defender_get_incident(PG_FUNCTION_ARGS)
 	DefenderOptions *opts = defender_function_options(fcinfo, 1, fname);
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
-	DefenderResponse *response;
-	char	   *display;
 	char	   *text;
 	Datum		result;
 
 	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
-	display = entity_display(opts, "GET", &incident_kind, id, "");
-	response = call_api(opts, opts->graph_url, "GET", entity_url(opts, &incident_kind, id, ""),
-						display, NULL, DEFENDER_ALLOW_NOT_FOUND, PERM_INCIDENT_READ);
-	if (response->http.status == 404)
+	text = call_entity(opts, &incident_kind, id, "", "GET", NULL, PERM_INCIDENT_READ, true);
+	if (text == NULL)
 	{
 		MemoryContextSwitchTo(caller);
 		MemoryContextDelete(call_cxt);
 		PG_RETURN_NULL();
 	}
-	text = response_text(response, GRAPH_SERVICE, display);
 
 	MemoryContextSwitchTo(caller);
 	result = text_to_jsonb(text);
@@ -456,7 +420,8 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 	json_t	   *row;
 	int64		rows = 0;
 	json_int_t	total = -1;
-	int			top;
+	const GraphResource *resource = graph_find_resource("incidents");
+	int64		top;
 
 	if (!unlimited && max_results < 0)
 		ereport(ERROR,
@@ -483,34 +448,23 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 									ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
 
-	/* the URL percent-encoded, and as shown in messages: decoded */
-	top = unlimited ? INCIDENT_PAGE_SIZE : (int) Min(max_results, INCIDENT_PAGE_SIZE);
+	/*
+	 * The request, written by the OData writer: percent-encoded as sent,
+	 * and as messages show it (decoded).  Pages of the catalog's size for
+	 * incidents (Graph's cap), or fewer when fewer rows are wanted.
+	 */
+	top = graph_page_size(resource, 0);
+	if (!unlimited)
+		top = Min(top, max_results);
 	initStringInfo(&query);
 	initStringInfo(&shown);
-	appendStringInfo(&query, "%s/%s/security/incidents?", opts->graph_url, opts->api_version);
-	appendStringInfo(&shown, "GET /%s/security/incidents?", opts->api_version);
-	if (filter && filter[0])
-	{
-		appendStringInfo(&query, "$filter=%s&", defender_url_encode(defender_to_utf8(filter)));
-		appendStringInfo(&shown, "$filter=%s&", filter);
-	}
-	if (expand && expand[0])
-	{
-		appendStringInfo(&query, "$expand=%s&", defender_url_encode(defender_to_utf8(expand)));
-		appendStringInfo(&shown, "$expand=%s&", expand);
-	}
-	if (count)
-	{
-		appendStringInfoString(&query, "$count=true&");
-		appendStringInfoString(&shown, "$count=true&");
-	}
-	if (skip > 0)
-	{
-		appendStringInfo(&query, "$skip=" INT64_FORMAT "&", skip);
-		appendStringInfo(&shown, "$skip=" INT64_FORMAT "&", skip);
-	}
-	appendStringInfo(&query, "$top=%d", top);
-	appendStringInfo(&shown, "$top=%d", top);
+	appendStringInfoString(&query, opts->graph_url);
+	appendStringInfoString(&shown, "GET ");
+	defender_deparse_list_text(&query, true, opts, resource,
+							   filter ? defender_to_utf8(filter) : NULL,
+							   expand ? defender_to_utf8(expand) : NULL, count, skip, top);
+	defender_deparse_list_text(&shown, false, opts, resource, filter, expand,
+							   count, skip, top);
 
 	pager = defender_pager_begin(opts, query.data, shown.data, page_cxt, 0, NULL);
 	while ((unlimited || rows < max_results) && (row = defender_pager_next(pager)) != NULL)
@@ -532,7 +486,7 @@ defender_list_incidents(PG_FUNCTION_ARGS)
 
 		MemoryContextReset(row_cxt);
 		MemoryContextSwitchTo(row_cxt);
-		value = json_value_to_jsonb(row);
+		value = defender_json_to_jsonb(row);
 		tuplestore_putvalues(set.store, set.desc, &value, &isnull);
 		MemoryContextSwitchTo(call_cxt);
 		rows++;
@@ -599,14 +553,14 @@ defender_alert_domains(PG_FUNCTION_ARGS)
 
 /*
  * mde_domains
- *		GET {mde_url}/api/alerts/{id}/domains: each value[].host.
+ *		GET {mde_url}/api/alerts/{id}/domains (the catalog's MDE_ALERTS_PATH):
+ *		each value[].host.
  */
 static void
 mde_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 {
-	char	   *encoded = defender_id_segment(defender_to_utf8(id), "alert id");
-	char	   *url = psprintf("%s/api/alerts/%s/domains", opts->mde_url, encoded);
-	char	   *display = psprintf("GET /api/alerts/%s/domains", defender_display_text(id));
+	char	   *display;
+	char	   *url = defender_mde_alert_url(opts, id, "/domains", "GET", &display);
 	DefenderResponse *response;
 	json_t	   *document;
 	json_t	   *values;
@@ -616,12 +570,12 @@ mde_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 						DEFENDER_ALLOW_NOT_FOUND, PERM_MDE_URL);
 	if (response->http.status == 404)
 		return;
-	document = response_document(response, MDE_SERVICE, display, CurrentMemoryContext);
+	document = defender_response_object(response, DEFENDER_MDE_SERVICE, display, CurrentMemoryContext);
 	values = json_object_get(document, "value");
 	if (!json_is_array(values))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("the %s's answer has no \"value\" array", MDE_SERVICE),
+				 errmsg("the %s's answer has no \"value\" array", DEFENDER_MDE_SERVICE),
 				 errcontext("remote request: %s", display)));
 	for (i = 0; i < json_array_size(values); i++)
 	{
@@ -646,7 +600,8 @@ static void
 graph_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 {
 	DefenderResponse *response;
-	const char *display = entity_display(opts, "GET", &alert_kind, id, "");
+	char	   *display;
+	char	   *url = entity_url(opts, &alert_kind, id, "", "GET", &display);
 	json_t	   *document;
 	json_t	   *evidence;
 	char	  **hosts;
@@ -654,11 +609,11 @@ graph_domains(const DefenderOptions *opts, const char *id, SetResult *set)
 	size_t		i;
 	int			j;
 
-	response = call_api(opts, opts->graph_url, "GET", entity_url(opts, &alert_kind, id, ""),
-						display, NULL, DEFENDER_ALLOW_NOT_FOUND, PERM_ALERT_READ);
+	response = call_api(opts, opts->graph_url, "GET", url, display, NULL,
+						DEFENDER_ALLOW_NOT_FOUND, PERM_ALERT_READ);
 	if (response->http.status == 404)
 		return;
-	document = response_document(response, GRAPH_SERVICE, display, CurrentMemoryContext);
+	document = defender_response_object(response, DEFENDER_GRAPH_SERVICE, display, CurrentMemoryContext);
 	evidence = json_object_get(document, "evidence");
 	if (!json_is_array(evidence))
 		return;
@@ -791,54 +746,10 @@ compare_strings(const void *a, const void *b)
  * ----------------------------------------------------------------------
  */
 
-/*
- * action_server
- *		The named server, checked: it exists, it is a defender_fdw server,
- *		and the caller has USAGE on it.
- */
-static ForeignServer *
-action_server(FunctionCallInfo fcinfo, int argno, const char *fname)
-{
-	const char *servername;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the server of %s() must not be null", fname)));
-	servername = NameStr(*PG_GETARG_NAME(argno));
-	return defender_function_server(servername);
-}
-
-/* The server's options and the caller's user mapping (which must exist). */
-DefenderOptions *
-defender_function_options(FunctionCallInfo fcinfo, int server_arg, const char *fname)
-{
-	ForeignServer *server = action_server(fcinfo, server_arg, fname);
-
-	return defender_get_options(InvalidOid, server->serverid, GetUserId(), true);
-}
-
-char *
-defender_required_text(FunctionCallInfo fcinfo, int argno, const char *fname, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s of %s() must not be null", argname, fname)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
 static char *
 optional_text(FunctionCallInfo fcinfo, int argno)
 {
 	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
-
-/* text in the server encoding, as UTF-8 (the wire's encoding) */
-char *
-defender_to_utf8(const char *text)
-{
-	return pg_server_to_any(text, (int) strlen(text), PG_UTF8);
 }
 
 /*
@@ -850,8 +761,7 @@ static const char *
 write_value(const EntityKind *kind, const char *property, const char *value,
 			const char *fname)
 {
-	const GraphResource *resource =
-		graph_find_resource(kind == &incident_kind ? "incidents" : "alerts");
+	const GraphResource *resource = graph_find_resource(kind->resource);
 
 	return graph_write_value(resource, property, value, psprintf("%s()", fname));
 }
@@ -913,22 +823,46 @@ build_json_body(const BodyField *fields, int nfields, const char *fname)
 	return defender_dump_json(object, "an action request");
 }
 
-/* {graph_url}/{api_version}/security/{collection}/{id, percent-encoded}{suffix} */
+/*
+ * entity_url
+ *		The URL of the entity id of kind, with suffix after it, written by
+ *		entity.c from the catalog; in *display "METHOD /v1.0/security/
+ *		incidents/29{suffix}" (the id as given).
+ */
 static char *
 entity_url(const DefenderOptions *opts, const EntityKind *kind, const char *id,
-		   const char *suffix)
+		   const char *suffix, const char *method, char **display)
 {
-	return psprintf("%s/%s/security/%s/%s%s", opts->graph_url, opts->api_version,
-					kind->collection, defender_id_segment(defender_to_utf8(id), psprintf("%s id", kind->noun)), suffix);
+	return defender_graph_entity_url(opts, kind->resource, id,
+									 psprintf("%s id", kind->noun), suffix, method,
+									 display);
 }
 
-/* "PATCH /v1.0/security/incidents/29" (the id as given) */
+/*
+ * call_entity
+ *		method on the entity id of kind (suffix after it): Graph's answer,
+ *		checked to be JSON, as text in the server encoding.  A 404 is NULL
+ *		when missing_ok, else an ERROR that a playbook can catch
+ *		(report_not_found).
+ */
 static char *
-entity_display(const DefenderOptions *opts, const char *method, const EntityKind *kind,
-			   const char *id, const char *suffix)
+call_entity(const DefenderOptions *opts, const EntityKind *kind, const char *id,
+			const char *suffix, const char *method, const char *body,
+			const char *permission, bool missing_ok)
 {
-	return psprintf("%s /%s/security/%s/%s%s", method, opts->api_version,
-					kind->collection, defender_display_text(id), suffix);
+	char	   *display;
+	char	   *url = entity_url(opts, kind, id, suffix, method, &display);
+	DefenderResponse *response;
+
+	response = call_api(opts, opts->graph_url, method, url, display, body,
+						DEFENDER_ALLOW_NOT_FOUND, permission);
+	if (response->http.status == 404)
+	{
+		if (missing_ok)
+			return NULL;
+		report_not_found(response, kind, id, display);
+	}
+	return response_text(response, DEFENDER_GRAPH_SERVICE, display);
 }
 
 /*
@@ -1012,12 +946,7 @@ response_text(const DefenderResponse *response, const char *service, const char 
 	char	   *text;
 	char	   *detail = NULL;
 
-	if (http->body_len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("%s returned an empty body", service),
-				 errdetail("HTTP %ld, request-id %s.", http->status, request_id),
-				 errcontext("remote request: %s", display)));
+	defender_require_body(response, service, display);
 	text = pg_any_to_server(http->body, (int) http->body_len, PG_UTF8);
 	if (!defender_is_json_text(text, strlen(text), &detail))
 		ereport(ERROR,
@@ -1030,143 +959,8 @@ response_text(const DefenderResponse *response, const char *service, const char 
 	return text == http->body ? pnstrdup(text, http->body_len) : text;
 }
 
-/*
- * defender_is_json_text
- *		Would jsonb_in accept text?  PostgreSQL's own JSON parser, which
- *		reports instead of raising, with escapes checked (\u0000).
- */
-bool
-defender_is_json_text(char *text, size_t len, char **detail)
-{
-	JsonLexContext *lex;
-	JsonParseErrorType error;
-
-	if (len > INT_MAX)
-		return false;
-#if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(NULL, text, len, GetDatabaseEncoding(), true);
-#else
-	lex = makeJsonLexContextCstringLen(text, (int) len, GetDatabaseEncoding(), true);
-#endif
-	error = pg_parse_json(lex, &nullSemAction);
-	if (error != JSON_SUCCESS && detail)
-		*detail = json_errdetail(error, lex);
-	return error == JSON_SUCCESS;
-}
-
 static Datum
 text_to_jsonb(char *text)
 {
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
-}
-
-/*
- * response_document
- *		The body parsed by jansson, freed with the owner memory context.
- */
-static json_t *
-response_document(const DefenderResponse *response, const char *service,
-				  const char *display, MemoryContext owner)
-{
-	const DfwHttpResponse *http = &response->http;
-	MemoryContextCallback *cb = MemoryContextAlloc(owner, sizeof(MemoryContextCallback));
-	json_error_t jerr;
-	json_t	   *document;
-
-	document = json_loadb(http->body, http->body_len, 0, &jerr);
-	if (document == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_JSON_TEXT),
-				 errmsg("%s returned %s instead of JSON", service,
-						http->content_type[0] ? http->content_type : "an untyped body"),
-				 errdetail("%s at line %d, column %d of a %zu-byte body (HTTP %ld, request-id %s).",
-						   jerr.text, jerr.line, jerr.column, http->body_len, http->status,
-						   http->request_id[0] ? http->request_id : "none"),
-				 errcontext("remote request: %s", display)));
-	cb->func = decref_document;
-	cb->arg = document;
-	MemoryContextRegisterResetCallback(owner, cb);
-	if (!json_is_object(document))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("%s's answer is not a JSON object", service),
-				 errcontext("remote request: %s", display)));
-	return document;
-}
-
-static void
-decref_document(void *arg)
-{
-	json_decref((json_t *) arg);
-}
-
-/*
- * json_value_to_jsonb
- *		A jansson value (owned elsewhere) as jsonb.
- */
-static Datum
-json_value_to_jsonb(json_t *value)
-{
-	char	   *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-	char	   *copy = NULL;
-
-	if (dumped != NULL)
-	{
-		size_t		len = strlen(dumped);
-
-		copy = palloc_extended(len + 1, MCXT_ALLOC_NO_OOM);
-		if (copy)
-			memcpy(copy, dumped, len + 1);
-		free(dumped);
-	}
-	if (copy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory converting a JSON value")));
-	return text_to_jsonb(pg_any_to_server(copy, (int) strlen(copy), PG_UTF8));
-}
-
-/*
- * defender_begin_set
- *		Materialize mode: a tuplestore in per-query memory, with one column
- *		of column_type, or the function's declared row type when that is
- *		InvalidOid.
- */
-void
-defender_begin_set(FunctionCallInfo fcinfo, SetResult *set, Oid column_type, const char *fname)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext old;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("materialize mode required, but it is not allowed in this context")));
-
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (OidIsValid(column_type))
-	{
-		set->desc = CreateTemplateTupleDesc(1);
-		TupleDescInitEntry(set->desc, (AttrNumber) 1, fname, column_type, -1, 0);
-	}
-	else if (get_call_result_type(fcinfo, NULL, &set->desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type of %s() must be a row type", fname);
-	else
-		set->desc = CreateTupleDescCopy(set->desc);
-	set->store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
-									   false, work_mem);
-	set->rsinfo = rsinfo;
-	MemoryContextSwitchTo(old);
-}
-
-void
-defender_end_set(SetResult *set)
-{
-	set->rsinfo->returnMode = SFRM_Materialize;
-	set->rsinfo->setResult = set->store;
-	set->rsinfo->setDesc = set->desc;
 }

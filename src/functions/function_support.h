@@ -4,7 +4,8 @@
  *		  What the SQL functions of src/functions/ share: their arguments,
  *		  their options, the set-returning setup.
  *
- * Defined in actions.c; included by the files of src/functions/ only.
+ * Defined in function_support.c; included by the files of src/functions/
+ * only.
  *
  * src/functions/function_support.h
  *
@@ -18,9 +19,6 @@
 #include "utils/tuplestore.h"
 
 #include "defender_fdw.h"
-
-#define GRAPH_SERVICE		"Microsoft Graph"
-#define MDE_SERVICE			"Microsoft Defender for Endpoint API"
 
 /* A set-returning function's result, materialized. */
 typedef struct SetResult
@@ -36,6 +34,7 @@ extern char *defender_required_text(FunctionCallInfo fcinfo, int argno, const ch
 									const char *argname);
 extern char *defender_to_utf8(const char *text);
 extern bool defender_is_json_text(char *text, size_t len, char **detail);
+extern ReturnSetInfo *defender_materialize_context(FunctionCallInfo fcinfo);
 extern void defender_begin_set(FunctionCallInfo fcinfo, SetResult *set, Oid column_type,
 							   const char *fname);
 extern void defender_end_set(SetResult *set);

@@ -43,6 +43,7 @@
 
 #include "defender_remote.h"
 #include "defender_scan.h"
+#include "function_support.h"
 #include "pg_jansson.h"
 
 PG_FUNCTION_INFO_V1(defender_hunt);
@@ -77,29 +78,19 @@ defender_hunt_jsonb(PG_FUNCTION_ARGS)
 static Datum
 run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo = defender_materialize_context(fcinfo);
 	const char *fname = as_jsonb ? "defender_hunt_jsonb" : "defender_hunt";
 	char	   *query;
 	char	   *timespan;
-	ForeignServer *server;
 	DefenderOptions *opts;
 	char	   *body;
 	char	   *url;
 	char	   *display;
-	TupleDesc	desc;
-	Tuplestorestate *store;
+	SetResult	set;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
 	DefenderResponse *response;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("materialize mode required, but it is not allowed in this context")));
 	if (!as_jsonb && rsinfo->expectedDesc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
@@ -110,15 +101,10 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the query of %s() must not be null", fname)));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the server of %s() must not be null", fname)));
 
 	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	timespan = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	server = defender_function_server(NameStr(*PG_GETARG_NAME(2)));
-	opts = defender_get_options(InvalidOid, server->serverid, GetUserId(), true);
+	opts = defender_function_options(fcinfo, 2, fname);
 	if (timespan == NULL)
 		timespan = opts->timespan;	/* may be NULL: the API's default */
 
@@ -126,16 +112,7 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 	url = defender_resource_url(opts, "hunting", "POST", &display);
 
 	/* The result outlives this call: per-query memory. */
-	MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (as_jsonb)
-	{
-		desc = CreateTemplateTupleDesc(1);
-		TupleDescInitEntry(desc, (AttrNumber) 1, fname, JSONBOID, -1, 0);
-	}
-	else
-		desc = CreateTupleDescCopy(rsinfo->expectedDesc);
-	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
-								  false, work_mem);
+	defender_begin_set(fcinfo, &set, as_jsonb ? JSONBOID : InvalidOid, fname);
 
 	/* The response and the columns go when the call ends (or fails). */
 	call_cxt = AllocSetContextCreate(caller, "defender_hunt", ALLOCSET_DEFAULT_SIZES);
@@ -146,9 +123,10 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 	if (as_jsonb)
 		defender_hunting_rows_to_tuplestore(response->http.body,
 											response->http.body_len,
-											desc, store, display, fname);
+											set.desc, set.store, display, fname);
 	else
 	{
+		TupleDesc	desc = set.desc;
 		int			natts = desc->natts;
 		DefenderColumn *columns = palloc0(sizeof(DefenderColumn) * Max(natts, 1));
 		AttrNumber *attnos = palloc(sizeof(AttrNumber) * Max(natts, 1));
@@ -165,15 +143,13 @@ run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
 		defender_hunting_result_to_tuplestore(response->http.body,
 											  response->http.body_len,
 											  desc, columns, ncolumns, attnos,
-											  store, display, fname);
+											  set.store, display, fname);
 	}
 	defender_response_release(response);
 
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(call_cxt);
 
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = desc;
+	defender_end_set(&set);
 	return (Datum) 0;
 }

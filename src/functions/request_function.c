@@ -7,9 +7,10 @@
  *	SELECT status, body FROM defender_request('GET', 'security/alerts_v2/x');
  *
  * defender_request() returns HTTP error statuses as rows instead of
- * raising, so a PL/pgSQL playbook can branch on them; it therefore sends
- * through its own loop (token, one refresh after a 401, retries) over
- * defender_http_send() rather than defender_api_request(), which raises.
+ * raising, so a PL/pgSQL playbook can branch on them: it sends through
+ * defender_send_request() (request.c) like every other request, with
+ * DEFENDER_ANY_STATUS, the caller's headers, and extra_fields' retry_count
+ * and retry_wait given to the one retry rule (connection.c).
  * The bearer token only ever goes to the server's graph_url or mde_url:
  * an absolute URL elsewhere is refused before any network I/O.  EXECUTE
  * is revoked from PUBLIC by the extension script: it can do anything.
@@ -61,12 +62,15 @@ typedef enum ResponseType
 typedef struct RequestExtras
 {
 	List	   *header_lines;	/* "Name: value" (UTF-8) */
-	List	   *header_names;	/* lower-case names, same order */
 	int			retry_count;	/* -1: the server's max_retries */
-	long		retry_wait_ms;	/* -1: connection.c's backoff */
+	long		retry_wait_ms;	/* DEFENDER_BACKOFF: connection.c's backoff */
 	ResponseType response_type;
 } RequestExtras;
 
+static const char *endpoint_url(const DefenderOptions *opts, const char *endpoint,
+								const char *fname, StringInfo url);
+static void response_row(const DfwHttpResponse *http, ResponseType response_type,
+						 const char *display, Datum *values, bool *nulls);
 static bool path_under(const char *rest, const char *base_rest);
 static void append_url_text(StringInfo buf, const char *text);
 static void append_query_name(StringInfo buf, const char *name);
@@ -75,8 +79,6 @@ static const char *jsonb_kind_name(const JsonbValue *v);
 static void read_query_params(Jsonb *params, StringInfo url);
 static void read_extras(Jsonb *extras, RequestExtras *out);
 static void read_extra_headers(JsonbValue *value, RequestExtras *out);
-static bool header_listed(const RequestExtras *extras, const char *lower_name);
-static long retry_delay_ms(const DfwHttpResponse *http, const RequestExtras *extras);
 static Datum response_headers_jsonb(const DfwHttpResponse *http);
 
 /* ----------------------------------------------------------------------
@@ -91,7 +93,8 @@ static Datum response_headers_jsonb(const DfwHttpResponse *http);
  *		RETURNS TABLE (status int, headers jsonb, body jsonb, body_text text)
  *
  * One row, whatever the HTTP status: only failures without an HTTP answer
- * (connection, TLS, timeout, too large, token) raise.
+ * (connection, TLS, timeout, too large, token) raise.  Everything is
+ * checked and written before anything is sent.
  */
 Datum
 defender_request(PG_FUNCTION_ARGS)
@@ -106,29 +109,18 @@ defender_request(PG_FUNCTION_ARGS)
 	RequestExtras extras;
 	SetResult	set;
 	DefenderOptions *opts;
-	DefenderOptions once;
-	DfwOrigin	target;
-	DfwOrigin	graph;
-	DfwOrigin	mde;
-	char	   *graph_rest;
-	char	   *mde_rest;
 	char	   *why;
 	const char *audience;
 	StringInfoData url;
-	const char *path;
 	char	   *display;
 	char	   *body = NULL;
-	bool		idempotent;
-	bool		refreshed = false;
-	int			attempt = 0;
-	int			retries;
+	DefenderRequest request;
 	int			i;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
 	DefenderResponse *response;
-	DfwHttpResponse *http;
 	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	bool		nulls[4];
 	char	   *p;
 
 	/* method */
@@ -141,10 +133,84 @@ defender_request(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unsupported method \"%s\" for %s()", method, fname),
 				 errdetail("Valid methods: GET, POST, PUT, PATCH, DELETE.")));
-	idempotent = strcmp(method, "GET") == 0;
 
 	/* the options say where the token may go; reading them sends nothing */
 	opts = defender_function_options(fcinfo, 5, fname);
+	initStringInfo(&url);
+	audience = endpoint_url(opts, endpoint, fname, &url);
+	if (query_params)
+		read_query_params(query_params, &url);
+
+	/* the payload and the extras */
+	if (payload)
+	{
+		if (strcmp(method, "GET") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a GET request of %s() takes no payload", fname)));
+		body = defender_to_utf8(JsonbToCString(NULL, &payload->root, VARSIZE(payload)));
+	}
+	read_extras(extra_fields, &extras);
+
+	/* how the request appears in messages: the path and query sent */
+	{
+		DfwOrigin	sent;
+		char	   *rest;
+
+		display = defender_url_origin(url.data, &sent, &rest, &why) ?
+			psprintf("%s %s", method, rest) :
+			psprintf("%s %s", method, defender_display_text(url.data));
+	}
+
+	defender_begin_set(fcinfo, &set, InvalidOid, fname);
+
+	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(call_cxt);
+	memset(&request, 0, sizeof(request));
+	request.audience = audience;
+	request.method = method;
+	request.url = url.data;
+	request.display = display;
+	request.body = body;
+	request.flags = DEFENDER_ANY_STATUS;
+	request.headers = extras.header_lines;
+	request.max_retries = extras.retry_count;
+	request.retry_wait_ms = extras.retry_wait_ms;
+	response = defender_send_request(opts, &request);
+
+	response_row(&response->http, extras.response_type, display, values, nulls);
+	tuplestore_putvalues(set.store, set.desc, values, nulls);
+	defender_response_release(response);
+
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(call_cxt);
+	defender_end_set(&set);
+	return (Datum) 0;
+}
+
+/*
+ * endpoint_url
+ *		Write the URL of endpoint into url, and return the audience of its
+ *		token (graph_url or mde_url).
+ *
+ * The URL: relative to /{api_version}/, or absolute on graph_url's or
+ * mde_url's origin as libcurl reads it (curl_url), with no user
+ * information, fragment or control character.  The URL is then rebuilt
+ * from those parts, and the client checks it once more before sending.
+ */
+static const char *
+endpoint_url(const DefenderOptions *opts, const char *endpoint, const char *fname,
+			 StringInfo url)
+{
+	DfwOrigin	target;
+	DfwOrigin	graph;
+	DfwOrigin	mde;
+	char	   *graph_rest;
+	char	   *mde_rest;
+	char	   *why;
+	const char *audience;
+	const char *path;
+
 	if (!defender_url_origin(opts->graph_url, &graph, &graph_rest, &why) ||
 		!defender_url_origin(opts->mde_url, &mde, &mde_rest, &why))
 		ereport(ERROR,
@@ -152,13 +218,6 @@ defender_request(PG_FUNCTION_ARGS)
 				 errmsg("cannot read graph_url or mde_url of server \"%s\"", opts->servername),
 				 errdetail("%s.", why)));
 
-	/*
-	 * The URL: relative to /{api_version}/, or absolute on graph_url's or
-	 * mde_url's origin as libcurl reads it (curl_url), with no user
-	 * information, fragment or control character.  The URL is then rebuilt
-	 * from those parts, and the client checks it once more before sending.
-	 */
-	initStringInfo(&url);
 	if (dfw_url_has_scheme(endpoint))
 	{
 		char	   *rest = NULL;
@@ -183,7 +242,7 @@ defender_request(PG_FUNCTION_ARGS)
 			on_graph = !(path_under(rest, mde_rest) &&
 						 strlen(mde_rest) > strlen(graph_rest));
 		audience = on_graph ? opts->graph_url : opts->mde_url;
-		appendStringInfoString(&url, defender_origin_text(&target));
+		appendStringInfoString(url, defender_origin_text(&target));
 		path = rest;
 	}
 	else
@@ -209,105 +268,28 @@ defender_request(PG_FUNCTION_ARGS)
 				seg++;
 		}
 		audience = opts->graph_url;
-		appendStringInfo(&url, "%s/%s/", opts->graph_url, opts->api_version);
+		appendStringInfo(url, "%s/%s/", opts->graph_url, opts->api_version);
 	}
-	append_url_text(&url, defender_to_utf8(path));
-	if (query_params)
-		read_query_params(query_params, &url);
+	append_url_text(url, defender_to_utf8(path));
+	return audience;
+}
 
-	/* the payload and the extras */
-	if (payload)
-	{
-		if (idempotent)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("a GET request of %s() takes no payload", fname)));
-		body = defender_to_utf8(JsonbToCString(NULL, &payload->root, VARSIZE(payload)));
-	}
-	read_extras(extra_fields, &extras);
-	retries = extras.retry_count >= 0 ? extras.retry_count : opts->max_retries;
-
-	/* how the request appears in messages: the path and query sent */
-	{
-		DfwOrigin	sent;
-		char	   *rest;
-
-		display = defender_url_origin(url.data, &sent, &rest, &why) ?
-			psprintf("%s %s", method, rest) :
-			psprintf("%s %s", method, defender_display_text(url.data));
-	}
-
-	defender_begin_set(fcinfo, &set, InvalidOid, fname);
-
-	/*
-	 * Retries: without retry_wait, defender_http_send() does them as for
-	 * every request (429, and 503/504 and failed transfers of a GET;
-	 * Retry-After or exponential backoff), only retry_count times.  With
-	 * retry_wait, this loop does them, waiting that long when the answer
-	 * has no Retry-After; a failed transfer then raises at once, since
-	 * connection.c has no way to take a fixed wait.
-	 */
-	once = *opts;
-	once.max_retries = extras.retry_wait_ms < 0 ? retries : 0;
-
-	call_cxt = AllocSetContextCreate(caller, "defender_fdw action", ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(call_cxt);
-	for (;;)
-	{
-		const char *token = defender_get_token(opts, audience, refreshed);
-		const char **headers = palloc0(sizeof(char *) * (list_length(extras.header_lines) + 5));
-		int			n = 0;
-		ListCell   *lc;
-		long		status;
-		long		delay;
-
-		headers[n++] = psprintf("Authorization: Bearer %s", token);
-		if (!header_listed(&extras, "client-request-id"))
-			headers[n++] = psprintf("client-request-id: %s", defender_new_client_request_id());
-		if (!header_listed(&extras, "accept"))
-			headers[n++] = "Accept: application/json";
-		if (body && !header_listed(&extras, "content-type"))
-			headers[n++] = "Content-Type: application/json; charset=utf-8";
-		foreach(lc, extras.header_lines)
-			headers[n++] = (const char *) lfirst(lc);
-		headers[n] = NULL;
-
-		if (strcmp(method, "GET") != 0)
-			defender_cache_forget_all();	/* it may change what reads answered */
-		response = defender_http_send(&once, method, url.data, audience, display, headers,
-									  body, body ? strlen(body) : 0, idempotent);
-		/* the header held a credential; do not leave it lying in memory */
-		explicit_bzero((char *) headers[0], strlen(headers[0]));
-
-		status = response->http.status;
-		if (status == 401 && !refreshed)
-		{
-			defender_response_release(response);
-			defender_forget_token(opts, audience);
-			refreshed = true;
-			continue;
-		}
-		if (extras.retry_wait_ms < 0 || attempt >= retries ||
-			!(status == 429 || (idempotent && (status == 503 || status == 504))))
-			break;
-		delay = retry_delay_ms(&response->http, &extras);
-		if (delay > MAX_RETRY_WAIT_S * 1000L)
-			break;
-		elog(DEBUG1, "defender_fdw: %s answered %ld; retrying in %ld ms (attempt %d of %d)",
-			 display, status, delay, attempt + 1, retries);
-		defender_response_release(response);
-		defender_sleep_ms(delay);
-		attempt++;
-	}
-
-	/* the row */
-	http = &response->http;
+/*
+ * response_row
+ *		The row of an answer: status, headers, body as jsonb when it is
+ *		JSON (response_type json), body_text as text or base64 (bytes).
+ */
+static void
+response_row(const DfwHttpResponse *http, ResponseType response_type, const char *display,
+			 Datum *values, bool *nulls)
+{
+	memset(nulls, 0, sizeof(bool) * 4);
 	values[0] = Int32GetDatum((int32) http->status);
 	values[1] = response_headers_jsonb(http);
 	nulls[2] = true;
 	if (http->body_len == 0)
 		nulls[3] = true;
-	else if (extras.response_type == RESPONSE_BYTES)
+	else if (response_type == RESPONSE_BYTES)
 	{
 		int			enclen = pg_b64_enc_len((int) http->body_len);
 		text	   *encoded;
@@ -344,33 +326,13 @@ defender_request(PG_FUNCTION_ARGS)
 					 errcontext("remote request: %s", display)));
 		converted = pg_any_to_server(http->body, (int) http->body_len, PG_UTF8);
 		values[3] = PointerGetDatum(cstring_to_text(converted));
-		if (extras.response_type == RESPONSE_JSON &&
+		if (response_type == RESPONSE_JSON &&
 			defender_is_json_text(converted, strlen(converted), NULL))
 		{
 			values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(converted));
 			nulls[2] = false;
 		}
 	}
-	tuplestore_putvalues(set.store, set.desc, values, nulls);
-	defender_response_release(response);
-
-	MemoryContextSwitchTo(caller);
-	MemoryContextDelete(call_cxt);
-	defender_end_set(&set);
-	return (Datum) 0;
-}
-
-/*
- * retry_delay_ms
- *		Wait before a retry: the service's Retry-After, else extra_fields'
- *		retry_wait.
- */
-static long
-retry_delay_ms(const DfwHttpResponse *http, const RequestExtras *extras)
-{
-	long		seconds = dfw_parse_retry_after(http->retry_after);
-
-	return seconds >= 0 ? seconds * 1000 : extras->retry_wait_ms;
 }
 
 /*
@@ -553,7 +515,7 @@ read_extras(Jsonb *extras, RequestExtras *out)
 
 	memset(out, 0, sizeof(RequestExtras));
 	out->retry_count = -1;
-	out->retry_wait_ms = -1;
+	out->retry_wait_ms = DEFENDER_BACKOFF;
 	out->response_type = RESPONSE_JSON;
 	if (extras == NULL)
 		return;
@@ -692,19 +654,5 @@ read_extra_headers(JsonbValue *value, RequestExtras *out)
 		/* libcurl drops a header written "Name:", and sends "Name;" as empty */
 		out->header_lines = lappend(out->header_lines,
 									text[0] ? psprintf("%s: %s", name, text) : psprintf("%s;", name));
-		out->header_names = lappend(out->header_names, lower);
 	}
-}
-
-static bool
-header_listed(const RequestExtras *extras, const char *lower_name)
-{
-	ListCell   *lc;
-
-	foreach(lc, extras->header_names)
-	{
-		if (strcmp((const char *) lfirst(lc), lower_name) == 0)
-			return true;
-	}
-	return false;
 }

@@ -245,6 +245,11 @@ extern void defender_deparse_lookup(StringInfo buf, bool encode,
 									const DefenderOptions *opts,
 									const GraphResource *resource,
 									const char *id, bool expand_alerts);
+extern void defender_deparse_list_text(StringInfo buf, bool encode,
+									   const DefenderOptions *opts,
+									   const GraphResource *resource,
+									   const char *filter, const char *expand,
+									   bool count, int64 skip, int64 top);
 
 /* deparse_kql.c */
 typedef struct DefenderKqlRequest

@@ -522,3 +522,45 @@ defender_deparse_lookup(StringInfo buf, bool encode, const DefenderOptions *opts
 	if (expand_alerts)
 		appendStringInfoString(buf, "?$expand=alerts");
 }
+
+/*
+ * defender_deparse_list_text
+ *		A list request whose $filter and $expand are OData text a caller
+ *		gave (defender_list_incidents()), not a filter tree: path and query
+ *		options, in defender_deparse_list's order, $top always.
+ *
+ * With encode, the texts (UTF-8) are percent-encoded as sent; without,
+ * they are written as given, as messages show them.
+ */
+void
+defender_deparse_list_text(StringInfo buf, bool encode, const DefenderOptions *opts,
+						   const GraphResource *resource, const char *filter,
+						   const char *expand, bool count, int64 skip, int64 top)
+{
+	char		sep = '?';
+
+	appendStringInfo(buf, "/%s/%s", opts->api_version, resource->path);
+	if (filter && filter[0])
+	{
+		appendStringInfo(buf, "%c$filter=", sep);
+		append_encoded(buf, filter, encode);
+		sep = '&';
+	}
+	if (expand && expand[0])
+	{
+		appendStringInfo(buf, "%c$expand=", sep);
+		append_encoded(buf, expand, encode);
+		sep = '&';
+	}
+	if (count)
+	{
+		appendStringInfo(buf, "%c$count=true", sep);
+		sep = '&';
+	}
+	if (skip > 0)
+	{
+		appendStringInfo(buf, "%c$skip=" INT64_FORMAT, sep, skip);
+		sep = '&';
+	}
+	appendStringInfo(buf, "%c$top=" INT64_FORMAT, sep, top);
+}

@@ -278,7 +278,7 @@ request_token(const DefenderOptions *opts, const char *resource, long *expires_i
 						 defender_url_encode(defender_client_secret(opts)));
 
 	response = defender_http_send(opts, "POST", url, opts->login_url, display, headers,
-								  body.data, body.len, true);
+								  body.data, body.len, true, DEFENDER_BACKOFF);
 	explicit_bzero(body.data, body.len);
 
 	if (response->http.status != 200)
@@ -406,7 +406,7 @@ request_imds_token(const DefenderOptions *opts, const char *resource,
 
 	response = defender_http_send(&direct, "GET", url.data, opts->managed_identity_url,
 								  display, headers,
-								  NULL, 0, true);
+								  NULL, 0, true, DEFENDER_BACKOFF);
 	dfw_parse_token_response(response->http.body, response->http.body_len, &parsed);
 	defender_response_release(response);
 

@@ -11,10 +11,11 @@
  *	  on curl's socket and its own latch together, so a cancel, a
  *	  statement_timeout or a terminate is acted on at once, with
  *	  PostgreSQL's own errors (57014, FATAL);
- *	- retries: 429 always (the request was not processed), 503/504 and
- *	  broken transfers only for idempotent requests, honouring Retry-After
- *	  or backing off exponentially, up to the server's max_retries; every
- *	  wait is interruptible;
+ *	- retries, the one retry rule of every request: 429 always (the
+ *	  request was not processed), 503/504 and broken transfers only for
+ *	  idempotent requests, honouring Retry-After or else backing off
+ *	  exponentially (or by the fixed wait a defender_request() caller
+ *	  gave), up to max_retries; every wait is interruptible;
  *	- authentication is not here: request.c puts auth.c's bearer token on
  *	  a request and sends it through this file, and auth.c sends its own
  *	  token requests through it too, so the transport depends on neither;
@@ -67,12 +68,13 @@ static struct
 	int			pos[DFW_MAX_WAIT_SOCKETS];
 }			wait_set;
 
-static void run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response);
+static void run_transfer(const DefenderOptions *opts, const DfwHttpRequest *request,
+						 DfwHttpResponse *response);
 static void wait_for_transfer(const DfwWait *wait);
 static void prepare_wait_set(const DfwWait *wait);
 static void free_response_body(void *arg);
 static void connection_xact_callback(XactEvent event, void *arg);
-static long retry_delay_ms(const DfwHttpResponse *http, int attempt);
+static long retry_delay_ms(const DfwHttpResponse *http, int attempt, long fixed_wait_ms);
 static char *url_origin(const char *url);
 static void report_proxy_error(const DefenderOptions *opts,
 							   const DefenderResponse *response,
@@ -122,17 +124,34 @@ get_wait_event(void)
 }
 
 /*
+ * defender_start_transfer
+ *		Put one request on the client, without waiting: the one place where
+ *		any request (to the APIs, for a token, or a page requested ahead)
+ *		is about to be sent, with the options (server, tenant) it is sent
+ *		for.  False when it could not be started; the response then says
+ *		why.
+ */
+bool
+defender_start_transfer(const DefenderOptions *opts, DfwClient *client,
+						const DfwHttpRequest *request, DfwHttpResponse *response,
+						DfwTicket *ticket)
+{
+	return dfw_client_start(client, request, response, ticket) == DFW_CLIENT_OK;
+}
+
+/*
  * run_transfer
  *		One HTTP exchange, interruptible at every wait.  Transfers other
  *		requests have under way (the pages a scan requested ahead) go on.
  */
 static void
-run_transfer(const DfwHttpRequest *request, DfwHttpResponse *response)
+run_transfer(const DefenderOptions *opts, const DfwHttpRequest *request,
+			 DfwHttpResponse *response)
 {
 	DfwClient  *client = defender_transport_client();
 	DfwTicket	ticket;
 
-	if (dfw_client_start(client, request, response, &ticket) != DFW_CLIENT_OK)
+	if (!defender_start_transfer(opts, client, request, response, &ticket))
 		return;					/* the response says why */
 	PG_TRY();
 	{
@@ -335,12 +354,13 @@ defender_status_is_retryable(long status, bool idempotent)
  * retry_delay_ms
  *		How long to wait before retry number attempt+1.
  *
- * Retry-After when the service sent it; otherwise 1 s, 2 s, 4 s ... up to
- * 30 s, with up to a quarter added at random so that many backends
- * throttled together do not return together.
+ * Retry-After when the service sent it; else fixed_wait_ms when the caller
+ * chose a wait (defender_request()'s retry_wait); otherwise 1 s, 2 s,
+ * 4 s ... up to 30 s, with up to a quarter added at random so that many
+ * backends throttled together do not return together.
  */
 static long
-retry_delay_ms(const DfwHttpResponse *http, int attempt)
+retry_delay_ms(const DfwHttpResponse *http, int attempt, long fixed_wait_ms)
 {
 	long		seconds = http ? dfw_parse_retry_after(http->retry_after) : -1;
 	long		ms;
@@ -348,6 +368,8 @@ retry_delay_ms(const DfwHttpResponse *http, int attempt)
 
 	if (seconds >= 0)
 		return seconds * 1000;
+	if (fixed_wait_ms >= 0)
+		return fixed_wait_ms;
 	ms = RETRY_BASE_MS << Min(attempt, 5);
 	if (ms > RETRY_MAX_MS)
 		ms = RETRY_MAX_MS;
@@ -405,12 +427,18 @@ defender_init_request(DfwHttpRequest *request, const DefenderOptions *opts,
  * (graph_url, mde_url, login_url, managed_identity_url) whose scheme, host
  * and port url must have: the client checks the URL it hands libcurl
  * against it before any I/O, and a URL elsewhere is an ERROR.
+ *
+ * This loop is the one retry rule of defender_fdw (the README's
+ * "Retries"): what is retried, how long to wait (retry_wait_ms, or
+ * DEFENDER_BACKOFF), up to opts->max_retries.  The decision after each
+ * answer, a 429 and its Retry-After included, is taken in one place below.
  */
 DefenderResponse *
 defender_http_send(const DefenderOptions *opts, const char *method,
 				   const char *url, const char *origin, const char *display,
 				   const char *const *headers,
-				   const char *body, size_t body_len, bool idempotent)
+				   const char *body, size_t body_len, bool idempotent,
+				   long retry_wait_ms)
 {
 	DefenderResponse *response = defender_new_response();
 	DfwHttpRequest request;
@@ -426,7 +454,7 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 		bool		retry;
 		long		delay;
 
-		run_transfer(&request, http);
+		run_transfer(opts, &request, http);
 
 		elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms, request-id %s)",
 			 display, http->status,
@@ -435,6 +463,7 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 			 (long) ((GetCurrentTimestamp() - start) / 1000),
 			 http->request_id[0] ? http->request_id : "none");
 
+		/* the answer: retry it (429 and Retry-After here), or return it */
 		if (http->error != DFW_CLIENT_OK)
 			retry = idempotent && (http->error == DFW_CLIENT_TRANSFER_FAILED ||
 								   http->error == DFW_CLIENT_CONNECT_FAILED);
@@ -454,7 +483,8 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 			return response;
 		}
 
-		delay = retry_delay_ms(http->error == DFW_CLIENT_OK ? http : NULL, attempt);
+		delay = retry_delay_ms(http->error == DFW_CLIENT_OK ? http : NULL, attempt,
+							   retry_wait_ms);
 		if (delay > MAX_RETRY_AFTER_S * 1000L)
 			return response;	/* the caller reports it, with the hint */
 

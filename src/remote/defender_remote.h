@@ -4,8 +4,10 @@
  *		  The PostgreSQL side of talking to Graph and the MDE API.
  *
  * From the top: request.c sends an authenticated request (token, 401
- * refresh, cache, the API's errors) and pager.c walks the pages of a
- * collection through it; auth.c gets the bearer tokens; connection.c is
+ * refresh, cache, the API's errors), the one request function every
+ * caller goes through; pager.c walks the pages of a collection through
+ * it, and entity.c writes an entity's URL from the catalog, GETs and
+ * PATCHes it and reads any answer's JSON document; auth.c gets the bearer tokens; connection.c is
  * the transport (interruptible waits, retries, transport errors) under
  * both; secrets.c reads the credentials kept in files and
  * response_cache.c keeps answers for cache_ttl.  Called by the scans,
@@ -25,10 +27,18 @@
 #include "defender_client.h"
 #include "defender_fdw.h"
 
+/* the services, as messages name them */
+#define DEFENDER_GRAPH_SERVICE		"Microsoft Graph"
+#define DEFENDER_MDE_SERVICE		"Microsoft Defender for Endpoint API"
+
 /* connection.c */
 #define DEFENDER_ALLOW_NOT_FOUND	0x01	/* return a 404 instead of raising */
 #define DEFENDER_ALLOW_BAD_REQUEST	0x02	/* return a 400 instead of raising */
 #define DEFENDER_CACHEABLE			0x04	/* a read whose answer cache_ttl may keep */
+#define DEFENDER_ANY_STATUS			0x08	/* return every HTTP answer, raise none */
+
+/* defender_http_send's retry_wait_ms: Retry-After, else 1 s, 2 s, 4 s ... */
+#define DEFENDER_BACKOFF			(-1L)
 
 /*
  * One response handed back to a caller.  body is malloc'd by the client;
@@ -43,6 +53,26 @@ typedef struct DefenderResponse
 	bool		from_cache;		/* answered by response_cache.c, nothing sent */
 } DefenderResponse;
 
+/*
+ * An authenticated request to Graph or the MDE API, as
+ * defender_send_request() takes it.  defender_api_request() fills in the
+ * usual settings; defender_request() sets them all.
+ */
+typedef struct DefenderRequest
+{
+	const char *audience;		/* graph_url or mde_url: the token's resource */
+	const char *method;
+	const char *url;
+	const char *display;		/* "METHOD /path?query", for messages */
+	const char *body;			/* JSON (UTF-8), or NULL */
+	int			flags;			/* DEFENDER_ALLOW_*, _CACHEABLE, _ANY_STATUS */
+	List	   *headers;		/* more "Name: value" lines, or NIL */
+	int			max_retries;	/* -1: the server's max_retries */
+	long		retry_wait_ms;	/* wait without Retry-After, or DEFENDER_BACKOFF */
+} DefenderRequest;
+
+extern DefenderResponse *defender_send_request(const DefenderOptions *opts,
+											   const DefenderRequest *request);
 extern DefenderResponse *defender_api_request(const DefenderOptions *opts,
 											  const char *audience,
 											  const char *method,
@@ -57,7 +87,7 @@ extern DefenderResponse *defender_http_send(const DefenderOptions *opts,
 											const char *display,
 											const char *const *headers,
 											const char *body, size_t body_len,
-											bool idempotent);
+											bool idempotent, long retry_wait_ms);
 typedef struct DefenderPendingGet DefenderPendingGet;
 extern DefenderPendingGet *defender_api_get_start(const DefenderOptions *opts,
 												  const char *audience,
@@ -140,11 +170,29 @@ extern void defender_pager_rewind(DefenderPager *pager);
 extern bool defender_pager_rejected(DefenderPager *pager, DfwGraphError *err);
 extern struct json_t *defender_pager_document(DefenderPager *pager);
 extern int	defender_pager_requests(DefenderPager *pager);
+
+/* entity.c */
+extern char *defender_graph_entity_url(const DefenderOptions *opts, const char *resource,
+									   const char *id, const char *what,
+									   const char *suffix, const char *method,
+									   char **display);
+extern char *defender_mde_alert_url(const DefenderOptions *opts, const char *id,
+									const char *suffix, const char *method,
+									char **display);
 extern struct json_t *defender_fetch_entity(const DefenderOptions *opts,
 											const char *url, const char *display,
 											MemoryContext page_cxt);
 extern struct json_t *defender_patch_entity(const DefenderOptions *opts,
 											const char *path, const char *body,
 											MemoryContext cxt);
+extern void defender_require_body(const DefenderResponse *response, const char *service,
+								  const char *display);
+extern struct json_t *defender_parse_response(const DefenderResponse *response,
+											  const char *service,
+											  const char *display);
+extern struct json_t *defender_response_object(const DefenderResponse *response,
+											   const char *service,
+											   const char *display,
+											   MemoryContext owner);
 
 #endif							/* DEFENDER_REMOTE_H */

@@ -89,11 +89,6 @@ static void fill_window(DefenderPager *pager);
 static void take_window_page(DefenderPager *pager);
 static void set_page(DefenderPager *pager, DefenderResponse *response, const char *display);
 static char *checked_next_link(DefenderPager *pager, const char *display);
-static void decref_document(void *arg);
-static json_t *parse_body(const DefenderResponse *response, const char *display);
-static json_t *request_entity(const DefenderOptions *opts, const char *method,
-							  const char *url, const char *display, const char *body,
-							  MemoryContext cxt);
 static void free_document(void *arg);
 static char *display_for(DefenderPager *pager, const char *url);
 
@@ -317,7 +312,7 @@ set_page(DefenderPager *pager, DefenderResponse *response, const char *display)
 {
 	MemoryContext caller = MemoryContextSwitchTo(pager->page_cxt);
 
-	pager->document = parse_body(response, display);
+	pager->document = defender_parse_response(response, DEFENDER_GRAPH_SERVICE, display);
 	pager->free_document.func = free_document;
 	pager->free_document.arg = pager;
 	MemoryContextRegisterResetCallback(pager->page_cxt, &pager->free_document);
@@ -549,114 +544,6 @@ take_window_page(DefenderPager *pager)
 		MemoryContextSwitchTo(caller);
 		pager->pages_total = -1;	/* from here on, nextLinks */
 	}
-}
-
-/*
- * defender_fetch_entity
- *		GET one entity (an incident by id, say); NULL when Graph answers 404.
- *
- * The document lives until page_cxt is reset.
- */
-json_t *
-defender_fetch_entity(const DefenderOptions *opts, const char *url,
-					  const char *display, MemoryContext page_cxt)
-{
-	return request_entity(opts, "GET", url, display, NULL, page_cxt);
-}
-
-/*
- * parse_body
- *		The response's JSON document; an ERROR that says what came instead
- *		(an empty body, an HTML page, broken JSON) when it is not JSON.
- *
- * The caller owns the document (json_decref) and must arrange for it to be
- * freed on error paths before anything else can fail.
- */
-static json_t *
-parse_body(const DefenderResponse *response, const char *display)
-{
-	const DfwHttpResponse *http = &response->http;
-	const char *request_id = http->request_id[0] ? http->request_id : "none";
-	json_error_t jerr;
-	json_t	   *document;
-
-	if (http->body_len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("Microsoft Graph returned an empty body"),
-				 errdetail("HTTP %ld, request-id %s.", http->status, request_id),
-				 errcontext("remote request: %s", display)));
-
-	document = json_loadb(http->body, http->body_len, 0, &jerr);
-	if (document == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_JSON_TEXT),
-				 pg_strncasecmp(http->content_type, "application/json", 16) == 0 ?
-				 errmsg("Microsoft Graph returned malformed JSON") :
-				 errmsg("Microsoft Graph returned %s instead of JSON",
-						http->content_type[0] ? http->content_type : "an untyped body"),
-				 errdetail("%s at line %d, column %d of a %zu-byte body (HTTP %ld, request-id %s).",
-						   jerr.text, jerr.line, jerr.column, http->body_len,
-						   http->status, request_id),
-				 errcontext("remote request: %s", display)));
-	return document;
-}
-
-/*
- * defender_patch_entity
- *		PATCH an entity with a JSON body; Graph's answer (the updated
- *		entity), which lives until cxt is reset.
- */
-json_t *
-defender_patch_entity(const DefenderOptions *opts, const char *path, const char *body,
-					  MemoryContext cxt)
-{
-	return request_entity(opts, "PATCH", psprintf("%s%s", opts->graph_url, path),
-						  psprintf("PATCH %s", path), body, cxt);
-}
-
-/*
- * request_entity
- *		One request whose answer is one JSON object, kept until cxt is
- *		reset; NULL for a GET answered 404.
- */
-static json_t *
-request_entity(const DefenderOptions *opts, const char *method, const char *url,
-			   const char *display, const char *body, MemoryContext cxt)
-{
-	MemoryContext caller = MemoryContextSwitchTo(cxt);
-	bool		get = strcmp(method, "GET") == 0;
-	DefenderResponse *response;
-	MemoryContextCallback *cb;
-	json_t	   *document;
-
-	response = defender_api_request(opts, opts->graph_url, method, url, display, body,
-									get ? DEFENDER_ALLOW_NOT_FOUND | DEFENDER_CACHEABLE : 0);
-	if (get && response->http.status == 404)
-	{
-		defender_response_release(response);
-		MemoryContextSwitchTo(caller);
-		return NULL;
-	}
-	cb = palloc(sizeof(MemoryContextCallback));	/* before the document exists */
-	document = parse_body(response, display);
-	cb->func = decref_document;
-	cb->arg = document;
-	MemoryContextRegisterResetCallback(cxt, cb);
-	defender_response_release(response);
-	if (!json_is_object(document))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("Microsoft Graph's answer is not a JSON object"),
-				 errcontext("remote request: %s", display)));
-	MemoryContextSwitchTo(caller);
-	return document;
-}
-
-static void
-decref_document(void *arg)
-{
-	json_decref((json_t *) arg);
 }
 
 static void

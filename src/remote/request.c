@@ -6,10 +6,14 @@
  * The one place where a bearer token meets a request: a token from auth.c,
  * a fresh client-request-id, the response cache of cache_ttl, one more try
  * with a fresh token when the API answers 401, and the API's error turned
- * into an ERROR.  Retries of a throttled or broken transfer happen below,
- * in the transport (connection.c), once for every kind of request.  Pages
- * requested ahead (defender_api_get_start/finish) take the same path when
- * their answer is one a single request would retry.
+ * into an ERROR.  defender_send_request() is the one request function:
+ * the scans, the pager, UPDATE, IMPORT, every SQL function, the generic
+ * defender_request() included (which takes every answer as a row, its
+ * own headers and its own retry count and wait), send through it.
+ * Retries of a throttled or broken transfer happen below, in the transport
+ * (connection.c's defender_http_send), by one rule for every kind of
+ * request.  Pages requested ahead (defender_api_get_start/finish) take the
+ * same path when their answer is one a single request would retry.
  *
  * Layering: request.c calls auth.c and connection.c; auth.c calls only
  * connection.c (its token requests are plain transfers); connection.c
@@ -31,72 +35,148 @@
 #define API_HEADERS			5	/* api_headers() writes at most 4 and a NULL */
 #define TRANSFER_SLOTS_KEPT	2	/* never used for pages requested ahead */
 
+static const char **api_headers(const char *authorization, const char *client_request_id,
+								bool json_body, List *extra);
+static bool header_given(List *lines, const char *name);
+static const char *service_name(const DefenderOptions *opts, const char *audience);
+
 /*
  * api_headers
- *		The headers of an authenticated API request, NULL-terminated, into
- *		h (API_HEADERS slots): the Authorization line given, a fresh
- *		client-request-id, Accept, and Content-Type when there is a body.
+ *		The headers of an authenticated API request, palloc'd and
+ *		NULL-terminated: the Authorization line given, a fresh
+ *		client-request-id, Accept, Content-Type when there is a body, and
+ *		the caller's extra lines, which replace any of the last three they
+ *		name.
  */
-static void
-api_headers(const char **h, const char *authorization, const char *client_request_id,
-			bool json_body)
+static const char **
+api_headers(const char *authorization, const char *client_request_id,
+			bool json_body, List *extra)
 {
+	const char **h = palloc(sizeof(char *) * (API_HEADERS + list_length(extra)));
 	int			n = 0;
+	ListCell   *lc;
 
 	h[n++] = authorization;
-	h[n++] = psprintf("client-request-id: %s", client_request_id);
-	h[n++] = "Accept: application/json";
-	if (json_body)
+	if (!header_given(extra, "client-request-id"))
+		h[n++] = psprintf("client-request-id: %s", client_request_id);
+	if (!header_given(extra, "accept"))
+		h[n++] = "Accept: application/json";
+	if (json_body && !header_given(extra, "content-type"))
 		h[n++] = "Content-Type: application/json; charset=utf-8";
+	foreach(lc, extra)
+		h[n++] = (const char *) lfirst(lc);
 	h[n] = NULL;
+	return h;
+}
+
+/* Does one of the header lines ("Name: value" or "Name;") set name? */
+static bool
+header_given(List *lines, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, lines)
+	{
+		const char *line = (const char *) lfirst(lc);
+		size_t		len = strcspn(line, ":;");
+
+		if (len == strlen(name) && pg_strncasecmp(line, name, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The service an audience names, for messages. */
+static const char *
+service_name(const DefenderOptions *opts, const char *audience)
+{
+	return strcmp(audience, opts->mde_url) == 0 ?
+		DEFENDER_MDE_SERVICE : DEFENDER_GRAPH_SERVICE;
 }
 
 /*
  * defender_api_request
  *		Send an authenticated request to Graph (audience graph_url) or the
- *		Defender for Endpoint API (audience mde_url).
- *
- * A 401 gets one fresh token and one more try.  Success (2xx), and 404
- * when DEFENDER_ALLOW_NOT_FOUND is set, is returned; any other status
- * raises an ERROR describing it.
+ *		Defender for Endpoint API (audience mde_url), with the server's
+ *		retries: defender_send_request() with the usual settings.
  */
 DefenderResponse *
 defender_api_request(const DefenderOptions *opts, const char *audience,
 					 const char *method, const char *url, const char *display,
 					 const char *body, int flags)
 {
-	bool		refreshed = false;
-	const char *service = strcmp(audience, opts->mde_url) == 0 ?
-		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
+	DefenderRequest request;
 
-	display = defender_display_text(display);
-	if (flags & DEFENDER_CACHEABLE)
+	memset(&request, 0, sizeof(request));
+	request.audience = audience;
+	request.method = method;
+	request.url = url;
+	request.display = display;
+	request.body = body;
+	request.flags = flags;
+	request.headers = NIL;
+	request.max_retries = -1;
+	request.retry_wait_ms = DEFENDER_BACKOFF;
+	return defender_send_request(opts, &request);
+}
+
+/*
+ * defender_send_request
+ *		The one request function: send an authenticated request, retried by
+ *		the transport's rule, and return its answer.
+ *
+ * A 401 gets one fresh token and one more try.  Success (2xx), 404 when
+ * DEFENDER_ALLOW_NOT_FOUND is set, 400 when DEFENDER_ALLOW_BAD_REQUEST is,
+ * and any status with DEFENDER_ANY_STATUS is returned; any other status
+ * raises an ERROR describing it (the one mapping of the APIs' errors,
+ * defender_report_api_error).  A failed transfer always raises.
+ */
+DefenderResponse *
+defender_send_request(const DefenderOptions *opts, const DefenderRequest *req)
+{
+	bool		refreshed = false;
+	bool		idempotent = strcmp(req->method, "GET") == 0;
+	const char *service = service_name(opts, req->audience);
+	const char *display = defender_display_text(req->display);
+	DefenderOptions retried;
+	const DefenderOptions *send_opts = opts;
+
+	/* a retry count of the caller's: the transport's rule, that many times */
+	if (req->max_retries >= 0 && req->max_retries != opts->max_retries)
+	{
+		retried = *opts;
+		retried.max_retries = req->max_retries;
+		send_opts = &retried;
+	}
+
+	if (req->flags & DEFENDER_CACHEABLE)
 	{
 		DefenderResponse *cached = defender_new_response();
 
-		if (defender_cache_lookup(opts, method, url, body, cached))
+		if (defender_cache_lookup(opts, req->method, req->url, req->body, cached))
 		{
 			elog(DEBUG1, "defender_fdw: %s -> %ld from the cache", display, cached->http.status);
 			return cached;
 		}
 	}
-	else if (strcmp(method, "GET") != 0)
+	else if (!idempotent)
 		defender_cache_forget_all();	/* a write: cached reads may be stale */
 
 	for (;;)
 	{
-		const char *token = defender_get_token(opts, audience, refreshed);
+		const char *token = defender_get_token(opts, req->audience, refreshed);
 		char	   *client_request_id = defender_new_client_request_id();
-		const char *headers[API_HEADERS];
+		const char **headers;
 		DefenderResponse *response;
 		long		status;
 
-		api_headers(headers, psprintf("Authorization: Bearer %s", token),
-					client_request_id, body != NULL);
+		headers = api_headers(psprintf("Authorization: Bearer %s", token),
+							  client_request_id, req->body != NULL, req->headers);
 
-		response = defender_http_send(opts, method, url, audience, display, headers,
-									  body, body ? strlen(body) : 0,
-									  strcmp(method, "GET") == 0);
+		response = defender_http_send(send_opts, req->method, req->url, req->audience,
+									  display, headers,
+									  req->body, req->body ? strlen(req->body) : 0,
+									  idempotent, req->retry_wait_ms);
 		/* The header held a credential; do not leave it lying in memory. */
 		explicit_bzero((char *) headers[0], strlen(headers[0]));
 		pfree((char *) headers[0]);
@@ -106,18 +186,19 @@ defender_api_request(const DefenderOptions *opts, const char *audience,
 		{
 			elog(DEBUG1, "defender_fdw: %s answered 401; refreshing the token once", display);
 			defender_response_release(response);
-			defender_forget_token(opts, audience);
+			defender_forget_token(opts, req->audience);
 			refreshed = true;
 			continue;
 		}
-		if (status >= 200 && status < 300 && (flags & DEFENDER_CACHEABLE))
-			defender_cache_store(opts, method, url, body, response);
+		if (status >= 200 && status < 300 && (req->flags & DEFENDER_CACHEABLE))
+			defender_cache_store(opts, req->method, req->url, req->body, response);
 		if ((status >= 200 && status < 300) ||
-			(status == 404 && (flags & DEFENDER_ALLOW_NOT_FOUND)) ||
-			(status == 400 && (flags & DEFENDER_ALLOW_BAD_REQUEST)))
+			(req->flags & DEFENDER_ANY_STATUS) ||
+			(status == 404 && (req->flags & DEFENDER_ALLOW_NOT_FOUND)) ||
+			(status == 400 && (req->flags & DEFENDER_ALLOW_BAD_REQUEST)))
 			return response;
 
-		defender_report_api_error(opts, response, service, display, client_request_id);
+		defender_report_api_error(send_opts, response, service, display, client_request_id);
 	}
 }
 
@@ -168,7 +249,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 {
 	DefenderPendingGet *get = palloc0(sizeof(DefenderPendingGet));
 	DfwClient  *client = defender_transport_client();
-	const char *headers[API_HEADERS];
+	const char **headers;
 	char	   *authorization;
 	DfwHttpRequest request;
 
@@ -193,12 +274,12 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 	authorization = psprintf("Authorization: Bearer %s",
 							 defender_get_token(opts, audience, false));
 	get->client_request_id = defender_new_client_request_id();
-	api_headers(headers, authorization, get->client_request_id, false);
+	headers = api_headers(authorization, get->client_request_id, false, NIL);
 	defender_init_request(&request, opts, "GET", get->url, audience, headers, NULL, 0);
 	get->started = GetCurrentTimestamp();
 	/* libcurl copies the URL and headers: the credential can go now */
-	get->sent = dfw_client_start(client, &request, &get->response->http,
-								 &get->ticket) == DFW_CLIENT_OK;
+	get->sent = defender_start_transfer(opts, client, &request, &get->response->http,
+										&get->ticket);
 	explicit_bzero(authorization, strlen(authorization));
 	pfree(authorization);
 	if (get->sent)
@@ -232,8 +313,7 @@ defender_api_get_finish(DefenderPendingGet *get)
 {
 	DfwClient  *client = defender_transport_client();
 	DfwHttpResponse *r = &get->response->http;
-	const char *service = strcmp(get->audience, get->opts->mde_url) == 0 ?
-		"Microsoft Defender for Endpoint API" : "Microsoft Graph";
+	const char *service = service_name(get->opts, get->audience);
 
 	if (get->from_cache)
 		return get->response;

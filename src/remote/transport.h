@@ -23,6 +23,9 @@ extern void defender_init_request(DfwHttpRequest *request, const DefenderOptions
 								  const char *method, const char *url, const char *origin,
 								  const char *const *headers, const char *body,
 								  size_t body_len);
+extern bool defender_start_transfer(const DefenderOptions *opts, DfwClient *client,
+									const DfwHttpRequest *request,
+									DfwHttpResponse *response, DfwTicket *ticket);
 extern void defender_wait_for_ticket(DfwClient *client, DfwTicket ticket);
 extern bool defender_status_is_retryable(long status, bool idempotent);
 extern void defender_report_transport_error(const DefenderOptions *opts,

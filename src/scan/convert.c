@@ -715,20 +715,22 @@ kusto_timespan_to_interval(const char *text)
 }
 
 /*
- * defender_dump_json
- *		Compact JSON text of a jansson value, in palloc'd memory; the value
- *		(which may be NULL, after a failed build) is released either way.
+ * json_text_copy
+ *		Compact JSON text of a jansson value (any value, not only a
+ *		container), in palloc'd memory, or NULL when memory ran out on
+ *		either side; with release, the value (which may be NULL, after a
+ *		failed build) is released either way.  Nothing here raises, so no
+ *		foreign memory is left behind by the caller's out-of-memory error.
  *
- * Every jansson allocation is freed before anything here can raise, so no
- * foreign memory is left behind by the out-of-memory error.
+ * The one copy from jansson's memory into PostgreSQL's.
  */
-char *
-defender_dump_json(json_t *value, const char *what)
+static char *
+json_text_copy(json_t *value, bool release)
 {
-	char	   *dumped = value ? json_dumps(value, JSON_COMPACT) : NULL;
+	char	   *dumped = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 	char	   *result = NULL;
 
-	if (value)
+	if (value && release)
 		json_decref(value);
 	if (dumped != NULL)
 	{
@@ -739,9 +741,39 @@ defender_dump_json(json_t *value, const char *what)
 			memcpy(result, dumped, len + 1);
 		free(dumped);
 	}
+	return result;
+}
+
+/*
+ * defender_dump_json
+ *		Compact JSON text of a jansson value, in palloc'd memory; the value
+ *		(which may be NULL, after a failed build) is released either way.
+ */
+char *
+defender_dump_json(json_t *value, const char *what)
+{
+	char	   *result = json_text_copy(value, true);
+
 	if (result == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory building %s", what)));
 	return result;
+}
+
+/*
+ * defender_json_to_jsonb
+ *		A jansson value (owned elsewhere, and left alone) as a jsonb Datum.
+ */
+Datum
+defender_json_to_jsonb(json_t *value)
+{
+	char	   *text = json_text_copy(value, false);
+
+	if (text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory converting a JSON value")));
+	text = pg_any_to_server(text, (int) strlen(text), PG_UTF8);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 }

@@ -103,6 +103,7 @@ extern struct json_t *defender_column_lookup(DefenderColumn *col,
 extern Datum defender_json_to_datum(DefenderColumn *col, struct json_t *value,
 									bool *isnull);
 extern char *defender_dump_json(struct json_t *value, const char *what);
+extern Datum defender_json_to_jsonb(struct json_t *value);
 
 /* A JSON value's kind, for readers that see values as text (hunting_result.c) */
 typedef enum DefenderJsonKind
