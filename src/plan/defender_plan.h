@@ -167,6 +167,26 @@ extern char *defender_kql_summarize(PlannerInfo *root, RelOptInfo *baserel,
 #define FT_OR	2
 #define FT_LEAF 3
 
+/*
+ * A leaf of a filter tree: one comparison of a Graph property (or a KQL
+ * column) with a value, "TRUE exactly when the SQL condition is".  The
+ * tree lives in fdw_private, so a leaf is stored as copyable nodes,
+ * written by defender_filter_leaf_node and read back by
+ * defender_filter_leaf_read (deparse_filter.c), the one place that knows
+ * their layout; the OData and KQL writers, and whoever else reads a leaf,
+ * see only this struct.
+ */
+typedef struct DefenderFilterLeaf
+{
+	const char *name;			/* Graph property, or KQL column */
+	DefenderFilterOp op;
+	int			kind;			/* GraphPropertyKind, or a KQL column's KqlKind */
+	bool		nullable;		/* the property can be null (OData) */
+	int32		typmod;			/* the column's, for datetime precision */
+	Node	   *value;			/* a Const, Integer n (the n-th fdw_exprs
+								 * entry, from 1), or Integer 0 for none */
+} DefenderFilterLeaf;
+
 /* shippable.c */
 extern const GraphProperty *defender_column_graph_property(Oid relid,
 														   AttrNumber attnum,
@@ -260,12 +280,15 @@ typedef struct DefenderLeafValue
 	Oid			type;
 } DefenderLeafValue;
 
-typedef DefenderWritten (*DefenderLeafWriter) (StringInfo buf, List *leaf,
+typedef DefenderWritten (*DefenderLeafWriter) (StringInfo buf,
+											   const DefenderFilterLeaf *leaf,
 											   const DefenderParamValues *params,
 											   void *arg);
 typedef DefenderWritten (*DefenderElementWriter) (StringInfo buf, DefenderFilterOp op,
 												  Datum value, Oid type, void *arg);
 
+extern List *defender_filter_leaf_node(const DefenderFilterLeaf *leaf);
+extern void defender_filter_leaf_read(List *node, DefenderFilterLeaf *leaf);
 extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
 										   DefenderLeafWriter write_leaf,
 										   const DefenderParamValues *params, void *arg);

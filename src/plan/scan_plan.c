@@ -14,7 +14,8 @@
  * (defender_scan_plan_to_list) and read back at BeginForeignScan
  * (defender_scan_plan_from_list).  The request itself is written only at
  * execution, when the values are known (src/scan/).  Called by
- * defender_fdw.c's GetForeignPlan and BeginForeignScan.
+ * defender_fdw.c's GetForeignPlan, and by src/scan/foreign_scan.c's
+ * BeginForeignScan to read the plan back.
  *
  * src/plan/scan_plan.c
  *

@@ -515,10 +515,8 @@ defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
  *		The filter tree for a list of conditions (implicitly ANDed).
  *
  * The tree is made of copyable nodes so that it can live in fdw_private:
- *	(FT_AND child ...), (FT_OR child ...), and leaves
- *	(FT_LEAF "property" op (kind nullable typmod value)), where value is a
- *	Const, an Integer n (the n-th expression of fdw_exprs, from 1), or
- *	Integer 0 for none.
+ *	(FT_AND child ...), (FT_OR child ...), and leaves, each a
+ *	DefenderFilterLeaf stored by defender_filter_leaf_node.
  * Non-constant values are appended to *fdw_exprs.
  */
 List *
@@ -585,6 +583,7 @@ build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 		   Expr *expr, bool negate, List **fdw_exprs)
 {
 	Leaf		leaf;
+	DefenderFilterLeaf result;
 	Node	   *value;
 
 	if (IsA(expr, BoolExpr))
@@ -615,13 +614,13 @@ build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 		value = (Node *) makeInteger(list_length(*fdw_exprs));
 	}
 
-	return list_make4(makeInteger(FT_LEAF),
-					  makeString(pstrdup(leaf.remote_name)),
-					  makeInteger(negate ? complement(leaf.op) : leaf.op),
-					  list_make4(makeInteger(leaf.kind),
-								 makeInteger(leaf.nullable),
-								 makeInteger(leaf.typmod),
-								 value));
+	result.name = leaf.remote_name;
+	result.op = negate ? complement(leaf.op) : leaf.op;
+	result.kind = leaf.kind;
+	result.nullable = leaf.nullable;
+	result.typmod = leaf.typmod;
+	result.value = value;
+	return defender_filter_leaf_node(&result);
 }
 
 /*

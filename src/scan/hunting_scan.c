@@ -93,21 +93,21 @@ derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
 		list_make1(filter);
 	foreach(lc, leaves)
 	{
-		List	   *leaf = (List *) lfirst(lc);
-		List	   *info;
+		List	   *node = (List *) lfirst(lc);
+		DefenderFilterLeaf leaf;
 		DefenderFilterOp op;
 		DefenderLeafValue v;
 		DefenderTickRange r;
 		int32		typmod;
 
-		if (intVal(linitial(leaf)) != FT_LEAF || strcmp(strVal(lsecond(leaf)), "Timestamp") != 0)
+		if (intVal(linitial(node)) != FT_LEAF)
 			continue;
-		op = (DefenderFilterOp) intVal(lthird(leaf));
-		info = lfourth(leaf);
-		if (intVal(linitial(info)) != KQL_DATETIME ||
+		defender_filter_leaf_read(node, &leaf);
+		op = leaf.op;
+		if (strcmp(leaf.name, "Timestamp") != 0 || leaf.kind != KQL_DATETIME ||
 			(op != DFOP_GE && op != DFOP_GT && op != DFOP_LT && op != DFOP_LE))
 			continue;
-		defender_leaf_value(lfourth(info), params, &v);
+		defender_leaf_value(leaf.value, params, &v);
 		if (v.placeholder)
 		{
 			if (pending)
@@ -116,7 +116,7 @@ derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
 		}
 		if (v.isnull)
 			continue;
-		typmod = (int32) intVal(lthird(info));
+		typmod = leaf.typmod;
 		r = defender_datetime_comparison(DatumGetTimestampTz(v.datum), op, typmod);
 		if (r.test == TICKS_GE)
 			start = Max(start, r.lo);
