@@ -395,49 +395,45 @@ plan_columns(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 
 /*
  * plan_list_scan
- *		The plan of a list (or lookup, or $count) scan: GET requests.
+ *		The plan of a list (or lookup, or $count) scan, GET requests, once
+ *		its clauses are sorted.
  */
 static void
 plan_list_scan(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
-			   Relation rel, ForeignPath *best_path, List *scan_clauses,
-			   bool is_upper, ScanPlan *plan)
+			   Relation rel, ForeignPath *best_path, bool is_upper, ScanPlan *plan)
 {
-	plan->exec.mode = SCAN_LIST;
-	plan_clauses(root, baserel, fpinfo, scan_clauses, is_upper, plan);
 	if (is_upper)
-	{
 		plan_count(best_path, plan);
-		return;
+	else
+	{
+		plan_columns(root, baserel, fpinfo, rel, best_path, plan);
+		/* a lookup's GET by id has no order */
+		if (plan->exec.mode == SCAN_LIST)
+			plan->exec.orderby = orderby_for_pathkeys(root, baserel, fpinfo,
+													  best_path->path.pathkeys);
 	}
-	plan_columns(root, baserel, fpinfo, rel, best_path, plan);
-	if (plan->exec.mode == SCAN_LIST)
-		plan->exec.orderby = orderby_for_pathkeys(root, baserel, fpinfo,
-												  best_path->path.pathkeys);
 }
 
 /*
  * plan_hunting_scan
- *		The plan of a hunting scan: one runHuntingQuery, whose KQL ends in a
- *		project, a summarize, "| summarize count()" or "| count".
+ *		The plan of a hunting scan, one runHuntingQuery whose KQL ends in a
+ *		project, a summarize, "| summarize count()" or "| count", once its
+ *		clauses are sorted.
  */
 static void
 plan_hunting_scan(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
-				  Relation rel, ForeignPath *best_path, List *scan_clauses,
-				  bool is_upper, ScanPlan *plan)
+				  Relation rel, ForeignPath *best_path, bool is_upper, ScanPlan *plan)
 {
-	plan->exec.mode = SCAN_HUNT;
-	plan_clauses(root, baserel, fpinfo, scan_clauses, is_upper, plan);
-	if (is_upper)
+	if (!is_upper)
 	{
-		if (root->parse->groupClause ||
-			!defender_is_all_count_star(grouped_scan_tuple(best_path)))
-			plan_summarize(root, baserel, fpinfo, best_path, plan);
-		else
-			plan_count(best_path, plan);
-		return;
+		plan_columns(root, baserel, fpinfo, rel, best_path, plan);
+		plan_hunting_columns(root, baserel, fpinfo, rel, best_path, plan);
 	}
-	plan_columns(root, baserel, fpinfo, rel, best_path, plan);
-	plan_hunting_columns(root, baserel, fpinfo, rel, best_path, plan);
+	else if (root->parse->groupClause ||
+			 !defender_is_all_count_star(grouped_scan_tuple(best_path)))
+		plan_summarize(root, baserel, fpinfo, best_path, plan);
+	else
+		plan_count(best_path, plan);
 }
 
 /*
@@ -464,13 +460,13 @@ defender_plan_foreign_scan(PlannerInfo *root, RelOptInfo *foreignrel,
 	plan.exec.summarize = "";
 	plan.exec.enum_notices = fpinfo->enum_notices;
 
+	plan.exec.mode = fpinfo->hunting ? SCAN_HUNT : SCAN_LIST;
+	plan_clauses(root, baserel, fpinfo, scan_clauses, is_upper, &plan);
 	rel = table_open(fpinfo->relid, NoLock);
 	if (fpinfo->hunting)
-		plan_hunting_scan(root, baserel, fpinfo, rel, best_path, scan_clauses,
-						  is_upper, &plan);
+		plan_hunting_scan(root, baserel, fpinfo, rel, best_path, is_upper, &plan);
 	else
-		plan_list_scan(root, baserel, fpinfo, rel, best_path, scan_clauses,
-					   is_upper, &plan);
+		plan_list_scan(root, baserel, fpinfo, rel, best_path, is_upper, &plan);
 	table_close(rel, NoLock);
 
 	/* LIMIT/OFFSET, from add_final_path */

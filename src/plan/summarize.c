@@ -24,6 +24,92 @@
 #include "defender_plan.h"
 
 /*
+ * append_aggregate
+ *		One aggregate of a summarize, "name = ...", appended to aggs; false
+ *		when KQL cannot compute exactly what PostgreSQL does (see
+ *		defender_kql_summarize for which can).
+ *
+ * alone says the aggregate is the query's only one (count(DISTINCT col)
+ * needs that).  Sets *kind and *companion for sum and avg, and
+ * *distinct_col for count(DISTINCT col).
+ */
+static bool
+append_aggregate(StringInfo aggs, Aggref *agg, const char *name, bool alone,
+				 RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+				 int *kind, char **companion, char **distinct_col)
+{
+	char	   *fname;
+	Var		   *arg;
+	char	   *col = NULL;
+	Oid			argtype = InvalidOid;
+	bool		integer;
+
+	if (agg->aggfilter || agg->aggorder ||
+		agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
+		agg->aggfnoid >= FirstGenbkiObjectId)
+		return false;
+	fname = get_func_name(agg->aggfnoid);
+	if (!agg->aggstar)
+	{
+		TargetEntry *tle;
+
+		if (list_length(agg->args) != 1)
+			return false;
+		tle = linitial_node(TargetEntry, agg->args);
+		if (!IsA(tle->expr, Var) || ((Var *) tle->expr)->varno != baserel->relid)
+			return false;
+		arg = (Var *) tle->expr;
+		argtype = arg->vartype;
+		col = defender_kql_column(fpinfo, arg->varattno);
+		if (col == NULL)
+			return false;
+	}
+	integer = (argtype == INT2OID || argtype == INT4OID || argtype == INT8OID);
+	if (agg->aggdistinct)
+	{
+		/* count(DISTINCT col) alone: a two-level summarize */
+		if (strcmp(fname, "count") != 0 || !alone || col == NULL ||
+			!(integer || argtype == TEXTOID || argtype == TIMESTAMPTZOID))
+			return false;
+		*distinct_col = col;
+		appendStringInfo(aggs, "%s = ", name);
+		appendStringInfoString(aggs, argtype == TEXTOID ? "countif(isnotempty(" : "countif(isnotnull(");
+		defender_append_kql_name(aggs, col);
+		appendStringInfoString(aggs, "))");
+	}
+	else if (strcmp(fname, "count") == 0 && agg->aggstar)
+		appendStringInfo(aggs, "%s%s = count()", aggs->len ? ", " : "", name);
+	else if (strcmp(fname, "count") == 0)
+	{
+		appendStringInfo(aggs, "%s%s = ", aggs->len ? ", " : "", name);
+		appendStringInfoString(aggs, argtype == TEXTOID ? "countif(isnotempty(" : "countif(isnotnull(");
+		defender_append_kql_name(aggs, col);
+		appendStringInfoString(aggs, "))");
+	}
+	else if ((strcmp(fname, "min") == 0 || strcmp(fname, "max") == 0) &&
+			 (integer || argtype == TIMESTAMPTZOID))
+	{
+		appendStringInfo(aggs, "%s%s = %s(", aggs->len ? ", " : "", name, fname);
+		defender_append_kql_name(aggs, col);
+		appendStringInfoChar(aggs, ')');
+	}
+	else if ((strcmp(fname, "sum") == 0 || strcmp(fname, "avg") == 0) &&
+			 (argtype == INT2OID || argtype == INT4OID))
+	{
+		*kind = strcmp(fname, "sum") == 0 ? OUT_SUM : OUT_AVG;
+		*companion = psprintf("%s_n", name);
+		appendStringInfo(aggs, "%s%s = sum(", aggs->len ? ", " : "", name);
+		defender_append_kql_name(aggs, col);
+		appendStringInfo(aggs, "), %s = countif(isnotnull(", *companion);
+		defender_append_kql_name(aggs, col);
+		appendStringInfoString(aggs, "))");
+	}
+	else
+		return false;
+	return true;
+}
+
+/*
  * defender_kql_summarize
  *		"a1 = count(), a2 = max(ProcessId) by DeviceName" for a grouped
  *		hunting query, or NULL when KQL cannot compute exactly the same.
@@ -99,75 +185,9 @@ defender_kql_summarize(PlannerInfo *root, RelOptInfo *baserel,
 		}
 		else if (IsA(item, Aggref))
 		{
-			Aggref	   *agg = (Aggref *) item;
-			char	   *fname;
-			Var		   *arg = NULL;
-			char	   *col = NULL;
-			Oid			argtype = InvalidOid;
-			bool		integer;
-
-			if (agg->aggfilter || agg->aggorder ||
-				agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
-				agg->aggfnoid >= FirstGenbkiObjectId)
-				return NULL;
-			fname = get_func_name(agg->aggfnoid);
-			if (!agg->aggstar)
-			{
-				TargetEntry *tle;
-
-				if (list_length(agg->args) != 1)
-					return NULL;
-				tle = linitial_node(TargetEntry, agg->args);
-				if (!IsA(tle->expr, Var) || ((Var *) tle->expr)->varno != baserel->relid)
-					return NULL;
-				arg = (Var *) tle->expr;
-				argtype = arg->vartype;
-				col = defender_kql_column(fpinfo, arg->varattno);
-				if (col == NULL)
-					return NULL;
-			}
-			integer = (argtype == INT2OID || argtype == INT4OID || argtype == INT8OID);
 			name = psprintf("a%d", ++n);
-			if (agg->aggdistinct)
-			{
-				/* count(DISTINCT col) alone: a two-level summarize */
-				if (strcmp(fname, "count") != 0 || naggs != 1 || col == NULL ||
-					!(integer || argtype == TEXTOID || argtype == TIMESTAMPTZOID))
-					return NULL;
-				distinct_col = col;
-				appendStringInfo(&aggs, "%s = ", name);
-				appendStringInfoString(&aggs, argtype == TEXTOID ? "countif(isnotempty(" : "countif(isnotnull(");
-				defender_append_kql_name(&aggs, col);
-				appendStringInfoString(&aggs, "))");
-			}
-			else if (strcmp(fname, "count") == 0 && agg->aggstar)
-				appendStringInfo(&aggs, "%s%s = count()", aggs.len ? ", " : "", name);
-			else if (strcmp(fname, "count") == 0)
-			{
-				appendStringInfo(&aggs, "%s%s = ", aggs.len ? ", " : "", name);
-				appendStringInfoString(&aggs, argtype == TEXTOID ? "countif(isnotempty(" : "countif(isnotnull(");
-				defender_append_kql_name(&aggs, col);
-				appendStringInfoString(&aggs, "))");
-			}
-			else if ((strcmp(fname, "min") == 0 || strcmp(fname, "max") == 0) &&
-					 (integer || argtype == TIMESTAMPTZOID))
-			{
-				appendStringInfo(&aggs, "%s%s = %s(", aggs.len ? ", " : "", name, fname);
-				defender_append_kql_name(&aggs, col);
-				appendStringInfoChar(&aggs, ')');
-			}
-			else if ((strcmp(fname, "sum") == 0 || strcmp(fname, "avg") == 0) &&
-					 (argtype == INT2OID || argtype == INT4OID))
-			{
-				kind = strcmp(fname, "sum") == 0 ? OUT_SUM : OUT_AVG;
-				companion = psprintf("%s_n", name);
-				appendStringInfo(&aggs, "%s%s = sum(", aggs.len ? ", " : "", name);
-				defender_append_kql_name(&aggs, col);
-				appendStringInfo(&aggs, "), %s = countif(isnotnull(", companion);
-				defender_append_kql_name(&aggs, col);
-				appendStringInfoString(&aggs, "))");
-			}
-			else
+			if (!append_aggregate(&aggs, (Aggref *) item, name, naggs == 1,
+								  baserel, fpinfo, &kind, &companion, &distinct_col))
 				return NULL;
 		}
 		else
