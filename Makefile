@@ -21,7 +21,10 @@ OBJS = \
 	src/plan/deparse_filter.o \
 	src/plan/deparse_kql.o \
 	src/plan/deparse_odata.o \
+	src/plan/paths.o \
+	src/plan/scan_plan.o \
 	src/plan/shippable.o \
+	src/plan/summarize.o \
 	src/remote/auth.o \
 	src/remote/connection.o \
 	src/remote/entity.o \
@@ -30,10 +33,12 @@ OBJS = \
 	src/remote/response_cache.o \
 	src/remote/secrets.o \
 	src/scan/convert.o \
+	src/scan/foreign_scan.o \
 	src/scan/hunting_result.o \
 	src/scan/hunting_scan.o \
-	src/scan/local_rows.o \
-	src/scan/modify.o
+	src/scan/list_scan.o \
+	src/scan/modify.o \
+	src/scan/row_source.o
 
 EXTENSION = defender_fdw
 DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql \

@@ -449,3 +449,16 @@ SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "times"
   "body": "{\"Schema\":[{\"Name\":\"Count\",\"Type\":\"Int64\"}],\"Results\":[{\"count\":3}]}"}');
 SELECT count(*) FROM (SELECT 1 FROM hunting.device_process_events WHERE process_id > 4 LIMIT 10) s;
 SELECT emulator_reset('{"hunting_rows": 300, "hunting_seed": 5}');
+
+-- A rejected query is sent again without its where and take: the sort
+-- stays, and the conditions, OFFSET and LIMIT are applied here, as for a
+-- list (one row-source loop), giving the rows PostgreSQL alone gives
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 400, "code": "BadRequest", "message": "Query could not be parsed."}');
+SELECT array_agg(report_id::text || device_id) AS pushed FROM (
+  SELECT report_id, device_id FROM hunting.device_process_events WHERE process_id > 1000
+  ORDER BY report_id, device_id LIMIT 3 OFFSET 2) s;
+SET defender_fdw.enable_pushdown = off;
+SELECT array_agg(report_id::text || device_id) AS local FROM (
+  SELECT report_id, device_id FROM hunting.device_process_events WHERE process_id > 1000
+  ORDER BY report_id, device_id LIMIT 3 OFFSET 2) s;
+RESET defender_fdw.enable_pushdown;

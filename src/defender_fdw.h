@@ -6,15 +6,18 @@
  * The layers of defender_fdw, one folder each under src/, from the top
  * (called by PostgreSQL) to the bottom (calls only libraries):
  *
- *	defender_fdw.c	the FDW handler and callbacks: plan, scan, EXPLAIN
+ *	defender_fdw.c	the FDW handler and callbacks, each handing its work
+ *					to src/plan/ or src/scan/
  *	src/import/		IMPORT FOREIGN SCHEMA (called by defender_fdw.c only)
  *	src/functions/	the SQL functions: write actions, read functions,
  *					defender_request(), defender_hunt(), the version
- *	src/scan/		where responses become rows: JSON to Datums, the
- *					hunting scan and its results, what a scan leaves to
- *					PostgreSQL, UPDATE's PATCH per row
- *	src/plan/		which conditions go remote (shippable.c) and the
- *					writers of the request: OData and KQL
+ *	src/scan/		the executor, where responses become rows: the scan
+ *					callbacks' work, the list and hunting scans behind one
+ *					row-source interface, JSON to Datums, UPDATE's PATCH
+ *					per row
+ *	src/plan/		the planner: which conditions go remote (shippable.c),
+ *					the paths and their costs, the plan handed to the
+ *					executor, and the writers of the request: OData and KQL
  *	src/options/	the options: validator, the options of a scan or a
  *					function, the server a function names
  *	src/remote/		the PostgreSQL side of talking to Graph and the MDE

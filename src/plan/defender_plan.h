@@ -4,10 +4,13 @@
  *		  The planner side: what goes remote, and how the request is written.
  *
  * shippable.c classifies the WHERE conditions (remote exact, remote with a
- * recheck, local, lookup by id) into a filter tree; deparse_filter.c
- * walks the tree for both languages, deparse_odata.c writes the OData
- * request of a list and deparse_kql.c the KQL of a hunting query.  Called
- * by defender_fdw.c's planner callbacks and, at execution, by the scan and
+ * recheck, local, lookup by id) into a filter tree; paths.c offers the
+ * paths and their costs (the scan's, count(*), aggregates, LIMIT);
+ * scan_plan.c turns the chosen path into the DefenderScanPlan the executor
+ * reads; deparse_filter.c walks the filter tree for both languages,
+ * deparse_odata.c writes the OData request of a list, deparse_kql.c the
+ * KQL of a hunting query and summarize.c its summarize.  Called by
+ * defender_fdw.c's planner callbacks and, at execution, by the scan and
  * the functions that write requests.
  *
  * src/plan/defender_plan.h
@@ -85,10 +88,104 @@ typedef enum KqlKind
 	KQL_BOOL
 } KqlKind;
 
+/* What a scan does at execution. */
+typedef enum ScanMode
+{
+	SCAN_LIST,					/* pages of the collection */
+	SCAN_LOOKUP,				/* GET by id, one or more */
+	SCAN_COUNT,					/* $count=true&$top=1 or | summarize count() */
+	SCAN_HUNT					/* one runHuntingQuery */
+} ScanMode;
+
+/*
+ * What the planner hands the executor: ForeignScan.fdw_private, written
+ * by defender_scan_plan_to_list and read back by
+ * defender_scan_plan_from_list (scan_plan.c).  The values that are not
+ * constants are fdw_exprs, referred to here by their 1-based index.
+ */
+typedef struct DefenderScanPlan
+{
+	ScanMode	mode;
+	Oid			relid;			/* the foreign table */
+	List	   *columns;		/* Integer pairs (slot attno, table attnum),
+								 * attnum 0 for a summarize output */
+	List	   *filter;			/* filter tree, or NIL */
+	char	   *orderby;		/* $orderby or KQL sort, "" for none */
+	bool		expand_alerts;	/* $expand=alerts */
+	int			limit_param;	/* fdw_exprs index of LIMIT, 0 none */
+	int			offset_param;	/* fdw_exprs index of OFFSET, 0 none */
+	int			lookup_param;	/* fdw_exprs index of the id(s), 0 none */
+	bool		lookup_array;	/* the id value is an array */
+	List	   *project;		/* hunting: String KQL columns, or NIL for all */
+	char	   *summarize;		/* hunting: "a1 = count() by X", or "" */
+	List	   *output_names;	/* hunting summarize: per scan column, (name,
+								 * DefenderSummarizeOutput, companion name) */
+	int			rows_wanted;	/* most rows the query reads (EXISTS), 0 unknown */
+	bool		count_rows;		/* hunting, no column read: "| count" */
+	List	   *enum_notices;	/* (column, value): see defender_enum_notices */
+} DefenderScanPlan;
+
+/*
+ * How a summarize output column becomes the scan column (the kind in
+ * output_names, read by the hunting executor).
+ */
+typedef enum DefenderSummarizeOutput
+{
+	OUT_PLAIN,					/* as it comes */
+	OUT_SUM,					/* NULL when its companion count is 0 */
+	OUT_AVG						/* sum / count with numeric division, as avg() */
+} DefenderSummarizeOutput;
+
+/* paths.c: GetForeignRelSize, GetForeignPaths, GetForeignUpperPaths */
+extern void defender_plan_base_rel(PlannerInfo *root, RelOptInfo *baserel,
+								   Oid foreigntableid, bool enable_pushdown);
+extern void defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel);
+extern void defender_add_upper_paths(PlannerInfo *root, UpperRelationKind stage,
+									 RelOptInfo *input_rel, RelOptInfo *output_rel,
+									 void *extra);
+extern int	defender_rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
+extern bool defender_is_all_count_star(List *tlist);
+
+/* scan_plan.c: GetForeignPlan, and the plan it hands the executor */
+struct ForeignScan;
+struct Plan;
+extern struct ForeignScan *defender_plan_foreign_scan(PlannerInfo *root,
+													  RelOptInfo *foreignrel,
+													  ForeignPath *best_path,
+													  List *tlist, List *scan_clauses,
+													  struct Plan *outer_plan);
+extern List *defender_scan_plan_to_list(const DefenderScanPlan *plan);
+extern void defender_scan_plan_from_list(List *fdw_private, DefenderScanPlan *plan);
+
+/* summarize.c: a grouped hunting query's summarize */
+extern char *defender_kql_summarize(PlannerInfo *root, RelOptInfo *baserel,
+									DefenderRelInfo *fpinfo, List *items,
+									List **outputs);
+
 /* Node kinds of a filter tree (see defender_filter_tree) */
 #define FT_AND	1
 #define FT_OR	2
 #define FT_LEAF 3
+
+/*
+ * A leaf of a filter tree: one comparison of a Graph property (or a KQL
+ * column) with a value, "TRUE exactly when the SQL condition is".  The
+ * tree lives in fdw_private, so a leaf is stored as copyable nodes,
+ * written by defender_filter_leaf_node and read back by
+ * defender_filter_leaf_read (deparse_filter.c), the one place that knows
+ * their layout; the OData and KQL writers, and whoever else reads a leaf,
+ * see only this struct.
+ */
+typedef struct DefenderFilterLeaf
+{
+	const char *name;			/* Graph property, or KQL column */
+	DefenderFilterOp op;
+	int			kind;			/* GraphPropertyKind, or a KQL column's KqlKind */
+	bool		nullable;		/* the property can be null (OData) */
+	int32		typmod;			/* the column's, for datetime precision */
+	Node	   *value;			/* a Const, Integer n (the n-th fdw_exprs
+								 * entry, from 1), or Integer 0 for none */
+} DefenderFilterLeaf;
 
 /* shippable.c */
 extern const GraphProperty *defender_column_graph_property(Oid relid,
@@ -183,12 +280,15 @@ typedef struct DefenderLeafValue
 	Oid			type;
 } DefenderLeafValue;
 
-typedef DefenderWritten (*DefenderLeafWriter) (StringInfo buf, List *leaf,
+typedef DefenderWritten (*DefenderLeafWriter) (StringInfo buf,
+											   const DefenderFilterLeaf *leaf,
 											   const DefenderParamValues *params,
 											   void *arg);
 typedef DefenderWritten (*DefenderElementWriter) (StringInfo buf, DefenderFilterOp op,
 												  Datum value, Oid type, void *arg);
 
+extern List *defender_filter_leaf_node(const DefenderFilterLeaf *leaf);
+extern void defender_filter_leaf_read(List *node, DefenderFilterLeaf *leaf);
 extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
 										   DefenderLeafWriter write_leaf,
 										   const DefenderParamValues *params, void *arg);

@@ -68,6 +68,41 @@ defender_join_parts(StringInfo buf, List *parts, bool is_and)
 }
 
 /*
+ * defender_filter_leaf_node
+ *		A leaf as the filter tree stores it: (FT_LEAF "name" op (kind
+ *		nullable typmod value)), copyable nodes.
+ */
+List *
+defender_filter_leaf_node(const DefenderFilterLeaf *leaf)
+{
+	return list_make4(makeInteger(FT_LEAF),
+					  makeString(pstrdup(leaf->name)),
+					  makeInteger(leaf->op),
+					  list_make4(makeInteger(leaf->kind),
+								 makeInteger(leaf->nullable),
+								 makeInteger(leaf->typmod),
+								 leaf->value));
+}
+
+/*
+ * defender_filter_leaf_read
+ *		Read back what defender_filter_leaf_node stored.
+ */
+void
+defender_filter_leaf_read(List *node, DefenderFilterLeaf *leaf)
+{
+	List	   *info = lfourth(node);
+
+	Assert(intVal(linitial(node)) == FT_LEAF);
+	leaf->name = strVal(lsecond(node));
+	leaf->op = (DefenderFilterOp) intVal(lthird(node));
+	leaf->kind = intVal(linitial(info));
+	leaf->nullable = intVal(lsecond(info)) != 0;
+	leaf->typmod = (int32) intVal(lthird(info));
+	leaf->value = lfourth(info);
+}
+
+/*
  * defender_write_tree
  *		Write an AND/OR tree; write_leaf writes its leaves.
  */
@@ -82,7 +117,12 @@ defender_write_tree(StringInfo buf, List *node, DefenderLeafWriter write_leaf,
 	ListCell   *lc;
 
 	if (kind == FT_LEAF)
-		return write_leaf(buf, node, params, arg);
+	{
+		DefenderFilterLeaf leaf;
+
+		defender_filter_leaf_read(node, &leaf);
+		return write_leaf(buf, &leaf, params, arg);
+	}
 
 	foreach(lc, node)
 	{

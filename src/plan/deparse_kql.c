@@ -46,7 +46,7 @@ typedef struct ElementContext
 	int32		typmod;
 } ElementContext;
 
-static DefenderWritten write_leaf(StringInfo buf, List *leaf,
+static DefenderWritten write_leaf(StringInfo buf, const DefenderFilterLeaf *leaf,
 								  const DefenderParamValues *params, void *arg);
 static DefenderWritten write_element(StringInfo buf, DefenderFilterOp op, Datum value,
 									 Oid type, void *arg);
@@ -232,13 +232,13 @@ static const char *const kql_ops[] = {"==", "!=", "<", "<=", ">", ">="};
  *		One leaf: a null test, a LIKE, or comparisons with its value(s).
  */
 static DefenderWritten
-write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params, void *arg)
+write_leaf(StringInfo buf, const DefenderFilterLeaf *leaf,
+		   const DefenderParamValues *params, void *arg)
 {
-	const char *col = strVal(lsecond(leaf));
-	DefenderFilterOp op = (DefenderFilterOp) intVal(lthird(leaf));
-	List	   *info = lfourth(leaf);
-	int			kind = intVal(linitial(info));
-	int32		typmod = (int32) intVal(lthird(info));
+	const char *col = leaf->name;
+	DefenderFilterOp op = leaf->op;
+	int			kind = leaf->kind;
+	int32		typmod = leaf->typmod;
 	DefenderLeafValue v;
 	Datum		value;
 	ElementContext ctx;
@@ -254,7 +254,7 @@ write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params, void *
 		return WRITTEN_ATOM;
 	}
 
-	defender_leaf_value(lfourth(info), params, &v);
+	defender_leaf_value(leaf->value, params, &v);
 	if (v.placeholder)
 	{
 		/* EXPLAIN: the shape, with the value's expression */

@@ -59,7 +59,7 @@ typedef struct ElementContext
 	int32		typmod;
 } ElementContext;
 
-static DefenderWritten write_leaf(StringInfo buf, List *leaf,
+static DefenderWritten write_leaf(StringInfo buf, const DefenderFilterLeaf *leaf,
 								  const DefenderParamValues *params, void *arg);
 static DefenderWritten write_element(StringInfo buf, DefenderFilterOp op, Datum value,
 									 Oid type, void *arg);
@@ -93,21 +93,21 @@ defender_render_filter(StringInfo buf, List *tree, const DefenderParamValues *pa
  *		One comparison, or an OR/AND chain for an array.
  */
 static DefenderWritten
-write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params, void *arg)
+write_leaf(StringInfo buf, const DefenderFilterLeaf *leaf,
+		   const DefenderParamValues *params, void *arg)
 {
 	const GraphResource *resource = (const GraphResource *) arg;
-	const char *prop = strVal(lsecond(leaf));
+	const char *prop = leaf->name;
 	const GraphProperty *property = graph_find_property(resource, prop);
-	DefenderFilterOp op = (DefenderFilterOp) intVal(lthird(leaf));
-	List	   *info = lfourth(leaf);
-	bool		nullable = intVal(lsecond(info)) != 0;
+	DefenderFilterOp op = leaf->op;
+	bool		nullable = leaf->nullable;
 	ElementContext ctx;
 	DefenderLeafValue v;
 
 	if (property == NULL)
 		elog(ERROR, "defender_fdw: unknown property \"%s\"", prop);
 	ctx.property = property;
-	ctx.typmod = (int32) intVal(lthird(info));
+	ctx.typmod = leaf->typmod;
 
 	if (op == DFOP_IS_NULL || op == DFOP_NOT_NULL)
 	{
@@ -115,7 +115,7 @@ write_leaf(StringInfo buf, List *leaf, const DefenderParamValues *params, void *
 		return WRITTEN_ATOM;
 	}
 
-	defender_leaf_value(lfourth(info), params, &v);
+	defender_leaf_value(leaf->value, params, &v);
 	if (v.placeholder)
 	{
 		/* EXPLAIN: the shape of what will be sent, with the value's expression */

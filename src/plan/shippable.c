@@ -93,10 +93,13 @@ static Pushability classify_expr(PlannerInfo *root, RelOptInfo *baserel,
 								 DefenderRelInfo *fpinfo, Expr *expr, bool negate);
 static bool recognize_leaf(PlannerInfo *root, RelOptInfo *baserel,
 						   DefenderRelInfo *fpinfo, Expr *expr, Leaf *leaf);
+struct Operands;
 static bool recognize_odata_leaf(PlannerInfo *root, RelOptInfo *baserel,
-								 DefenderRelInfo *fpinfo, Expr *expr, Leaf *leaf);
+								 DefenderRelInfo *fpinfo, const struct Operands *o,
+								 Leaf *leaf);
 static bool recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel,
-							   DefenderRelInfo *fpinfo, Expr *expr, Leaf *leaf);
+							   DefenderRelInfo *fpinfo, const struct Operands *o,
+							   Leaf *leaf);
 static bool like_pattern_pushable(Expr *pattern);
 static Var *table_column(RelOptInfo *baserel, Expr *expr);
 static int	comparison_of(Oid opno, bool commuted);
@@ -396,9 +399,17 @@ static bool
 recognize_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 			   Expr *expr, Leaf *leaf)
 {
+	Operands	o;
+
+	memset(leaf, 0, sizeof(Leaf));
+	if (!split_comparison(baserel, expr, &o))
+		return false;
+	leaf->attnum = o.var->varattno;
+	leaf->typmod = o.var->vartypmod;
+	leaf->op = (DefenderFilterOp) o.op;
 	if (fpinfo->hunting)
-		return recognize_kql_leaf(root, baserel, fpinfo, expr, leaf);
-	if (!recognize_odata_leaf(root, baserel, fpinfo, expr, leaf))
+		return recognize_kql_leaf(root, baserel, fpinfo, &o, leaf);
+	if (!recognize_odata_leaf(root, baserel, fpinfo, &o, leaf))
 		return false;
 	leaf->remote_name = leaf->prop->name;
 	leaf->kind = leaf->prop->kind;
@@ -409,38 +420,27 @@ recognize_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 /*
  * recognize_odata_leaf
  *		$filter's share: a filterable Graph property compared the way its
- *		kind allows (see the header comment).
+ *		kind allows (see the header comment).  recognize_leaf has taken the
+ *		condition apart.
  */
 static bool
 recognize_odata_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
-					 Expr *expr, Leaf *leaf)
+					 const Operands *o, Leaf *leaf)
 {
-	Operands	o;
-	Var		   *var;
-	Expr	   *value;
-	int			op;
+	Var		   *var = o->var;
+	Expr	   *value = o->value;
+	int			op = o->op;
 
-	memset(leaf, 0, sizeof(Leaf));
-	if (!split_comparison(baserel, expr, &o))
-		return false;
-	var = o.var;
-	value = o.value;
-	op = o.op;
 	if (op >= DFOP_LIKE)
 		return false;			/* $filter has no LIKE */
-	if (op < 0)
-		return false;
 	leaf->prop = defender_column_graph_property(fpinfo->relid, var->varattno,
 												fpinfo->resource);
 	if (leaf->prop == NULL || leaf->prop->kind == GRAPH_OTHER)
 		return false;
-	leaf->attnum = var->varattno;
-	leaf->typmod = var->vartypmod;
-	leaf->op = (DefenderFilterOp) op;
 
 	if (value != NULL)
 	{
-		if (!column_fits(leaf->prop, var->vartype, o.valtype, o.collation) ||
+		if (!column_fits(leaf->prop, var->vartype, o->valtype, o->collation) ||
 			!defender_is_value_expr(root, baserel, value))
 			return false;
 		/* enumerations and free text are not ordered the same way remotely */
@@ -515,10 +515,8 @@ defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
  *		The filter tree for a list of conditions (implicitly ANDed).
  *
  * The tree is made of copyable nodes so that it can live in fdw_private:
- *	(FT_AND child ...), (FT_OR child ...), and leaves
- *	(FT_LEAF "property" op (kind nullable typmod value)), where value is a
- *	Const, an Integer n (the n-th expression of fdw_exprs, from 1), or
- *	Integer 0 for none.
+ *	(FT_AND child ...), (FT_OR child ...), and leaves, each a
+ *	DefenderFilterLeaf stored by defender_filter_leaf_node.
  * Non-constant values are appended to *fdw_exprs.
  */
 List *
@@ -585,6 +583,7 @@ build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 		   Expr *expr, bool negate, List **fdw_exprs)
 {
 	Leaf		leaf;
+	DefenderFilterLeaf result;
 	Node	   *value;
 
 	if (IsA(expr, BoolExpr))
@@ -615,13 +614,13 @@ build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 		value = (Node *) makeInteger(list_length(*fdw_exprs));
 	}
 
-	return list_make4(makeInteger(FT_LEAF),
-					  makeString(pstrdup(leaf.remote_name)),
-					  makeInteger(negate ? complement(leaf.op) : leaf.op),
-					  list_make4(makeInteger(leaf.kind),
-								 makeInteger(leaf.nullable),
-								 makeInteger(leaf.typmod),
-								 value));
+	result.name = leaf.remote_name;
+	result.op = negate ? complement(leaf.op) : leaf.op;
+	result.kind = leaf.kind;
+	result.nullable = leaf.nullable;
+	result.typmod = leaf.typmod;
+	result.value = value;
+	return defender_filter_leaf_node(&result);
 }
 
 /*
@@ -748,26 +747,22 @@ like_pattern_pushable(Expr *pattern)
 	return true;
 }
 
+/*
+ * recognize_kql_leaf
+ *		KQL's share: a hunting column with a KQL name, compared the way its
+ *		KqlKind allows.  recognize_leaf has taken the condition apart.
+ */
 static bool
 recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
-				   Expr *expr, Leaf *leaf)
+				   const Operands *o, Leaf *leaf)
 {
-	Operands	o;
-	Var		   *var;
-	Expr	   *value;
-	int			op;
-	Oid			valtype;
-	Oid			collation;
+	Var		   *var = o->var;
+	Expr	   *value = o->value;
+	int			op = o->op;
+	Oid			valtype = o->valtype;
+	Oid			collation = o->collation;
 	int			kind;
 
-	memset(leaf, 0, sizeof(Leaf));
-	if (!split_comparison(baserel, expr, &o))
-		return false;
-	var = o.var;
-	value = o.value;
-	op = o.op;
-	valtype = o.valtype;
-	collation = o.collation;
 	if (op >= DFOP_LIKE && !like_pattern_pushable(value))
 		return false;
 	kind = kql_kind_of(var->vartype);
@@ -776,11 +771,8 @@ recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpin
 	leaf->remote_name = defender_kql_column(fpinfo, var->varattno);
 	if (leaf->remote_name == NULL)
 		return false;
-	leaf->attnum = var->varattno;
-	leaf->typmod = var->vartypmod;
 	leaf->kind = kind;
 	leaf->nullable = true;
-	leaf->op = (DefenderFilterOp) op;
 
 	if (value != NULL)
 	{

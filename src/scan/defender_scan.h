@@ -3,14 +3,17 @@
  * defender_scan.h
  *		  Where responses become rows, and rows become PATCHes.
  *
- * convert.c turns JSON values into Datums by column type, hunting_scan.c
- * runs a hunting scan (its request body is shared with defender_hunt()
- * and IMPORT), hunting_result.c streams a runHuntingQuery response into a
- * tuplestore, local_rows.c holds what a scan leaves to PostgreSQL, and
- * modify.c runs UPDATE as one PATCH per row.  Called by defender_fdw.c's
- * scan and modify callbacks, the set-returning functions and IMPORT; the
- * scan state that defender_fdw.c and hunting_scan.c share is in
- * scan_state.h, included by those two and local_rows.c only.
+ * foreign_scan.c runs the scan callbacks (begin, iterate, rescan, end,
+ * explain); list_scan.c runs a list scan (pages, lookups by id, count(*))
+ * and hunting_scan.c a hunting scan (its request body is shared with
+ * defender_hunt() and IMPORT); row_source.c hands out the rows of either
+ * through one row-source interface (the 400 fallback, the local recheck,
+ * OFFSET and LIMIT); hunting_result.c streams a runHuntingQuery response
+ * into a tuplestore; convert.c turns JSON values into Datums by column
+ * type; modify.c runs UPDATE as one PATCH per row.  Called by
+ * defender_fdw.c's scan and modify callbacks, the set-returning functions
+ * and IMPORT; the scan state and the row-source interface are in
+ * scan_state.h, included inside src/scan/ only.
  *
  * src/scan/defender_scan.h
  *
@@ -27,6 +30,16 @@
 
 #include "defender_catalog.h"
 #include "defender_fdw.h"
+
+/* foreign_scan.c: the scan callbacks' work */
+struct ForeignScanState;
+struct ExplainState;
+struct TupleTableSlot;
+extern void defender_begin_scan(struct ForeignScanState *node, int eflags);
+extern struct TupleTableSlot *defender_iterate_scan(struct ForeignScanState *node);
+extern void defender_rescan(struct ForeignScanState *node);
+extern void defender_end_scan(struct ForeignScanState *node);
+extern void defender_explain_scan(struct ForeignScanState *node, struct ExplainState *es);
 
 /* modify.c: UPDATE, one PATCH per row */
 struct ModifyTableState;

@@ -10,8 +10,9 @@
  * by hunting_result.c.  When Graph rejects the pushed filter (400) the
  * query is sent again without it and every condition is checked locally;
  * when it rejects a summarize, the rows are aggregated locally by the
- * scan's outer plan.  Called by defender_fdw.c's scan callbacks only,
- * with the scan state of scan_state.h.
+ * scan's outer plan.  The result is the hunting scan's row source
+ * (row_source.c), as the pager is the list scan's.  Called by
+ * foreign_scan.c only, with the scan state of scan_state.h.
  *
  * src/scan/hunting_scan.c
  *
@@ -32,14 +33,14 @@
 #include "pg_jansson.h"
 
 /*
- * defender_hunting_kql
+ * hunting_kql
  *		The scan's KQL with the values (or, for EXPLAIN, placeholders).
  *
  * In fallback the filter and take are left out and every condition is
  * evaluated locally; the sort stays, since the plan relies on it.
  */
-DefenderRender
-defender_hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues *params,
+static DefenderRender
+hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues *params,
 			bool fallback, const char *take_text)
 {
 	DefenderKqlRequest req;
@@ -48,26 +49,26 @@ defender_hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderPar
 	req.source = state->opts->hunting_table ? state->opts->hunting_table :
 		state->opts->hunting_query;
 	req.source_is_query = (state->opts->hunting_table == NULL);
-	req.sort = state->orderby[0] ? state->orderby : NULL;
-	req.count_only = (state->mode == SCAN_COUNT) && !fallback;
-	req.summarize = state->summarize[0] ? state->summarize : NULL;
-	req.count_rows = state->count_rows && !fallback;
+	req.sort = state->plan.orderby[0] ? state->plan.orderby : NULL;
+	req.count_only = (state->plan.mode == SCAN_COUNT) && !fallback;
+	req.summarize = state->plan.summarize[0] ? state->plan.summarize : NULL;
+	req.count_rows = state->plan.count_rows && !fallback;
 	if (!fallback)
 	{
-		req.filter = state->filter;
-		req.project = state->project;
+		req.filter = state->plan.filter;
+		req.project = state->plan.project;
 		req.take_text = take_text;
 		/* OFFSET has no KQL counterpart: take limit + offset, skip here */
 		if (state->limit > 0)
 			req.take = state->limit + state->offset;
-		else if (state->limit < 0 && take_text == NULL && state->rows_wanted > 0)
-			req.take = state->rows_wanted;	/* EXISTS: see rows_wanted() */
+		else if (state->limit < 0 && take_text == NULL && state->plan.rows_wanted > 0)
+			req.take = state->plan.rows_wanted;	/* EXISTS: see defender_rows_wanted() */
 	}
 	return defender_deparse_kql(buf, &req, params);
 }
 
 /*
- * defender_derived_timespan
+ * derived_timespan
  *		The Timespan a hunting scan's conditions on Timestamp imply:
  *		"start/end" or "start", or NULL when there is no lower bound.
  *
@@ -77,8 +78,8 @@ defender_hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderPar
  * about one.  With params NULL (EXPLAIN), a bound that is not a constant
  * makes the result NULL and sets *pending.
  */
-char *
-defender_derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
+static char *
+derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
 {
 	List	   *leaves;
 	ListCell   *lc;
@@ -92,21 +93,21 @@ defender_derived_timespan(List *filter, const DefenderParamValues *params, bool 
 		list_make1(filter);
 	foreach(lc, leaves)
 	{
-		List	   *leaf = (List *) lfirst(lc);
-		List	   *info;
+		List	   *node = (List *) lfirst(lc);
+		DefenderFilterLeaf leaf;
 		DefenderFilterOp op;
 		DefenderLeafValue v;
 		DefenderTickRange r;
 		int32		typmod;
 
-		if (intVal(linitial(leaf)) != FT_LEAF || strcmp(strVal(lsecond(leaf)), "Timestamp") != 0)
+		if (intVal(linitial(node)) != FT_LEAF)
 			continue;
-		op = (DefenderFilterOp) intVal(lthird(leaf));
-		info = lfourth(leaf);
-		if (intVal(linitial(info)) != KQL_DATETIME ||
+		defender_filter_leaf_read(node, &leaf);
+		op = leaf.op;
+		if (strcmp(leaf.name, "Timestamp") != 0 || leaf.kind != KQL_DATETIME ||
 			(op != DFOP_GE && op != DFOP_GT && op != DFOP_LT && op != DFOP_LE))
 			continue;
-		defender_leaf_value(lfourth(info), params, &v);
+		defender_leaf_value(leaf.value, params, &v);
 		if (v.placeholder)
 		{
 			if (pending)
@@ -115,7 +116,7 @@ defender_derived_timespan(List *filter, const DefenderParamValues *params, bool 
 		}
 		if (v.isnull)
 			continue;
-		typmod = (int32) intVal(lthird(info));
+		typmod = leaf.typmod;
 		r = defender_datetime_comparison(DatumGetTimestampTz(v.datum), op, typmod);
 		if (r.test == TICKS_GE)
 			start = Max(start, r.lo);
@@ -150,7 +151,7 @@ defender_add_companion_columns(ForeignScanState *node, DefenderScanState *state)
 	DefenderColumn *columns;
 	AttrNumber *attnos;
 
-	foreach(lc, state->output_names)
+	foreach(lc, state->plan.output_names)
 		if (intVal(lsecond((List *) lfirst(lc))) != OUT_PLAIN)
 			extra++;
 	if (extra == 0)
@@ -165,7 +166,7 @@ defender_add_companion_columns(ForeignScanState *node, DefenderScanState *state)
 	memcpy(attnos, state->slot_attnos, sizeof(AttrNumber) * state->ncolumns);
 
 	i = scan->natts;
-	foreach(lc, state->output_names)
+	foreach(lc, state->plan.output_names)
 	{
 		List	   *out = (List *) lfirst(lc);
 		DefenderColumn *col;
@@ -197,7 +198,7 @@ finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot)
 	ListCell   *lc;
 	int			i = 0;
 
-	foreach(lc, state->output_names)
+	foreach(lc, state->plan.output_names)
 	{
 		List	   *out = (List *) lfirst(lc);
 		int			kind = intVal(lsecond(out));
@@ -279,82 +280,68 @@ hunting_row_count(DefenderResponse *response, const char *display)
 }
 
 /*
- * defender_run_hunt
- *		Send the scan's query and put the result's rows in the tuplestore
- *		(or, for a count, read the count).
+ * run_hunt
+ *		Send the scan's query, with what the scan still pushes down (in
+ *		fallback: no where, no take), and put the result's rows in the
+ *		tuplestore (or, for a count, read the count).
+ *
+ * A 400 that the scan can fall back from (a where, a take, a summarize
+ * with a local aggregation to run instead) sets state->rejected, Graph's
+ * error in state->rejection; any other failure is raised.
  */
-void
-defender_run_hunt(ForeignScanState *node, DefenderScanState *state)
+static void
+run_hunt(ForeignScanState *node, DefenderScanState *state)
 {
 	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
 	char	   *display;
 	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
-	bool		fallback = false;
+	bool		fallback = state->fallback;
+	bool		may_fall_back = !fallback &&
+		(state->plan.summarize[0] ? outerPlanState(node) != NULL :
+		 state->plan.filter != NIL || state->limit > 0 ||
+		 state->plan.mode == SCAN_COUNT || state->plan.count_rows);
+	StringInfoData kql;
+	char	   *body;
 	DefenderResponse *response;
 
-	for (;;)
+	initStringInfo(&kql);
+	if (hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
 	{
-		StringInfoData kql;
-		char	   *body;
-		bool		may_fall_back = !fallback &&
-			(state->summarize[0] ? outerPlanState(node) != NULL :
-			 state->filter != NIL || state->limit > 0 ||
-			 state->mode == SCAN_COUNT || state->count_rows);
-
-		initStringInfo(&kql);
-		if (defender_hunting_kql(state, &kql, &state->params, fallback, NULL) == RENDER_FALSE)
-		{
-			/*
-			 * No row can match: nothing to ask.  An aggregate still answers
-			 * over no rows (count 0, sum NULL, and one row when there is no
-			 * GROUP BY): PostgreSQL's aggregation over the plain scan, whose
-			 * conditions fold the same way, gives exactly that.
-			 */
-			if (state->summarize[0] && outerPlanState(node) != NULL)
-				state->aggregate_locally = true;
-			else
-				state->finished = true;
-			MemoryContextSwitchTo(old);
-			return;
-		}
-		body = defender_hunting_request_body(kql.data,
-											 state->opts->timespan ? state->opts->timespan :
-											 fallback ? NULL :
-											 defender_derived_timespan(state->filter, &state->params, NULL));
-		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
-										display, body,
-										DEFENDER_CACHEABLE |
-										(may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0));
-		if (!response->from_cache)
-			state->requests++;
-		if (response->http.status != 400)
-			break;
-		{
-			DfwGraphError err;
-
-			dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
-			ereport(NOTICE,
-					(errmsg("Microsoft Graph rejected the pushed-down KQL; %s",
-							state->summarize[0] ?
-							"reading the rows and aggregating locally" :
-							"querying without its where and take and filtering locally"),
-					 errdetail("HTTP 400, error code \"%s\": %s", err.code,
-							   defender_redact(state->opts, err.message)),
-					 errcontext("KQL: %s", kql.data)));
-			defender_response_release(response);
-			if (state->summarize[0])
-			{
-				/* PostgreSQL aggregates: see local_aggregation_path */
-				state->aggregate_locally = true;
-				MemoryContextSwitchTo(old);
-				return;
-			}
-			fallback = true;
-			state->fallback = true;
-		}
+		/*
+		 * No row can match: nothing to ask.  An aggregate still answers over
+		 * no rows (count 0, sum NULL, and one row when there is no GROUP
+		 * BY): PostgreSQL's aggregation over the plain scan, whose
+		 * conditions fold the same way, gives exactly that.
+		 */
+		if (state->plan.summarize[0] && outerPlanState(node) != NULL)
+			state->aggregate_locally = true;
+		else
+			state->finished = true;
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	body = defender_hunting_request_body(kql.data,
+										 state->opts->timespan ? state->opts->timespan :
+										 fallback ? NULL :
+										 derived_timespan(state->plan.filter, &state->params, NULL));
+	response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
+									display, body,
+									DEFENDER_CACHEABLE |
+									(may_fall_back ? DEFENDER_ALLOW_BAD_REQUEST : 0));
+	if (!response->from_cache)
+		state->requests++;
+	if (response->http.status == 400)
+	{
+		dfw_parse_graph_error(response->http.body, response->http.body_len,
+							  &state->rejection);
+		state->rejected = true;
+		state->rejected_kql = kql.data;
+		defender_response_release(response);
+		MemoryContextSwitchTo(old);
+		return;
 	}
 
-	if (state->mode == SCAN_COUNT && !fallback)
+	if (state->plan.mode == SCAN_COUNT && !fallback)
 	{
 		json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
 		json_t	   *rows = doc ? json_object_get(doc, "results") : NULL;
@@ -373,7 +360,7 @@ defender_run_hunt(ForeignScanState *node, DefenderScanState *state)
 		return;
 	}
 
-	if (state->count_rows && !fallback)
+	if (state->plan.count_rows && !fallback)
 	{
 		state->hunt_count = hunting_row_count(response, display);
 		state->counted = true;
@@ -398,77 +385,169 @@ defender_run_hunt(ForeignScanState *node, DefenderScanState *state)
 }
 
 /*
- * defender_next_hunt_row
- *		The next row of the hunting result into the slot; false when done.
+ * hunting_next
+ *		The row source's next: the next row of the hunting result, sending
+ *		the query first; the empty rows of a "| count"; or, when Graph
+ *		rejected the summarize, the local aggregation's rows.
  */
-bool
-defender_next_hunt_row(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *slot)
+static DefenderFetch
+hunting_next(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *slot)
 {
-	if (state->finished)
-		return false;
+	bool		found;
+	MemoryContext old;
+
 	if (state->store == NULL && !state->counted && !state->aggregate_locally)
 	{
-		defender_run_hunt(node, state);
+		state->rejected = false;
+		run_hunt(node, state);
+		if (state->rejected)
+			return FETCH_REJECTED;
 		if (state->finished ||
 			(state->store == NULL && !state->counted && !state->aggregate_locally))
-			return false;
+			return FETCH_END;
 	}
 	if (state->aggregate_locally)
-		return defender_next_local_aggregate_row(node, slot);
-	for (;;)
+		return defender_next_local_aggregate_row(node, slot) ? FETCH_ROW : FETCH_END;
+	if (state->counted)
 	{
-		if (state->limit >= 0 && state->returned >= state->limit)
-			return false;
-		if (state->counted)
-		{
-			/* "| count": rows nobody reads a value of, all columns null */
-			if (state->counted_read >= state->hunt_count)
-				return false;
-			state->counted_read++;
-			ExecStoreAllNullTuple(slot);
-			if (state->skipped < state->offset)
-			{
-				state->skipped++;
-				continue;
-			}
-			state->returned++;
-			return true;
-		}
-		/*
-		 * Iterate runs in the per-tuple context, which is reset row by row;
-		 * a tuple read back from a store that spilled to disk is palloc'd
-		 * and freed by the slot on the next read, so it must be allocated
-		 * where the store lives.
-		 */
-		{
-			MemoryContext old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-			bool		found = tuplestore_gettupleslot(state->store, true, false,
-														state->store_slot);
-
-			MemoryContextSwitchTo(old);
-			if (!found)
-				return false;
-		}
-		/* the scan slot is not a minimal-tuple slot: hand over the values */
-		slot_getallattrs(state->store_slot);
-		ExecClearTuple(slot);
-		memcpy(slot->tts_values, state->store_slot->tts_values,
-			   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
-		memcpy(slot->tts_isnull, state->store_slot->tts_isnull,
-			   sizeof(bool) * slot->tts_tupleDescriptor->natts);
-		if (state->summarize[0])
-			finish_summarize_row(state, slot);
-		ExecStoreVirtualTuple(slot);
-		if (state->fallback && !defender_passes_pushed_conditions(node, slot))
-			continue;
-		if (state->skipped < state->offset)
-		{
-			state->skipped++;	/* take covered the offset: skip it here */
-			continue;
-		}
-		state->returned++;
-		return true;
+		/* "| count": rows nobody reads a value of, all columns null */
+		if (state->counted_read >= state->hunt_count)
+			return FETCH_END;
+		state->counted_read++;
+		ExecStoreAllNullTuple(slot);
+		return FETCH_ROW;
 	}
+
+	/*
+	 * Iterate runs in the per-tuple context, which is reset row by row; a
+	 * tuple read back from a store that spilled to disk is palloc'd and
+	 * freed by the slot on the next read, so it must be allocated where the
+	 * store lives.
+	 */
+	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	found = tuplestore_gettupleslot(state->store, true, false, state->store_slot);
+	MemoryContextSwitchTo(old);
+	if (!found)
+		return FETCH_END;
+	/* the scan slot is not a minimal-tuple slot: hand over the values */
+	slot_getallattrs(state->store_slot);
+	ExecClearTuple(slot);
+	memcpy(slot->tts_values, state->store_slot->tts_values,
+		   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
+	memcpy(slot->tts_isnull, state->store_slot->tts_isnull,
+		   sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	if (state->plan.summarize[0])
+		finish_summarize_row(state, slot);
+	ExecStoreVirtualTuple(slot);
+	return FETCH_ROW;
+}
+
+/*
+ * hunting_restart_with_less
+ *		The row source's restart after Graph rejected the KQL: a summarize
+ *		is left to the scan's outer plan (see local_aggregation_path);
+ *		anything else is asked again without its where and take (OFFSET's
+ *		rows were never skipped remotely: take covered them).
+ */
+static void
+hunting_restart_with_less(ForeignScanState *node, DefenderScanState *state)
+{
+	defender_notice_rejection(state, "KQL",
+							  state->plan.summarize[0] ?
+							  "reading the rows and aggregating locally" :
+							  "querying without its where and take and filtering locally",
+							  state->rejected_kql, false);
+	if (state->plan.summarize[0])
+		state->aggregate_locally = true;
+	else
+		state->fallback = true;
+}
+
+/* The hunting result as a row source. */
+const DefenderRowSource defender_hunting_source = {
+	hunting_next,
+	hunting_restart_with_less
+};
+
+/*
+ * defender_hunting_count
+ *		count(*) of a hunting table: "| summarize count()", or, when Graph
+ *		rejects the KQL, the rows of the query without its where that pass
+ *		the conditions.
+ */
+int64
+defender_hunting_count(ForeignScanState *node, DefenderScanState *state,
+					   TupleTableSlot *slot)
+{
+	int64		count = 0;
+
+	if (state->finished)
+		return 0;
+	state->rejected = false;
+	run_hunt(node, state);
+	if (!state->rejected)
+		return state->finished ? 0 : state->hunt_count;
+	hunting_restart_with_less(node, state);
+	while (defender_next_row(node, state, slot))
+		count++;
+	ExecClearTuple(slot);
+	return count;
+}
+
+/*
+ * defender_explain_hunting_kql
+ *		The KQL as EXPLAIN shows it: a LIMIT that is no constant is shown
+ *		as its expression in take (plus OFFSET's).
+ */
+char *
+defender_explain_hunting_kql(DefenderScanState *state, const DefenderParamValues *params)
+{
+	const char *take_text = NULL;
+	StringInfoData buf;
+
+	state->limit = -1;
+	state->offset = 0;
+	if (state->plan.limit_param)
+	{
+		int			k = state->plan.limit_param - 1;
+		int			o = state->plan.offset_param - 1;
+
+		if (params->placeholders[k])
+			take_text = state->plan.offset_param ?
+				psprintf("%s + %s", params->placeholders[k],
+						 params->placeholders[o] ? params->placeholders[o] :
+						 psprintf(INT64_FORMAT, DatumGetInt64(params->values[o]))) :
+				params->placeholders[k];
+		else
+		{
+			state->limit = DatumGetInt64(params->values[k]);
+			if (state->plan.offset_param && !params->placeholders[o])
+				state->offset = DatumGetInt64(params->values[o]);
+		}
+	}
+	initStringInfo(&buf);
+	if (hunting_kql(state, &buf, params, false, take_text) == RENDER_FALSE)
+		return "none (no row can match the conditions)";
+	return buf.data;
+}
+
+/*
+ * defender_explain_timespan
+ *		The Timespan as EXPLAIN shows it: the option's, the one derived from
+ *		constant bounds on Timestamp, or what decides it.
+ */
+const char *
+defender_explain_timespan(DefenderScanState *state)
+{
+	bool		from_conditions = false;
+	char	   *derived;
+
+	if (state->opts->timespan)
+		return state->opts->timespan;
+	derived = derived_timespan(state->plan.filter, NULL, &from_conditions);
+	return derived ? derived :
+		from_conditions ? "from the conditions on Timestamp, computed at execution" :
+		"(the API's default: the last 30 days)";
 }
 
 /*

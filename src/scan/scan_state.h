@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * scan_state.h
- *		  The execution state of a foreign scan, shared by defender_fdw.c's
- *		  scan callbacks and the hunting executor (hunting_scan.c).
+ *		  The execution state of a foreign scan, shared by the executor's
+ *		  files in src/scan/, and the row-source interface.
  *
- * defender_fdw.c begins, iterates, rescans and ends every scan and runs
- * the list and lookup scans itself; a hunting scan's request and rows are
- * hunting_scan.c's.  Nothing else includes this header.
+ * foreign_scan.c begins, iterates, rescans, ends and explains every scan;
+ * list_scan.c runs the list, lookup and count requests, hunting_scan.c the
+ * hunting query; row_source.c hands out the rows of either.  Nothing
+ * outside src/scan/ includes this header.
  *
  * src/scan/scan_state.h
  *
@@ -21,15 +22,6 @@
 #include "defender_remote.h"
 #include "defender_scan.h"
 
-/* What a scan does at execution. */
-typedef enum ScanMode
-{
-	SCAN_LIST,					/* pages of the collection */
-	SCAN_LOOKUP,				/* GET by id, one or more */
-	SCAN_COUNT,					/* $count=true&$top=1 or | summarize count() */
-	SCAN_HUNT					/* one runHuntingQuery */
-} ScanMode;
-
 /*
  * The most rows a hunting result holds (Graph's documented limit; a query
  * with more fails with E_QUERY_RESULT_SET_TOO_LARGE).  A scan that asks
@@ -39,27 +31,40 @@ typedef enum ScanMode
  */
 #define HUNTING_MAX_ROWS	INT64CONST(100000)
 
+struct DefenderScanState;
+
+/*
+ * A row source: where a list or hunting scan's rows come from, the list
+ * pager (list_scan.c) or the hunting result (hunting_scan.c).  The loop
+ * that hands the rows out, defender_next_row (row_source.c), is written
+ * once over it: the 400 fallback, the local recheck, OFFSET and LIMIT.
+ */
+typedef enum DefenderFetch
+{
+	FETCH_ROW,					/* a row is in the slot */
+	FETCH_END,					/* no more rows */
+	FETCH_REJECTED				/* Graph refused the pushed request (400):
+								 * state->rejection says why */
+} DefenderFetch;
+
+typedef struct DefenderRowSource
+{
+	/* the next row into the slot, as the request returned it */
+	DefenderFetch (*next) (ForeignScanState *node, struct DefenderScanState *state,
+						   TupleTableSlot *slot);
+	/* after FETCH_REJECTED: say so and start again with less pushed down,
+	 * or raise the error when nothing less can be asked */
+	void		(*restart_with_less) (ForeignScanState *node,
+									  struct DefenderScanState *state);
+} DefenderRowSource;
+
 /*
  * Execution state of a foreign scan.
  */
 typedef struct DefenderScanState
 {
-	/* from the plan */
-	ScanMode	mode;
-	Oid			relid;
-	List	   *filter;
-	char	   *orderby;
-	bool		expand_alerts;
-	int			limit_param;
-	int			rows_wanted;	/* > 0: the first page need hold no more (EXISTS) */
-	int			offset_param;
-	int			lookup_param;
-	bool		lookup_array;
-	List	   *project;
-	char	   *summarize;
-	List	   *output_names;
-	bool		hunting;
-	bool		count_rows;		/* hunting: ask "| count", emit that many empty rows */
+	DefenderScanPlan plan;		/* from the planner: fdw_private */
+	bool		hunting;		/* a hunting table: one runHuntingQuery */
 
 	Relation	rel;			/* the foreign table, opened by us if needed */
 	bool		close_rel;
@@ -75,9 +80,14 @@ typedef struct DefenderScanState
 	MemoryContext param_cxt;
 
 	/* progress */
+	const DefenderRowSource *source;	/* a list or hunting scan's rows */
 	bool		started;
 	bool		finished;
 	bool		fallback;		/* Graph rejected the filter: all local */
+	bool		offset_pushed;	/* the request asks Graph to skip OFFSET's rows */
+	bool		rejected;		/* hunting: Graph refused the query (400) */
+	DfwGraphError rejection;	/* why Graph refused the pushed request */
+	char	   *rejected_kql;	/* hunting: the query it refused */
 	bool		count_by_paging;	/* count(*) without @odata.count: page ids */
 	bool		aggregate_locally;	/* Graph rejected the summarize: outer plan */
 	int64		limit;			/* -1: none */
@@ -101,27 +111,34 @@ typedef struct DefenderScanState
 	struct json_t *current_row;
 } DefenderScanState;
 
-/*
- * How a summarize output column becomes the scan column (the kind of
- * summarize_text()'s output spec, read by the hunting executor).
- */
-#define OUT_PLAIN	0			/* as it comes */
-#define OUT_SUM		1			/* NULL when its companion count is 0 */
-#define OUT_AVG		2			/* sum / count with numeric division, as avg() */
-
-/* local_rows.c */
+/* row_source.c */
+extern bool defender_next_row(ForeignScanState *node, DefenderScanState *state,
+							  TupleTableSlot *slot);
+extern void defender_notice_rejection(DefenderScanState *state, const char *pushed,
+									  const char *instead, const char *kql, bool hint);
 extern bool defender_next_local_aggregate_row(ForeignScanState *node, TupleTableSlot *slot);
-extern bool defender_passes_pushed_conditions(ForeignScanState *node, TupleTableSlot *slot);
+
+/* list_scan.c */
+extern const DefenderRowSource defender_list_source;
+extern void defender_start_list(DefenderScanState *state, bool fallback);
+extern void defender_fill_slot(DefenderScanState *state, TupleTableSlot *slot,
+							   struct json_t *row);
+extern int64 defender_list_count(ForeignScanState *node, DefenderScanState *state,
+								 TupleTableSlot *slot);
+extern void defender_start_lookup(DefenderScanState *state);
+extern bool defender_next_lookup_row(DefenderScanState *state, TupleTableSlot *slot);
+extern char *defender_explain_lookup(DefenderScanState *state,
+									 const DefenderParamValues *params);
+extern char *defender_explain_list(DefenderScanState *state,
+								   const DefenderParamValues *params);
 
 /* hunting_scan.c */
-extern DefenderRender defender_hunting_kql(DefenderScanState *state, StringInfo buf,
-										   const DefenderParamValues *params,
-										   bool fallback, const char *take_text);
-extern char *defender_derived_timespan(List *filter, const DefenderParamValues *params,
-									   bool *pending);
+extern const DefenderRowSource defender_hunting_source;
 extern void defender_add_companion_columns(ForeignScanState *node, DefenderScanState *state);
-extern void defender_run_hunt(ForeignScanState *node, DefenderScanState *state);
-extern bool defender_next_hunt_row(ForeignScanState *node, DefenderScanState *state,
-								   TupleTableSlot *slot);
+extern int64 defender_hunting_count(ForeignScanState *node, DefenderScanState *state,
+									TupleTableSlot *slot);
+extern char *defender_explain_hunting_kql(DefenderScanState *state,
+										  const DefenderParamValues *params);
+extern const char *defender_explain_timespan(DefenderScanState *state);
 
 #endif							/* DEFENDER_SCAN_STATE_H */

@@ -1,0 +1,641 @@
+/*-------------------------------------------------------------------------
+ *
+ * paths.c
+ *		  The paths of a scan and of the upper relations built on it, and
+ *		  their costs.
+ *
+ * GetForeignRelSize (defender_plan_base_rel) classifies the conditions and
+ * estimates the rows; GetForeignPaths (defender_add_base_paths) offers the
+ * list path, a path sorted by Graph ($orderby, or KQL's sort) when the
+ * query's order can use it, and parameterized paths that look up ids fed
+ * by a join, one GET per outer row; GetForeignUpperPaths
+ * (defender_add_upper_paths) offers count(*) as $count or "| summarize
+ * count()", grouped aggregates as a KQL summarize (with a local
+ * aggregation as the outer plan, in case Graph rejects it), and
+ * LIMIT/OFFSET as $top/$skip or take, only when every condition went
+ * remote exactly.  Called by defender_fdw.c's planner callbacks only; the
+ * plan of the chosen path is scan_plan.c's.
+ *
+ * src/plan/paths.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/transam.h"
+#include "catalog/pg_aggregate.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "optimizer/tlist.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+
+#include "defender_plan.h"
+
+/*
+ * Costs, in units of a sequential page read: a round trip to Graph is
+ * expensive, a row cheap.  The absolute values only need to make the
+ * planner prefer fewer requests.
+ */
+#define REQUEST_COST	100.0
+#define ROW_COST		0.01
+#define DEFAULT_ROWS	1000
+
+/* a hunting request is one call, but it counts against a tenant quota */
+#define HUNT_COST		(10 * REQUEST_COST)
+
+/*
+ * An aggregate computed remotely returns a row per group instead of every
+ * row: cheaper by a margin the planner's fuzzy cost comparison cannot miss.
+ */
+#define AGG_DISCOUNT	0.5
+
+static void add_count_path(PlannerInfo *root, RelOptInfo *input_rel,
+						   RelOptInfo *grouped_rel, DefenderRelInfo *base,
+						   GroupPathExtraData *extra);
+static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
+						   RelOptInfo *final_rel, FinalPathExtraData *extra);
+static bool all_conditions_remote(DefenderRelInfo *fpinfo);
+static bool group_keys_are_columns(PlannerInfo *root);
+static PathTarget *scan_tuple_target(PlannerInfo *root, PathTarget *grouped);
+static Path *local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
+									RelOptInfo *grouped_rel, GroupPathExtraData *extra);
+
+/* Number of ids an "id = ..." condition asks for, as far as known. */
+static double
+lookup_count(DefenderRelInfo *fpinfo)
+{
+	RestrictInfo *ri = linitial(fpinfo->lookup_conds);
+	Expr	   *clause = ri->clause;
+
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		Expr	   *array = lsecond(((ScalarArrayOpExpr *) clause)->args);
+
+		if (IsA(array, Const) && !((Const *) array)->constisnull)
+			return Max(1, ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) array)->constvalue)),
+										 ARR_DIMS(DatumGetArrayTypeP(((Const *) array)->constvalue))));
+		return 10;
+	}
+	return 1;
+}
+
+/*
+ * defender_plan_base_rel
+ *		GetForeignRelSize: classify the conditions and estimate the rows.
+ *
+ * Graph offers no cheap count, and asking would cost a request at plan
+ * time, so the estimate is a constant scaled by the conditions.
+ */
+void
+defender_plan_base_rel(PlannerInfo *root, RelOptInfo *baserel,
+					   Oid foreigntableid, bool enable_pushdown)
+{
+	DefenderRelInfo *fpinfo = palloc0(sizeof(DefenderRelInfo));
+
+	fpinfo->relid = foreigntableid;
+	fpinfo->opts = defender_get_options(foreigntableid, InvalidOid, InvalidOid, false);
+	fpinfo->resource = graph_find_resource(fpinfo->opts->resource);
+	fpinfo->pushdown = enable_pushdown && fpinfo->opts->pushdown;
+	fpinfo->stage = -1;
+	fpinfo->baserel = baserel;
+	fpinfo->hunting = (strcmp(fpinfo->resource->name, "hunting") == 0);
+	if (fpinfo->hunting && fpinfo->opts->hunting_table)
+		fpinfo->hunting_table = hunting_find_table(fpinfo->opts->hunting_table);
+	baserel->fdw_private = fpinfo;
+
+	defender_classify_conditions(root, baserel, fpinfo);
+	fpinfo->enum_notices = defender_enum_notices(baserel, fpinfo);
+
+	if (fpinfo->lookup_conds)
+		baserel->rows = lookup_count(fpinfo);
+	else
+		baserel->rows = clamp_row_est(DEFAULT_ROWS *
+									  clauselist_selectivity(root, baserel->baserestrictinfo,
+															 0, JOIN_INNER, NULL));
+}
+
+/* Cost of reading rows from a list: one request per page. */
+static Cost
+list_cost(DefenderRelInfo *fpinfo, double rows)
+{
+	int			page = graph_page_size(fpinfo->resource, fpinfo->opts->page_size);
+	double		pages;
+
+	if (fpinfo->hunting)
+		return HUNT_COST + ROW_COST * rows;
+	pages = Max(1.0, ceil(rows / page));
+
+	return REQUEST_COST * pages + ROW_COST * rows;
+}
+
+static ForeignPath *
+make_path(PlannerInfo *root, RelOptInfo *rel, double rows, Cost startup, Cost total,
+		  List *pathkeys, Relids required_outer)
+{
+	return create_foreignscan_path(root, rel, NULL, rows, startup, total, pathkeys,
+								   required_outer,
+								   NULL,	/* no outer plan */
+#if PG_VERSION_NUM >= 170000
+								   NIL, /* no fdw_restrictinfo */
+#endif
+								   NIL);
+}
+
+/* generate_implied_equalities_for_column callback: the table's id column. */
+static bool
+ec_member_is_id(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				EquivalenceMember *em, void *arg)
+{
+	AttrNumber	id_attnum = *(AttrNumber *) arg;
+	Expr	   *expr = em->em_expr;
+
+	while (IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return IsA(expr, Var) && ((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varattno == id_attnum && ((Var *) expr)->varlevelsup == 0;
+}
+
+/* Attribute number of the column that reads "id", or InvalidAttrNumber. */
+static AttrNumber
+id_column(DefenderRelInfo *fpinfo, RelOptInfo *baserel)
+{
+	AttrNumber	attnum;
+
+	for (attnum = 1; attnum <= baserel->max_attr; attnum++)
+	{
+		const GraphProperty *prop;
+
+		if (get_attname(fpinfo->relid, attnum, true) == NULL)
+			continue;
+		prop = defender_column_graph_property(fpinfo->relid, attnum, fpinfo->resource);
+		if (prop && strcmp(prop->name, "id") == 0)
+			return attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * defender_add_base_paths
+ *		GetForeignPaths: the list path, a sorted one if useful, and id
+ *		lookups for joins.
+ */
+void
+defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
+{
+	DefenderRelInfo *fpinfo = (DefenderRelInfo *) baserel->fdw_private;
+	Cost		total;
+	AttrNumber	id_attnum;
+	List	   *candidates = NIL;
+	ListCell   *lc;
+
+	if (fpinfo->lookup_conds)
+	{
+		/* one GET per id beats any scan */
+		total = REQUEST_COST * baserel->rows + ROW_COST * baserel->rows;
+		add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+											 REQUEST_COST, total, NIL,
+											 baserel->lateral_relids));
+		return;
+	}
+
+	total = list_cost(fpinfo, baserel->rows);
+	add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+										 fpinfo->hunting ? HUNT_COST : REQUEST_COST,
+										 total, NIL, baserel->lateral_relids));
+
+	/*
+	 * Sorted by Graph: the query's first sort key, if $orderby can do it.
+	 * A longer ORDER BY still gains, through an incremental sort.
+	 */
+	if (fpinfo->hunting)
+	{
+		/* KQL sorts by several keys; the whole ORDER BY or nothing */
+		if (fpinfo->pushdown &&
+			defender_kql_sort(root, baserel, fpinfo, root->query_pathkeys) != NULL)
+			add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+												 HUNT_COST, total + 1.0,
+												 root->query_pathkeys,
+												 baserel->lateral_relids));
+		return;
+	}
+
+	if (fpinfo->pushdown && root->query_pathkeys != NIL &&
+		defender_sort_property(root, baserel, fpinfo, linitial(root->query_pathkeys)))
+		add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
+											 REQUEST_COST, total + 1.0,
+											 list_make1(linitial(root->query_pathkeys)),
+											 baserel->lateral_relids));
+
+	if (!fpinfo->pushdown)
+		return;
+
+	/*
+	 * Joins on id: a parameterized path does one GET per outer row, which
+	 * beats reading the whole collection when the outer side is small.
+	 */
+	id_attnum = id_column(fpinfo, baserel);
+	if (id_attnum == InvalidAttrNumber)
+		return;
+	candidates = generate_implied_equalities_for_column(root, baserel, ec_member_is_id,
+														&id_attnum,
+														baserel->lateral_referencers);
+	candidates = list_concat(candidates, list_copy(baserel->joininfo));
+	foreach(lc, candidates)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Relids		required_outer;
+		ParamPathInfo *ppi;
+		Expr	   *value;
+		bool		is_array;
+
+		if (!join_clause_is_movable_to(ri, baserel) ||
+			!defender_is_lookup_cond(root, baserel, fpinfo, ri->clause, &value, &is_array) ||
+			is_array)
+			continue;
+		required_outer = bms_union(bms_difference(ri->clause_relids, baserel->relids),
+								   baserel->lateral_relids);
+		if (bms_is_empty(required_outer))
+			continue;
+		ppi = get_baserel_parampathinfo(root, baserel, required_outer);
+		(void) ppi;
+		add_path(baserel, (Path *) make_path(root, baserel, 1,
+											 REQUEST_COST, REQUEST_COST + ROW_COST,
+											 NIL, required_outer));
+	}
+}
+
+/* Did every condition go to Graph exactly? */
+static bool
+all_conditions_remote(DefenderRelInfo *fpinfo)
+{
+	return fpinfo->local_conds == NIL && fpinfo->recheck_conds == NIL &&
+		fpinfo->lookup_conds == NIL;
+}
+
+/*
+ * defender_rows_wanted
+ *		How many rows the query will read from the scan at most, when the
+ *		planner knows (0 when it does not).
+ *
+ * An EXISTS subquery is planned to fetch one row (tuple_fraction 1) and
+ * the executor stops at the first; when the scan is all there is to it
+ * (one table, every condition sent, no aggregate, grouping, sort or set
+ * operation) no more rows than that are read.  A list's first page then
+ * asks $top=1 instead of 50 (not a limit: the nextLinks would go on), and
+ * a hunting query ends in "| take 1".
+ */
+int
+defender_rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo)
+{
+	Query	   *parse = root->parse;
+
+	if (root->tuple_fraction < 1.0 || root->tuple_fraction > 1000.0 ||
+		!all_conditions_remote(fpinfo) ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON ||
+		parse->hasAggs || parse->groupClause != NIL || parse->groupingSets != NIL ||
+		parse->distinctClause != NIL || parse->hasWindowFuncs ||
+		parse->setOperations != NULL || parse->sortClause != NIL ||
+		parse->havingQual != NULL || parse->hasTargetSRFs)
+		return 0;
+	return (int) ceil(root->tuple_fraction);
+}
+
+/*
+ * defender_add_upper_paths
+ *		GetForeignUpperPaths: count(*), a hunting table's grouped
+ *		aggregates, and LIMIT/OFFSET (with or without ORDER BY) done by
+ *		Graph.
+ *
+ * Upper relations built on our scan get a DefenderRelInfo that points
+ * back at the scan's relation, so that later stages can find it.
+ */
+void
+defender_add_upper_paths(PlannerInfo *root, UpperRelationKind stage,
+						 RelOptInfo *input_rel, RelOptInfo *output_rel,
+						 void *extra)
+{
+	DefenderRelInfo *in = (DefenderRelInfo *) input_rel->fdw_private;
+	DefenderRelInfo *out;
+
+	if (in == NULL || !in->pushdown || output_rel->fdw_private != NULL)
+		return;
+	if (stage != UPPERREL_GROUP_AGG && stage != UPPERREL_ORDERED &&
+		stage != UPPERREL_FINAL)
+		return;
+
+	/*
+	 * Each stage builds only on the scan itself, or for LIMIT on the scan's
+	 * own order: never on a grouped relation, whose rows are groups, not
+	 * the table's.  (An ORDERED relation above the grouping once passed for
+	 * the scan's own order, and LIMIT was planned on the scan with the
+	 * aggregates in its target: "Aggref found in non-Agg plan node".)
+	 */
+	if (in->stage != -1 &&
+		!(stage == UPPERREL_FINAL && in->stage == UPPERREL_ORDERED))
+		return;
+
+	out = palloc(sizeof(DefenderRelInfo));
+	*out = *in;
+	out->stage = stage;
+	output_rel->fdw_private = out;
+
+	switch (stage)
+	{
+		case UPPERREL_GROUP_AGG:
+			add_count_path(root, input_rel, output_rel, in,
+						   (GroupPathExtraData *) extra);
+			break;
+		case UPPERREL_ORDERED:
+			/* the scan's sorted path serves it; remember where it came from */
+			break;
+		case UPPERREL_FINAL:
+			add_final_path(root, input_rel, output_rel, (FinalPathExtraData *) extra);
+			break;
+		default:
+			break;
+	}
+}
+
+/* Is expr count(*), without FILTER, DISTINCT or ORDER BY? */
+static bool
+is_count_star(Node *expr)
+{
+	Aggref	   *agg;
+	char	   *name;
+
+	if (!IsA(expr, Aggref))
+		return false;
+	agg = (Aggref *) expr;
+	if (!agg->aggstar || agg->aggfilter || agg->aggdistinct || agg->aggorder ||
+		agg->agglevelsup != 0 || agg->aggkind != AGGKIND_NORMAL ||
+		agg->aggfnoid >= FirstGenbkiObjectId)
+		return false;
+	name = get_func_name(agg->aggfnoid);
+	return name && strcmp(name, "count") == 0;
+}
+
+/* Are all the scan tlist's entries count(*)? */
+bool
+defender_is_all_count_star(List *tlist)
+{
+	ListCell   *lc;
+
+	foreach(lc, tlist)
+		if (!is_count_star((Node *) lfirst_node(TargetEntry, lc)->expr))
+			return false;
+	return true;
+}
+
+/*
+ * add_count_path
+ *		SELECT count(*) FROM t WHERE <all remote>: one request, $count=true.
+ */
+static void
+add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel,
+			   DefenderRelInfo *base, GroupPathExtraData *extra)
+{
+	Query	   *parse = root->parse;
+	List	   *aggs;
+	ListCell   *lc;
+
+	if (parse->groupingSets || parse->havingQual ||
+		!all_conditions_remote(base) || !bms_is_empty(input_rel->lateral_relids))
+		return;
+
+	/* every aggregate is count(*), and nothing else reads the table */
+	aggs = pull_var_clause((Node *) grouped_rel->reltarget->exprs,
+						   PVC_INCLUDE_AGGREGATES);
+	if (aggs == NIL)
+		return;
+	foreach(lc, aggs)
+	{
+		if (parse->groupClause || !is_count_star(lfirst(lc)))
+		{
+			Path	   *local;
+
+			/* KQL's summarize can do more; OData's $count cannot */
+			if (!base->hunting || !group_keys_are_columns(root) ||
+				defender_kql_summarize(root, input_rel, base, aggs, NULL) == NULL)
+				return;
+			/* what the scan runs if Graph rejects the summarize (see below) */
+			local = local_aggregation_path(root, input_rel, grouped_rel, extra);
+			if (local == NULL)
+				return;
+			add_path(grouped_rel, (Path *)
+					 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
+											   clamp_row_est(input_rel->rows * 0.1),
+											   AGG_DISCOUNT * HUNT_COST,
+											   AGG_DISCOUNT * HUNT_COST + ROW_COST,
+											   NIL, local,
+#if PG_VERSION_NUM >= 170000
+											   NIL,
+#endif
+											   NIL));
+			return;
+		}
+	}
+
+	add_path(grouped_rel, (Path *)
+			 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
+									   1, AGG_DISCOUNT * (base->hunting ? HUNT_COST : REQUEST_COST),
+									   AGG_DISCOUNT * (base->hunting ? HUNT_COST : REQUEST_COST) + ROW_COST,
+									   NIL, NULL,
+#if PG_VERSION_NUM >= 170000
+									   NIL,
+#endif
+									   NIL));
+}
+
+/*
+ * group_keys_are_columns
+ *		Is every GROUP BY key a plain column?  summarize groups by the
+ *		columns an expression reads, which is the expression's grouping only
+ *		when the expression is the column itself (GROUP BY url_count / 2
+ *		would give one row per url_count, several per key).
+ */
+static bool
+group_keys_are_columns(PlannerInfo *root)
+{
+	ListCell   *lc;
+
+	foreach(lc, root->parse->groupClause)
+	{
+		Node	   *expr = get_sortgroupclause_expr(lfirst_node(SortGroupClause, lc),
+													root->parse->targetList);
+
+		if (!IsA(expr, Var))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * scan_tuple_target
+ *		The grouped target as the scan tuple holds it: its Vars and Aggrefs,
+ *		each once, in the order GetForeignPlan's fdw_scan_tlist has them
+ *		(pull_var_clause, then add_to_flat_tlist, which drops repeats), with
+ *		the grouping columns' sortgrouprefs.
+ *
+ * The local aggregation must return exactly the scan tuple's columns:
+ * "count(*), count(*), sum(x)" is three columns in the grouped target but
+ * two in the scan tuple.
+ */
+static PathTarget *
+scan_tuple_target(PlannerInfo *root, PathTarget *grouped)
+{
+	List	   *flat = add_to_flat_tlist(NIL, pull_var_clause((Node *) grouped->exprs,
+															 PVC_INCLUDE_AGGREGATES));
+	PathTarget *target = create_empty_pathtarget();
+	ListCell   *lc;
+
+	foreach(lc, flat)
+	{
+		Expr	   *expr = ((TargetEntry *) lfirst(lc))->expr;
+		Index		sortgroupref = 0;
+		ListCell   *lc2;
+		int			i = 0;
+
+		foreach(lc2, grouped->exprs)
+		{
+			if (equal(lfirst(lc2), expr))
+			{
+				sortgroupref = get_pathtarget_sortgroupref(grouped, i);
+				break;
+			}
+			i++;
+		}
+		add_column_to_pathtarget(target, expr, sortgroupref);
+	}
+	return set_pathtarget_cost_width(root, target);
+}
+
+/*
+ * local_aggregation_path
+ *		The same aggregation done by PostgreSQL over the table's scan: the
+ *		fdw_outerpath of a pushed summarize, or NULL when none can be built.
+ *
+ * A 400 to a pushed request is retried with less pushed down, for every
+ * shape.  For a summarize, "less" is the plain scan with PostgreSQL
+ * aggregating, and a foreign scan cannot run an aggregate by itself: so the
+ * pushed path carries the local plan as its outer plan (initialized with
+ * the scan, sending nothing unless it runs), and the scan returns its rows
+ * instead when Graph rejects the summarize (hunting_scan.c).  Sorted
+ * grouping, since it serves DISTINCT aggregates too; the input is the
+ * table's cheapest scan, itself falling back if Graph rejects its where.
+ */
+static Path *
+local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
+					   RelOptInfo *grouped_rel, GroupPathExtraData *extra)
+{
+#if PG_VERSION_NUM >= 160000
+	List	   *group_clause = root->processed_groupClause;
+#else
+	List	   *group_clause = root->parse->groupClause;
+#endif
+	Path	   *input = input_rel->cheapest_total_path;
+	PathTarget *target = scan_tuple_target(root, grouped_rel->reltarget);
+
+	if (input == NULL || input->param_info != NULL)
+		return NULL;
+	if (group_clause == NIL)
+		return (Path *) create_agg_path(root, grouped_rel, input, target,
+										AGG_PLAIN, AGGSPLIT_SIMPLE, NIL, NIL,
+										&extra->agg_final_costs, 1);
+	if (!grouping_is_sortable(group_clause))
+		return NULL;
+	if (root->group_pathkeys != NIL &&
+		!pathkeys_contained_in(root->group_pathkeys, input->pathkeys))
+		input = (Path *) create_sort_path(root, input_rel, input, root->group_pathkeys, -1.0);
+	return (Path *) create_agg_path(root, grouped_rel, input, target,
+									AGG_SORTED, AGGSPLIT_SIMPLE, group_clause, NIL,
+									&extra->agg_final_costs,
+									clamp_row_est(input_rel->rows * 0.1));
+}
+
+/* Is a LIMIT or OFFSET expression something we can compute at execution? */
+static bool
+limit_expr_ok(PlannerInfo *root, RelOptInfo *baserel, Node *expr)
+{
+	if (expr == NULL)
+		return true;
+	if (contain_var_clause(expr))
+		return false;
+	return defender_is_value_expr(root, baserel, (Expr *) expr);
+}
+
+/*
+ * add_final_path
+ *		LIMIT/OFFSET as $top/$skip, on the whole query.
+ *
+ * Only when every condition went remote exactly, the order (if any) is one
+ * Graph can produce, and the LIMIT has no WITH TIES, FOR UPDATE or
+ * set-returning functions around it.  The path's parent is the scan's
+ * relation, so GetForeignPlan sees it as a scan with extra duties.
+ */
+static void
+add_final_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *final_rel,
+			   FinalPathExtraData *extra)
+{
+	Query	   *parse = root->parse;
+	DefenderRelInfo *in = (DefenderRelInfo *) input_rel->fdw_private;
+	RelOptInfo *baserel = in->baserel;
+	DefenderRelInfo *base = (DefenderRelInfo *) baserel->fdw_private;
+	List	   *pathkeys = NIL;
+	double		rows;
+	Cost		total;
+
+	if (!extra->limit_needed || parse->commandType != CMD_SELECT ||
+		parse->rowMarks || parse->hasTargetSRFs ||
+		parse->hasAggs || parse->groupClause || parse->groupingSets ||
+		parse->distinctClause || parse->hasWindowFuncs || parse->setOperations ||
+		!all_conditions_remote(base) || !bms_is_empty(baserel->lateral_relids))
+		return;
+#if PG_VERSION_NUM >= 130000
+	if (parse->limitOption == LIMIT_OPTION_WITH_TIES)
+		return;
+#endif
+	if (in->stage == UPPERREL_ORDERED)
+	{
+		if (base->hunting ?
+			defender_kql_sort(root, baserel, base, root->sort_pathkeys) == NULL :
+			(list_length(root->sort_pathkeys) != 1 ||
+			 !defender_sort_property(root, baserel, base, linitial(root->sort_pathkeys))))
+			return;
+		pathkeys = root->sort_pathkeys;
+	}
+	else if (parse->sortClause)
+		return;
+	if (!limit_expr_ok(root, baserel, parse->limitCount) ||
+		!limit_expr_ok(root, baserel, parse->limitOffset))
+		return;
+
+	/*
+	 * The pages up to the limit (10% of the rows when the limit is not
+	 * known yet, as the planner assumes), a little cheaper than the same
+	 * pages under a local Limit, which also reads full pages.
+	 */
+	rows = extra->count_est > 0 ? Min(extra->count_est + extra->offset_est, baserel->rows) :
+		clamp_row_est(baserel->rows * 0.1);
+	total = list_cost(base, rows) * 0.9;
+
+	add_path(final_rel, (Path *)
+			 create_foreign_upper_path(root, baserel,
+									   root->upper_targets[UPPERREL_FINAL],
+									   rows, Min(REQUEST_COST, total), total,
+									   pathkeys, NULL,
+#if PG_VERSION_NUM >= 170000
+									   NIL,
+#endif
+									   list_make3(makeInteger(pathkeys != NIL),
+												  copyObject(parse->limitCount),
+												  copyObject(parse->limitOffset))));
+}
