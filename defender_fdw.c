@@ -191,6 +191,8 @@ void
 _PG_init(void)
 {
 	defender_connection_init();
+	defender_shared_state_init();
+	defender_quota_governor_init();
 
 	DefineCustomBoolVariable("defender_fdw.enable_pushdown",
 							 "Push WHERE, ORDER BY, LIMIT and count(*) down to Microsoft Graph.",
@@ -1422,6 +1424,7 @@ defenderBeginForeignScan(ForeignScanState *node, int eflags)
 	int			i;
 
 	state = palloc0(sizeof(DefenderScanState));
+	state->quota_waited_at_begin = defender_quota_waited_us();
 	node->fdw_state = state;
 	state->mode = (ScanMode) intVal(list_nth(priv, FdwScanPrivateMode));
 	state->relid = (Oid) strtoul(strVal(list_nth(priv, FdwScanPrivateRelid)), NULL, 10);
@@ -2324,6 +2327,10 @@ defenderExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Remote requests", NULL,
 							   state->requests +
 							   (state->pager ? defender_pager_requests(state->pager) : 0),
+							   es);
+	if (es->analyze && defender_quota_waited_us() > state->quota_waited_at_begin)
+		ExplainPropertyInteger("Quota wait", "ms",
+							   (defender_quota_waited_us() - state->quota_waited_at_begin) / 1000,
 							   es);
 }
 

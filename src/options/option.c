@@ -54,6 +54,10 @@
 #define DEFAULT_PARALLEL_PAGES 4
 #define MAX_PARALLEL_PAGES	8	/* of DFW_MAX_TRANSFERS, leaving some for other requests */
 #define MAX_CACHE_TTL 86400
+#define DEFAULT_HUNTING_QUOTA 45	/* runHuntingQuery: 45 calls a minute */
+#define DEFAULT_GRAPH_QUOTA 50	/* the incidents API: 50 calls a minute */
+#define DEFAULT_QUOTA_WINDOW 60
+#define MAX_QUOTA_WINDOW	3600
 
 /*
  * The national clouds defender_fdw can reach, with their hosts (see the
@@ -107,6 +111,9 @@ static const DefenderOption valid_options[] = {
 	{"proxy", ForeignServerRelationId},
 	{"managed_identity_url", ForeignServerRelationId},
 	{"allow_managed_identity", ForeignServerRelationId},
+	{"hunting_quota", ForeignServerRelationId},
+	{"graph_quota", ForeignServerRelationId},
+	{"quota_window", ForeignServerRelationId},
 	/* user mapping */
 	{"auth", UserMappingRelationId},
 	{"client_id", UserMappingRelationId},
@@ -344,6 +351,10 @@ defender_fdw_validator(PG_FUNCTION_ARGS)
 			(void) check_int(name, value, 1, MAX_PARALLEL_PAGES);
 		else if (strcmp(name, "cache_ttl") == 0)
 			(void) check_int(name, value, 0, MAX_CACHE_TTL);
+		else if (strcmp(name, "hunting_quota") == 0 || strcmp(name, "graph_quota") == 0)
+			(void) check_int(name, value, 0, DFW_QUOTA_MAX_CALLS);
+		else if (strcmp(name, "quota_window") == 0)
+			(void) check_int(name, value, 1, MAX_QUOTA_WINDOW);
 		else if (strcmp(name, "verify_ssl") == 0 || strcmp(name, "pushdown") == 0 ||
 				 strcmp(name, "allow_managed_identity") == 0)
 		{
@@ -823,6 +834,9 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	opts->pushdown = true;
 	opts->parallel_pages = DEFAULT_PARALLEL_PAGES;
 	opts->cache_ttl = 0;
+	opts->hunting_quota = DEFAULT_HUNTING_QUOTA;
+	opts->graph_quota = DEFAULT_GRAPH_QUOTA;
+	opts->quota_window = DEFAULT_QUOTA_WINDOW;
 	opts->managed_identity_url = DEFAULT_MANAGED_IDENTITY_URL;
 
 	/* Later lists win: the user mapping's client_id over the server's. */
@@ -894,6 +908,12 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 			opts->parallel_pages = atoi(value);
 		else if (strcmp(name, "cache_ttl") == 0)
 			opts->cache_ttl = atoi(value);
+		else if (strcmp(name, "hunting_quota") == 0)
+			opts->hunting_quota = atoi(value);
+		else if (strcmp(name, "graph_quota") == 0)
+			opts->graph_quota = atoi(value);
+		else if (strcmp(name, "quota_window") == 0)
+			opts->quota_window = atoi(value);
 		else if (strcmp(name, "pushdown") == 0)
 			opts->pushdown = defGetBoolean(def);
 		else if (strcmp(name, "table") == 0)
