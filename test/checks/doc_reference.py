@@ -4,7 +4,7 @@
 Options: each entry of valid_options[] in src/options/option.c (name and the
 catalog it belongs to) must be a row of the README's table for that
 object: "### Server", "### User mapping" or "### Foreign table and columns"
-(column options included), as `name` in the first cell (a cell may list
+(column options included), or of such a table in a page of doc/, as `name` in the first cell (a cell may list
 several, `table`, `query`).  Functions: each CREATE FUNCTION of the
 extension's SQL scripts (defender_fdw--*.sql) must be named in the first
 column of the "## SQL functions" table.  Packages: each Debian package of
@@ -72,9 +72,14 @@ def main():
     problems = []
     if not options or not functions or not packages:
         problems.append("found no options in src/options/option.c or no functions in the SQL scripts")
+    # a topic's page under doc/ may document its own options (doc/scaling.md)
+    pages = []
+    for page in sorted(glob.glob(os.path.join(REPO, "doc", "*.md"))):
+        with open(page, encoding="utf-8") as f:
+            pages.append(f.read())
     for name, context in options:
         heading = TABLES[context]
-        if name not in first_cells(section(readme, heading)):
+        if not any(name in first_cells(section(text, heading)) for text in [readme] + pages):
             problems.append("option %s (%s) is not in README.md's table under %s" % (name, context, heading))
     listed = first_cells(section(readme, "## SQL functions"))
     for name in sorted(functions - listed):
