@@ -227,6 +227,20 @@ dfw_make_certificates() {
     chmod 755 "$dir"
 }
 
+# dfw_initdb DATA PORT: a new cluster in DATA that listens on PORT, on a
+# Unix socket in WORK_DIR only; the caller adds its own settings.
+dfw_initdb() {
+    local data=$1 port=$2
+    as_cluster_user "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$data/postgresql.conf" <<EOF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$WORK_DIR'
+fsync = off
+max_connections = 20
+EOF
+}
+
 # initdb and start a throwaway cluster on a Unix socket in WORK_DIR; exports
 # PGHOST, PGPORT, PGUSER and PGDATABASE for psql and pg_regress.
 dfw_start_cluster() {
@@ -234,15 +248,10 @@ dfw_start_cluster() {
     CLUSTER_USER=$(dfw_cluster_user)
     chown "$CLUSTER_USER" "$WORK_DIR" 2>/dev/null || true
     chmod 755 "$WORK_DIR"
-    as_cluster_user "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    dfw_make_certificates
     PGPORT=$(free_port)
+    dfw_initdb "$data" "$PGPORT"
+    dfw_make_certificates
     cat >>"$data/postgresql.conf" <<EOF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$WORK_DIR'
-fsync = off
-max_connections = 20
 log_line_prefix = '%m [%p] '
 # scripts/check_secrets.py reads this log: everything the server can say
 # (the request lines are DEBUG1/DEBUG2) and every statement
@@ -279,14 +288,9 @@ EOF
 # Same socket directory as the main cluster; sets PRELOAD_PGPORT.
 dfw_start_preload_cluster() {
     local data="$WORK_DIR/preload"
-    as_cluster_user "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
     PRELOAD_PGPORT=$(free_port)
+    dfw_initdb "$data" "$PRELOAD_PGPORT"
     cat >>"$data/postgresql.conf" <<EOF
-port = $PRELOAD_PGPORT
-listen_addresses = ''
-unix_socket_directories = '$WORK_DIR'
-fsync = off
-max_connections = 20
 shared_buffers = 16MB
 shared_preload_libraries = 'defender_fdw'
 EOF

@@ -35,6 +35,7 @@
 
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 #if PG_VERSION_NUM >= 170000
@@ -50,6 +51,9 @@
 static SharedToken *find_entry(DefenderSharedState *s, const uint8 *key);
 static SharedToken *take_entry(DefenderSharedState *s, const uint8 *key, TimestampTz now);
 static void clear_token(SharedToken *e);
+static void release_claims_at_exit(int code, Datum arg);
+
+static bool exit_callback_registered = false;
 
 /*
  * defender_shared_token_get
@@ -76,6 +80,8 @@ defender_shared_token_get(const uint8 *key, long claim_ms, long *valid_ms,
 	{
 		TimestampTz now;
 		SharedToken *e;
+		/* allocated before the lock: nothing under it can fail */
+		char	   *copy = MemoryContextAlloc(TopMemoryContext, DFW_SHARED_TOKEN_MAX);
 
 		CHECK_FOR_INTERRUPTS();
 		LWLockAcquire(s->token_lock, LW_EXCLUSIVE);
@@ -86,6 +92,7 @@ defender_shared_token_get(const uint8 *key, long claim_ms, long *valid_ms,
 		if (e == NULL)
 		{
 			LWLockRelease(s->token_lock);
+			pfree(copy);
 			return NULL;		/* every entry is being fetched: go alone */
 		}
 		e->last_used = now;
@@ -96,8 +103,6 @@ defender_shared_token_get(const uint8 *key, long claim_ms, long *valid_ms,
 		if (e->token_len > 0 && now < e->expires_at &&
 			(now < e->renew_at || e->renewing_pid != 0))
 		{
-			char	   *copy = MemoryContextAlloc(TopMemoryContext, e->token_len + 1);
-
 			memcpy(copy, e->token, e->token_len + 1);
 			*generation = e->generation;
 			if (now < e->renew_at)
@@ -110,13 +115,21 @@ defender_shared_token_get(const uint8 *key, long claim_ms, long *valid_ms,
 		if (e->renewing_pid == 0)
 		{
 			/* no token, or one due for renewal: this backend fetches it */
+			if (!exit_callback_registered)
+			{
+				/* a backend that exits mid-fetch (FATAL, terminate) lets go */
+				before_shmem_exit(release_claims_at_exit, (Datum) 0);
+				exit_callback_registered = true;
+			}
 			e->renewing_pid = MyProcPid;
 			e->renewing_until = TimestampTzPlusMilliseconds(now, claim_ms);
 			LWLockRelease(s->token_lock);
+			pfree(copy);
 			*claimed = true;
 			return NULL;
 		}
 		LWLockRelease(s->token_lock);
+		pfree(copy);
 
 		/* another backend is fetching the first token: wait for it */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -241,6 +254,27 @@ take_entry(DefenderSharedState *s, const uint8 *key, TimestampTz now)
 	victim->used = true;
 	victim->renewing_pid = 0;
 	return victim;
+}
+
+/*
+ * release_claims_at_exit
+ *		At backend exit, give up any claim this backend still holds, so
+ *		that the others need not wait for it to lapse.
+ */
+static void
+release_claims_at_exit(int code, Datum arg)
+{
+	DefenderSharedState *s = defender_shared_state();
+	bool		held = LWLockHeldByMe(s->token_lock);
+	int			i;
+
+	if (!held)
+		LWLockAcquire(s->token_lock, LW_EXCLUSIVE);
+	for (i = 0; i < DFW_SHARED_TOKENS; i++)
+		if (s->tokens[i].renewing_pid == MyProcPid)
+			s->tokens[i].renewing_pid = 0;
+	if (!held)
+		LWLockRelease(s->token_lock);
 }
 
 /* Wipe an entry's token; the entry stays, without a token. */

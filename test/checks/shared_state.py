@@ -8,7 +8,7 @@ library (defender_fdw.quota_governor is off there and turned on per
 session here).  Checks, each a FAIL line when it does not hold:
 
   preload: N short sessions, sequential and concurrent, cost one token
-           request; a 401 after a revocation costs one new token for all
+           request, also when none has a token yet; a 401 after a revocation costs one new token for all
            backends; renewal before expiry happens once for many backends;
            concurrent sessions against the emulator's hunting quota fail no
            statement, get no 429 beyond one per window, and take at least
@@ -83,6 +83,12 @@ def setup_database(port):
             client_id '11111111-1111-1111-1111-111111111111',
             client_secret 'test-secret-value')""".format(n=name))
     cur.execute("CREATE FOREIGN TABLE incidents (id text) SERVER shared OPTIONS (resource 'incidents')")
+    # verify_ssl is part of a token's key: a server of its own, with no token yet
+    cur.execute("""CREATE SERVER cold FOREIGN DATA WRAPPER defender_fdw OPTIONS (
+        tenant_id '{t}', login_url '{u}', graph_url '{u}', verify_ssl 'false')""".format(t=TENANT, u=URL))
+    cur.execute("""CREATE USER MAPPING FOR CURRENT_USER SERVER cold OPTIONS (
+        client_id '11111111-1111-1111-1111-111111111111', client_secret 'test-secret-value')""")
+    cur.execute("CREATE FOREIGN TABLE cold_incidents (id text) SERVER cold OPTIONS (resource 'incidents')")
     cur.execute("""CREATE FOREIGN TABLE strict_hunt (DeviceName text) SERVER strict
                    OPTIONS (resource 'hunting', query 'DeviceProcessEvents | take 1')""")
     conn.close()
@@ -121,6 +127,18 @@ def token_checks(port, preload):
     expected = 1 if preload else 28
     check(used == expected, "%s: 28 short sessions cost %d token requests (expected %d)"
           % (label, used, expected))
+
+
+def cold_start_check(port):
+    """Sessions that all need a token no one has yet: one fetches, the
+    others wait for it (the emulator answers the token request slowly)."""
+    emulator(URL, "POST", "/_emulator/reset", {"latency_ms": 300})
+    before = tokens()
+    errors = concurrently(8, lambda i: run(port, "SELECT count(*) FROM cold_incidents"))
+    check(not errors and tokens() - before == 1,
+          "preload: 8 concurrent sessions without a token: %d token requests (expected 1), errors %s"
+          % (tokens() - before, errors[:1]))
+    emulator(URL, "POST", "/_emulator/reset", {})
 
 
 def invalidation_checks(port):
@@ -245,6 +263,7 @@ def main():
     for port in (PRELOAD_PORT, MAIN_PORT):
         setup_database(port)
     token_checks(PRELOAD_PORT, True)
+    cold_start_check(PRELOAD_PORT)
     invalidation_checks(PRELOAD_PORT)
     quota_storm(PRELOAD_PORT, "preload", 4, 5)
     wait_checks(PRELOAD_PORT)
