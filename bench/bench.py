@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -606,7 +607,6 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER quota
     def quota_storm(self, pre, governor):
         """storm_sessions concurrent psql sessions of storm_queries hunting
         calls each, on server quota, the emulator's quota 45 per window."""
-        import threading
         self.reset(quota_hunting=45, quota_window_s=self.args.quota_window)
         time.sleep(self.args.quota_window)      # the governor's record of the last run ages out
         self.reset(quota_hunting=45, quota_window_s=self.args.quota_window)
