@@ -68,6 +68,10 @@ defender_shared_state_init(void)
 	shmem_startup_hook = shared_state_startup;
 }
 
+/*
+ * shared_state_request
+ *		Ask for the segment's space and the tranche of its two locks.
+ */
 static void
 shared_state_request(void)
 {
