@@ -30,8 +30,11 @@ OBJS = \
 	src/remote/entity.o \
 	src/remote/pager.o \
 	src/remote/request.o \
+	src/remote/quota_governor.o \
 	src/remote/response_cache.o \
 	src/remote/secrets.o \
+	src/remote/shared_state.o \
+	src/remote/token_cache_shared.o \
 	src/scan/convert.o \
 	src/scan/foreign_scan.o \
 	src/scan/hunting_result.o \

@@ -85,6 +85,8 @@ void
 _PG_init(void)
 {
 	defender_connection_init();
+	defender_shared_state_init();
+	defender_quota_governor_init();
 
 	DefineCustomBoolVariable("defender_fdw.enable_pushdown",
 							 "Push WHERE, ORDER BY, LIMIT and count(*) down to Microsoft Graph.",

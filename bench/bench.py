@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -545,6 +546,90 @@ SELECT defender_cache_clear();
                  "%d requests" % second,
                  "%d requests (first run, token included)" % first, "-", "0 requests", second == 0)
 
+    # ---- 6. shared tokens and the quota governor (issue 16) --------------------
+    def bench_shared(self):
+        print("6. shared tokens and quota governor", flush=True)
+        port = self.args.preload_port
+        if not port:
+            self.add("6 shared", "token requests, 200 sessions (preload)", "n/a (no --preload-port)",
+                     "-", "-", "1", None)
+            return
+        pre = ("-p", str(port))
+        self.psql("""SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS defender_fdw CASCADE;
+CREATE EXTENSION defender_fdw;
+CREATE SERVER defender FOREIGN DATA WRAPPER defender_fdw OPTIONS (
+  tenant_id '%(tenant)s', login_url '%(url)s', graph_url '%(url)s');
+CREATE USER MAPPING FOR CURRENT_USER SERVER defender
+  OPTIONS (client_id '%(client)s', client_secret '%(secret)s');
+CREATE FOREIGN TABLE incidents (id text) SERVER defender OPTIONS (resource 'incidents');
+CREATE SERVER quota FOREIGN DATA WRAPPER defender_fdw OPTIONS (
+  tenant_id '%(tenant)s', login_url '%(url)s', graph_url '%(url)s',
+  hunting_quota '45', quota_window '%(window)d');
+CREATE USER MAPPING FOR CURRENT_USER SERVER quota
+  OPTIONS (client_id '%(client)s', client_secret '%(secret)s');
+""" % dict(tenant=TENANT, url=self.url, client=CLIENT, secret=SECRET, window=self.args.quota_window),
+                  extra=pre)
+        sessions = self.args.short_sessions
+        self.reset(incidents=20)
+        counts = {}
+        for label, extra in (("preload", pre), ("no preload", ())):
+            before = len(self.control("GET", "tokens")["tokens"])
+            for _ in range(sessions):
+                self.psql("SELECT count(*) FROM incidents", extra=extra)
+            counts[label] = len(self.control("GET", "tokens")["tokens"]) - before
+        self.add("6 shared", "token requests, %d sessions x 1 query" % sessions,
+                 "%d (preload)" % counts["preload"], "%d (no preload)" % counts["no preload"],
+                 "%.0fx fewer" % (counts["no preload"] / max(counts["preload"], 1)), "1",
+                 counts["preload"] == 1)
+
+        results = {}
+        for label, governor in (("governor", "on"), ("no governor", "off")):
+            results[label] = self.quota_storm(pre, governor)
+        window = self.args.quota_window
+        calls = self.args.storm_sessions * self.args.storm_queries
+        minimum = (calls - 1) // 45 * window
+        on, off = results["governor"], results["no governor"]
+        what = "%d sessions x %d hunting, quota 45/%d s" % (self.args.storm_sessions,
+                                                          self.args.storm_queries, window)
+        self.add("6 shared", what + ": failed statements", "%d" % on["failed"],
+                 "%d (governor off)" % off["failed"], "-", "0", on["failed"] == 0)
+        self.add("6 shared", what + ": most 429s in a window", "%d (%d in all)" % (on["max429"], on["throttled"]),
+                 "%d (%d in all, governor off)" % (off["max429"], off["throttled"]), "-", "<= 1",
+                 on["max429"] <= 1)
+        self.add("6 shared", what + ": total time", "%.1f s" % on["seconds"],
+                 "%.1f s (quota's minimum)" % minimum, "%.2f" % (on["seconds"] / minimum), "<= 1.2",
+                 on["seconds"] <= 1.2 * minimum)
+        self.details.append("6: governor off, the same storm took %.1f s with %d failed statements and %d 429s "
+                            "(retries honour Retry-After, max_retries 3)" % (off["seconds"], off["failed"],
+                                                                          off["throttled"]))
+
+    def quota_storm(self, pre, governor):
+        """storm_sessions concurrent psql sessions of storm_queries hunting
+        calls each, on server quota, the emulator's quota 45 per window."""
+        self.reset(quota_hunting=45, quota_window_s=self.args.quota_window)
+        time.sleep(self.args.quota_window)      # the governor's record of the last run ages out
+        self.reset(quota_hunting=45, quota_window_s=self.args.quota_window)
+        script = "SET defender_fdw.quota_governor = %s;\n" % governor + \
+            "SELECT count(*) FROM defender_hunt_jsonb('DeviceProcessEvents | take 1', NULL, 'quota');\n" * \
+            self.args.storm_queries
+        failed = []
+
+        def one():
+            proc = subprocess.run([self.psql_bin, "-X", "-q", "-At"] + list(pre), input=script,
+                                  capture_output=True, text=True)
+            failed.append(proc.stderr.count("ERROR:"))
+        threads = [threading.Thread(target=one) for _ in range(self.args.storm_sessions)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.monotonic() - start
+        q = self.control("GET", "quota")["tenants"].get(TENANT, {}).get("hunting", {})
+        return dict(failed=sum(failed), seconds=seconds, throttled=q.get("throttled", 0),
+                    max429=q.get("max_throttled_in_window", 0))
+
     # ---- output ----------------------------------------------------------------
     def markdown(self, started, elapsed):
         out = ["# defender_fdw benchmark results", "",
@@ -593,8 +678,12 @@ def main():
     parser.add_argument("--pgbin", required=True)
     parser.add_argument("--out", help="write the Markdown table here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (smoke test)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated sections to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated sections to run")
+    parser.add_argument("--preload-port", type=int,
+                        help="port of a cluster with shared_preload_libraries = 'defender_fdw' (section 6)")
     args = parser.parse_args()
+    args.quota_window, args.storm_sessions, args.storm_queries = 5, 10, 20
+    args.short_sessions = 20 if args.quick else 200
     if args.quick:
         args.hunt_rows, args.incidents, args.lookups, args.repeat = 2000, 250, 50, 1
     else:
@@ -607,7 +696,7 @@ def main():
     bench.setup_sql()
     only = set(args.only.split(","))
     for key, func in (("1", bench.bench_hunting), ("2", bench.bench_paging), ("3", bench.bench_lookups),
-                      ("4", bench.bench_battery), ("5", bench.bench_cache)):
+                      ("4", bench.bench_battery), ("5", bench.bench_cache), ("6", bench.bench_shared)):
         if key in only:
             func()
     elapsed = time.monotonic() - t0

@@ -4,7 +4,8 @@
 # Installs what is missing, builds and installs the extension, starts the
 # Graph emulator and a throwaway cluster (scripts/lib.sh), then measures
 # hunting throughput, incident paging under latency, point lookups, the
-# request economy of a query battery and the result cache, all side by side
+# request economy of a query battery, the result cache, and the token
+# requests and quota governor with and without preload, all side by side
 # against the same emulator on loopback.  Prints a table and writes
 # bench/results.md.  Takes about 1-2 minutes.
 #
@@ -22,7 +23,10 @@ for arg in "$@"; do
 done
 
 dfw_setup
+# section 6 compares with a cluster that preloads the library
+dfw_start_preload_cluster
 
 log "benchmark"
-"$PYTHON" "$REPO_DIR/bench/bench.py" --emulator "$EMULATOR_URL" --pgbin "$PGBIN" --out "$out" "$@"
+"$PYTHON" "$REPO_DIR/bench/bench.py" --emulator "$EMULATOR_URL" --pgbin "$PGBIN" --out "$out" \
+    --preload-port "$PRELOAD_PGPORT" "$@"
 log "wrote ${out#"$REPO_DIR"/}"

@@ -227,6 +227,20 @@ dfw_make_certificates() {
     chmod 755 "$dir"
 }
 
+# dfw_initdb DATA PORT: a new cluster in DATA that listens on PORT, on a
+# Unix socket in WORK_DIR only; the caller adds its own settings.
+dfw_initdb() {
+    local data=$1 port=$2
+    as_cluster_user "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$data/postgresql.conf" <<EOF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$WORK_DIR'
+fsync = off
+max_connections = 20
+EOF
+}
+
 # initdb and start a throwaway cluster on a Unix socket in WORK_DIR; exports
 # PGHOST, PGPORT, PGUSER and PGDATABASE for psql and pg_regress.
 dfw_start_cluster() {
@@ -234,15 +248,10 @@ dfw_start_cluster() {
     CLUSTER_USER=$(dfw_cluster_user)
     chown "$CLUSTER_USER" "$WORK_DIR" 2>/dev/null || true
     chmod 755 "$WORK_DIR"
-    as_cluster_user "$PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
-    dfw_make_certificates
     PGPORT=$(free_port)
+    dfw_initdb "$data" "$PGPORT"
+    dfw_make_certificates
     cat >>"$data/postgresql.conf" <<EOF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$WORK_DIR'
-fsync = off
-max_connections = 20
 log_line_prefix = '%m [%p] '
 # test/checks/secrets_check.py reads this log: everything the server can say
 # (the request lines are DEBUG1/DEBUG2) and every statement
@@ -251,6 +260,11 @@ log_statement = all
 # the cookbook test schedules its sync with pg_cron (jobs run in background
 # workers: the cluster listens on a Unix socket only)
 shared_preload_libraries = 'pg_cron'
+# defender_fdw is not preloaded here: its per-backend token cache and
+# governor are what these tests see; test/checks/shared_state.py runs a
+# second cluster that preloads it.  The governor is off: the suite makes
+# thousands of quick calls to one emulated tenant
+defender_fdw.quota_governor = off
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 defender_test.emulator_url = '$EMULATOR_URL'
@@ -269,10 +283,33 @@ EOF
     log "PostgreSQL $PG_MAJOR on port $PGPORT (cluster owned by $CLUSTER_USER)"
 }
 
+# A second, small cluster that preloads defender_fdw (the main one does
+# not): tokens and quotas in shared memory, for test/checks/shared_state.py.
+# Same socket directory as the main cluster; sets PRELOAD_PGPORT.
+dfw_start_preload_cluster() {
+    local data="$WORK_DIR/preload"
+    PRELOAD_PGPORT=$(free_port)
+    dfw_initdb "$data" "$PRELOAD_PGPORT"
+    cat >>"$data/postgresql.conf" <<EOF
+shared_buffers = 16MB
+shared_preload_libraries = 'defender_fdw'
+EOF
+    as_cluster_user "$PGBIN/pg_ctl" -D "$data" -l "$WORK_DIR/preload.log" -w -t 60 start >/dev/null \
+        || { cat "$WORK_DIR/preload.log" >&2; die "PostgreSQL (preload) did not start"; }
+    log "PostgreSQL with shared_preload_libraries = 'defender_fdw' on port $PRELOAD_PGPORT"
+}
+
+dfw_stop_preload_cluster() {
+    as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/preload" -m fast -w stop >/dev/null 2>&1
+}
+
 dfw_stop_all() {
     set +e
     if [ -n "${CLUSTER_USER:-}" ] && [ -d "${WORK_DIR:-}/data" ]; then
         as_cluster_user "$PGBIN/pg_ctl" -D "$WORK_DIR/data" -m fast -w stop >/dev/null 2>&1
+    fi
+    if [ -n "${CLUSTER_USER:-}" ] && [ -f "${WORK_DIR:-}/preload/postmaster.pid" ]; then
+        dfw_stop_preload_cluster
     fi
     local pid
     for pid in "${EMULATOR_PID:-}" "${EMULATOR_TLS_PID:-}" "${PROXY_PID:-}" "${AUTH_PROXY_PID:-}" "${HOSTILE_PID:-}"; do

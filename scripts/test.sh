@@ -125,6 +125,13 @@ run_check "every SQL example of README.md and doc/*.md, as written, in reading o
 run_check "differential: ${DIFF_QUERIES:-2000} random queries with pushdown on and off" \
     "$PYTHON" "$REPO_DIR/test/checks/differential.py" "$EMULATOR_URL" --queries "${DIFF_QUERIES:-2000}"
 
+# Issue 16: one token and one quota per tenant, with and without
+# shared_preload_libraries = 'defender_fdw' (a second cluster preloads it).
+dfw_start_preload_cluster
+run_check "shared tokens and quota governor, preload and not (test/checks/shared_state.py)" \
+    "$PYTHON" "$REPO_DIR/test/checks/shared_state.py" "$EMULATOR_URL" "$WORK_DIR" "$PGPORT" "$PRELOAD_PGPORT"
+dfw_stop_preload_cluster
+
 # After everything that ran in the cluster (the regression suite, the
 # memory, the quoting and the differential checks, the README's examples), with
 # log_min_messages = debug5 and

@@ -21,6 +21,11 @@ CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', time
 CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', timeout '30s');
 CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', max_retries '-1');
 CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', max_retries '11');
+-- the quota governor's options (doc/scaling.md)
+CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', hunting_quota '601');
+CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', graph_quota '-1');
+CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', quota_window '0');
+CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', quota_window '1m');
 CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', max_response_mb '0');
 CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', verify_ssl 'maybe');
 CREATE SERVER bad FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id 'x', api_version 'v2.0');

@@ -84,6 +84,9 @@ typedef struct DefenderOptions
 	bool		allow_managed_identity; /* non-superusers may use auth
 										 * 'managed_identity' (superuser's choice) */
 	char	   *proxy;			/* NULL: none set; "": never a proxy */
+	int			hunting_quota;	/* hunting calls per quota_window; 0: no pacing */
+	int			graph_quota;	/* other /security calls per quota_window; 0: none */
+	int			quota_window;	/* seconds */
 
 	/* user mapping (client_id may come from the server) */
 	DefenderAuthMethod auth;

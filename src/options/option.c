@@ -81,6 +81,9 @@ static const DefenderOption valid_options[] = {
 	{"proxy", ForeignServerRelationId},
 	{"managed_identity_url", ForeignServerRelationId},
 	{"allow_managed_identity", ForeignServerRelationId},
+	{"hunting_quota", ForeignServerRelationId},
+	{"graph_quota", ForeignServerRelationId},
+	{"quota_window", ForeignServerRelationId},
 	/* user mapping */
 	{"auth", UserMappingRelationId},
 	{"client_id", UserMappingRelationId},
@@ -307,6 +310,10 @@ check_server_option(const char *name, char *value, OptionsSeen *seen)
 		(void) check_int(name, value, 0, MAX_MAX_RETRIES);
 	else if (strcmp(name, "max_response_mb") == 0)
 		(void) check_int(name, value, 1, MAX_MAX_RESPONSE_MB);
+	else if (strcmp(name, "hunting_quota") == 0 || strcmp(name, "graph_quota") == 0)
+		(void) check_int(name, value, 0, DFW_QUOTA_MAX_CALLS);
+	else if (strcmp(name, "quota_window") == 0)
+		(void) check_int(name, value, 1, MAX_QUOTA_WINDOW);
 	else if (strcmp(name, "allow_managed_identity") == 0)
 	{
 		if (check_bool_option(name, value))

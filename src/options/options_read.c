@@ -129,6 +129,9 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	opts->pushdown = true;
 	opts->parallel_pages = DEFAULT_PARALLEL_PAGES;
 	opts->cache_ttl = 0;
+	opts->hunting_quota = DEFAULT_HUNTING_QUOTA;
+	opts->graph_quota = DEFAULT_GRAPH_QUOTA;
+	opts->quota_window = DEFAULT_QUOTA_WINDOW;
 	opts->managed_identity_url = DEFAULT_MANAGED_IDENTITY_URL;
 	memset(&read, 0, sizeof(read));
 	read.cloud = &defender_clouds[0];
@@ -247,6 +250,12 @@ read_option(DefenderOptions *opts, DefElem *def, OptionsRead *read)
 		opts->parallel_pages = atoi(value);
 	else if (strcmp(name, "cache_ttl") == 0)
 		opts->cache_ttl = atoi(value);
+	else if (strcmp(name, "hunting_quota") == 0)
+		opts->hunting_quota = atoi(value);
+	else if (strcmp(name, "graph_quota") == 0)
+		opts->graph_quota = atoi(value);
+	else if (strcmp(name, "quota_window") == 0)
+		opts->quota_window = atoi(value);
 	else if (strcmp(name, "pushdown") == 0)
 		opts->pushdown = defGetBoolean(def);
 	else if (strcmp(name, "table") == 0)

@@ -12,6 +12,9 @@
  * mapping on a secret's, nor a verifying server on a token fetched without
  * verification.  It is renewed shortly before it expires, after a 401 from
  * the API, and whenever any foreign server or user mapping changes.
+ * When the library is preloaded, the token comes from the cluster's
+ * shared table (token_cache_shared.c) and the backend's cache only
+ * mirrors it, so one token serves every backend.
  *
  * Three credential methods, one per user mapping:
  *	- client secret: client_secret in the token request;
@@ -43,6 +46,7 @@
 
 #include "client_assertion.h"
 #include "defender_remote.h"
+#include "shared_state.h"
 
 /* Renew this long before expiry, but never more than half the lifetime. */
 #define TOKEN_RENEW_MARGIN_S 300
@@ -60,6 +64,8 @@ typedef struct CachedToken
 	bool		verify_ssl;		/* a token fetched without verification stays apart */
 	char	   *access_token;
 	TimestampTz renew_at;
+	bool		shared;			/* a copy of the shared table's token */
+	uint64		generation;		/* which one (for a 401) */
 } CachedToken;
 
 static List *token_cache = NIL;	/* of CachedToken, in TopMemoryContext */
@@ -71,6 +77,9 @@ static void drop_token(CachedToken *entry);
 static void invalidate_tokens(Datum arg, int cacheid, uint32 hashvalue);
 static void forget_all_tokens(void);
 static char *credential_identity(const DefenderOptions *opts);
+static void token_key(const DefenderOptions *opts, const char *resource, uint8 *key);
+static char *shared_token(const DefenderOptions *opts, const char *resource,
+						  long *valid_ms, uint64 *generation);
 static char *request_token(const DefenderOptions *opts, const char *resource,
 						   long *expires_in);
 static char *client_assertion(const DefenderOptions *opts, const char *url);
@@ -110,10 +119,28 @@ defender_get_token(const DefenderOptions *opts, const char *resource,
 	if (entry)
 		drop_token(entry);
 
-	token = request_token(opts, resource, &expires_in);
+	if (defender_shared_enabled())
+	{
+		long		valid_ms;
+		uint64		generation;
 
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	entry = palloc0(sizeof(CachedToken));
+		/* force_refresh: the 401's defender_forget_token dropped the shared one */
+		token = shared_token(opts, resource, &valid_ms, &generation);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		entry = palloc0(sizeof(CachedToken));
+		entry->shared = true;
+		entry->generation = generation;
+		entry->renew_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), valid_ms);
+	}
+	else
+	{
+		token = request_token(opts, resource, &expires_in);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		entry = palloc0(sizeof(CachedToken));
+		margin = Min(TOKEN_RENEW_MARGIN_S, expires_in / 2);
+		entry->renew_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  (expires_in - margin) * 1000);
+	}
 	entry->login_url = pstrdup(opts->login_url);
 	entry->tenant_id = pstrdup(opts->tenant_id);
 	entry->client_id = pstrdup(opts->client_id ? opts->client_id : "");
@@ -121,9 +148,6 @@ defender_get_token(const DefenderOptions *opts, const char *resource,
 	entry->resource = pstrdup(resource);
 	entry->verify_ssl = opts->verify_ssl;
 	entry->access_token = token;
-	margin = Min(TOKEN_RENEW_MARGIN_S, expires_in / 2);
-	entry->renew_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  (expires_in - margin) * 1000);
 	token_cache = lappend(token_cache, entry);
 	MemoryContextSwitchTo(old);
 
@@ -139,8 +163,82 @@ defender_forget_token(const DefenderOptions *opts, const char *resource)
 {
 	CachedToken *entry = find_token(opts, resource);
 
+	if (entry && entry->shared)
+	{
+		uint8		key[DFW_KEY_LEN];
+
+		token_key(opts, resource, key);
+		defender_shared_token_invalidate(key, entry->generation);
+	}
 	if (entry)
 		drop_token(entry);
+}
+
+/*
+ * token_key
+ *		The shared table's key of a token: everything that decides it,
+ *		the credential only as part of a digest.
+ */
+static void
+token_key(const DefenderOptions *opts, const char *resource, uint8 *key)
+{
+	char	   *credential = credential_identity(opts);
+	const char *parts[6];
+
+	parts[0] = opts->login_url;
+	parts[1] = opts->tenant_id;
+	parts[2] = opts->client_id ? opts->client_id : "";
+	parts[3] = resource;
+	parts[4] = opts->verify_ssl ? "verify" : "no-verify";
+	parts[5] = credential;
+	defender_shared_key(parts, lengthof(parts), key);
+	explicit_bzero(credential, strlen(credential));
+	pfree(credential);
+}
+
+/*
+ * shared_token
+ *		The token from the cluster's table, fetched from Entra by this
+ *		backend only when the table says so; in TopMemoryContext.
+ *
+ * *valid_ms is how long this backend may use it before asking the table
+ * again (the shared renewal time, or a second while another backend is
+ * renewing it); *generation identifies it for a later 401.
+ */
+static char *
+shared_token(const DefenderOptions *opts, const char *resource, long *valid_ms,
+			 uint64 *generation)
+{
+	uint8		key[DFW_KEY_LEN];
+	bool		claimed;
+	char	   *token;
+	long		expires_in = 0;
+	long		margin;
+	/* as long as this backend's own request could take, retries included */
+	long		claim_ms = (long) opts->timeout * 1000L * (opts->max_retries + 1) + 1000L;
+
+	token_key(opts, resource, key);
+	token = defender_shared_token_get(key, claim_ms, valid_ms, generation, &claimed);
+	if (token)
+		return token;
+
+	PG_TRY();
+	{
+		token = request_token(opts, resource, &expires_in);
+	}
+	PG_CATCH();
+	{
+		if (claimed)
+			defender_shared_token_release(key);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	margin = Min(TOKEN_RENEW_MARGIN_S, expires_in / 2);
+	*valid_ms = (expires_in - margin) * 1000L;
+	*generation = claimed ?
+		defender_shared_token_put(key, token, *valid_ms, expires_in * 1000L) : 0;
+	return token;
 }
 
 static CachedToken *

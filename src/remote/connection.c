@@ -454,7 +454,9 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 		bool		retry;
 		long		delay;
 
+		defender_quota_before_send(opts, url);
 		run_transfer(opts, &request, http);
+		defender_quota_after_response(opts, url, http);
 
 		elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms, request-id %s)",
 			 display, http->status,

@@ -10,7 +10,10 @@
  * PATCHes it and reads any answer's JSON document; auth.c gets the bearer tokens; connection.c is
  * the transport (interruptible waits, retries, transport errors) under
  * both; secrets.c reads the credentials kept in files and
- * response_cache.c keeps answers for cache_ttl.  Called by the scans,
+ * response_cache.c keeps answers for cache_ttl.  With the library
+ * preloaded, shared_state.c holds the cluster's shared memory, where
+ * token_cache_shared.c keeps one token per tenant for auth.c and
+ * quota_governor.c paces the transport's calls to each tenant's quota.  Called by the scans,
  * UPDATE, the functions, the options and IMPORT; it calls the client
  * layer (src/client/) for the transfers and the catalog.
  *
@@ -124,6 +127,27 @@ extern const char *defender_get_token(const DefenderOptions *opts,
 									  bool force_refresh);
 extern void defender_forget_token(const DefenderOptions *opts,
 								  const char *resource_url);
+
+/* shared_state.c: the shared memory segment (shared_preload_libraries) */
+extern void defender_shared_state_init(void);
+extern bool defender_shared_enabled(void);
+
+/* token_cache_shared.c: one token per tenant, client and scope */
+extern char *defender_shared_token_get(const uint8 *key, long claim_ms, long *valid_ms,
+									   uint64 *generation, bool *claimed);
+extern uint64 defender_shared_token_put(const uint8 *key, const char *token,
+										long renew_ms, long expires_ms);
+extern void defender_shared_token_release(const uint8 *key);
+extern void defender_shared_token_invalidate(const uint8 *key, uint64 generation);
+
+/* quota_governor.c: one quota per tenant */
+#define DFW_QUOTA_MAX_CALLS 600 /* the largest hunting_quota or graph_quota */
+extern bool defender_quota_governor;	/* GUC defender_fdw.quota_governor */
+extern void defender_quota_governor_init(void);
+extern void defender_quota_before_send(const DefenderOptions *opts, const char *url);
+extern void defender_quota_after_response(const DefenderOptions *opts, const char *url,
+										  const DfwHttpResponse *http);
+extern int64 defender_quota_waited_us(void);
 
 /* secrets.c: credentials kept in files */
 struct stat;

@@ -271,6 +271,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 	if (dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
 		return get;
 
+	defender_quota_before_send(opts, get->url);
 	authorization = psprintf("Authorization: Bearer %s",
 							 defender_get_token(opts, audience, false));
 	get->client_request_id = defender_new_client_request_id();
@@ -333,6 +334,7 @@ defender_api_get_finish(DefenderPendingGet *get)
 	PG_END_TRY();
 	(void) dfw_client_collect(client, get->ticket, r);
 	get->sent = false;
+	defender_quota_after_response(get->opts, get->url, r);
 
 	elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms since sent ahead, request-id %s)",
 		 get->display, r->status,

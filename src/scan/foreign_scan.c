@@ -122,6 +122,7 @@ defender_begin_scan(ForeignScanState *node, int eflags)
 	Oid			userid;
 
 	state = palloc0(sizeof(DefenderScanState));
+	state->quota_waited_at_begin = defender_quota_waited_us();
 	node->fdw_state = state;
 	defender_scan_plan_from_list(fsplan->fdw_private, &state->plan);
 
@@ -468,5 +469,9 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Remote requests", NULL,
 							   state->requests +
 							   (state->pager ? defender_pager_requests(state->pager) : 0),
+							   es);
+	if (es->analyze && defender_quota_waited_us() > state->quota_waited_at_begin)
+		ExplainPropertyInteger("Quota wait", "ms",
+							   (defender_quota_waited_us() - state->quota_waited_at_begin) / 1000,
 							   es);
 }

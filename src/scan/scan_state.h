@@ -103,6 +103,7 @@ typedef struct DefenderScanState
 	bool		counted;		/* count_rows: hunt_count is known */
 	int64		counted_read;	/* count_rows: empty rows produced so far */
 	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
+	int64		quota_waited_at_begin;	/* defender_quota_waited_us() then */
 	MemoryContext page_cxt;		/* per page: response, JSON document */
 	MemoryContext row_cxt;		/* per row: converted values */
 
