@@ -29,6 +29,7 @@ OBJS = \
 	src/scan/convert.o \
 	src/scan/hunting_result.o \
 	src/scan/hunting_scan.o \
+	src/scan/json_scanner.o \
 	src/scan/local_rows.o \
 	src/scan/modify.o
 
