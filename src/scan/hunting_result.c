@@ -203,6 +203,8 @@ typedef struct ElementParse
 
 static DefenderHuntingParser *begin_parse(TupleDesc desc, Tuplestorestate *store,
 										  const char *display, const char *relname);
+static void feed_chunk(DefenderHuntingParser *p, const char *chunk, size_t len,
+					   bool last);
 static void check_result(DefenderHuntingParser *p, JsonParseErrorType result);
 static void report_parse_error(DefenderHuntingParser *p, JsonParseErrorType error);
 static const char *prepare_chunk(void *state, const char *bytes, size_t len,
@@ -396,18 +398,7 @@ begin_parse(TupleDesc desc, Tuplestorestate *store, const char *display,
 void
 defender_hunting_feed(DefenderHuntingParser *p, const char *chunk, size_t len)
 {
-	ErrorContextCallback errcallback;
-	MemoryContext caller = MemoryContextSwitchTo(p->parse_cxt);
-
-	errcallback.callback = hunt_error_callback;
-	errcallback.arg = p;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-
-	check_result(p, dfw_json_scanner_feed(&p->scanner, chunk, len, false));
-
-	error_context_stack = errcallback.previous;
-	MemoryContextSwitchTo(caller);
+	feed_chunk(p, chunk, len, false);
 }
 
 /*
@@ -418,6 +409,13 @@ defender_hunting_feed(DefenderHuntingParser *p, const char *chunk, size_t len)
 void
 defender_hunting_feed_last(DefenderHuntingParser *p, const char *chunk, size_t len)
 {
+	feed_chunk(p, chunk, len, true);
+}
+
+/* Scan a chunk in the parser's context, with its error context. */
+static void
+feed_chunk(DefenderHuntingParser *p, const char *chunk, size_t len, bool last)
+{
 	ErrorContextCallback errcallback;
 	MemoryContext caller = MemoryContextSwitchTo(p->parse_cxt);
 
@@ -426,7 +424,7 @@ defender_hunting_feed_last(DefenderHuntingParser *p, const char *chunk, size_t l
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
-	check_result(p, dfw_json_scanner_feed(&p->scanner, chunk, len, true));
+	check_result(p, dfw_json_scanner_feed(&p->scanner, chunk, len, last));
 
 	error_context_stack = errcallback.previous;
 	MemoryContextSwitchTo(caller);

@@ -82,6 +82,7 @@ static int	lex_number(DfwJsonScanner *s, const char *start, const char *end,
 					   bool at_eof, const char **tend);
 static int	lex_word(DfwJsonScanner *s, const char *start, const char *end,
 					 bool at_eof, const char **tend, JsonTokenType *tok);
+static JsonTokenType punctuation_token(char c);
 static int	lex_fail(DfwJsonScanner *s, JsonParseErrorType code,
 					 const char *token, const char *token_end);
 static const char *char_end(const DfwJsonScanner *s, const char *c,
@@ -334,27 +335,12 @@ run(DfwJsonScanner *s, const char *buf, size_t len, uint64 base, bool at_eof)
 			switch (*p)
 			{
 				case '{':
-					tok = JSON_TOKEN_OBJECT_START;
-					tend = p + 1;
-					break;
 				case '}':
-					tok = JSON_TOKEN_OBJECT_END;
-					tend = p + 1;
-					break;
 				case '[':
-					tok = JSON_TOKEN_ARRAY_START;
-					tend = p + 1;
-					break;
 				case ']':
-					tok = JSON_TOKEN_ARRAY_END;
-					tend = p + 1;
-					break;
 				case ',':
-					tok = JSON_TOKEN_COMMA;
-					tend = p + 1;
-					break;
 				case ':':
-					tok = JSON_TOKEN_COLON;
+					tok = punctuation_token(*p);
 					tend = p + 1;
 					break;
 				case '"':
@@ -715,6 +701,27 @@ lex_string(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 		return lex_fail(s, JSON_UNICODE_LOW_SURROGATE, start, p + 1);
 	*tend = p + 1;
 	return LEX_OK;
+}
+
+/* The token of a one-character punctuation mark. */
+static JsonTokenType
+punctuation_token(char c)
+{
+	switch (c)
+	{
+		case '{':
+			return JSON_TOKEN_OBJECT_START;
+		case '}':
+			return JSON_TOKEN_OBJECT_END;
+		case '[':
+			return JSON_TOKEN_ARRAY_START;
+		case ']':
+			return JSON_TOKEN_ARRAY_END;
+		case ',':
+			return JSON_TOKEN_COMMA;
+		default:
+			return JSON_TOKEN_COLON;
+	}
 }
 
 /* PostgreSQL's number grammar, trailing word characters included. */

@@ -304,6 +304,19 @@ static const DfwJsonEvents my_events = {
 	.scalar = my_scalar,
 };
 
+/* The scanner's error, as pg_log() writes PostgreSQL's. */
+static void
+log_error(StringInfo out, const DfwJsonScanner *s, JsonParseErrorType result)
+{
+	if (result == JSON_SUCCESS)
+		return;
+	appendStringInfo(out, "error %d at %d", (int) result, (int) s->error_offset);
+	if (result != JSON_EXPECTED_MORE)
+		appendStringInfo(out, " token <%.*s>",
+						 (int) (s->error_token_end - s->error_token), s->error_token);
+	appendStringInfoChar(out, '\n');
+}
+
 /*
  * The scanner's log for body fed in pieces: cuts[] are the piece ends
  * (ascending, the last one len).
@@ -327,28 +340,14 @@ my_log(const char *body, size_t len, const size_t *cuts, int ncuts,
 
 		memcpy(piece, body + from, cuts[i] - from);
 		result = dfw_json_scanner_feed(&s, piece, cuts[i] - from, false);
-		if (result != JSON_SUCCESS)
-		{
-			appendStringInfo(&log.text, "error %d at %d", (int) result, (int) s.error_offset);
-			if (result != JSON_EXPECTED_MORE)
-				appendStringInfo(&log.text, " token <%.*s>",
-								 (int) (s.error_token_end - s.error_token), s.error_token);
-			appendStringInfoChar(&log.text, '\n');
-		}
+		log_error(&log.text, &s, result);
 		pfree(piece);
 		from = cuts[i];
 	}
 	if (result == JSON_SUCCESS)
 	{
 		result = dfw_json_scanner_finish(&s);
-		if (result != JSON_SUCCESS)
-		{
-			appendStringInfo(&log.text, "error %d at %d", (int) result, (int) s.error_offset);
-			if (result != JSON_EXPECTED_MORE)
-				appendStringInfo(&log.text, " token <%.*s>",
-								 (int) (s.error_token_end - s.error_token), s.error_token);
-			appendStringInfoChar(&log.text, '\n');
-		}
+		log_error(&log.text, &s, result);
 	}
 	dfw_json_scanner_free(&s);
 	*out = log.text;
