@@ -34,10 +34,21 @@
 #define CHECK_CB_OK
 #endif
 
+/*
+ * Besides the events, the log shows the raw text of every object at depth 2
+ * (a row) and of every member value inside one, as the hunting parser cuts
+ * them from the input: the scanner's side holds the row's bytes (as the
+ * hunting parser does) and reads them back by offset when the row ends.
+ */
 typedef struct CheckLog
 {
 	StringInfoData text;
-	JsonLexContext *lex;		/* PostgreSQL's side only */
+	JsonLexContext *lex;		/* PostgreSQL's side */
+	const char *row_start;
+	const char *value_start;
+	DfwJsonScanner *scanner;	/* the scanner's side */
+	uint64		row_offset;
+	uint64		value_offset;
 } CheckLog;
 
 /* Four hex digits' value. */
@@ -115,6 +126,8 @@ pg_ostart(void *state)
 	CheckLog   *log = state;
 
 	appendStringInfo(&log->text, "{%d\n", log->lex->lex_level);
+	if (log->lex->lex_level == 2)
+		log->row_start = log->lex->token_start;
 	return CHECK_CB_OK;
 }
 
@@ -124,6 +137,10 @@ pg_oend(void *state)
 	CheckLog   *log = state;
 
 	appendStringInfo(&log->text, "}%d\n", log->lex->lex_level);
+	if (log->lex->lex_level == 2)
+		appendStringInfo(&log->text, "row <%.*s>\n",
+						 (int) (log->lex->prev_token_terminator - log->row_start),
+						 log->row_start);
 	return CHECK_CB_OK;
 }
 
@@ -161,6 +178,8 @@ pg_fstart(void *state, char *fname, bool isnull)
 
 	appendStringInfo(&log->text, "f%d:%d:%s\n", log->lex->lex_level,
 					 (int) log->lex->token_type, fname);
+	if (log->lex->lex_level == 3)
+		log->value_start = log->lex->token_start;
 	pfree(fname);				/* (pg_fend is passed it again: not read) */
 	return CHECK_CB_OK;
 }
@@ -171,6 +190,10 @@ pg_fend(void *state, char *fname, bool isnull)
 	CheckLog   *log = state;
 
 	appendStringInfo(&log->text, "F%d\n", log->lex->lex_level);
+	if (log->lex->lex_level == 3 && log->row_start)
+		appendStringInfo(&log->text, "value <%.*s>\n",
+						 (int) (log->lex->prev_token_terminator - log->value_start),
+						 log->value_start);
 	return CHECK_CB_OK;
 }
 
@@ -208,6 +231,7 @@ pg_log(const char *body, size_t len, StringInfo out)
 	log.lex = makeJsonLexContextCstringLen(copy, (int) len, PG_UTF8, true);
 #endif
 	log.text = *out;
+	log.row_start = NULL;
 	result = pg_parse_json(log.lex, &sem);
 	if (result != JSON_SUCCESS)
 	{
@@ -236,13 +260,28 @@ pg_log(const char *body, size_t len, StringInfo out)
 static void
 my_ostart(void *state, int depth, uint64 offset)
 {
-	appendStringInfo(&((CheckLog *) state)->text, "{%d\n", depth);
+	CheckLog   *log = state;
+
+	appendStringInfo(&log->text, "{%d\n", depth);
+	if (depth == 2)
+	{
+		log->row_offset = offset;
+		dfw_json_scanner_hold(log->scanner, offset);
+	}
 }
 
 static void
 my_oend(void *state, int depth, uint64 end)
 {
-	appendStringInfo(&((CheckLog *) state)->text, "}%d\n", depth);
+	CheckLog   *log = state;
+
+	appendStringInfo(&log->text, "}%d\n", depth);
+	if (depth == 2)
+	{
+		appendStringInfo(&log->text, "row <%.*s>\n", (int) (end - log->row_offset),
+						 dfw_json_scanner_at(log->scanner, log->row_offset));
+		dfw_json_scanner_hold(log->scanner, PG_UINT64_MAX);
+	}
 }
 
 static void
@@ -272,12 +311,20 @@ my_fstart(void *state, int depth, const char *name, size_t namelen,
 	appendStringInfo(out, "f%d:%d:", depth, (int) first);
 	decode_into(out, name, namelen);
 	appendStringInfoChar(out, '\n');
+	if (depth == 3)
+		((CheckLog *) state)->value_offset = value_offset;
 }
 
 static void
 my_fend(void *state, int depth, uint64 value_end)
 {
-	appendStringInfo(&((CheckLog *) state)->text, "F%d\n", depth);
+	CheckLog   *log = state;
+
+	appendStringInfo(&log->text, "F%d\n", depth);
+	if (depth == 3 && log->scanner->hold != PG_UINT64_MAX)
+		appendStringInfo(&log->text, "value <%.*s>\n",
+						 (int) (value_end - log->value_offset),
+						 dfw_json_scanner_at(log->scanner, log->value_offset));
 }
 
 static void
@@ -332,6 +379,7 @@ my_log(const char *body, size_t len, const size_t *cuts, int ncuts,
 	int			i;
 
 	log.text = *out;
+	log.scanner = &s;
 	dfw_json_scanner_init(&s, &my_events, &log, PG_UTF8);
 	for (i = 0; i < ncuts && result == JSON_SUCCESS; i++)
 	{
