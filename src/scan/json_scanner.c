@@ -724,6 +724,19 @@ punctuation_token(char c)
 	}
 }
 
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+
+/* Past one or more digits at p; an error when there is none. */
+static inline const char *
+required_digits(const char *p, const char *end, bool *error)
+{
+	if (p >= end || !IS_DIGIT(*p))
+		*error = true;
+	while (p < end && IS_DIGIT(*p))
+		p++;
+	return p;
+}
+
 /* PostgreSQL's number grammar, trailing word characters included. */
 static int
 lex_number(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
@@ -734,7 +747,6 @@ lex_number(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 
 #define NEED_MORE_AT_END() \
 	do { if (p >= end && !at_eof) return LEX_MORE; } while (0)
-#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
 
 	if (*p == '-')
 		p++;
@@ -754,14 +766,7 @@ lex_number(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 	{
 		p++;
 		NEED_MORE_AT_END();
-		if (p >= end || !IS_DIGIT(*p))
-			error = true;
-		else
-		{
-			do
-				p++;
-			while (p < end && IS_DIGIT(*p));
-		}
+		p = required_digits(p, end, &error);
 	}
 	NEED_MORE_AT_END();
 	if (p < end && (*p == 'e' || *p == 'E'))
@@ -771,14 +776,7 @@ lex_number(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 		if (p < end && (*p == '+' || *p == '-'))
 			p++;
 		NEED_MORE_AT_END();
-		if (p >= end || !IS_DIGIT(*p))
-			error = true;
-		else
-		{
-			do
-				p++;
-			while (p < end && IS_DIGIT(*p));
-		}
+		p = required_digits(p, end, &error);
 	}
 	NEED_MORE_AT_END();
 	while (p < end && WORD_CHAR(*p))
@@ -788,7 +786,6 @@ lex_number(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 	}
 	NEED_MORE_AT_END();
 #undef NEED_MORE_AT_END
-#undef IS_DIGIT
 
 	if (error)
 		return lex_fail(s, JSON_INVALID_TOKEN, start, p);
