@@ -39,6 +39,7 @@ OBJS = \
 	src/scan/foreign_scan.o \
 	src/scan/hunting_result.o \
 	src/scan/hunting_scan.o \
+	src/scan/json_scanner.o \
 	src/scan/list_scan.o \
 	src/scan/modify.o \
 	src/scan/row_source.o

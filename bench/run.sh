@@ -13,6 +13,8 @@
 #   bench/run.sh --quick         tiny sizes, one repetition: a smoke test (~30 s);
 #                                writes bench/results-quick.md instead
 #   bench/run.sh --only 1,3      only these sections
+#   bench/run.sh --profile       perf's profile of the backend over section 1's
+#                                hunting COPY (needs perf: linux-perf); no results file
 #   KEEP_WORK_DIR=1 ...          keeps the cluster and emulator logs
 
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -29,4 +31,4 @@ dfw_start_preload_cluster
 log "benchmark"
 "$PYTHON" "$REPO_DIR/bench/bench.py" --emulator "$EMULATOR_URL" --pgbin "$PGBIN" --out "$out" \
     --preload-port "$PRELOAD_PGPORT" "$@"
-log "wrote ${out#"$REPO_DIR"/}"
+case " $* " in *" --profile "*) ;; *) log "wrote ${out#"$REPO_DIR"/}" ;; esac

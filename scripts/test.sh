@@ -148,6 +148,16 @@ run_check "endpoints: ${PROPERTY_COUNT:-3000} generated, none may leave graph_ur
 run_check "src/client/ includes no PostgreSQL header (test/checks/client_no_postgres.sh)" \
     bash "$REPO_DIR/test/checks/client_no_postgres.sh" "$REPO_DIR"
 
+# The hunting parser's JSON scanner against pg_parse_json itself: the same
+# events and errors for bodies fed whole, split at every offset, byte by
+# byte and in random pieces (built like the fuzz targets).
+run_check "JSON scanner = pg_parse_json, whole and in pieces (test/checks/json_scanner_check.c)" \
+    bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror -fsanitize=address,undefined \
+        -fno-sanitize-recover=undefined -I"$1/src/scan" -I"$("$2" --includedir-server)" \
+        -o "$3/json_scanner_check" "$1/test/checks/json_scanner_check.c" -no-pie \
+        -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport -lm \
+        && ASAN_OPTIONS=detect_leaks=0 "$3/json_scanner_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR"
+
 log "client layer under valgrind (test/client/client_driver.c)"
 if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src/client" -o "$WORK_DIR/client_driver" \
         "$REPO_DIR/test/client/client_driver.c" "$REPO_DIR/src/client/defender_client.c" \
@@ -159,7 +169,7 @@ else
     failed=$((failed + 1))
 fi
 
-log "fuzzing the literal writers and the converter (${FUZZ_SECONDS:-20} s each)"
+log "fuzzing the literal writers, the converter and the JSON scanner (${FUZZ_SECONDS:-20} s each)"
 if make -C "$REPO_DIR/test/fuzz" -s clean all run PG_CONFIG="$PG_CONFIG" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" \
         WORK="$WORK_DIR/fuzz"; then
     passed=$((passed + 1))

@@ -9,7 +9,7 @@
  * defender_hunt() and IMPORT); row_source.c hands out the rows of either
  * through one row-source interface (the 400 fallback, the local recheck,
  * OFFSET and LIMIT); hunting_result.c streams a runHuntingQuery response
- * into a tuplestore; convert.c turns JSON values into Datums by column
+ * into a tuplestore (json_scanner.c reads its JSON chunk by chunk); convert.c turns JSON values into Datums by column
  * type; modify.c runs UPDATE as one PATCH per row.  Called by
  * defender_fdw.c's scan and modify callbacks, the set-returning functions
  * and IMPORT; the scan state and the row-source interface are in
@@ -160,5 +160,24 @@ extern void defender_hunting_rows_to_tuplestore(const char *body, size_t len,
 												Tuplestorestate *store,
 												const char *display,
 												const char *relname);
+
+/* the same, chunk by chunk: begin, feed any number of times, finish */
+typedef struct DefenderHuntingParser DefenderHuntingParser;
+extern DefenderHuntingParser *defender_hunting_begin(TupleDesc desc,
+													 DefenderColumn *columns,
+													 int ncolumns,
+													 const AttrNumber *slot_attnos,
+													 Tuplestorestate *store,
+													 const char *display,
+													 const char *relname);
+extern DefenderHuntingParser *defender_hunting_begin_rows(TupleDesc desc,
+														  Tuplestorestate *store,
+														  const char *display,
+														  const char *relname);
+extern void defender_hunting_feed(DefenderHuntingParser *parser,
+								  const char *chunk, size_t len);
+extern void defender_hunting_feed_last(DefenderHuntingParser *parser,
+									   const char *chunk, size_t len);
+extern int64 defender_hunting_finish(DefenderHuntingParser *parser);
 
 #endif							/* DEFENDER_SCAN_H */

@@ -10,12 +10,16 @@
  *	 "results": [{"Timestamp": "2024-...Z", "FileName": "cmd.exe", ...}, ...]}
  *
  * and can be 50 MB and 100,000 rows or more, so it is never turned into a
- * tree: PostgreSQL's own callback parser (common/jsonapi.h) walks the bytes,
- * the callbacks convert each field of a row as soon as it ends, and each
- * finished row goes into the tuplestore (which spills to disk past
- * work_mem).  Everything a row needs lives in a memory context that is
- * reset after the row is stored; what lasts is only the name-to-column map
- * and the schema, both as small as the result's width.
+ * tree.  An incremental scanner (json_scanner.c: PostgreSQL's JSON grammar
+ * and errors, without copying strings) takes the answer chunk by chunk,
+ * defender_hunting_begin() / _feed() / _finish(), and each row goes into the
+ * tuplestore (which spills to disk past work_mem) as soon as its closing
+ * brace has been read: a caller may feed the bytes as they arrive.  The
+ * fields of a row are converted as each ends, from the answer's own bytes;
+ * everything a row needs lives in a memory context that is reset after the
+ * row is stored, and only the row being read is kept when a chunk ends
+ * inside it.  What lasts is the name-to-column map and the schema, both as
+ * small as the result's width.
  *
  * Matching and order:
  *	- top-level keys and the keys of schema entries are matched ignoring
@@ -51,21 +55,19 @@
  * A value that does not convert is an ERROR whose context names the column,
  * the relation, the result column and the row number.
  *
- * Encoding: the body is UTF-8.  In a UTF-8 database it is verified once and
- * parsed in place; in any other, it is converted to the database encoding
- * first (that copy is the one allocation proportional to the body).
+ * Encoding: the answer is UTF-8.  In a UTF-8 database each chunk is verified
+ * (pg_verify_mbstr) and scanned in place; in any other, each chunk is
+ * converted to the database encoding first (pg_any_to_server), and \u
+ * escapes are converted as PostgreSQL's own lexer converts them.  A UTF-8
+ * sequence cut by the end of a chunk waits for the next one.  In a chunk,
+ * an encoding error is reported before anything the chunk's JSON would
+ * report; defender_hunting_result_to_tuplestore() feeds the whole body as
+ * one chunk, so there the order is the whole body's.
  *
- * Reading strings: PostgreSQL's lexer (up to 15) copies every character of
- * every string it de-escapes, one appendStringInfoChar each, and the parser
- * then copies each field name and scalar again: that was most of the cost
- * of a large answer.  In a UTF-8 database, when no escape in the body can
- * make the de-escaping lexer fail (a \u0000, a lone or reversed UTF-16
- * surrogate: one memchr pass finds out), the parser runs without
- * de-escaping and without a scalar callback, which it then only validates;
- * the callbacks read names and values from the body's bytes, decode the
- * rare string with an escape themselves, and convert from there with no
- * copy of their own.  Anything the fast pass rejects is parsed again from
- * the start the old way, so errors are exactly what they were.
+ * Errors: malformed JSON is the ERROR PostgreSQL's parser would raise for
+ * the same body, with json_errdetail()'s detail, at the same token; "At byte
+ * N of a M-byte body" counts M as the bytes fed so far (all of them, when
+ * the body is fed whole).
  *
  * src/scan/hunting_result.c
  *
@@ -82,6 +84,7 @@
 
 #include "defender_remote.h"
 #include "defender_scan.h"
+#include "json_scanner.h"
 
 /* jsonapi's callbacks return an error code since PostgreSQL 16 */
 #if PG_VERSION_NUM >= 160000
@@ -92,7 +95,7 @@
 #define JSON_CB_OK
 #endif
 
-/* Which top-level member the parser is in. */
+/* Which top-level member the scanner is in. */
 typedef enum HuntTop
 {
 	TOP_OTHER,
@@ -119,9 +122,9 @@ typedef struct HuntField
 	char	   *kusto_type;		/* from "schema", or NULL */
 } HuntField;
 
-typedef struct HuntParse
+struct DefenderHuntingParser
 {
-	JsonLexContext *lex;
+	DfwJsonScanner scanner;
 	const char *display;		/* the request, for messages */
 	const char *relname;		/* where the rows go, for messages */
 
@@ -142,6 +145,8 @@ typedef struct HuntParse
 
 	MemoryContext parse_cxt;	/* lives for the whole answer */
 	MemoryContext row_cxt;		/* reset after each row */
+	bool		utf8;			/* the database encoding is UTF-8 */
+	char	   *converted;		/* the last chunk converted, to free */
 
 	/* position */
 	bool		top_object;		/* the answer is a JSON object */
@@ -151,25 +156,20 @@ typedef struct HuntParse
 	bool		results_seen;	/* a "results" array was found */
 	int64		row;			/* 1-based number of the current or last row */
 	bool		in_row;			/* inside a row object */
-	const char *row_start;		/* its first byte */
+	uint64		row_start;		/* its first byte */
 
-	/* the fast pass: no de-escaping lexer, names and values from the body */
-	bool		fast;
-	const char *name_from;		/* the next field name is the first string here */
 	StringInfoData scratch;		/* a value's text, NUL-terminated */
 	StringInfoData namebuf;		/* a name with an escape, decoded */
 
-	/* the row field being read (lex_level 3) */
+	/* the row field being read (depth 3) */
 	HuntField  *field;			/* NULL when no column wants it */
-	const char *value_start;
-	DefenderJsonKind value_kind;
-	char	   *value_text;		/* scalar: decoded string or literal */
+	uint64		value_start;
 
 	/* the conversion under way, for the error context */
 	int			cur_col;		/* index into columns[], or -1 */
 	HuntField  *cur_field;
 
-	/* the schema entry being read (lex_level 2 and 3 in "schema") */
+	/* the schema entry being read (depth 2 and 3 in "schema") */
 	bool		in_schema_entry;
 	SchemaKey	schema_key;
 	char	   *schema_name;
@@ -182,13 +182,13 @@ typedef struct HuntParse
 
 	/*
 	 * The field met at each position of the previous rows: rows nearly
-	 * always list their fields in the same order, so one strcmp usually
+	 * always list their fields in the same order, so one memcmp usually
 	 * replaces the hash lookup.
 	 */
 	HuntField **by_position;
 	int			npositions;
 	int			position;		/* of the current field in its row */
-} HuntParse;
+};
 
 /* The elements of one JSON array value, for an array column. */
 typedef struct ElementParse
@@ -201,36 +201,68 @@ typedef struct ElementParse
 	DefenderJsonKind nested;	/* the first object or array element's kind */
 } ElementParse;
 
-static void parse_answer(HuntParse *p, const char *body, size_t len);
-static void report_parse_error(HuntParse *p, JsonParseErrorType error);
-static JSON_CB_TYPE hunt_object_start(void *state);
-static JSON_CB_TYPE hunt_object_end(void *state);
-static JSON_CB_TYPE hunt_array_start(void *state);
-static JSON_CB_TYPE hunt_array_end(void *state);
-static JSON_CB_TYPE hunt_array_element_start(void *state, bool isnull);
-static JSON_CB_TYPE hunt_field_start(void *state, char *fname, bool isnull);
-static JSON_CB_TYPE hunt_field_end(void *state, char *fname, bool isnull);
-static JSON_CB_TYPE hunt_scalar(void *state, char *token, JsonTokenType tokentype);
-static void begin_row(HuntParse *p);
-static void end_row(HuntParse *p);
-static void convert_field(HuntParse *p);
-static Datum convert_value(HuntParse *p, DefenderColumn *col, const char *raw,
-						   size_t rawlen, bool *isnull);
+static DefenderHuntingParser *begin_parse(TupleDesc desc, Tuplestorestate *store,
+										  const char *display, const char *relname);
+static void feed_chunk(DefenderHuntingParser *p, const char *chunk, size_t len,
+					   bool last);
+static void check_result(DefenderHuntingParser *p, JsonParseErrorType result);
+static void report_parse_error(DefenderHuntingParser *p, JsonParseErrorType error);
+static const char *prepare_chunk(void *state, const char *bytes, size_t len,
+								 size_t *outlen);
+static JsonParseErrorType convert_code_point(void *state, pg_wchar code_point);
+static void hunt_object_start(void *state, int depth, uint64 offset);
+static void hunt_object_end(void *state, int depth, uint64 end);
+static void hunt_array_start(void *state, int depth, uint64 offset);
+static void hunt_array_end(void *state, int depth, uint64 end);
+static void hunt_element_start(void *state, int depth, JsonTokenType first);
+static void hunt_field_start(void *state, int depth, const char *name,
+							 size_t namelen, bool escaped, JsonTokenType first,
+							 uint64 value_offset);
+static void hunt_field_end(void *state, int depth, uint64 value_end);
+static void begin_row(DefenderHuntingParser *p, uint64 offset);
+static void end_row(DefenderHuntingParser *p, uint64 end);
+static void convert_field(DefenderHuntingParser *p, uint64 value_end);
+static Datum convert_value(DefenderHuntingParser *p, DefenderColumn *col,
+						   const char *raw, size_t rawlen, bool *isnull);
 static Datum array_to_datum(DefenderColumn *col, const char *raw, size_t rawlen);
 static JSON_CB_TYPE element_scalar(void *state, char *token, JsonTokenType tokentype);
 static JSON_CB_TYPE element_nested(void *state);
-static HuntField *row_field(HuntParse *p, const char *name, int len);
-static HuntField *lookup_field(HuntParse *p, const char *name, int len);
-static const char *field_name(HuntParse *p, const char *fname, int *len);
+static HuntField *row_field(DefenderHuntingParser *p, const char *name, int len);
+static HuntField *lookup_field(DefenderHuntingParser *p, const char *name, int len);
+static const char *field_name(DefenderHuntingParser *p, const char *name,
+							  size_t namelen, bool escaped, int *len);
 static bool name_is(const char *name, int len, const char *word);
-static bool escapes_are_plain(const char *body, size_t len);
-static void decode_string(const char *s, size_t n, StringInfo out);
+static void decode_string(DefenderHuntingParser *p, const char *s, size_t n,
+						  StringInfo out);
 static int	hex4(const char *s);
-static void reset_position(HuntParse *p);
-static void resolve_columns(HuntParse *p, HuntField *field);
+static void resolve_columns(DefenderHuntingParser *p, HuntField *field);
 static DefenderJsonKind token_kind(JsonTokenType tokentype);
 static JsonLexContext *make_lexer(const char *json, size_t len, bool need_escapes);
 static void hunt_error_callback(void *arg);
+
+static const DfwJsonEvents hunt_events = {
+	.object_start = hunt_object_start,
+	.array_start = hunt_array_start,
+	.object_end = hunt_object_end,
+	.array_end = hunt_array_end,
+	.element_start = hunt_element_start,
+	.field_start = hunt_field_start,
+	.field_end = hunt_field_end,
+	.prepare = prepare_chunk,
+};
+
+/* the same, where \u escapes must be converted to the database encoding */
+static const DfwJsonEvents hunt_events_converting = {
+	.object_start = hunt_object_start,
+	.array_start = hunt_array_start,
+	.object_end = hunt_object_end,
+	.array_end = hunt_array_end,
+	.element_start = hunt_element_start,
+	.field_start = hunt_field_start,
+	.field_end = hunt_field_end,
+	.code_point = convert_code_point,
+	.prepare = prepare_chunk,
+};
 
 /*
  * defender_hunting_result_to_tuplestore
@@ -240,7 +272,9 @@ static void hunt_error_callback(void *arg);
  * fills attribute slot_attnos[i] of desc; attributes that no column fills
  * are NULL.  display is the request and relname the relation (or function) the
  * rows are for; both appear in error messages.  Allocates in
- * CurrentMemoryContext only what lasts for the call, and frees it.
+ * CurrentMemoryContext only what lasts for the call, and frees it.  The
+ * whole body at once: defender_hunting_begin() and friends take it in
+ * chunks.
  */
 void
 defender_hunting_result_to_tuplestore(const char *body, size_t len,
@@ -251,17 +285,12 @@ defender_hunting_result_to_tuplestore(const char *body, size_t len,
 									  const char *display,
 									  const char *relname)
 {
-	HuntParse	p;
+	DefenderHuntingParser *p = defender_hunting_begin(desc, columns, ncolumns,
+													  slot_attnos, store,
+													  display, relname);
 
-	memset(&p, 0, sizeof(p));
-	p.desc = desc;
-	p.columns = columns;
-	p.ncolumns = ncolumns;
-	p.slot_attnos = slot_attnos;
-	p.store = store;
-	p.display = display;
-	p.relname = relname;
-	parse_answer(&p, body, len);
+	defender_hunting_feed_last(p, body, len);
+	defender_hunting_finish(p);
 }
 
 /*
@@ -275,69 +304,74 @@ defender_hunting_rows_to_tuplestore(const char *body, size_t len,
 									TupleDesc desc, Tuplestorestate *store,
 									const char *display, const char *relname)
 {
-	HuntParse	p;
-	Oid			infunc;
+	DefenderHuntingParser *p = defender_hunting_begin_rows(desc, store, display,
+														   relname);
 
-	memset(&p, 0, sizeof(p));
-	p.desc = desc;
-	p.store = store;
-	p.display = display;
-	p.relname = relname;
-	p.whole_rows = true;
-	getTypeInputInfo(TupleDescAttr(desc, 0)->atttypid, &infunc, &p.row_ioparam);
-	fmgr_info(infunc, &p.row_input);
-	p.row_typmod = TupleDescAttr(desc, 0)->atttypmod;
-	parse_answer(&p, body, len);
+	defender_hunting_feed_last(p, body, len);
+	defender_hunting_finish(p);
 }
 
 /*
- * parse_answer
- *		Run the callback parser over the whole answer.
+ * defender_hunting_begin
+ *		Start reading an answer whose rows go to store as typed columns
+ *		(the arguments are defender_hunting_result_to_tuplestore's).
+ *
+ * The parser lives in a memory context below CurrentMemoryContext, which
+ * defender_hunting_finish() deletes (an ERROR leaves it to the caller's
+ * context).  The caller's columns, desc, store and strings must outlive it.
  */
-static void
-parse_answer(HuntParse *p, const char *body, size_t len)
+DefenderHuntingParser *
+defender_hunting_begin(TupleDesc desc, DefenderColumn *columns, int ncolumns,
+					   const AttrNumber *slot_attnos, Tuplestorestate *store,
+					   const char *display, const char *relname)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	ErrorContextCallback errcallback;
-	JsonSemAction sem;
-	JsonParseErrorType result;
-	const char *input = body;
+	DefenderHuntingParser *p = begin_parse(desc, store, display, relname);
 
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-				 errmsg("Microsoft Graph returned an empty body"),
-				 errcontext("remote request: %s", p->display)));
-	/* jsonapi counts in int before PostgreSQL 17; max_response_mb is far below */
-	if (len > (size_t) PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the hunting result is too large to parse (%zu bytes)", len),
-				 errcontext("remote request: %s", p->display)));
+	p->columns = columns;
+	p->ncolumns = ncolumns;
+	p->slot_attnos = slot_attnos;
+	return p;
+}
 
-	p->parse_cxt = AllocSetContextCreate(caller, "defender_fdw hunting result",
-										 ALLOCSET_DEFAULT_SIZES);
-	p->row_cxt = AllocSetContextCreate(p->parse_cxt, "defender_fdw hunting row",
+/*
+ * defender_hunting_begin_rows
+ *		Start reading an answer whose rows go to store whole, as
+ *		defender_hunting_rows_to_tuplestore() stores them.
+ */
+DefenderHuntingParser *
+defender_hunting_begin_rows(TupleDesc desc, Tuplestorestate *store,
+							const char *display, const char *relname)
+{
+	DefenderHuntingParser *p = begin_parse(desc, store, display, relname);
+	Oid			infunc;
+
+	p->whole_rows = true;
+	getTypeInputInfo(TupleDescAttr(desc, 0)->atttypid, &infunc, &p->row_ioparam);
+	fmgr_info_cxt(infunc, &p->row_input, p->parse_cxt);
+	p->row_typmod = TupleDescAttr(desc, 0)->atttypmod;
+	return p;
+}
+
+static DefenderHuntingParser *
+begin_parse(TupleDesc desc, Tuplestorestate *store, const char *display,
+			const char *relname)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "defender_fdw hunting result",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext caller = MemoryContextSwitchTo(cxt);
+	DefenderHuntingParser *p = palloc0(sizeof(DefenderHuntingParser));
+
+	p->parse_cxt = cxt;
+	p->row_cxt = AllocSetContextCreate(cxt, "defender_fdw hunting row",
 									   ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(p->parse_cxt);
-
-	errcallback.callback = hunt_error_callback;
-	errcallback.arg = p;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-
-	/* The lexer reads in the database encoding; the answer is UTF-8. */
-	if (GetDatabaseEncoding() == PG_UTF8)
-		(void) pg_verify_mbstr(PG_UTF8, body, (int) len, false);
-	else
-	{
-		input = pg_any_to_server(body, (int) len, PG_UTF8);
-		if (input != body)
-			len = strlen(input);
-	}
-
-	p->values = palloc0(sizeof(Datum) * Max(p->desc->natts, 1));
-	p->nulls = palloc(sizeof(bool) * Max(p->desc->natts, 1));
+	p->desc = desc;
+	p->store = store;
+	p->display = display;
+	p->relname = relname;
+	p->utf8 = GetDatabaseEncoding() == PG_UTF8;
+	p->values = palloc0(sizeof(Datum) * Max(desc->natts, 1));
+	p->nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
 	p->cur_col = -1;
 	p->nslots = 64;
 	p->slots = palloc0(sizeof(HuntField *) * p->nslots);
@@ -345,33 +379,83 @@ parse_answer(HuntParse *p, const char *body, size_t len)
 	p->by_position = palloc0(sizeof(HuntField *) * p->npositions);
 	initStringInfo(&p->scratch);
 	initStringInfo(&p->namebuf);
+	dfw_json_scanner_init(&p->scanner,
+						  p->utf8 ? &hunt_events : &hunt_events_converting,
+						  p, GetDatabaseEncoding());
+	MemoryContextSwitchTo(caller);
+	return p;
+}
 
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = p;
-	sem.object_start = hunt_object_start;
-	sem.object_end = hunt_object_end;
-	sem.array_start = hunt_array_start;
-	sem.array_end = hunt_array_end;
-	sem.array_element_start = hunt_array_element_start;
-	sem.object_field_start = hunt_field_start;
-	sem.object_field_end = hunt_field_end;
+/*
+ * defender_hunting_feed
+ *		The next len bytes of the answer, cut anywhere: rows that end in
+ *		them are stored before it returns.
+ *
+ * May ERROR (malformed JSON, a value that does not convert, Ctrl-C), so it
+ * must not be called from inside a libcurl callback: a caller that streams
+ * keeps what curl hands over and feeds it between curl calls.
+ */
+void
+defender_hunting_feed(DefenderHuntingParser *p, const char *chunk, size_t len)
+{
+	feed_chunk(p, chunk, len, false);
+}
 
-	p->fast = GetDatabaseEncoding() == PG_UTF8 && escapes_are_plain(input, len);
-	for (;;)
+/*
+ * defender_hunting_feed_last
+ *		The rest of the answer, all of it: the same as _feed(), except that
+ *		its encoding is checked whole before any of it is parsed.
+ */
+void
+defender_hunting_feed_last(DefenderHuntingParser *p, const char *chunk, size_t len)
+{
+	feed_chunk(p, chunk, len, true);
+}
+
+/* Scan a chunk in the parser's context, with its error context. */
+static void
+feed_chunk(DefenderHuntingParser *p, const char *chunk, size_t len, bool last)
+{
+	ErrorContextCallback errcallback;
+	MemoryContext caller = MemoryContextSwitchTo(p->parse_cxt);
+
+	errcallback.callback = hunt_error_callback;
+	errcallback.arg = p;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	check_result(p, dfw_json_scanner_feed(&p->scanner, chunk, len, last));
+
+	error_context_stack = errcallback.previous;
+	MemoryContextSwitchTo(caller);
+}
+
+/*
+ * defender_hunting_finish
+ *		The answer ended: check that it was whole and had rows, and free the
+ *		parser.  Returns the number of rows stored.
+ */
+int64
+defender_hunting_finish(DefenderHuntingParser *p)
+{
+	ErrorContextCallback errcallback;
+	MemoryContext caller = MemoryContextSwitchTo(p->parse_cxt);
+	int64		rows;
+
+	errcallback.callback = hunt_error_callback;
+	errcallback.arg = p;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	if (p->scanner.fed == 0 && p->scanner.utf8_tail_len == 0)
 	{
-		/* without a scalar callback, the parser copies no scalar's text */
-		sem.scalar = (p->whole_rows || p->fast) ? NULL : hunt_scalar;
-		p->lex = make_lexer(input, len, !p->fast);
-		result = pg_parse_json(p->lex, &sem);
-		if (result == JSON_SUCCESS || !p->fast)
-			break;
-		/* not well-formed: let the de-escaping parser say why, from the start */
-		p->fast = false;
-		reset_position(p);
-		tuplestore_clear(p->store);
+		error_context_stack = errcallback.previous;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("Microsoft Graph returned an empty body"),
+				 errcontext("remote request: %s", p->display)));
 	}
-	if (result != JSON_SUCCESS)
-		report_parse_error(p, result);
+	check_result(p, dfw_json_scanner_finish(&p->scanner));
 
 	if (!p->top_object || !p->results_seen)
 		ereport(ERROR,
@@ -383,22 +467,43 @@ parse_answer(HuntParse *p, const char *body, size_t len)
 
 	error_context_stack = errcallback.previous;
 	MemoryContextSwitchTo(caller);
-	elog(DEBUG2, "defender_fdw: hunting result of %zu bytes: " INT64_FORMAT " rows, %d result columns, %zu bytes of parser memory",
-		 len, p->row, p->nfields,
+	rows = p->row;
+	elog(DEBUG2, "defender_fdw: hunting result of " UINT64_FORMAT " bytes: " INT64_FORMAT " rows, %d result columns, %zu bytes of parser memory",
+		 p->scanner.fed, p->row, p->nfields,
 		 (size_t) MemoryContextMemAllocated(p->parse_cxt, true));
 	MemoryContextDelete(p->parse_cxt);
+	return rows;
+}
+
+/* ERROR unless the scanner is content so far. */
+static void
+check_result(DefenderHuntingParser *p, JsonParseErrorType result)
+{
+	if (result != JSON_SUCCESS)
+		report_parse_error(p, result);
 }
 
 /*
  * report_parse_error
  *		ERROR for an answer that is not well-formed JSON.
+ *
+ * The detail is json_errdetail()'s, from a lexer context that shows it the
+ * failing token, so that it reads as PostgreSQL's parser's would.
  */
 static void
-report_parse_error(HuntParse *p, JsonParseErrorType error)
+report_parse_error(DefenderHuntingParser *p, JsonParseErrorType error)
 {
-	char	   *detail = json_errdetail(error, p->lex);
-	const char *at = p->lex->token_start ? p->lex->token_start : p->lex->token_terminator;
-	size_t		offset = at ? at - p->lex->input : 0;
+	JsonLexContext lex;
+	char	   *detail;
+
+	memset(&lex, 0, sizeof(lex));
+	lex.input = unconstify(char *, p->scanner.error_token);
+	lex.input_length = (int) (p->scanner.error_token_end - p->scanner.error_token);
+	lex.input_encoding = GetDatabaseEncoding();
+	lex.token_start = unconstify(char *, p->scanner.error_token);
+	lex.token_terminator = unconstify(char *, p->scanner.error_token_end);
+	lex.line_number = 1;
+	detail = json_errdetail(error, &lex);
 
 	/* the detail quotes the bad token, which may run to the end of the body */
 	if (strlen(detail) > 200)
@@ -415,8 +520,59 @@ report_parse_error(HuntParse *p, JsonParseErrorType error)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_JSON_TEXT),
 			 errmsg("Microsoft Graph returned malformed JSON"),
-			 errdetail("%s At byte %zu of a %zu-byte body.",
-					   detail, offset, (size_t) p->lex->input_length)));
+			 errdetail("%s At byte " UINT64_FORMAT " of a " UINT64_FORMAT "-byte body.",
+					   detail, p->scanner.error_offset, p->scanner.fed)));
+}
+
+/*
+ * prepare_chunk
+ *		Scanner hook: a chunk's bytes (whole UTF-8 sequences) in the
+ *		database encoding, verified.
+ */
+static const char *
+prepare_chunk(void *state, const char *bytes, size_t len, size_t *outlen)
+{
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
+	char	   *input;
+
+	if (p->converted)
+	{
+		/* the scanner has kept what it needs of the previous chunk */
+		pfree(p->converted);
+		p->converted = NULL;
+	}
+	*outlen = len;
+	if (p->utf8)
+	{
+		(void) pg_verify_mbstr(PG_UTF8, bytes, (int) len, false);
+		return bytes;
+	}
+	input = pg_any_to_server(bytes, (int) len, PG_UTF8);
+	if (input != bytes)
+	{
+		p->converted = input;
+		*outlen = strlen(input);
+	}
+	return input;
+}
+
+/*
+ * convert_code_point
+ *		Scanner hook (databases not in UTF-8): a \u escape's character must
+ *		exist in the database encoding, as PostgreSQL's lexer requires.
+ */
+static JsonParseErrorType
+convert_code_point(void *state, pg_wchar code_point)
+{
+	char		cbuf[MAX_UNICODE_EQUIVALENT_STRING + 1];
+
+#if PG_VERSION_NUM >= 160000
+	if (!pg_unicode_to_server_noerror(code_point, (unsigned char *) cbuf))
+		return JSON_UNICODE_UNTRANSLATABLE;
+#else
+	pg_unicode_to_server(code_point, (unsigned char *) cbuf);
+#endif
+	return JSON_SUCCESS;
 }
 
 static JsonLexContext *
@@ -428,76 +584,6 @@ make_lexer(const char *json, size_t len, bool need_escapes)
 	return makeJsonLexContextCstringLen(unconstify(char *, json), (int) len,
 										GetDatabaseEncoding(), need_escapes);
 #endif
-}
-
-/*
- * reset_position
- *		Forget where a parse got to, before parsing the answer again.  The
- *		names met so far stay: they are the same names.
- */
-static void
-reset_position(HuntParse *p)
-{
-	MemoryContextSwitchTo(p->parse_cxt);
-	MemoryContextReset(p->row_cxt);
-	p->top_object = false;
-	p->top = TOP_OTHER;
-	p->in_results = false;
-	p->in_schema = false;
-	p->results_seen = false;
-	p->row = 0;
-	p->in_row = false;
-	p->field = NULL;
-	p->cur_col = -1;
-	p->cur_field = NULL;
-	p->in_schema_entry = false;
-	p->schema_key = SCHEMA_OTHER;
-	p->position = 0;
-}
-
-/*
- * escapes_are_plain
- *		Can the lexer skip de-escaping this body?  Only the de-escaping
- *		lexer rejects \u0000 and UTF-16 surrogates that do not pair up, so
- *		a body with none of those is accepted or rejected alike either way.
- *
- * In JSON a backslash only appears in a string, starting an escape; one
- * anywhere else makes the body malformed, which the lexer reports anyway.
- */
-static bool
-escapes_are_plain(const char *body, size_t len)
-{
-	const char *s = body;
-	const char *end = body + len;
-
-	while ((s = memchr(s, '\\', end - s)) != NULL)
-	{
-		int			ch;
-
-		if (end - s < 2)
-			return false;
-		if (s[1] != 'u')
-		{
-			s += 2;
-			continue;
-		}
-		if (end - s < 6 || (ch = hex4(s + 2)) <= 0)
-			return false;		/* malformed, or \u0000 */
-		if (is_utf16_surrogate_second(ch))
-			return false;
-		if (is_utf16_surrogate_first(ch))
-		{
-			int			low;
-
-			if (end - s < 12 || s[6] != '\\' || s[7] != 'u' ||
-				(low = hex4(s + 8)) < 0 || !is_utf16_surrogate_second(low))
-				return false;
-			s += 12;
-		}
-		else
-			s += 6;
-	}
-	return true;
 }
 
 /* Four hex digits' value, or -1. */
@@ -526,12 +612,12 @@ hex4(const char *s)
 /*
  * decode_string
  *		The value of the JSON string whose text between the quotes is s (n
- *		bytes), as the de-escaping lexer makes it in a UTF-8 database, into
- *		out.  Only for a body escapes_are_plain() accepted and the parser
- *		validated: every escape is well-formed and every surrogate paired.
+ *		bytes), as the de-escaping lexer makes it, into out.  Only for a
+ *		string the scanner accepted: every escape is well-formed and every
+ *		surrogate paired.
  */
 static void
-decode_string(const char *s, size_t n, StringInfo out)
+decode_string(DefenderHuntingParser *p, const char *s, size_t n, StringInfo out)
 {
 	const char *end = s + n;
 
@@ -567,7 +653,7 @@ decode_string(const char *s, size_t n, StringInfo out)
 			case 'u':
 				{
 					pg_wchar	ch = (pg_wchar) hex4(bs + 2);
-					unsigned char utf8[8];
+					unsigned char buf[MAX_UNICODE_EQUIVALENT_STRING + 1];
 
 					s = bs + 6;
 					if (is_utf16_surrogate_first(ch))
@@ -575,8 +661,16 @@ decode_string(const char *s, size_t n, StringInfo out)
 						ch = surrogate_pair_to_codepoint(ch, (pg_wchar) hex4(bs + 8));
 						s = bs + 12;
 					}
-					unicode_to_utf8(ch, utf8);
-					appendBinaryStringInfo(out, (char *) utf8, pg_utf_mblen(utf8));
+					if (p->utf8)
+					{
+						unicode_to_utf8(ch, buf);
+						appendBinaryStringInfo(out, (char *) buf, pg_utf_mblen(buf));
+					}
+					else
+					{
+						pg_unicode_to_server(ch, buf);
+						appendStringInfoString(out, (char *) buf);
+					}
 					continue;
 				}
 			default:			/* " \ / */
@@ -590,36 +684,19 @@ decode_string(const char *s, size_t n, StringInfo out)
 
 /*
  * field_name
- *		The name of the field whose value the lexer is at: the parser's
- *		copy when it made one, else read from the body.
- *
- * Without de-escaping the parser hands over no name, but it has just read
- * it: the name is the first token after name_from (the '{' or ',' before
- * it), and ends at the last quote before the ':' the lexer just passed.
- * The result is len bytes, not NUL-terminated.
+ *		A member's name (namelen raw bytes between its quotes), decoded when
+ *		it holds an escape.  The result is len bytes, not NUL-terminated.
  */
 static const char *
-field_name(HuntParse *p, const char *fname, int *len)
+field_name(DefenderHuntingParser *p, const char *name, size_t namelen,
+		   bool escaped, int *len)
 {
-	const char *start;
-	const char *end;
-
-	if (fname)
+	if (!escaped)
 	{
-		*len = (int) strlen(fname);
-		return fname;
+		*len = (int) namelen;
+		return name;
 	}
-	for (start = p->name_from; *start != '"'; start++)
-		;
-	for (end = p->lex->prev_token_terminator - 2; *end != '"'; end--)
-		;
-	start++;
-	if (memchr(start, '\\', end - start) == NULL)
-	{
-		*len = (int) (end - start);
-		return start;
-	}
-	decode_string(start, end - start, &p->namebuf);
+	decode_string(p, name, namelen, &p->namebuf);
 	*len = p->namebuf.len;
 	return p->namebuf.data;
 }
@@ -632,44 +709,41 @@ name_is(const char *name, int len, const char *word)
 }
 
 /*
- * The callbacks.  lex_level says where a callback is: the answer object is
- * level 0, its members 1, the rows (and schema entries) 2, their fields 3;
- * anything deeper is inside a dynamic value and only matters for where that
- * value ends.
+ * The events.  depth says where one is: the answer object is depth 0, its
+ * members 1, the rows (and schema entries) 2, their fields 3; anything
+ * deeper is inside a dynamic value and only matters for where that value
+ * ends.
  */
-static JSON_CB_TYPE
-hunt_object_start(void *state)
+static void
+hunt_object_start(void *state, int depth, uint64 offset)
 {
-	HuntParse  *p = (HuntParse *) state;
-	int			level = p->lex->lex_level;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
 
-	p->name_from = p->lex->token_start + 1;
-	if (level == 0)
+	if (depth == 0)
 		p->top_object = true;
-	else if (level == 2 && p->in_results)
-		begin_row(p);
-	else if (level == 2 && p->in_schema)
+	else if (depth == 2 && p->in_results)
+		begin_row(p, offset);
+	else if (depth == 2 && p->in_schema)
 	{
 		p->in_schema_entry = true;
 		p->schema_name = NULL;
 		p->schema_type = NULL;
+		/* its values are read from the answer when the entry ends */
+		dfw_json_scanner_hold(&p->scanner, offset);
 	}
-	else if (level == 3 && p->in_row)
-		p->value_kind = DFW_JSON_OBJECT;
-	return JSON_CB_OK;
 }
 
-static JSON_CB_TYPE
-hunt_object_end(void *state)
+static void
+hunt_object_end(void *state, int depth, uint64 end)
 {
-	HuntParse  *p = (HuntParse *) state;
-	int			level = p->lex->lex_level;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
 
-	if (level == 2 && p->in_row)
-		end_row(p);
-	else if (level == 2 && p->in_schema_entry)
+	if (depth == 2 && p->in_row)
+		end_row(p, end);
+	else if (depth == 2 && p->in_schema_entry)
 	{
 		p->in_schema_entry = false;
+		dfw_json_scanner_hold(&p->scanner, PG_UINT64_MAX);
 		if (p->schema_name && p->schema_type)
 		{
 			HuntField  *field = lookup_field(p, p->schema_name,
@@ -679,88 +753,77 @@ hunt_object_end(void *state)
 				field->kusto_type = p->schema_type;
 		}
 	}
-	return JSON_CB_OK;
 }
 
-static JSON_CB_TYPE
-hunt_array_start(void *state)
+static void
+hunt_array_start(void *state, int depth, uint64 offset)
 {
-	HuntParse  *p = (HuntParse *) state;
-	int			level = p->lex->lex_level;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
 
-	if (level == 1 && p->top == TOP_RESULTS)
+	if (depth == 1 && p->top == TOP_RESULTS)
 	{
 		p->in_results = true;
 		p->results_seen = true;
 	}
-	else if (level == 1 && p->top == TOP_SCHEMA)
+	else if (depth == 1 && p->top == TOP_SCHEMA)
 		p->in_schema = true;
-	else if (level == 3 && p->in_row)
-		p->value_kind = DFW_JSON_ARRAY;
-	return JSON_CB_OK;
 }
 
-static JSON_CB_TYPE
-hunt_array_end(void *state)
+static void
+hunt_array_end(void *state, int depth, uint64 end)
 {
-	HuntParse  *p = (HuntParse *) state;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
 
-	if (p->lex->lex_level == 1)
+	if (depth == 1)
 	{
 		p->in_results = false;
 		p->in_schema = false;
 	}
-	return JSON_CB_OK;
 }
 
 /*
  * Every element of "results" must be a row object.  The element's first
  * token is known here; a token that cannot start a value at all is left to
- * the parser, which reports the malformed JSON.
+ * the scanner, which reports the malformed JSON.
  */
-static JSON_CB_TYPE
-hunt_array_element_start(void *state, bool isnull)
+static void
+hunt_element_start(void *state, int depth, JsonTokenType first)
 {
-	HuntParse  *p = (HuntParse *) state;
-	JsonTokenType token = p->lex->token_type;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
 
-	if (p->lex->lex_level == 2 && p->in_results &&
-		(token == JSON_TOKEN_ARRAY_START || token == JSON_TOKEN_STRING ||
-		 token == JSON_TOKEN_NUMBER || token == JSON_TOKEN_TRUE ||
-		 token == JSON_TOKEN_FALSE || token == JSON_TOKEN_NULL))
+	if (depth == 2 && p->in_results &&
+		(first == JSON_TOKEN_ARRAY_START || first == JSON_TOKEN_STRING ||
+		 first == JSON_TOKEN_NUMBER || first == JSON_TOKEN_TRUE ||
+		 first == JSON_TOKEN_FALSE || first == JSON_TOKEN_NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
 				 errmsg("row " INT64_FORMAT " of Microsoft Graph's hunting answer is not a JSON object",
 						p->row + 1)));
-	return JSON_CB_OK;
 }
 
-static JSON_CB_TYPE
-hunt_field_start(void *state, char *fname, bool isnull)
+static void
+hunt_field_start(void *state, int depth, const char *rawname, size_t rawlen,
+				 bool escaped, JsonTokenType first, uint64 value_offset)
 {
-	HuntParse  *p = (HuntParse *) state;
-	int			level = p->lex->lex_level;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
 	const char *name;
 	int			len;
 
-	if (level == 3 && p->in_row)
+	if (depth == 3 && p->in_row)
 	{
+		p->field = NULL;
 		if (p->ncolumns > 0)
 		{
-			name = field_name(p, fname, &len);
+			name = field_name(p, rawname, rawlen, escaped, &len);
 			p->field = row_field(p, name, len);
 			if (p->field->ncols == 0)
 				p->field = NULL;
 		}
-		else
-			p->field = NULL;
-		p->value_start = p->lex->token_start;
-		p->value_kind = DFW_JSON_NULL;
-		p->value_text = NULL;
+		p->value_start = value_offset;
 	}
-	else if (level == 1)
+	else if (depth == 1)
 	{
-		name = field_name(p, fname, &len);
+		name = field_name(p, rawname, rawlen, escaped, &len);
 		if (name_is(name, len, "results"))
 			p->top = TOP_RESULTS;
 		else if (name_is(name, len, "schema"))
@@ -768,44 +831,42 @@ hunt_field_start(void *state, char *fname, bool isnull)
 		else
 			p->top = TOP_OTHER;
 	}
-	else if (level == 3 && p->in_schema_entry)
+	else if (depth == 3 && p->in_schema_entry)
 	{
-		name = field_name(p, fname, &len);
+		name = field_name(p, rawname, rawlen, escaped, &len);
 		if (name_is(name, len, "name"))
 			p->schema_key = SCHEMA_NAME;
 		else if (name_is(name, len, "type"))
 			p->schema_key = SCHEMA_TYPE;
 		else
 			p->schema_key = SCHEMA_OTHER;
-		p->value_start = p->lex->token_start;
+		p->value_start = value_offset;
 	}
-	return JSON_CB_OK;
 }
 
-static JSON_CB_TYPE
-hunt_field_end(void *state, char *fname, bool isnull)
+static void
+hunt_field_end(void *state, int depth, uint64 value_end)
 {
-	HuntParse  *p = (HuntParse *) state;
-	int			level = p->lex->lex_level;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) state;
 
-	if (level == 3 && p->in_row)
+	if (depth == 3 && p->in_row)
 	{
 		if (p->field)
-			convert_field(p);
+			convert_field(p, value_end);
 		p->field = NULL;
 	}
-	else if (level == 1)
+	else if (depth == 1)
 		p->top = TOP_OTHER;
-	else if (level == 3 && p->in_schema_entry)
+	else if (depth == 3 && p->in_schema_entry)
 	{
-		if (p->fast && p->schema_key != SCHEMA_OTHER && *p->value_start == '"')
+		const char *raw = dfw_json_scanner_at(&p->scanner, p->value_start);
+
+		if (p->schema_key != SCHEMA_OTHER && *raw == '"')
 		{
-			/* no scalar callback: the string from the body */
-			const char *raw = p->value_start;
-			size_t		rawlen = p->lex->prev_token_terminator - raw;
+			size_t		rawlen = (size_t) (value_end - p->value_start);
 			char	   *text;
 
-			decode_string(raw + 1, rawlen - 2, &p->namebuf);
+			decode_string(p, raw + 1, rawlen - 2, &p->namebuf);
 			text = pstrdup(p->namebuf.data);
 			if (p->schema_key == SCHEMA_NAME)
 				p->schema_name = text;
@@ -814,43 +875,21 @@ hunt_field_end(void *state, char *fname, bool isnull)
 		}
 		p->schema_key = SCHEMA_OTHER;
 	}
-	p->name_from = p->lex->token_start + 1;
-	return JSON_CB_OK;
-}
-
-static JSON_CB_TYPE
-hunt_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	HuntParse  *p = (HuntParse *) state;
-	int			level = p->lex->lex_level;
-
-	if (level == 3 && p->in_row)
-	{
-		p->value_kind = token_kind(tokentype);
-		p->value_text = token;
-	}
-	else if (level == 3 && p->in_schema_entry && tokentype == JSON_TOKEN_STRING)
-	{
-		if (p->schema_key == SCHEMA_NAME)
-			p->schema_name = token;
-		else if (p->schema_key == SCHEMA_TYPE)
-			p->schema_type = token;
-	}
-	return JSON_CB_OK;
 }
 
 /*
  * begin_row
  *		A row object starts: everything until its end is allocated in the
- *		row context (the parser's copies of names and tokens included).
+ *		row context, and its bytes are held until it is stored.
  */
 static void
-begin_row(HuntParse *p)
+begin_row(DefenderHuntingParser *p, uint64 offset)
 {
 	p->row++;
 	p->in_row = true;
 	p->position = 0;
-	p->row_start = p->lex->token_start;
+	p->row_start = offset;
+	dfw_json_scanner_hold(&p->scanner, offset);
 	memset(p->nulls, true, sizeof(bool) * Max(p->desc->natts, 1));
 	MemoryContextSwitchTo(p->row_cxt);
 }
@@ -861,20 +900,21 @@ begin_row(HuntParse *p)
  *		it into the store's memory) and forget the row.
  */
 static void
-end_row(HuntParse *p)
+end_row(DefenderHuntingParser *p, uint64 end)
 {
 	if (p->whole_rows)
 	{
-		size_t		len = p->lex->prev_token_terminator - p->row_start;
+		size_t		len = (size_t) (end - p->row_start);
 
 		p->values[0] = InputFunctionCall(&p->row_input,
-										 pnstrdup(p->row_start, len),
+										 pnstrdup(dfw_json_scanner_at(&p->scanner, p->row_start), len),
 										 p->row_ioparam, p->row_typmod);
 		p->nulls[0] = false;
 	}
 	tuplestore_putvalues(p->store, p->desc, p->values, p->nulls);
 
 	p->in_row = false;
+	dfw_json_scanner_hold(&p->scanner, PG_UINT64_MAX);
 	MemoryContextSwitchTo(p->parse_cxt);
 	MemoryContextReset(p->row_cxt);
 	CHECK_FOR_INTERRUPTS();
@@ -884,14 +924,14 @@ end_row(HuntParse *p)
  * convert_field
  *		A row field that some column wants has ended: convert its value for
  *		each such column.  The value's raw JSON runs from where the field's
- *		value started to the end of the last token read.
+ *		value started to value_end.
  */
 static void
-convert_field(HuntParse *p)
+convert_field(DefenderHuntingParser *p, uint64 value_end)
 {
 	HuntField  *field = p->field;
-	const char *raw = p->value_start;
-	size_t		rawlen = p->lex->prev_token_terminator - p->value_start;
+	const char *raw = dfw_json_scanner_at(&p->scanner, p->value_start);
+	size_t		rawlen = (size_t) (value_end - p->value_start);
 	int			i;
 
 	p->cur_field = field;
@@ -910,20 +950,37 @@ convert_field(HuntParse *p)
 
 /*
  * convert_value
- *		The current field's value as a Datum of col's type (the rules are in
- *		the header comment).
+ *		A field's value (raw JSON) as a Datum of col's type (the rules are
+ *		in the header comment).
  */
 static Datum
-convert_value(HuntParse *p, DefenderColumn *col, const char *raw, size_t rawlen,
-			  bool *isnull)
+convert_value(DefenderHuntingParser *p, DefenderColumn *col, const char *raw,
+			  size_t rawlen, bool *isnull)
 {
-	DefenderJsonKind kind = p->value_kind;
+	DefenderJsonKind kind;
 
-	/* fast pass: a scalar's kind from its first byte */
-	if (p->fast && kind == DFW_JSON_NULL)
-		kind = raw[0] == '"' ? DFW_JSON_STRING :
-			(raw[0] == 't' || raw[0] == 'f') ? DFW_JSON_BOOLEAN :
-			raw[0] == 'n' ? DFW_JSON_NULL : DFW_JSON_NUMBER;
+	switch (raw[0])
+	{
+		case '"':
+			kind = DFW_JSON_STRING;
+			break;
+		case 't':
+		case 'f':
+			kind = DFW_JSON_BOOLEAN;
+			break;
+		case 'n':
+			kind = DFW_JSON_NULL;
+			break;
+		case '{':
+			kind = DFW_JSON_OBJECT;
+			break;
+		case '[':
+			kind = DFW_JSON_ARRAY;
+			break;
+		default:
+			kind = DFW_JSON_NUMBER;
+			break;
+	}
 
 	*isnull = false;
 	if (kind == DFW_JSON_NULL)
@@ -934,7 +991,7 @@ convert_value(HuntParse *p, DefenderColumn *col, const char *raw, size_t rawlen,
 	if (col->is_json)
 		return InputFunctionCall(&col->input, pnstrdup(raw, rawlen),
 								 col->ioparam, col->typmod);
-	if (p->fast && kind != DFW_JSON_OBJECT && kind != DFW_JSON_ARRAY)
+	if (kind != DFW_JSON_OBJECT && kind != DFW_JSON_ARRAY)
 	{
 		/* the text the de-escaping parser would have handed over */
 		const char *text = raw;
@@ -946,7 +1003,7 @@ convert_value(HuntParse *p, DefenderColumn *col, const char *raw, size_t rawlen,
 			len = rawlen - 2;
 			if (memchr(text, '\\', len) != NULL)
 			{
-				decode_string(text, len, &p->scratch);
+				decode_string(p, text, len, &p->scratch);
 				text = p->scratch.data;
 				len = p->scratch.len;
 			}
@@ -968,11 +1025,6 @@ convert_value(HuntParse *p, DefenderColumn *col, const char *raw, size_t rawlen,
 		}
 		return defender_scalar_to_datum(col, kind, p->scratch.data, false);
 	}
-	if (kind == DFW_JSON_STRING && p->value_text[0] == '\0')
-	{
-		*isnull = true;			/* Kusto's "no value" */
-		return (Datum) 0;
-	}
 	if (col->is_array)
 	{
 		if (kind != DFW_JSON_ARRAY)
@@ -980,10 +1032,8 @@ convert_value(HuntParse *p, DefenderColumn *col, const char *raw, size_t rawlen,
 								   defender_json_excerpt(raw, rawlen));
 		return array_to_datum(col, raw, rawlen);
 	}
-	if (kind == DFW_JSON_OBJECT || kind == DFW_JSON_ARRAY)
-		defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
-							   defender_json_excerpt(raw, rawlen));
-	return defender_scalar_to_datum(col, kind, p->value_text, false);
+	defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
+						   defender_json_excerpt(raw, rawlen));
 }
 
 /*
@@ -1077,7 +1127,7 @@ token_kind(JsonTokenType tokentype)
  *		the previous row when the name is the same, else from the table.
  */
 static HuntField *
-row_field(HuntParse *p, const char *name, int len)
+row_field(DefenderHuntingParser *p, const char *name, int len)
 {
 	int			pos = p->position++;
 	HuntField  *field;
@@ -1111,7 +1161,7 @@ row_field(HuntParse *p, const char *name, int len)
  *		the parser's copy in the row context, or in the body.
  */
 static HuntField *
-lookup_field(HuntParse *p, const char *name, int len)
+lookup_field(DefenderHuntingParser *p, const char *name, int len)
 {
 	uint32		hash = hash_bytes((const unsigned char *) name, len);
 	uint32		mask = (uint32) p->nslots - 1;
@@ -1168,7 +1218,7 @@ lookup_field(HuntParse *p, const char *name, int len)
  *		and underscores.  Usually one, possibly several, possibly none.
  */
 static void
-resolve_columns(HuntParse *p, HuntField *field)
+resolve_columns(DefenderHuntingParser *p, HuntField *field)
 {
 	char	   *key = palloc(strlen(field->name) + 1);
 	int			i;
@@ -1193,7 +1243,7 @@ resolve_columns(HuntParse *p, HuntField *field)
 static void
 hunt_error_callback(void *arg)
 {
-	HuntParse  *p = (HuntParse *) arg;
+	DefenderHuntingParser *p = (DefenderHuntingParser *) arg;
 
 	if (p->cur_col >= 0 && p->cur_field)
 	{
