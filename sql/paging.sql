@@ -211,7 +211,7 @@ WHERE target LIKE '/v1.0/security/incidents/%' GROUP BY target ORDER BY target;
 UPDATE incidents SET status = 'resolved' WHERE id = :'some_id' RETURNING id, status;
 SELECT id, status FROM incidents WHERE id = :'some_id';
 SELECT count(*) AS lookups FROM emulator_requests()
-WHERE target = '/v1.0/security/incidents/' || :'some_id' AND method = 'GET';
+WHERE target = '/v1.0/security/incidents/' || :'some_id' || '?$select=id,status' AND method = 'GET';
 
 -- defender_cache_clear() empties it and says how many answers it held.
 SELECT count(*) FROM incidents WHERE severity = 'high';

@@ -116,3 +116,48 @@ DROP FOREIGN TABLE incidents_with_alerts;
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT id FROM incidents;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT id FROM incidents LIMIT 60;
+
+-- $select: only the properties of the columns read (and id), on lists,
+-- counts and GETs by id; $expand=alerts adds the expanded alerts.
+IMPORT FOREIGN SCHEMA graph LIMIT TO (alerts) FROM SERVER defender INTO public;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, title, severity FROM alerts;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM alerts WHERE id = 'x';
+-- a condition checked locally needs its property back; a pushed one not
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM incidents WHERE display_name LIKE '%a%' AND severity = 'high';
+-- a local sort, grouping and aggregate need theirs
+EXPLAIN (VERBOSE, COSTS OFF) SELECT severity, max(priority_score) FROM incidents GROUP BY severity ORDER BY 2;
+-- count(*) reads no value of its one row
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM incidents WHERE status = 'active';
+-- every property: no $select; a column the catalog does not know: none either
+EXPLAIN (VERBOSE, COSTS OFF) SELECT * FROM alerts;
+CREATE FOREIGN TABLE incidents_new_property (id text, some_future_property text)
+  SERVER defender OPTIONS (resource 'incidents');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, some_future_property FROM incidents_new_property;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM incidents_new_property;
+DROP FOREIGN TABLE incidents_new_property;
+-- three columns of the alerts: the same rows, a fraction of the bytes
+SELECT emulator_reset('{"incidents": 130, "seed": 1}');
+CREATE TEMP TABLE three_columns AS SELECT id, title, severity FROM alerts;
+CREATE TEMP TABLE every_column AS SELECT * FROM alerts;
+SELECT (SELECT count(*) FROM three_columns) AS rows,
+       (SELECT count(*) FROM (SELECT id, title, severity FROM every_column
+                              EXCEPT SELECT * FROM three_columns) d) AS differing;
+WITH log AS (
+  SELECT r->>'raw_target' AS target, (r->>'bytes')::bigint AS bytes
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') AS r
+  WHERE r->>'raw_target' LIKE '%/alerts_v2%')
+SELECT count(*) FILTER (WHERE target LIKE '%$select=id,title,severity&%') AS selected_requests,
+       count(*) FILTER (WHERE target NOT LIKE '%$select=%') AS whole_requests,
+       sum(bytes) FILTER (WHERE target LIKE '%$select=%') * 5 <
+       sum(bytes) FILTER (WHERE target NOT LIKE '%$select=%') AS under_a_fifth_of_the_bytes
+FROM log;
+DROP TABLE three_columns, every_column;
+DROP FOREIGN TABLE alerts;
+-- a lookup's GET selects too; the expanded alerts come with it
+SELECT emulator_reset('{"incidents": 130, "seed": 1}');
+CREATE FOREIGN TABLE incidents_with_alerts (id text, status text, alerts jsonb)
+  SERVER defender OPTIONS (resource 'incidents');
+SELECT id, status, jsonb_array_length(alerts) > 0 AS has_alerts
+FROM incidents_with_alerts WHERE id = '1142';
+SELECT method, target FROM emulator_requests() WHERE target NOT LIKE '%/oauth2/%';
+DROP FOREIGN TABLE incidents_with_alerts;

@@ -112,6 +112,11 @@ typedef struct DefenderScanPlan
 	List	   *filter;			/* filter tree, or NIL */
 	char	   *orderby;		/* $orderby or KQL sort, "" for none */
 	bool		expand_alerts;	/* $expand=alerts */
+	List	   *select;			/* String Graph properties for $select, or NIL
+								 * for every property (no $select) */
+	List	   *select_recheck; /* String properties only the pushed conditions
+								 * read: selected too when PostgreSQL evaluates
+								 * them (the fallback without a filter) */
 	int			limit_param;	/* fdw_exprs index of LIMIT, 0 none */
 	int			offset_param;	/* fdw_exprs index of OFFSET, 0 none */
 	int			lookup_param;	/* fdw_exprs index of the id(s), 0 none */
@@ -236,7 +241,7 @@ typedef struct DefenderListRequest
 	bool		count_only;		/* $count=true&$top=1 */
 	bool		count_pages;	/* $count=true, so that pages can go in parallel */
 	bool		omit_paging;	/* stop before $count/$skip/$top (a page prefix) */
-	bool		select_id;		/* $select=id: only the rows' ids are wanted */
+	List	   *select;			/* String properties for $select, NIL for all */
 	int64		top;			/* rows per page, 0 for the resource's page size */
 	int64		skip;
 	const char *top_text;		/* for EXPLAIN: a placeholder instead of top */
@@ -344,7 +349,8 @@ extern DefenderWritten defender_write_tick_range(StringInfo buf, DefenderTickRan
 extern void defender_deparse_lookup(StringInfo buf, bool encode,
 									const DefenderOptions *opts,
 									const GraphResource *resource,
-									const char *id, bool expand_alerts);
+									const char *id, bool expand_alerts,
+									List *select);
 extern void defender_deparse_list_text(StringInfo buf, bool encode,
 									   const DefenderOptions *opts,
 									   const GraphResource *resource,

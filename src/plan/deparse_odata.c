@@ -431,6 +431,22 @@ append_encoded(StringInfo buf, const char *text, bool encode)
 }
 
 /*
+ * append_select
+ *		"$select=a,b" after sep.  The names are Graph property names from
+ *		the catalog (letters and digits), so nothing needs encoding.
+ */
+static void
+append_select(StringInfo buf, char sep, List *select)
+{
+	ListCell   *lc;
+
+	appendStringInfo(buf, "%c$select=", sep);
+	foreach(lc, select)
+		appendStringInfo(buf, "%s%s", lc == list_head(select) ? "" : ",",
+						 strVal(lfirst(lc)));
+}
+
+/*
  * defender_deparse_list
  *		A list request: path and query options.
  *
@@ -471,9 +487,9 @@ defender_deparse_list(StringInfo buf, bool encode, const DefenderOptions *opts,
 		appendStringInfo(buf, "%c$expand=alerts", sep);
 		sep = '&';
 	}
-	if (req->select_id)
+	if (req->select)
 	{
-		appendStringInfo(buf, "%c$select=id", sep);
+		append_select(buf, sep, req->select);
 		sep = '&';
 	}
 	if (req->omit_paging)
@@ -515,12 +531,19 @@ defender_deparse_list(StringInfo buf, bool encode, const DefenderOptions *opts,
 void
 defender_deparse_lookup(StringInfo buf, bool encode, const DefenderOptions *opts,
 						const GraphResource *resource, const char *id,
-						bool expand_alerts)
+						bool expand_alerts, List *select)
 {
+	char		sep = '?';
+
 	appendStringInfo(buf, "/%s/%s/", opts->api_version, resource->path);
 	append_encoded(buf, id, encode);
 	if (expand_alerts)
+	{
 		appendStringInfoString(buf, "?$expand=alerts");
+		sep = '&';
+	}
+	if (select)
+		append_select(buf, sep, select);
 }
 
 /*

@@ -47,6 +47,8 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateFilter,		/* filter tree, or NIL */
 	FdwScanPrivateOrderBy,		/* String, or "" for none */
 	FdwScanPrivateExpandAlerts, /* Integer (bool) */
+	FdwScanPrivateSelect,		/* List of String: $select, or NIL for all */
+	FdwScanPrivateSelectRecheck,	/* List of String: added without the filter */
 	FdwScanPrivateLimit,		/* Integer: fdw_exprs index of LIMIT, 0 none */
 	FdwScanPrivateOffset,		/* Integer: fdw_exprs index of OFFSET, 0 none */
 	FdwScanPrivateLookupValue,	/* Integer: fdw_exprs index of the id(s) */
@@ -394,6 +396,124 @@ plan_columns(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 }
 
 /*
+ * add_selected
+ *		Add the Graph properties the columns read to *select, each once;
+ *		false when a column reads no property the catalog knows (a new
+ *		Graph property, matched by name in each row): then no $select can
+ *		name it.  "alerts" is not selected but expanded ($expand=alerts
+ *		returns it whatever $select says).
+ */
+static bool
+add_selected(DefenderRelInfo *fpinfo, List *attnums, List **select)
+{
+	ListCell   *lc;
+
+	foreach(lc, attnums)
+	{
+		const GraphProperty *prop =
+			defender_column_graph_property(fpinfo->relid, lfirst_int(lc), fpinfo->resource);
+
+		if (prop == NULL)
+			return false;
+		if (strcmp(prop->name, "alerts") == 0)
+			continue;
+		if (!list_member(*select, makeString((char *) prop->name)))
+			*select = lappend(*select, makeString(pstrdup(prop->name)));
+	}
+	return true;
+}
+
+/* How many properties of the resource a $select can name. */
+static int
+selectable_count(const GraphResource *resource)
+{
+	const GraphProperty *prop;
+	int			n = 0;
+
+	for (prop = resource->properties; prop->name; prop++)
+		if (strcmp(prop->name, "alerts") != 0)
+			n++;
+	return n;
+}
+
+/*
+ * plan_select
+ *		The $select of a list, lookup or $count scan: id, and the properties
+ *		of the columns PostgreSQL reads.
+ *
+ * Read are the columns of the scan's output (what the query shows, sorts,
+ * groups, aggregates or joins on), of the conditions PostgreSQL checks,
+ * and, for a LIMIT done by Graph, of the final target.  A condition Graph
+ * applies exactly needs no value back, unless EvalPlanQual may recheck it
+ * (UPDATE, FOR UPDATE) or the fallback without a filter evaluates it: its
+ * properties go to select_recheck, added only then.  A $count asks for one
+ * row, of which nothing is read.  id is always selected: rows are named by
+ * it in errors, and whether Graph returns the key unasked is not
+ * documented.  When a column reads a property the catalog does not know,
+ * there is no $select at all: every property is fetched, as before.
+ */
+static void
+plan_select(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+			Relation rel, ForeignPath *best_path, bool is_count, ScanPlan *plan)
+{
+	bool		recheck = root->parse->commandType != CMD_SELECT ||
+		root->rowMarks != NIL;
+	List	   *read = NIL;
+	List	   *pushed;
+	List	   *select = list_make1(makeString("id"));
+	List	   *select_recheck = NIL;
+	ListCell   *lc;
+
+	if (!is_count && best_path->fdw_private != NIL && !recheck)
+	{
+		/*
+		 * LIMIT done by Graph, so every condition and the whole ORDER BY
+		 * went with it: nothing runs above the scan but the final
+		 * projection, and a column only sorted by is never looked at.
+		 */
+		ListCell   *tc;
+
+		foreach(tc, root->processed_tlist)
+		{
+			TargetEntry *tle = lfirst_node(TargetEntry, tc);
+
+			if (!tle->resjunk)
+				read = list_union_int(read,
+									  columns_read(root, baserel, rel,
+												   list_make1(tle->expr)));
+		}
+		read = list_union_int(read, columns_read(root, baserel, rel, plan->local_exprs));
+	}
+	else if (!is_count)
+	{
+		read = columns_read(root, baserel, rel,
+							list_concat(list_copy(baserel->reltarget->exprs),
+										list_copy(plan->local_exprs)));
+		if (best_path->fdw_private != NIL)
+			read = list_union_int(read,
+								  columns_read(root, baserel, rel,
+											   (List *) root->upper_targets[UPPERREL_FINAL]->exprs));
+	}
+	pushed = columns_read(root, baserel, rel, plan->pushed_exprs);
+	if (recheck)
+		read = list_union_int(read, pushed);
+
+	if (!add_selected(fpinfo, read, &select) ||
+		!add_selected(fpinfo, pushed, &select_recheck))
+		return;					/* no $select: every property */
+	foreach(lc, select_recheck)
+	{
+		if (!list_member(select, lfirst(lc)))
+			plan->exec.select_recheck = lappend(plan->exec.select_recheck, lfirst(lc));
+	}
+	/* every property the catalog knows: the same bytes without $select */
+	if (list_length(select) < selectable_count(fpinfo->resource))
+		plan->exec.select = select;
+	else
+		plan->exec.select_recheck = NIL;
+}
+
+/*
  * plan_list_scan
  *		The plan of a list (or lookup, or $count) scan, GET requests, once
  *		its clauses are sorted.
@@ -412,6 +532,7 @@ plan_list_scan(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 			plan->exec.orderby = orderby_for_pathkeys(root, baserel, fpinfo,
 													  best_path->path.pathkeys);
 	}
+	plan_select(root, baserel, fpinfo, rel, best_path, is_upper, plan);
 }
 
 /*
@@ -506,6 +627,8 @@ defender_scan_plan_to_list(const DefenderScanPlan *plan)
 	l = lappend(l, plan->filter);
 	l = lappend(l, makeString(plan->orderby));
 	l = lappend(l, makeInteger(plan->expand_alerts));
+	l = lappend(l, plan->select);
+	l = lappend(l, plan->select_recheck);
 	l = lappend(l, makeInteger(plan->limit_param));
 	l = lappend(l, makeInteger(plan->offset_param));
 	l = lappend(l, makeInteger(plan->lookup_param));
@@ -534,6 +657,8 @@ defender_scan_plan_from_list(List *fdw_private, DefenderScanPlan *plan)
 	plan->filter = (List *) list_nth(fdw_private, FdwScanPrivateFilter);
 	plan->orderby = strVal(list_nth(fdw_private, FdwScanPrivateOrderBy));
 	plan->expand_alerts = intVal(list_nth(fdw_private, FdwScanPrivateExpandAlerts)) != 0;
+	plan->select = (List *) list_nth(fdw_private, FdwScanPrivateSelect);
+	plan->select_recheck = (List *) list_nth(fdw_private, FdwScanPrivateSelectRecheck);
 	plan->limit_param = intVal(list_nth(fdw_private, FdwScanPrivateLimit));
 	plan->offset_param = intVal(list_nth(fdw_private, FdwScanPrivateOffset));
 	plan->lookup_param = intVal(list_nth(fdw_private, FdwScanPrivateLookupValue));

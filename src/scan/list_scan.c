@@ -82,15 +82,22 @@ defender_start_list(DefenderScanState *state, bool fallback)
 	memset(&req, 0, sizeof(req));
 	req.orderby = state->plan.orderby[0] ? state->plan.orderby : NULL;
 	req.expand_alerts = state->plan.expand_alerts;
+	req.select = state->plan.select;
 	if (state->count_by_paging)
 	{
 		/* the filter Graph accepted, every page, only the ids */
 		req.filter = state->plan.filter;
 		req.orderby = NULL;
 		req.expand_alerts = false;
-		req.select_id = true;
+		req.select = list_make1(makeString("id"));
 	}
-	else if (!fallback)
+	else if (fallback)
+	{
+		/* the conditions Graph applied are now evaluated here */
+		if (req.select)
+			req.select = list_concat_copy(req.select, state->plan.select_recheck);
+	}
+	else
 	{
 		req.filter = state->plan.filter;
 		req.count_only = (state->plan.mode == SCAN_COUNT);
@@ -422,7 +429,7 @@ defender_next_lookup_row(DefenderScanState *state, TupleTableSlot *slot)
 		MemoryContextReset(state->page_cxt);
 		initStringInfo(&path);
 		defender_deparse_lookup(&path, true, state->opts, state->resource, id,
-								state->plan.expand_alerts);
+								state->plan.expand_alerts, state->plan.select);
 		entity = defender_fetch_entity(state->opts,
 									   psprintf("%s%s", state->opts->graph_url, path.data),
 									   psprintf("GET %s", path.data),
@@ -456,13 +463,13 @@ defender_explain_lookup(DefenderScanState *state, const DefenderParamValues *par
 	if (params->placeholders[k] == NULL && !params->nulls[k] && !state->plan.lookup_array)
 		defender_deparse_lookup(&path, false, state->opts, state->resource,
 								TextDatumGetCString(params->values[k]),
-								state->plan.expand_alerts);
+								state->plan.expand_alerts, state->plan.select);
 	else
 		defender_deparse_lookup(&path, false, state->opts, state->resource,
 								state->plan.lookup_array ? "{id}" :
 								psprintf("{%s}", params->placeholders[k] ?
 										 params->placeholders[k] : "NULL"),
-								state->plan.expand_alerts);
+								state->plan.expand_alerts, state->plan.select);
 	appendStringInfo(&buf, "GET %s", path.data);
 	if (state->plan.lookup_array)
 	{
@@ -492,6 +499,7 @@ defender_explain_list(DefenderScanState *state, const DefenderParamValues *param
 	req.filter = state->plan.filter;
 	req.orderby = state->plan.orderby[0] ? state->plan.orderby : NULL;
 	req.expand_alerts = state->plan.expand_alerts;
+	req.select = state->plan.select;
 	req.count_only = (state->plan.mode == SCAN_COUNT);
 	if (state->plan.limit_param)
 	{
