@@ -91,7 +91,7 @@ typedef struct DfwHttpResponse
  * One reusable client: a libcurl multi handle (and its connection pool)
  * with up to DFW_MAX_TRANSFERS transfers running at once, one per slot.
  */
-#define DFW_MAX_TRANSFERS 48
+#define DFW_MAX_TRANSFERS 96
 
 /*
  * What the caller should wait for before calling dfw_client_step() again:
