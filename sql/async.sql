@@ -4,12 +4,17 @@
 -- pruning, pushdown per partition, a count per partition, cancel and
 -- statement_timeout during the wait, one failing partition
 --
--- Four tenants of the emulator, each its own data and latency.
-SELECT emulator_reset('{"tenants": [
-  {"id": "10000000-0000-4000-8000-000000000001", "incidents": 60, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000002", "incidents": 40, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000003", "incidents": 30, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000004", "incidents": 20, "latency_ms": 400}]}');
+-- Four tenants of the emulator, each its own data and latency; a reset
+-- also clears the request log (the tokens stay valid).
+CREATE FUNCTION reset_tenants(latency_ms int[]) RETURNS void LANGUAGE sql AS $$
+  SELECT emulator('POST', '/_emulator/reset', jsonb_build_object('tenants',
+    (SELECT jsonb_agg(jsonb_build_object(
+              'id', '10000000-0000-4000-8000-00000000000' || k,
+              'incidents', (ARRAY[60, 40, 30, 20])[k],
+              'latency_ms', latency_ms[k]) ORDER BY k)
+     FROM generate_series(1, 4) k)))
+$$;
+SELECT reset_tenants(ARRAY[400, 400, 400, 400]);
 
 -- the tenants the provider watches, with their display names (a local table)
 CREATE TABLE mssp_tenants (tenant_id text PRIMARY KEY, display_name text NOT NULL);
@@ -74,11 +79,7 @@ ALTER FOREIGN TABLE incidents_tailspin OPTIONS (DROP async_capable);
 EXPLAIN (COSTS OFF) SELECT id FROM all_incidents
   WHERE tenant_id = '10000000-0000-4000-8000-000000000002';
 SELECT count(*) FROM tenant_incidents;	-- the tokens, before the log is read
-SELECT emulator('POST', '/_emulator/reset', '{"tenants": [
-  {"id": "10000000-0000-4000-8000-000000000001", "incidents": 60, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000002", "incidents": 40, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000003", "incidents": 30, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000004", "incidents": 20, "latency_ms": 400}]}') IS NULL AS reset;
+SELECT reset_tenants(ARRAY[400, 400, 400, 400]);
 SELECT count(id) FROM all_incidents WHERE tenant_id = '10000000-0000-4000-8000-000000000002';
 SELECT method, target FROM emulator_requests() WHERE target NOT LIKE '%/oauth2/%';
 
@@ -89,25 +90,29 @@ FROM tenant_incidents GROUP BY tenant ORDER BY tenant;
 
 -- concurrency: the four tenants' requests overlap (each arrived before any
 -- was answered), and the scan takes about one tenant's latency, not four
-SELECT emulator('POST', '/_emulator/reset', '{"tenants": [
-  {"id": "10000000-0000-4000-8000-000000000001", "incidents": 60, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000002", "incidents": 40, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000003", "incidents": 30, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000004", "incidents": 20, "latency_ms": 400}]}') IS NULL AS reset;
+SELECT reset_tenants(ARRAY[400, 400, 400, 400]);
 SELECT clock_timestamp() AS t0 \gset
 SELECT count(id) FROM all_incidents WHERE status = 'active' OR status <> 'active';
 SELECT clock_timestamp() - :'t0'::timestamptz < interval '1800 ms' AS faster_than_sequential;
--- (each tenant's first request: a tenant's later pages follow its first)
-CREATE FUNCTION graph_requests() RETURNS TABLE (arrived float8, done float8, path text, first bool)
+-- the Graph requests since the last reset: how many, how many were a
+-- tenant's first (later pages follow a tenant's first), and whether the
+-- first ones overlapped: each arrived before any of them was answered
+CREATE FUNCTION tenant_requests(OUT requests int, OUT first_requests int,
+                                OUT overlapping bool, OUT all_counts bool)
 LANGUAGE sql AS $$
-  SELECT (r->>'arrived')::float8, (r->>'arrived')::float8 + (r->>'ms')::float8 / 1000, r->>'path',
-         r->>'raw_target' LIKE '%$count=true%'
-  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') r
-  WHERE r->>'path' LIKE '%/security/%'
+  WITH r AS (
+    SELECT (e->>'arrived')::float8 AS arrived,
+           (e->>'arrived')::float8 + (e->>'ms')::float8 / 1000 AS done,
+           e->>'raw_target' LIKE '%$count=true%' AS first,
+           e->>'path' LIKE '%/incidents' AND e->>'raw_target' LIKE '%$top=1' AS is_count
+    FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') e
+    WHERE e->>'path' LIKE '%/security/%')
+  SELECT count(*)::int, (count(*) FILTER (WHERE first))::int,
+         max(arrived) FILTER (WHERE first) < min(done) FILTER (WHERE first),
+         bool_and(is_count)
+  FROM r
 $$;
-SELECT count(*) AS requests, count(*) FILTER (WHERE first) AS first_requests,
-       max(arrived) FILTER (WHERE first) < min(done) FILTER (WHERE first) AS overlapping
-FROM graph_requests();
+SELECT requests, first_requests, overlapping FROM tenant_requests();
 
 -- the same with async_capable off: one tenant after the other
 ALTER SERVER tenant_contoso OPTIONS (SET async_capable 'false');
@@ -115,15 +120,9 @@ ALTER SERVER tenant_fabrikam OPTIONS (SET async_capable 'false');
 ALTER SERVER tenant_northwind OPTIONS (SET async_capable 'false');
 ALTER SERVER tenant_tailspin OPTIONS (SET async_capable 'false');
 EXPLAIN (COSTS OFF) SELECT id FROM all_incidents;
-SELECT emulator('POST', '/_emulator/reset', '{"tenants": [
-  {"id": "10000000-0000-4000-8000-000000000001", "incidents": 60, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000002", "incidents": 40, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000003", "incidents": 30, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000004", "incidents": 20, "latency_ms": 400}]}') IS NULL AS reset;
+SELECT reset_tenants(ARRAY[400, 400, 400, 400]);
 SELECT count(id) FROM all_incidents WHERE status = 'active' OR status <> 'active';
-SELECT count(*) AS requests, count(*) FILTER (WHERE first) AS first_requests,
-       max(arrived) FILTER (WHERE first) < min(done) FILTER (WHERE first) AS overlapping
-FROM graph_requests();
+SELECT requests, first_requests, overlapping FROM tenant_requests();
 ALTER SERVER tenant_contoso OPTIONS (SET async_capable 'true');
 ALTER SERVER tenant_fabrikam OPTIONS (SET async_capable 'true');
 ALTER SERVER tenant_northwind OPTIONS (SET async_capable 'true');
@@ -131,11 +130,7 @@ ALTER SERVER tenant_tailspin OPTIONS (SET async_capable 'true');
 
 -- very different latencies: the fast tenants' answers come in while the
 -- slow one's Notify drives the shared handle, and are still handed out
-SELECT emulator('POST', '/_emulator/reset', '{"tenants": [
-  {"id": "10000000-0000-4000-8000-000000000001", "incidents": 60, "latency_ms": 900},
-  {"id": "10000000-0000-4000-8000-000000000002", "incidents": 40, "latency_ms": 0},
-  {"id": "10000000-0000-4000-8000-000000000003", "incidents": 30, "latency_ms": 5},
-  {"id": "10000000-0000-4000-8000-000000000004", "incidents": 20, "latency_ms": 300}]}') IS NULL AS reset;
+SELECT reset_tenants(ARRAY[900, 0, 5, 300]);
 SELECT tenant, count(*) FROM tenant_incidents GROUP BY tenant ORDER BY tenant;
 SELECT id, tenant FROM tenant_incidents ORDER BY tenant, id LIMIT 3;
 
@@ -144,14 +139,9 @@ SELECT id, tenant FROM tenant_incidents ORDER BY tenant, id LIMIT 3;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM all_incidents WHERE status = 'resolved';
 SET enable_partitionwise_aggregate = on;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM all_incidents;
-SELECT emulator('POST', '/_emulator/reset', '{"tenants": [
-  {"id": "10000000-0000-4000-8000-000000000001", "incidents": 60, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000002", "incidents": 40, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000003", "incidents": 30, "latency_ms": 400},
-  {"id": "10000000-0000-4000-8000-000000000004", "incidents": 20, "latency_ms": 400}]}') IS NULL AS reset;
+SELECT reset_tenants(ARRAY[400, 400, 400, 400]);
 SELECT count(*) FROM all_incidents;
-SELECT count(*) AS requests, max(arrived) < min(done) AS overlapping,
-       bool_and(path LIKE '%/incidents') AS all_counts FROM graph_requests();
+SELECT * FROM tenant_requests();	-- one $count per tenant, together
 SELECT DISTINCT regexp_replace(target, '^.*\?', '?') AS query FROM emulator_requests()
 WHERE target NOT LIKE '%/oauth2/%';
 RESET enable_partitionwise_aggregate;
@@ -190,7 +180,8 @@ SELECT count(id) FROM all_incidents;
 DROP VIEW tenant_incidents;
 DROP TABLE all_incidents;
 DROP TABLE mssp_tenants;
-DROP FUNCTION graph_requests();
+DROP FUNCTION tenant_requests();
+DROP FUNCTION reset_tenants(int[]);
 DO $$
 DECLARE s text;
 BEGIN
