@@ -35,6 +35,7 @@ OBJS = \
 	src/remote/secrets.o \
 	src/remote/shared_state.o \
 	src/remote/token_cache_shared.o \
+	src/scan/async_scan.o \
 	src/scan/convert.o \
 	src/scan/foreign_scan.o \
 	src/scan/hunting_result.o \
@@ -49,7 +50,7 @@ DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql \
 	defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup upgrade options auth scan pushdown requests alerts hunting hunt actions update pushdown_exact faults paging cancel tls trust credentials connectivity cookbook security
+REGRESS = setup upgrade options auth scan pushdown requests alerts hunting hunt actions update pushdown_exact faults paging cancel async tls trust credentials connectivity cookbook security
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)

@@ -76,6 +76,12 @@ static void defenderReScanForeignScan(ForeignScanState *node);
 static void defenderEndForeignScan(ForeignScanState *node);
 static void defenderExplainForeignScan(ForeignScanState *node, ExplainState *es);
 static List *defenderImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+#if PG_VERSION_NUM >= 140000
+static bool defenderIsForeignPathAsyncCapable(ForeignPath *path);
+static void defenderForeignAsyncRequest(AsyncRequest *areq);
+static void defenderForeignAsyncConfigureWait(AsyncRequest *areq);
+static void defenderForeignAsyncNotify(AsyncRequest *areq);
+#endif
 
 /*
  * _PG_init
@@ -123,6 +129,14 @@ defender_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = defenderEndForeignScan;
 	routine->ExplainForeignScan = defenderExplainForeignScan;
 	routine->ImportForeignSchema = defenderImportForeignSchema;
+
+#if PG_VERSION_NUM >= 140000
+	/* scans an Append runs concurrently: see async_scan.c */
+	routine->IsForeignPathAsyncCapable = defenderIsForeignPathAsyncCapable;
+	routine->ForeignAsyncRequest = defenderForeignAsyncRequest;
+	routine->ForeignAsyncConfigureWait = defenderForeignAsyncConfigureWait;
+	routine->ForeignAsyncNotify = defenderForeignAsyncNotify;
+#endif
 
 	/* UPDATE, one PATCH per row: see modify.c */
 	routine->IsForeignRelUpdatable = defender_is_updatable;
@@ -255,3 +269,50 @@ defenderImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
 	return defender_import_schema(stmt, serverOid);
 }
+
+#if PG_VERSION_NUM >= 140000
+/* ---------------------------------------------------------------------
+ * Asynchronous execution in an Append: src/scan/async_scan.c
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * defenderIsForeignPathAsyncCapable
+ *		With the async_capable option, a list or count(*) scan (paths.c).
+ */
+static bool
+defenderIsForeignPathAsyncCapable(ForeignPath *path)
+{
+	return defender_path_async_capable(path);
+}
+
+/*
+ * defenderForeignAsyncRequest
+ *		The next row if it is here, else the request sent and pending.
+ */
+static void
+defenderForeignAsyncRequest(AsyncRequest *areq)
+{
+	defender_async_request(areq);
+}
+
+/*
+ * defenderForeignAsyncConfigureWait
+ *		The event the Append waits on for this scan.
+ */
+static void
+defenderForeignAsyncConfigureWait(AsyncRequest *areq)
+{
+	defender_async_configure_wait(areq);
+}
+
+/*
+ * defenderForeignAsyncNotify
+ *		Drive the transfers, then answer as Request does.
+ */
+static void
+defenderForeignAsyncNotify(AsyncRequest *areq)
+{
+	defender_async_notify(areq);
+}
+#endif

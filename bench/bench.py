@@ -716,6 +716,70 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER quota
             print("  ".join("%-*s" % (w, c) for w, c in zip(widths, r)))
 
 
+    # ---- 7. many tenants: an asynchronous Append ------------------------------
+    def bench_tenants(self):
+        k, per, latency = 20, 200, 50
+        reps = max(3, self.args.repeat)
+        print("7. tenants: %d tenants x %d incidents, %d ms per request" % (k, per, latency), flush=True)
+        ids = ["10000000-0000-4000-8000-%012d" % i for i in range(1, k + 1)]
+        self.reset(tenants=[{"id": t, "incidents": per, "latency_ms": latency} for t in ids])
+        ddl = ["DROP TABLE IF EXISTS bench_tenant_incidents CASCADE;",
+               "CREATE TABLE bench_tenant_incidents (id text, tenant_id text NOT NULL, display_name text,"
+               " status text, severity text, created_date_time timestamptz) PARTITION BY LIST (tenant_id);"]
+        for i, t in enumerate(ids, 1):
+            srv = "bench_tenant_%02d" % i
+            ddl.append("DROP SERVER IF EXISTS %s CASCADE;" % srv)
+            ddl.append("CREATE SERVER %s FOREIGN DATA WRAPPER defender_fdw OPTIONS (tenant_id '%s', "
+                       "login_url '%s', graph_url '%s', async_capable 'true');" % (srv, t, self.url, self.url))
+            ddl.append("CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (client_id '%s', "
+                       "client_secret '%s');" % (srv, CLIENT, SECRET))
+            ddl.append("CREATE FOREIGN TABLE bench_tenant_%02d PARTITION OF bench_tenant_incidents "
+                       "FOR VALUES IN ('%s') SERVER %s OPTIONS (resource 'incidents');" % (i, t, srv))
+        self.session("\n".join(ddl) + "\n")
+
+        def timed(query, async_on):
+            """Median seconds of reps runs in one session, after a warm-up run
+            (the tenants' tokens)."""
+            script = ["SET enable_partitionwise_aggregate = on;", "\\o /dev/null", query]
+            if not async_on:
+                script = ["BEGIN;"] + ["ALTER SERVER bench_tenant_%02d OPTIONS (SET async_capable 'false');"
+                                       % i for i in range(1, k + 1)] + script
+            script += ["\\timing on"] + [query] * reps + ["\\timing off"]
+            if not async_on:
+                script.append("ROLLBACK;")
+            out = self.session("\n".join(script) + "\n")
+            runs = [float(x) / 1000.0 for x in re.findall(r"Time: ([\d.]+) ms", out)]
+            return statistics.median(runs), runs
+
+        count_all = "SELECT count(*) FROM bench_tenant_incidents;"
+        scan_all = "COPY (SELECT * FROM bench_tenant_incidents) TO '/dev/null';"
+        count_one = "SELECT count(*) FROM bench_tenant_01;"
+        scan_one = "COPY (SELECT * FROM bench_tenant_01) TO '/dev/null';"
+        figures = {}
+        for name, query, async_on in (("count, one tenant", count_one, True),
+                                      ("count, all async", count_all, True),
+                                      ("count, all sequential", count_all, False),
+                                      ("scan, one tenant", scan_one, True),
+                                      ("scan, all async", scan_all, True),
+                                      ("scan, all sequential", scan_all, False)):
+            figures[name] = timed(query, async_on)
+        for what in ("count", "scan"):
+            one = figures["%s, one tenant" % what][0]
+            for mode in ("async", "sequential"):
+                t = figures["%s, all %s" % (what, mode)][0]
+                self.add("7 tenants", "%s(*) of %d tenants, %s" % ("count" if what == "count" else "scan",
+                                                                   k, mode) if what == "count" else
+                         "scan of %d x %d incidents, %s" % (k, per, mode),
+                         "%.3f s" % t, "%.3f s (one tenant)" % one, "%.1fx" % (t / one),
+                         "<= 1.5x" if mode == "async" else "-",
+                         (t <= 1.5 * one) if mode == "async" else None)
+        self.details.append("Tenants (%d x %d incidents, %d ms per request, medians of %d): %s" % (
+            k, per, latency, reps, "; ".join("%s %s" % (n, fmt_list(r, 3)) for n, (_, r) in figures.items())))
+        self.session("DROP TABLE bench_tenant_incidents CASCADE;\n" +
+                     "".join("DROP SERVER bench_tenant_%02d CASCADE;\n" % i for i in range(1, k + 1)))
+        self.reset()
+
+
 def fmt_list(values, digits=2):
     return "[" + ", ".join("%.*f" % (digits, v) for v in values) + "]"
 
@@ -726,7 +790,7 @@ def main():
     parser.add_argument("--pgbin", required=True)
     parser.add_argument("--out", help="write the Markdown table here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (smoke test)")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated sections to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma-separated sections to run")
     parser.add_argument("--preload-port", type=int,
                         help="port of a cluster with shared_preload_libraries = 'defender_fdw' (section 6)")
     parser.add_argument("--profile", action="store_true",
@@ -749,7 +813,8 @@ def main():
         return 0
     only = set(args.only.split(","))
     for key, func in (("1", bench.bench_hunting), ("2", bench.bench_paging), ("3", bench.bench_lookups),
-                      ("4", bench.bench_battery), ("5", bench.bench_cache), ("6", bench.bench_shared)):
+                      ("4", bench.bench_battery), ("5", bench.bench_cache), ("6", bench.bench_shared),
+                      ("7", bench.bench_tenants)):
         if key in only:
             func()
     elapsed = time.monotonic() - t0

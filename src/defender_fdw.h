@@ -104,6 +104,8 @@ typedef struct DefenderOptions
 	char	   *resource;
 	int			page_size;		/* 0: the resource's default */
 	bool		pushdown;		/* server or table option "pushdown" */
+	bool		async_capable;	/* server or table option: scans may run
+								 * concurrently in an Append (PG 14+) */
 
 	/* advanced hunting (resource 'hunting') */
 	char	   *hunting_table;	/* table option "table", or NULL */

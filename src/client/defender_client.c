@@ -35,6 +35,11 @@
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef DFW_CLIENT_HAS_WAKE_FD
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#endif
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -57,6 +62,18 @@ struct DfwClient
 	CURLM	   *multi;
 	unsigned long socket_generation;	/* bumped for each new socket */
 	DfwTransfer slots[DFW_MAX_TRANSFERS];
+
+	/*
+	 * The wake descriptor (dfw_client_wake_fd): an epoll set holding
+	 * curl's sockets, as the last step asked for them, and a timer for
+	 * curl's timeout.  -1 until first asked for.
+	 */
+	int			wake_fd;
+	int			timer_fd;
+	int			nwatched;
+	int			watched_fds[DFW_MAX_WAIT_SOCKETS];
+	unsigned int watched_events[DFW_MAX_WAIT_SOCKETS];
+	unsigned long watched_generation;
 };
 
 static size_t write_body(char *data, size_t size, size_t nmemb, void *userdata);
@@ -67,6 +84,7 @@ static void copy_string(char *dst, size_t dstsize, const char *src, size_t srcle
 static void release_transfer(DfwClient *client, DfwTransfer *t);
 static void collect_finished(DfwClient *client);
 static int	note_new_socket(void *clientp, curl_socket_t fd, curlsocktype purpose);
+static void sync_wake_fd(DfwClient *client, const DfwWait *wait, int idle);
 
 /*
  * dfw_client_global_init
@@ -98,6 +116,8 @@ dfw_client_create(void)
 
 	if (client == NULL)
 		return NULL;
+	client->wake_fd = -1;
+	client->timer_fd = -1;
 	client->multi = curl_multi_init();
 	if (client->multi == NULL)
 	{
@@ -124,6 +144,10 @@ dfw_client_destroy(DfwClient *client)
 			curl_easy_cleanup(client->slots[i].easy);
 	if (client->multi)
 		curl_multi_cleanup(client->multi);
+	if (client->wake_fd >= 0)
+		close(client->wake_fd);
+	if (client->timer_fd >= 0)
+		close(client->timer_fd);
 	free(client);
 }
 
@@ -344,13 +368,22 @@ dfw_client_step(DfwClient *client, DfwWait *wait)
 	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
 		pending |= client->slots[i].running && !client->slots[i].done;
 	if (!pending)
+	{
+		sync_wake_fd(client, NULL, 1);
 		return 1;
+	}
 
 	if (curl_multi_perform(client->multi, &still_running) != CURLM_OK)
+	{
+		sync_wake_fd(client, NULL, 1);
 		return 1;
+	}
 	collect_finished(client);
 	if (still_running == 0)
+	{
+		sync_wake_fd(client, NULL, 1);
 		return 1;
+	}
 
 	memset(wait, 0, sizeof(DfwWait));
 	FD_ZERO(&readfds);
@@ -378,7 +411,156 @@ dfw_client_step(DfwClient *client, DfwWait *wait)
 	}
 	wait->timeout_ms = timeout;
 	wait->socket_generation = client->socket_generation;
+	sync_wake_fd(client, wait, 0);
 	return 0;
+}
+
+/*
+ * dfw_client_wake_fd
+ *		A descriptor that becomes readable when dfw_client_step() has
+ *		something to do: one of curl's sockets is ready as the last step
+ *		asked, or curl's timeout (at most DFW_WAKE_CEILING_MS) has passed.
+ *		-1 where it cannot be made (not Linux, or out of descriptors).
+ *
+ * It lets a caller that can watch one descriptor only per waiter (an
+ * asynchronous Append gives each of its scans one event) wait for every
+ * transfer of the client at once: an epoll set holding curl's sockets,
+ * which is itself readable when one of them is, and a timerfd inside it.
+ * Every dfw_client_step() brings the set up to date, so it is valid
+ * between steps; a step also reads the timer, and the ceiling makes sure
+ * the caller gets to run (and check its interrupts) at least that often.
+ */
+int
+dfw_client_wake_fd(DfwClient *client)
+{
+#ifdef DFW_CLIENT_HAS_WAKE_FD
+	if (client->wake_fd < 0)
+	{
+		struct epoll_event ev;
+		int			efd = epoll_create1(EPOLL_CLOEXEC);
+		int			tfd = efd >= 0 ? timerfd_create(CLOCK_MONOTONIC,
+													TFD_NONBLOCK | TFD_CLOEXEC) : -1;
+
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.fd = tfd;
+		if (tfd < 0 || epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev) != 0)
+		{
+			if (tfd >= 0)
+				close(tfd);
+			if (efd >= 0)
+				close(efd);
+			return -1;
+		}
+		client->wake_fd = efd;
+		client->timer_fd = tfd;
+		client->nwatched = 0;
+		sync_wake_fd(client, NULL, 1);
+	}
+	return client->wake_fd;
+#else
+	(void) client;
+	return -1;
+#endif
+}
+
+#ifdef DFW_CLIENT_HAS_WAKE_FD
+/* Add, change or remove one socket of the wake set; errors are ignored:
+ * a socket closed meanwhile has left the set by itself. */
+static void
+watch_socket(DfwClient *client, int op, int fd, unsigned int events)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.fd = fd;
+	if (epoll_ctl(client->wake_fd, op, fd, &ev) != 0)
+	{
+		/* a number reused by a new socket: it is not in the set yet */
+		if (op == EPOLL_CTL_MOD && errno == ENOENT)
+			(void) epoll_ctl(client->wake_fd, EPOLL_CTL_ADD, fd, &ev);
+		else if (op == EPOLL_CTL_ADD && errno == EEXIST)
+			(void) epoll_ctl(client->wake_fd, EPOLL_CTL_MOD, fd, &ev);
+	}
+}
+#endif
+
+/*
+ * sync_wake_fd
+ *		Make the wake set watch what *wait asks for (nothing when idle),
+ *		and arm its timer.
+ */
+static void
+sync_wake_fd(DfwClient *client, const DfwWait *wait, int idle)
+{
+#ifdef DFW_CLIENT_HAS_WAKE_FD
+	struct itimerspec when;
+	uint64_t	expirations;
+	long		ms;
+	int			i,
+				j;
+	int			n = idle ? 0 : wait->nsockets;
+
+	if (client->wake_fd < 0)
+		return;
+
+	/* a new socket may carry a closed one's number: start the set afresh */
+	if (!idle && wait->socket_generation != client->watched_generation)
+	{
+		for (i = 0; i < client->nwatched; i++)
+			watch_socket(client, EPOLL_CTL_DEL, client->watched_fds[i], 0);
+		client->nwatched = 0;
+		client->watched_generation = wait->socket_generation;
+	}
+	for (i = 0; i < client->nwatched; i++)
+	{
+		for (j = 0; j < n; j++)
+			if (wait->sockets[j] == client->watched_fds[i])
+				break;
+		if (j == n)
+			watch_socket(client, EPOLL_CTL_DEL, client->watched_fds[i], 0);
+	}
+	for (j = 0; j < n; j++)
+	{
+		unsigned int events = (wait->want_read[j] ? EPOLLIN : 0) |
+			(wait->want_write[j] ? EPOLLOUT : 0);
+
+		for (i = 0; i < client->nwatched; i++)
+			if (client->watched_fds[i] == wait->sockets[j])
+				break;
+		if (i == client->nwatched)
+			watch_socket(client, EPOLL_CTL_ADD, wait->sockets[j], events);
+		else if (client->watched_events[i] != events)
+			watch_socket(client, EPOLL_CTL_MOD, wait->sockets[j], events);
+	}
+	client->nwatched = n;
+	for (j = 0; j < n; j++)
+	{
+		client->watched_fds[j] = wait->sockets[j];
+		client->watched_events[j] = (wait->want_read[j] ? EPOLLIN : 0) |
+			(wait->want_write[j] ? EPOLLOUT : 0);
+	}
+
+	/* the timer: curl's timeout, sooner when some sockets are not watched */
+	ms = idle || wait->timeout_ms < 0 ? DFW_WAKE_CEILING_MS : wait->timeout_ms;
+	if (!idle && wait->more_sockets && ms > 10)
+		ms = 10;
+	if (ms > DFW_WAKE_CEILING_MS)
+		ms = DFW_WAKE_CEILING_MS;
+	while (read(client->timer_fd, &expirations, sizeof(expirations)) > 0)
+		;
+	memset(&when, 0, sizeof(when));
+	when.it_value.tv_sec = ms / 1000;
+	when.it_value.tv_nsec = (ms % 1000) * 1000000L;
+	if (ms == 0)
+		when.it_value.tv_nsec = 1;	/* zero would disarm it */
+	(void) timerfd_settime(client->timer_fd, 0, &when, NULL);
+#else
+	(void) client;
+	(void) wait;
+	(void) idle;
+#endif
 }
 
 /*

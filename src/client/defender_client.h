@@ -91,7 +91,7 @@ typedef struct DfwHttpResponse
  * One reusable client: a libcurl multi handle (and its connection pool)
  * with up to DFW_MAX_TRANSFERS transfers running at once, one per slot.
  */
-#define DFW_MAX_TRANSFERS 12
+#define DFW_MAX_TRANSFERS 96
 
 /*
  * What the caller should wait for before calling dfw_client_step() again:
@@ -178,6 +178,18 @@ extern int	dfw_client_finished(DfwClient *client, DfwTicket ticket);
 extern DfwClientError dfw_client_collect(DfwClient *client, DfwTicket ticket,
 										 DfwHttpResponse *response);
 extern void dfw_client_cancel(DfwClient *client, DfwTicket ticket);
+
+/*
+ * One descriptor for all of the client's transfers, readable when
+ * dfw_client_step() has work (a socket ready, curl's timeout passed) and
+ * at least every DFW_WAKE_CEILING_MS; -1 where unsupported (it needs
+ * Linux's epoll and timerfd).
+ */
+#if defined(__linux__)
+#define DFW_CLIENT_HAS_WAKE_FD 1
+#endif
+#define DFW_WAKE_CEILING_MS 1000
+extern int	dfw_client_wake_fd(DfwClient *client);
 extern DfwClientError dfw_client_end(DfwClient *client);
 extern DfwClientError dfw_client_end_slot(DfwClient *client, int slot);
 extern void dfw_client_abort(DfwClient *client);

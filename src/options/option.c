@@ -84,6 +84,7 @@ static const DefenderOption valid_options[] = {
 	{"hunting_quota", ForeignServerRelationId},
 	{"graph_quota", ForeignServerRelationId},
 	{"quota_window", ForeignServerRelationId},
+	{"async_capable", ForeignServerRelationId},
 	/* user mapping */
 	{"auth", UserMappingRelationId},
 	{"client_id", UserMappingRelationId},
@@ -104,6 +105,7 @@ static const DefenderOption valid_options[] = {
 	{"timespan", ForeignTableRelationId},
 	{"parallel_pages", ForeignTableRelationId},
 	{"cache_ttl", ForeignTableRelationId},
+	{"async_capable", ForeignTableRelationId},
 	/* column */
 	{"property", AttributeRelationId},
 	{NULL, InvalidOid}
@@ -480,7 +482,7 @@ check_shared_option(const char *name, char *value, OptionsSeen *seen)
 		(void) check_int(name, value, 1, MAX_PARALLEL_PAGES);
 	else if (strcmp(name, "cache_ttl") == 0)
 		(void) check_int(name, value, 0, MAX_CACHE_TTL);
-	else if (strcmp(name, "pushdown") == 0)
+	else if (strcmp(name, "pushdown") == 0 || strcmp(name, "async_capable") == 0)
 		(void) check_bool_option(name, value);
 	else
 		return false;

@@ -258,6 +258,8 @@ read_option(DefenderOptions *opts, DefElem *def, OptionsRead *read)
 		opts->quota_window = atoi(value);
 	else if (strcmp(name, "pushdown") == 0)
 		opts->pushdown = defGetBoolean(def);
+	else if (strcmp(name, "async_capable") == 0)
+		opts->async_capable = defGetBoolean(def);
 	else if (strcmp(name, "table") == 0)
 		opts->hunting_table = pstrdup(value);
 	else if (strcmp(name, "query") == 0)

@@ -150,6 +150,7 @@ extern void defender_add_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 									 void *extra);
 extern int	defender_rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 extern bool defender_is_all_count_star(List *tlist);
+extern bool defender_path_async_capable(const ForeignPath *path);
 
 /* scan_plan.c: GetForeignPlan, and the plan it hands the executor */
 struct ForeignScan;

@@ -38,6 +38,7 @@
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 
+#include "defender_client.h"	/* DFW_CLIENT_HAS_WAKE_FD */
 #include "defender_plan.h"
 
 /*
@@ -273,6 +274,33 @@ defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
 	}
 }
 
+/*
+ * defender_path_async_capable
+ *		IsForeignPathAsyncCapable: may the path's scan run concurrently
+ *		with the other scans of an Append?
+ *
+ * When the table's or server's async_capable option says so, for a list
+ * or count(*) of incidents or alerts: their requests are sent ahead and
+ * answered on the backend's one libcurl multi handle, so an Append over
+ * many tenants' tables waits for all of them at once.  A hunting query
+ * and a lookup by id (one GET per value, a parameterized path's per outer
+ * row) run synchronously, as they would outside an Append.  Without a
+ * wake descriptor (dfw_client_wake_fd: Linux only) no scan is.
+ */
+bool
+defender_path_async_capable(const ForeignPath *path)
+{
+	DefenderRelInfo *fpinfo = (DefenderRelInfo *) path->path.parent->fdw_private;
+
+#ifdef DFW_CLIENT_HAS_WAKE_FD
+	return fpinfo != NULL && fpinfo->opts->async_capable && !fpinfo->hunting &&
+		fpinfo->lookup_conds == NIL && path->path.param_info == NULL;
+#else
+	(void) fpinfo;
+	return false;
+#endif
+}
+
 /* Did every condition go to Graph exactly? */
 static bool
 all_conditions_remote(DefenderRelInfo *fpinfo)
@@ -329,7 +357,18 @@ defender_add_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 	if (in == NULL || !in->pushdown || output_rel->fdw_private != NULL)
 		return;
 	if (stage != UPPERREL_GROUP_AGG && stage != UPPERREL_ORDERED &&
-		stage != UPPERREL_FINAL)
+		stage != UPPERREL_FINAL && stage != UPPERREL_PARTIAL_GROUP_AGG)
+		return;
+
+	/*
+	 * A partition's share of a partitionwise count(*) (PostgreSQL asks with
+	 * enable_partitionwise_aggregate on): its partial count is the count
+	 * itself, which the Finalize Aggregate above the Append adds up, so
+	 * each tenant's partition asks Graph for its $count.  Only count(*)
+	 * without GROUP BY, of a list table.
+	 */
+	if (stage == UPPERREL_PARTIAL_GROUP_AGG &&
+		(in->hunting || root->parse->groupClause != NIL))
 		return;
 
 	/*
@@ -351,6 +390,7 @@ defender_add_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 	switch (stage)
 	{
 		case UPPERREL_GROUP_AGG:
+		case UPPERREL_PARTIAL_GROUP_AGG:
 			add_count_path(root, input_rel, output_rel, in,
 						   (GroupPathExtraData *) extra);
 			break;

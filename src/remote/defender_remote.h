@@ -95,8 +95,13 @@ typedef struct DefenderPendingGet DefenderPendingGet;
 extern DefenderPendingGet *defender_api_get_start(const DefenderOptions *opts,
 												  const char *audience,
 												  const char *url,
-												  const char *display);
+												  const char *display,
+												  int flags);
+extern bool defender_api_get_poll(DefenderPendingGet *get);
+extern bool defender_api_get_ready(DefenderPendingGet *get);
 extern DefenderResponse *defender_api_get_finish(DefenderPendingGet *get);
+extern int	defender_transfer_wake_fd(void);
+extern void defender_transfer_progress(void);
 extern char *defender_resource_url(const DefenderOptions *opts, const char *resource,
 								   const char *method, char **display);
 extern void defender_response_release(DefenderResponse *response);
@@ -190,6 +195,7 @@ extern DefenderPager *defender_pager_begin(const DefenderOptions *opts,
 extern int	defender_pager_page_limit(DefenderPager *pager);
 extern void defender_pager_raise_rejection(DefenderPager *pager);
 extern struct json_t *defender_pager_next(DefenderPager *pager);
+extern bool defender_pager_poll(DefenderPager *pager, bool start);
 extern void defender_pager_rewind(DefenderPager *pager);
 extern bool defender_pager_rejected(DefenderPager *pager, DfwGraphError *err);
 extern struct json_t *defender_pager_document(DefenderPager *pager);

@@ -73,6 +73,10 @@ struct DefenderPager
 	DfwGraphError rejection;	/* Graph's error for it */
 	int			page_limit;		/* the $top cap it announced, or 0 */
 	int			requests;		/* pages fetched since begin/rewind */
+
+	/* the page at next_url, when sent ahead by defender_pager_poll */
+	MemoryContext pending_cxt;
+	DefenderPendingGet *pending;
 };
 
 /* A page requested ahead, in its own memory context. */
@@ -84,6 +88,8 @@ typedef struct WindowPage
 } WindowPage;
 
 static void fetch_page(DefenderPager *pager);
+static int	first_page_flags(DefenderPager *pager);
+static void forget_pending(DefenderPager *pager);
 static void start_parallel(DefenderPager *pager);
 static void fill_window(DefenderPager *pager);
 static void take_window_page(DefenderPager *pager);
@@ -145,6 +151,7 @@ defender_pager_rewind(DefenderPager *pager)
 	pager->requests = 0;
 	pager->pages_total = -1;
 	pager->next_page = pager->take_page = 0;
+	forget_pending(pager);
 	if (pager->window_cxt)
 	{
 		int			i;
@@ -242,8 +249,76 @@ defender_pager_next(DefenderPager *pager)
 }
 
 /*
+ * defender_pager_poll
+ *		Can defender_pager_next() return its next row (or say there is
+ *		none) without waiting for the network?
+ *
+ * When it cannot and start is true, the request it would wait for is
+ * under way afterwards: the page at next_url is sent ahead, the window
+ * of parallel pages filled.  With start false nothing is sent (the
+ * question an asynchronous scan asks while it decides what to wait for).
+ * Only the next page is considered: a scan that skips rows may still
+ * need one more.
+ */
+bool
+defender_pager_poll(DefenderPager *pager, bool start)
+{
+	if (pager->rows != NULL && pager->index < json_array_size(pager->rows))
+		return true;
+	if (pager->pages_total > 0 && pager->take_page < pager->pages_total)
+	{
+		WindowPage *wp;
+
+		if (start)
+			fill_window(pager);
+		wp = &pager->window[pager->take_page % pager->paging.parallel];
+		if (wp->get == NULL)
+			return false;
+		return start ? defender_api_get_poll(wp->get) : defender_api_get_ready(wp->get);
+	}
+	if (pager->started && pager->next_url == NULL)
+		return true;
+	if (pager->pending == NULL)
+	{
+		MemoryContext caller;
+		int			flags;
+
+		if (!start)
+			return false;
+		flags = first_page_flags(pager);
+		pager->pending_cxt = AllocSetContextCreate(pager->pager_cxt,
+												   "defender_fdw page sent ahead",
+												   ALLOCSET_SMALL_SIZES);
+		caller = MemoryContextSwitchTo(pager->pending_cxt);
+		pager->pending = defender_api_get_start(pager->opts, pager->opts->graph_url,
+												pager->next_url, pager->display, flags);
+		MemoryContextSwitchTo(caller);
+	}
+	return start ? defender_api_get_poll(pager->pending) :
+		defender_api_get_ready(pager->pending);
+}
+
+/* DEFENDER_ALLOW_BAD_REQUEST for a first page whose 400 may be recovered from */
+static int
+first_page_flags(DefenderPager *pager)
+{
+	return pager->rejections && !pager->started ? DEFENDER_ALLOW_BAD_REQUEST : 0;
+}
+
+/* Drop the page sent ahead, stopping its transfer. */
+static void
+forget_pending(DefenderPager *pager)
+{
+	if (pager->pending_cxt)
+		MemoryContextDelete(pager->pending_cxt);
+	pager->pending_cxt = NULL;
+	pager->pending = NULL;
+}
+
+/*
  * fetch_page
- *		Replace the current page with the one at next_url.
+ *		Replace the current page with the one at next_url (its answer
+ *		waited for when defender_pager_poll sent it ahead).
  */
 static void
 fetch_page(DefenderPager *pager)
@@ -253,6 +328,7 @@ fetch_page(DefenderPager *pager)
 	DefenderResponse *response;
 	MemoryContext caller = CurrentMemoryContext;
 	const char *display;
+	int			flags = first_page_flags(pager);
 
 	MemoryContextReset(pager->page_cxt);
 	pager->document = NULL;
@@ -265,10 +341,16 @@ fetch_page(DefenderPager *pager)
 	MemoryContextSwitchTo(pager->page_cxt);
 
 	display = pager->display;
-	response = defender_api_request(opts, opts->graph_url, "GET", url, display, NULL,
-									DEFENDER_CACHEABLE |
-									(pager->rejections && list_length(pager->visited) == 1 ?
-									 DEFENDER_ALLOW_BAD_REQUEST : 0));
+	if (pager->pending)
+	{
+		/* the answer lives in pending_cxt, dropped once the page is read */
+		MemoryContextSwitchTo(pager->pending_cxt);
+		response = defender_api_get_finish(pager->pending);
+		MemoryContextSwitchTo(pager->page_cxt);
+	}
+	else
+		response = defender_api_request(opts, opts->graph_url, "GET", url, display, NULL,
+										DEFENDER_CACHEABLE | flags);
 	if (!response->from_cache)
 		pager->requests++;
 	if (response->http.status == 400)
@@ -284,6 +366,7 @@ fetch_page(DefenderPager *pager)
 		if (pager->page_limit == 0 && !(pager->rejections & DEFENDER_PAGER_FILTER))
 			defender_pager_raise_rejection(pager);
 		defender_response_release(response);
+		forget_pending(pager);
 		pager->rejected = true;
 		pager->next_url = NULL;
 		MemoryContextSwitchTo(caller);
@@ -291,6 +374,7 @@ fetch_page(DefenderPager *pager)
 	}
 
 	set_page(pager, response, display);
+	forget_pending(pager);
 	pager->next_url = checked_next_link(pager, display);
 	if (pager->next_url)
 	{
@@ -478,7 +562,7 @@ fill_window(DefenderPager *pager)
 		wp->display = psprintf("%s%s", paging->display_prefix, options);
 		wp->get = defender_api_get_start(pager->opts, pager->opts->graph_url,
 										 psprintf("%s%s", paging->prefix, options),
-										 wp->display);
+										 wp->display, 0);
 		MemoryContextSwitchTo(caller);
 		pager->next_page++;
 	}

@@ -203,10 +203,12 @@ defender_send_request(const DefenderOptions *opts, const DefenderRequest *req)
 }
 
 /*
- * Pages requested ahead: defender_api_get_start() sends a GET and returns
- * at once; defender_api_get_finish() waits for its answer.  Meanwhile the
- * backend does other work (returns the previous page's rows) and other
- * requests may run on the client's free slots.
+ * Requests sent ahead: defender_api_get_start() sends a GET and returns
+ * at once; defender_api_get_finish() waits for its answer, and
+ * defender_api_get_poll() says whether it would have to.  Meanwhile the
+ * backend does other work (returns the previous page's rows, or another
+ * scan's, in an asynchronous Append) and other requests may run on the
+ * client's free slots.
  */
 struct DefenderPendingGet
 {
@@ -214,6 +216,7 @@ struct DefenderPendingGet
 	const char *audience;
 	char	   *url;
 	char	   *display;
+	int			flags;			/* DEFENDER_ALLOW_BAD_REQUEST, or 0 */
 	char	   *client_request_id;
 	DefenderResponse *response;
 	bool		from_cache;		/* answered by cache_ttl's cache */
@@ -234,55 +237,38 @@ cancel_pending_get(void *arg)
 }
 
 /*
- * defender_api_get_start
- *		Send a GET to Graph or the MDE API without waiting for the answer.
- *
- * Everything lives in CurrentMemoryContext; when that context goes away
- * first (the scan ended early, or failed), the transfer is stopped, so
- * libcurl never writes into freed memory.  When the client has no slot to
- * spare (TRANSFER_SLOTS_KEPT stay free for ordinary requests), the request
- * is sent by defender_api_get_finish() instead.
+ * send_pending_get
+ *		Put a pending GET on a free slot, if one can be spared
+ *		(TRANSFER_SLOTS_KEPT stay free for ordinary requests).
  */
-DefenderPendingGet *
-defender_api_get_start(const DefenderOptions *opts, const char *audience,
-					   const char *url, const char *display)
+static void
+send_pending_get(DefenderPendingGet *get)
 {
-	DefenderPendingGet *get = palloc0(sizeof(DefenderPendingGet));
 	DfwClient  *client = defender_transport_client();
 	const char **headers;
 	char	   *authorization;
 	DfwHttpRequest request;
+	MemoryContext caller;
 
-	get->opts = opts;
-	get->audience = audience;
-	get->url = pstrdup(url);
-	get->display = pstrdup(defender_display_text(display));
-	get->response = defender_new_response();
-	get->ticket.slot = -1;
-	get->cancel.func = cancel_pending_get;
-	get->cancel.arg = get;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &get->cancel);
+	if (get->sent || get->from_cache ||
+		dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
+		return;
 
-	if (defender_cache_lookup(opts, "GET", url, NULL, get->response))
-	{
-		get->from_cache = true;
-		return get;
-	}
-	if (dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
-		return get;
-
-	defender_quota_before_send(opts, get->url);
+	defender_quota_before_send(get->opts, get->url);
+	caller = MemoryContextSwitchTo(GetMemoryChunkContext(get));
 	authorization = psprintf("Authorization: Bearer %s",
-							 defender_get_token(opts, audience, false));
+							 defender_get_token(get->opts, get->audience, false));
 	get->client_request_id = defender_new_client_request_id();
 	headers = api_headers(authorization, get->client_request_id, false, NIL);
-	defender_init_request(&request, opts, "GET", get->url, audience, headers, NULL, 0);
+	defender_init_request(&request, get->opts, "GET", get->url, get->audience, headers,
+						  NULL, 0);
 	get->started = GetCurrentTimestamp();
 	/* libcurl copies the URL and headers: the credential can go now */
-	get->sent = defender_start_transfer(opts, client, &request, &get->response->http,
+	get->sent = defender_start_transfer(get->opts, client, &request, &get->response->http,
 										&get->ticket);
 	explicit_bzero(authorization, strlen(authorization));
 	pfree(authorization);
+	MemoryContextSwitchTo(caller);
 	if (get->sent)
 	{
 		DfwWait		wait;
@@ -296,13 +282,82 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 		dfw_response_free_body(&get->response->http);
 		dfw_response_init(&get->response->http);
 	}
+}
+
+/*
+ * defender_api_get_start
+ *		Send a GET to Graph or the MDE API without waiting for the answer.
+ *
+ * Everything lives in CurrentMemoryContext; when that context goes away
+ * first (the scan ended early, or failed), the transfer is stopped, so
+ * libcurl never writes into freed memory.  When the client has no slot to
+ * spare, the request is sent later: by defender_api_get_poll() when a
+ * slot is free by then, else by defender_api_get_finish().  flags may be
+ * DEFENDER_ALLOW_BAD_REQUEST: a 400 is then returned, not raised.
+ */
+DefenderPendingGet *
+defender_api_get_start(const DefenderOptions *opts, const char *audience,
+					   const char *url, const char *display, int flags)
+{
+	DefenderPendingGet *get = palloc0(sizeof(DefenderPendingGet));
+
+	get->opts = opts;
+	get->audience = audience;
+	get->url = pstrdup(url);
+	get->display = pstrdup(defender_display_text(display));
+	get->flags = flags & DEFENDER_ALLOW_BAD_REQUEST;
+	get->response = defender_new_response();
+	get->ticket.slot = -1;
+	get->cancel.func = cancel_pending_get;
+	get->cancel.arg = get;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &get->cancel);
+
+	if (defender_cache_lookup(opts, "GET", url, NULL, get->response))
+	{
+		get->from_cache = true;
+		return get;
+	}
+	send_pending_get(get);
 	return get;
 }
 
 /*
+ * defender_api_get_poll
+ *		Can defender_api_get_finish() return without waiting for the
+ *		network?  A GET still waiting for a slot is sent here when one has
+ *		come free.  Nothing is waited for, and no ERROR is raised for the
+ *		answer (finish does that).
+ */
+bool
+defender_api_get_poll(DefenderPendingGet *get)
+{
+	if (get->from_cache)
+		return true;
+	if (!get->sent)
+		send_pending_get(get);
+	if (!get->sent)
+		return false;
+	return dfw_client_finished(defender_transport_client(), get->ticket);
+}
+
+/*
+ * defender_api_get_ready
+ *		defender_api_get_poll() without sending anything: has the answer
+ *		arrived?
+ */
+bool
+defender_api_get_ready(DefenderPendingGet *get)
+{
+	if (get->from_cache)
+		return true;
+	return get->sent && dfw_client_finished(defender_transport_client(), get->ticket);
+}
+
+/*
  * defender_api_get_finish
- *		The answer to a defender_api_get_start(), which is a 2xx; any other
- *		outcome is an ERROR, as for one defender_api_request().
+ *		The answer to a defender_api_get_start(), which is a 2xx (or a 400
+ *		when the start allowed it); any other outcome is an ERROR, as for
+ *		one defender_api_request().
  *
  * What a single request would retry (429, 503, 504, 401, a broken or
  * timed-out transfer: a page requested ahead may have waited long for its
@@ -320,7 +375,7 @@ defender_api_get_finish(DefenderPendingGet *get)
 		return get->response;
 	if (!get->sent)
 		return defender_api_request(get->opts, get->audience, "GET", get->url,
-									get->display, NULL, DEFENDER_CACHEABLE);
+									get->display, NULL, DEFENDER_CACHEABLE | get->flags);
 
 	PG_TRY();
 	{
@@ -348,6 +403,9 @@ defender_api_get_finish(DefenderPendingGet *get)
 		defender_cache_store(get->opts, "GET", get->url, NULL, get->response);
 		return get->response;
 	}
+	if (r->error == DFW_CLIENT_OK && r->status == 400 &&
+		(get->flags & DEFENDER_ALLOW_BAD_REQUEST))
+		return get->response;
 	/* what one request would retry: send it again, alone */
 	if (r->error == DFW_CLIENT_OK ?
 		(r->status == 401 || defender_status_is_retryable(r->status, true)) :
@@ -356,13 +414,36 @@ defender_api_get_finish(DefenderPendingGet *get)
 	{
 		defender_response_release(get->response);
 		return defender_api_request(get->opts, get->audience, "GET", get->url,
-									get->display, NULL, DEFENDER_CACHEABLE);
+									get->display, NULL, DEFENDER_CACHEABLE | get->flags);
 	}
 	if (r->error != DFW_CLIENT_OK)
 		defender_report_transport_error(get->opts, get->response, get->url, get->display);
 	defender_report_api_error(get->opts, get->response, service, get->display,
-					 get->client_request_id);
+							  get->client_request_id);
 	return NULL;				/* not reached */
+}
+
+/*
+ * defender_transfer_wake_fd
+ *		The client's wake descriptor (dfw_client_wake_fd): readable when
+ *		any transfer under way needs the client driven, or -1.
+ */
+int
+defender_transfer_wake_fd(void)
+{
+	return dfw_client_wake_fd(defender_transport_client());
+}
+
+/*
+ * defender_transfer_progress
+ *		Drive every transfer under way as far as it goes without waiting.
+ */
+void
+defender_transfer_progress(void)
+{
+	DfwWait		wait;
+
+	(void) dfw_client_step(defender_transport_client(), &wait);
 }
 
 /*

@@ -41,6 +41,14 @@ extern void defender_rescan(struct ForeignScanState *node);
 extern void defender_end_scan(struct ForeignScanState *node);
 extern void defender_explain_scan(struct ForeignScanState *node, struct ExplainState *es);
 
+/* async_scan.c: scans an Append runs concurrently (PostgreSQL 14+) */
+#if PG_VERSION_NUM >= 140000
+struct AsyncRequest;
+extern void defender_async_request(struct AsyncRequest *areq);
+extern void defender_async_configure_wait(struct AsyncRequest *areq);
+extern void defender_async_notify(struct AsyncRequest *areq);
+#endif
+
 /* modify.c: UPDATE, one PATCH per row */
 struct ModifyTableState;
 struct ResultRelInfo;

@@ -123,6 +123,7 @@ defender_begin_scan(ForeignScanState *node, int eflags)
 
 	state = palloc0(sizeof(DefenderScanState));
 	state->quota_waited_at_begin = defender_quota_waited_us();
+	state->ready_fd = -1;
 	node->fdw_state = state;
 	defender_scan_plan_from_list(fsplan->fdw_private, &state->plan);
 
@@ -268,6 +269,52 @@ start_scan(ForeignScanState *node, DefenderScanState *state)
 }
 
 /*
+ * defender_scan_start_if_needed
+ *		Start the scan (its values, its first request written) unless it
+ *		is under way: what the first Iterate does, for a scan run
+ *		asynchronously (async_scan.c).
+ */
+void
+defender_scan_start_if_needed(ForeignScanState *node)
+{
+	DefenderScanState *state = (DefenderScanState *) node->fdw_state;
+
+	if (!state->started)
+		start_scan(node, state);
+}
+
+/*
+ * defender_scan_ready
+ *		Can the scan's next row (or its end) come without waiting for the
+ *		network?
+ *
+ * For a list or a list's count(*), whose requests can be sent ahead: the
+ * pager's answer (defender_pager_poll; with start, the request waited
+ * for is sent when it is not yet).  Every other scan (a hunting query, a
+ * lookup by id) sends its request when it needs it, and counts as ready:
+ * it then waits as a synchronous scan does.
+ */
+bool
+defender_scan_ready(DefenderScanState *state, bool start)
+{
+	if (!state->started || state->finished || state->pager == NULL || state->hunting)
+		return true;
+	switch (state->plan.mode)
+	{
+		case SCAN_LIST:
+			if (state->limit >= 0 && state->returned >= state->limit)
+				return true;
+			return defender_pager_poll(state->pager, start);
+		case SCAN_COUNT:
+			if (state->returned > 0 || state->count_by_paging)
+				return true;
+			return defender_pager_poll(state->pager, start);
+		default:
+			return true;
+	}
+}
+
+/*
  * count_row
  *		The one row of a count(*) scan: the count in the count(*) columns;
  *		the others served the fallback only.
@@ -304,6 +351,18 @@ defender_iterate_scan(ForeignScanState *node)
 
 	if (!state->started)
 		start_scan(node, state);
+
+	/*
+	 * Run asynchronously, a scan hands back an empty slot instead of
+	 * waiting for its next page: async_scan.c then waits for it together
+	 * with the other scans of the Append.
+	 */
+	state->async_starved = false;
+	if (state->async && !defender_scan_ready(state, true))
+	{
+		state->async_starved = true;
+		return ExecClearTuple(slot);
+	}
 
 	switch (state->plan.mode)
 	{

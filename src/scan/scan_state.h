@@ -104,6 +104,14 @@ typedef struct DefenderScanState
 	int64		counted_read;	/* count_rows: empty rows produced so far */
 	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
 	int64		quota_waited_at_begin;	/* defender_quota_waited_us() then */
+
+	/* asynchronous execution in an Append (async_scan.c) */
+	bool		async;			/* rows are asked for by ForeignAsyncRequest */
+	bool		async_starved;	/* Iterate stopped: the next page is not here */
+	int			ready_fd;		/* always readable, for a scan whose answer is
+								 * in; -1 until needed */
+	MemoryContextCallback close_ready_fd;
+
 	MemoryContext page_cxt;		/* per page: response, JSON document */
 	MemoryContext row_cxt;		/* per row: converted values */
 
@@ -111,6 +119,10 @@ typedef struct DefenderScanState
 	DefenderColumn *current_column;
 	struct json_t *current_row;
 } DefenderScanState;
+
+/* foreign_scan.c */
+extern void defender_scan_start_if_needed(ForeignScanState *node);
+extern bool defender_scan_ready(DefenderScanState *state, bool start);
 
 /* row_source.c */
 extern bool defender_next_row(ForeignScanState *node, DefenderScanState *state,

@@ -43,7 +43,7 @@ WARMUP = int(os.environ.get("MEMCHECK_WARMUP", "500"))
 # Under AddressSanitizer (scripts/test.sh's second pass) freed memory sits
 # in ASan's quarantine, so only the file descriptors and the errors are
 # judged there: MEMCHECK_LIMIT_MB=0 turns the memory limit off.
-POOL_MAX = 12            # DFW_MAX_TRANSFERS (src/client/defender_client.h): connections the client may keep
+POOL_MAX = 96            # DFW_MAX_TRANSFERS (src/client/defender_client.h): connections the client may keep
 POOL_CHURN = 2           # pooled connections closed and reopened between two marks
 LIMIT_MB = float(os.environ.get("MEMCHECK_LIMIT_MB", "5"))
 # A setting's value is malloc'd by PostgreSQL and kept: a leak that no

@@ -4,7 +4,8 @@ requests by the dispatcher.
 A fault matches a request when `match` is a substring of the decoded path,
 `query` (if given) a substring of the decoded query string ("$skip=100&$top=30")
 `body_contains` (if given) a substring of the request body (a hunting
-query's KQL: "summarize"), and `method` (if given) equals the request method.  `query` picks one page out
+query's KQL: "summarize"), `tenant` (if given) equals the tenant of the request's
+token (case-insensitive: one partition of many tenants fails), and `method` (if given) equals the request method.  `query` picks one page out
 of several requested at the same time, where arrival order is not fixed.  Every armed fault sees every
 matching request: its first `skip` matches pass untouched, then it fires on
 the next `times` matches (-1 = forever).  When several faults are ready for
@@ -65,14 +66,17 @@ class Fault:
         self.query = spec.get("query")
         self.body_contains = spec.get("body_contains")
         self.method = spec.get("method")
+        self.tenant = spec.get("tenant")
         self.skip = spec.get("skip", 0)
         self.times = spec.get("times", 1)
         self.kind = spec["kind"]
         self.seen = 0       # matching requests observed
         self.applied = 0    # requests it fired on
 
-    def matches(self, method, path, query="", body=""):
+    def matches(self, method, path, query="", body="", tenant=None):
         if self.method and self.method.upper() != method.upper():
+            return False
+        if self.tenant is not None and (tenant or "").lower() != self.tenant.lower():
             return False
         if self.query is not None and self.query not in query:
             return False
@@ -105,6 +109,8 @@ def validate(spec):
         raise ValueError("'body_contains' must be a string")
     if spec.get("method") is not None and not isinstance(spec["method"], str):
         raise ValueError("'method' must be a string")
+    if spec.get("tenant") is not None and not isinstance(spec["tenant"], str):
+        raise ValueError("'tenant' must be a string")
     for key in ("skip", "times"):
         if key in spec and (not isinstance(spec[key], int) or isinstance(spec[key], bool)
                             or spec[key] < (-1 if key == "times" else 0)):
@@ -155,14 +161,14 @@ class FaultBook:
         with self._lock:
             return [f.describe() for f in self._faults]
 
-    def pick(self, method, path, query="", body=""):
+    def pick(self, method, path, query="", body="", tenant=None):
         """Count this request against every matching fault; return the fault
         that fires on it, or None.  query is the decoded query string, body
-        the request body's text."""
+        the request body's text, tenant the token's tenant (None: no token)."""
         chosen = None
         with self._lock:
             for fault in self._faults:
-                if fault.exhausted() or not fault.matches(method, path, query, body):
+                if fault.exhausted() or not fault.matches(method, path, query, body, tenant):
                     continue
                 fault.seen += 1
                 if fault.seen <= fault.skip:

@@ -178,7 +178,7 @@ class Handler(BaseHTTPRequestHandler):
     def _after_auth(self, req, state, entry, auth_error, tenant):
         fault = state.faults.pick(req.method, req.path,
                                   "&".join("%s=%s" % kv for kv in req.query_pairs),
-                                  req.body_text() if req.body else "")
+                                  req.body_text() if req.body else "", tenant)
         if fault is not None:
             state.log_finish(entry, fault=fault.kind)
             if fault.kind in faults.PRE_KINDS:
@@ -303,7 +303,10 @@ def _log_entry(req):
     return {"seq": None, "conn": req.conn_id, "method": req.method, "path": req.path,
             "query": req.query_dict(), "raw_target": req.raw_target, "headers": headers,
             "token_ok": None, "body": _body_for_log(req), "status": None, "fault": None,
-            "bytes": None, "ms": None}
+            "bytes": None, "ms": None,
+            # when it arrived (seconds on the emulator's monotonic clock), so
+            # a test can see requests overlap: arrived + ms of one after another's arrival
+            "arrived": round(time.monotonic(), 4)}
 
 
 def _assertion_for_log(value):
