@@ -28,6 +28,13 @@
 #define DEFAULT_PARALLEL_PAGES 4
 #define MAX_PARALLEL_PAGES	8	/* of DFW_MAX_TRANSFERS, leaving some for other requests */
 #define MAX_CACHE_TTL 86400
+#define DEFAULT_HUNTING_MAX_WINDOWS 64
+#define MAX_HUNTING_WINDOWS 10000
+#define DEFAULT_HUNTING_MAX_ROWS 100000	/* runHuntingQuery's documented row cap */
+#define MAX_HUNTING_MAX_ROWS 10000000
+#define DEFAULT_TIME_COLUMN "Timestamp"
+
+extern int64 defender_interval_ticks(const char *option, const char *value);
 
 /*
  * The national clouds defender_fdw can reach, with their hosts (see the

@@ -348,7 +348,8 @@ defender_rescan(ForeignScanState *node)
 	if (state->aggregate_locally && state->param_exprs == NIL)
 		return;					/* the same summarize would be rejected again;
 								 * the executor rescans the outer plan */
-	if ((state->store || state->counted) && state->param_exprs == NIL && !state->fallback)
+	if ((state->store || state->counted) && state->param_exprs == NIL && !state->fallback &&
+		state->split == NULL)
 	{
 		/* the same query again: read the same rows, spend no quota */
 		if (state->store)
@@ -360,6 +361,7 @@ defender_rescan(ForeignScanState *node)
 		return;
 	}
 	state->counted = false;
+	state->split = NULL;		/* windows, if any, are read again */
 	if (state->store)
 	{
 		tuplestore_end(state->store);
@@ -458,6 +460,7 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("Remote request", display, es);
 		ExplainPropertyText("KQL", defender_explain_hunting_kql(state, &params), es);
 		ExplainPropertyText("Timespan", defender_explain_timespan(state), es);
+		ExplainPropertyText("Time windows", defender_explain_hunting_split(state), es);
 	}
 	else if (es->verbose)
 		ExplainPropertyText("Remote request",
@@ -469,4 +472,6 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 							   state->requests +
 							   (state->pager ? defender_pager_requests(state->pager) : 0),
 							   es);
+	if (es->analyze && state->windows_sent != NIL)
+		ExplainPropertyList("Time windows sent", state->windows_sent, es);
 }

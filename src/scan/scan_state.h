@@ -103,6 +103,9 @@ typedef struct DefenderScanState
 	bool		counted;		/* count_rows: hunt_count is known */
 	int64		counted_read;	/* count_rows: empty rows produced so far */
 	int			requests;		/* remote requests made, for EXPLAIN ANALYZE */
+	struct DefenderHuntSplit *split;	/* hunting: the time windows of a
+										 * result past the caps, or NULL */
+	List	   *windows_sent;	/* hunting: a line per window, for EXPLAIN ANALYZE */
 	MemoryContext page_cxt;		/* per page: response, JSON document */
 	MemoryContext row_cxt;		/* per row: converted values */
 
@@ -140,5 +143,6 @@ extern int64 defender_hunting_count(ForeignScanState *node, DefenderScanState *s
 extern char *defender_explain_hunting_kql(DefenderScanState *state,
 										  const DefenderParamValues *params);
 extern const char *defender_explain_timespan(DefenderScanState *state);
+extern const char *defender_explain_hunting_split(DefenderScanState *state);
 
 #endif							/* DEFENDER_SCAN_STATE_H */
