@@ -233,7 +233,7 @@ SELECT pg_read_file('/proc/self/status');
             fdw_t.append(t)
             fdw_mem.append(kb)
 
-        curl = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+        curl = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}",
                 "-X", "POST", "-H", "Authorization: Bearer " + self.token(),
                 "-H", "Content-Type: application/json", "--data-binary", body, target]
         floor_t = []
@@ -679,6 +679,76 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER quota
                     max429=q.get("max_throttled_in_window", 0))
 
     # ---- output ----------------------------------------------------------------
+    # ---- 6. hunting past the caps: time windows ---------------------------------
+    def bench_windows(self):
+        n = self.args.window_rows
+        cap = self.args.window_cap
+        print("8. hunting past the caps: %d rows over 7 days, row cap %d" % (n, cap), flush=True)
+        self.reset(hunting_generated=[{"table": "DeviceNetworkEvents", "rows": n, "days": 7}],
+                   hunting_max_rows=cap, hunting_max_result_bytes=50 * 1024 * 1024, log_max_entries=10000)
+        truth = self.control("GET", "hunting/generated/DeviceNetworkEvents")
+        t0, t1 = truth["layout"]["start"], truth["layout"]["end"]
+        self.session("""
+DROP FOREIGN TABLE IF EXISTS net_caps;
+CREATE FOREIGN TABLE net_caps (
+  ts timestamptz OPTIONS (property 'Timestamp'),
+  report_id bigint OPTIONS (property 'ReportId')
+) SERVER defender OPTIONS (resource 'hunting', table 'DeviceNetworkEvents', hunting_max_rows '%d');
+""" % cap)
+        query = ("SELECT count(report_id), sum(report_id), sum(report_id::numeric * report_id) "
+                 "FROM (SELECT report_id FROM net_caps WHERE ts >= '%s' AND ts <= '%s' OFFSET 0) s" % (t0, t1))
+        # one small query first, so that loading the library, libcurl and the
+        # token is not counted as the scan's memory
+        script = """SELECT count(*) FROM (SELECT report_id FROM net_caps WHERE ts >= '%s' LIMIT 1) s;
+SELECT pg_read_file('/proc/self/status');
+\\timing on
+%s;
+\\timing off
+SELECT pg_read_file('/proc/self/status');
+""" % (t0, query)
+        self.session(script)                  # warm-up: fills the emulator's result cache
+        seq = self.last_seq()
+        out = self.session(script)
+        log = [e for e in self.log_since(seq) if e["path"].endswith("runHuntingQuery")]
+        ms = float(re.search(r"Time: ([\d.]+) ms", out).group(1))
+        hwm = re.findall(r"VmHWM:\s+(\d+) kB", out)
+        grown_kb = int(hwm[-1]) - int(hwm[0])
+        result = [line for line in out.splitlines() if line.count("|") == 2][0].split("|")
+        windows = [e for e in log if e["status"] == 200 and "| where Timestamp >=" in e["body"].get("Query", "")
+                   and e["body"]["Query"].count("| where") >= 2]
+        exact = (int(result[0]) == truth["count"] and int(result[1]) == truth["sum_report_id"]
+                 and int(result[2]) == truth["sum_report_id_squared"])
+        self.add("8 windows", "rows and checksum vs ground truth", "%s rows" % result[0], "%d rows" % truth["count"],
+                 "-", "equal (count, sum, sum of squares)", exact)
+        # the same window requests with curl, one after another (cache hits, as the FDW's
+        # were); curl asks for no compression, so size_download is a response's JSON size
+        token = self.token()
+        curl_s = 0.0
+        largest = 0
+        for e in windows:
+            proc = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}",
+                                   "-H", "Authorization: Bearer " + token,
+                                   "-H", "Content-Type: application/json",
+                                   "--data-binary", json.dumps(e["body"]),
+                                   self.url + e["path"]], capture_output=True, text=True, check=True)
+            spent, size, status = proc.stdout.split()
+            if status != "200":
+                raise RuntimeError("curl replay of a window answered HTTP %s" % status)
+            curl_s += float(spent)
+            largest = max(largest, int(float(size)))
+        self.add("8 windows", "peak backend memory growth vs one window", "%.1f MB" % (grown_kb / 1024.0),
+                 "%.1f MB" % (largest / 1048576.0), "%.2f" % (grown_kb * 1024.0 / largest if largest else 0),
+                 "<= 2x", largest > 0 and grown_kb * 1024.0 <= 2 * largest)
+        self.add("8 windows", "time vs the windows' curl transfers", "%.2f s" % (ms / 1000.0), "%.2f s" % curl_s,
+                 "%.2f" % ((ms / 1000.0) / curl_s if curl_s else 0), "<= 1.3x",
+                 curl_s > 0 and ms / 1000.0 <= 1.3 * curl_s)
+        minimum = -(-truth["count"] // (cap - 1))
+        self.add("8 windows", "windows sent vs the minimum the caps allow", "%d" % len(windows), "%d" % minimum,
+                 "%.2f" % (len(windows) / float(minimum)), "report", None)
+        self.details.append("Section 6: %d hunting requests in all (1 refused whole query, 1 count, "
+                            "%d windows, %d windows refused and halved)."
+                            % (len(log), len(windows), sum(1 for e in log if e["status"] == 400) - 1))
+
     def markdown(self, started, elapsed):
         out = ["# defender_fdw benchmark results", "",
                "Written by `bench/run.sh%s` on %s (%.0f s); see bench/README.md for what each line means." % (
@@ -790,7 +860,7 @@ def main():
     parser.add_argument("--pgbin", required=True)
     parser.add_argument("--out", help="write the Markdown table here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (smoke test)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma-separated sections to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated sections to run")
     parser.add_argument("--preload-port", type=int,
                         help="port of a cluster with shared_preload_libraries = 'defender_fdw' (section 6)")
     parser.add_argument("--profile", action="store_true",
@@ -800,8 +870,10 @@ def main():
     args.short_sessions = 20 if args.quick else 200
     if args.quick:
         args.hunt_rows, args.incidents, args.lookups, args.repeat = 2000, 250, 50, 1
+        args.window_rows, args.window_cap = 20000, 2000
     else:
         args.hunt_rows, args.incidents, args.lookups, args.repeat = 100000, 5000, 1000, 3
+        args.window_rows, args.window_cap = 1000000, 100000
     args.pg_version = subprocess.run([os.path.join(args.pgbin, "postgres"), "--version"],
                                      capture_output=True, text=True).stdout.strip()
     bench = Bench(args)
@@ -814,7 +886,8 @@ def main():
     only = set(args.only.split(","))
     for key, func in (("1", bench.bench_hunting), ("2", bench.bench_paging), ("3", bench.bench_lookups),
                       ("4", bench.bench_battery), ("5", bench.bench_cache), ("6", bench.bench_shared),
-                      ("7", bench.bench_tenants)):
+                      ("7", bench.bench_tenants),
+                      ("8", bench.bench_windows)):
         if key in only:
             func()
     elapsed = time.monotonic() - t0

@@ -111,6 +111,11 @@ typedef struct DefenderOptions
 	char	   *hunting_table;	/* table option "table", or NULL */
 	char	   *hunting_query;	/* table option "query", or NULL */
 	char	   *timespan;		/* ISO 8601 Timespan, or NULL for the API's 30 days */
+	bool		hunting_split;	/* split a result past the caps into windows */
+	int64		hunting_window; /* window width in 100 ns ticks, 0: planned */
+	int			hunting_max_windows;	/* most windows one scan sends */
+	int			hunting_max_rows;	/* the service's row cap */
+	char	   *time_column;	/* the column windows split on */
 } DefenderOptions;
 
 /* defender_fdw.c */

@@ -26,6 +26,7 @@
 #include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
+#include "common/int.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -35,6 +36,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "funcapi.h"
 
 #include "defender_catalog.h"
@@ -85,6 +87,10 @@ static const DefenderOption valid_options[] = {
 	{"graph_quota", ForeignServerRelationId},
 	{"quota_window", ForeignServerRelationId},
 	{"async_capable", ForeignServerRelationId},
+	{"hunting_split", ForeignServerRelationId},
+	{"hunting_window", ForeignServerRelationId},
+	{"hunting_max_windows", ForeignServerRelationId},
+	{"hunting_max_rows", ForeignServerRelationId},
 	/* user mapping */
 	{"auth", UserMappingRelationId},
 	{"client_id", UserMappingRelationId},
@@ -106,6 +112,11 @@ static const DefenderOption valid_options[] = {
 	{"parallel_pages", ForeignTableRelationId},
 	{"cache_ttl", ForeignTableRelationId},
 	{"async_capable", ForeignTableRelationId},
+	{"hunting_split", ForeignTableRelationId},
+	{"hunting_window", ForeignTableRelationId},
+	{"hunting_max_windows", ForeignTableRelationId},
+	{"hunting_max_rows", ForeignTableRelationId},
+	{"time_column", ForeignTableRelationId},
 	/* column */
 	{"property", AttributeRelationId},
 	{NULL, InvalidOid}
@@ -119,6 +130,7 @@ static void require_superuser(const char *option, const char *value, const char 
 static int	check_int(const char *option, const char *value, int min, int max);
 static void check_tenant(const char *value);
 static void check_timespan(const char *value);
+static void check_kql_column(const char *option, const char *value);
 static void check_credentials(const char *auth, bool have_secret, bool have_certificate,
 							  bool have_key_file, bool have_thumbprint,
 							  bool have_proxy_password, bool have_proxy_user);
@@ -135,6 +147,7 @@ typedef struct OptionsSeen
 	char	   *hunting_table;
 	char	   *hunting_query;
 	bool		have_timespan;
+	bool		have_hunting_option;	/* hunting_* or time_column on a table */
 	char	   *auth;
 	bool		have_certificate;
 	bool		have_key_file;
@@ -452,6 +465,11 @@ check_table_option(const char *name, char *value, OptionsSeen *seen)
 					 errmsg("option \"query\" must not be empty")));
 		seen->hunting_query = value;
 	}
+	else if (strcmp(name, "time_column") == 0)
+	{
+		check_kql_column(name, value);
+		seen->have_hunting_option = true;
+	}
 	else if (strcmp(name, "resource") == 0)
 	{
 		if (graph_find_resource(value) == NULL)
@@ -484,8 +502,18 @@ check_shared_option(const char *name, char *value, OptionsSeen *seen)
 		(void) check_int(name, value, 0, MAX_CACHE_TTL);
 	else if (strcmp(name, "pushdown") == 0 || strcmp(name, "async_capable") == 0)
 		(void) check_bool_option(name, value);
+	else if (strcmp(name, "hunting_split") == 0)
+		(void) check_bool_option(name, value);
+	else if (strcmp(name, "hunting_window") == 0)
+		(void) defender_interval_ticks(name, value);
+	else if (strcmp(name, "hunting_max_windows") == 0)
+		(void) check_int(name, value, 2, MAX_HUNTING_WINDOWS);
+	else if (strcmp(name, "hunting_max_rows") == 0)
+		(void) check_int(name, value, 1, MAX_HUNTING_MAX_ROWS);
 	else
 		return false;
+	if (strncmp(name, "hunting_", 8) == 0)
+		seen->have_hunting_option = true;
 	return true;
 }
 
@@ -585,6 +613,10 @@ check_foreign_table(const OptionsSeen *seen)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("options \"table\", \"query\" and \"timespan\" apply only to resource 'hunting'")));
+	else if (seen->have_hunting_option)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("options \"hunting_split\", \"hunting_window\", \"hunting_max_windows\", \"hunting_max_rows\" and \"time_column\" apply only to resource 'hunting'")));
 	else if (seen->page_size > res->max_page_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
@@ -845,4 +877,53 @@ check_credentials(const char *auth, bool have_secret, bool have_certificate,
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("option \"proxy_password\" needs option \"proxy_user\"")));
+}
+
+/*
+ * check_kql_column
+ *		A KQL column name: letters, digits and underscores, not starting
+ *		with a digit (the names of the advanced hunting schema).
+ */
+static void
+check_kql_column(const char *option, const char *value)
+{
+	const char *p;
+	bool		ok = value[0] != '\0' && !isdigit((unsigned char) value[0]);
+
+	for (p = value; ok && *p; p++)
+		if (!(isalnum((unsigned char) *p) || *p == '_'))
+			ok = false;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
+				 errhint("Give the name of a datetime column of the hunting result, such as Timestamp.")));
+}
+
+/*
+ * defender_interval_ticks
+ *		An interval option's value in 100 ns ticks, or an ERROR.
+ *
+ * The text is read by PostgreSQL's own interval input; months are
+ * refused (a month has no fixed length, and a window must have one), as
+ * is anything not positive.
+ */
+int64
+defender_interval_ticks(const char *option, const char *value)
+{
+	Interval   *iv = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+														   CStringGetDatum(value),
+														   ObjectIdGetDatum(InvalidOid),
+														   Int32GetDatum(-1)));
+	int64		usecs;
+
+	if (iv->month != 0 ||
+		pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &usecs) ||
+		pg_add_s64_overflow(usecs, iv->time, &usecs) ||
+		usecs <= 0 || usecs > INT64CONST(3650) * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", option, value),
+				 errhint("Give a positive interval of days, hours, minutes or seconds (no months), such as '1 day' or '6 hours'.")));
+	return usecs * 10;
 }

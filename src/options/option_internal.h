@@ -32,6 +32,13 @@
 #define DEFAULT_GRAPH_QUOTA 50	/* the incidents API: 50 calls a minute */
 #define DEFAULT_QUOTA_WINDOW 60
 #define MAX_QUOTA_WINDOW	3600
+#define DEFAULT_HUNTING_MAX_WINDOWS 64
+#define MAX_HUNTING_WINDOWS 10000
+#define DEFAULT_HUNTING_MAX_ROWS 100000	/* runHuntingQuery's documented row cap */
+#define MAX_HUNTING_MAX_ROWS 10000000
+#define DEFAULT_TIME_COLUMN "Timestamp"
+
+extern int64 defender_interval_ticks(const char *option, const char *value);
 
 /*
  * The national clouds defender_fdw can reach, with their hosts (see the

@@ -132,6 +132,10 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	opts->hunting_quota = DEFAULT_HUNTING_QUOTA;
 	opts->graph_quota = DEFAULT_GRAPH_QUOTA;
 	opts->quota_window = DEFAULT_QUOTA_WINDOW;
+	opts->hunting_split = true;
+	opts->hunting_max_windows = DEFAULT_HUNTING_MAX_WINDOWS;
+	opts->hunting_max_rows = DEFAULT_HUNTING_MAX_ROWS;
+	opts->time_column = DEFAULT_TIME_COLUMN;
 	opts->managed_identity_url = DEFAULT_MANAGED_IDENTITY_URL;
 	memset(&read, 0, sizeof(read));
 	read.cloud = &defender_clouds[0];
@@ -266,6 +270,16 @@ read_option(DefenderOptions *opts, DefElem *def, OptionsRead *read)
 		opts->hunting_query = pstrdup(value);
 	else if (strcmp(name, "timespan") == 0)
 		opts->timespan = pstrdup(value);
+	else if (strcmp(name, "hunting_split") == 0)
+		opts->hunting_split = defGetBoolean(def);
+	else if (strcmp(name, "hunting_window") == 0)
+		opts->hunting_window = defender_interval_ticks(name, value);
+	else if (strcmp(name, "hunting_max_windows") == 0)
+		opts->hunting_max_windows = atoi(value);
+	else if (strcmp(name, "hunting_max_rows") == 0)
+		opts->hunting_max_rows = atoi(value);
+	else if (strcmp(name, "time_column") == 0)
+		opts->time_column = pstrdup(value);
 }
 
 /*

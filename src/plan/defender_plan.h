@@ -371,6 +371,9 @@ typedef struct DefenderKqlRequest
 	bool		count_only;		/* | summarize count() */
 	const char *summarize;		/* | summarize <this>, or NULL */
 	bool		count_rows;		/* | count: how many rows, none of their values */
+	const char *window_column;	/* a time window on this column, or NULL */
+	DefenderTickRange window;	/* its rows: TICKS_IN, _GE, _LT or _ALL */
+	bool		window_nulls;	/* the rows whose column is null instead */
 } DefenderKqlRequest;
 
 extern DefenderRender defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,

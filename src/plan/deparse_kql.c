@@ -53,6 +53,9 @@ static DefenderWritten write_element(StringInfo buf, DefenderFilterOp op, Datum 
 static DefenderWritten write_value_comparison(StringInfo buf, const char *col, int kind,
 											  int32 typmod, DefenderFilterOp op,
 											  Datum value, Oid type);
+static void append_time_window(StringInfo buf, const DefenderKqlRequest *req);
+static void write_bound(StringInfo buf, bool at_or_above, int64 ticks, void *arg);
+static DefenderWritten write_any_value(StringInfo buf, void *arg);
 
 /*
  * defender_append_kql_string
@@ -150,6 +153,8 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 		appendStringInfo(buf, strstr(req->source, "//") ? "(%s\n)" : "(%s)", req->source);
 	else
 		defender_append_kql_name(buf, req->source);
+	if (req->window_column)
+		append_time_window(buf, req);
 	if (render == RENDER_FILTER)
 		appendStringInfo(buf, " | where %s", where.data);
 	if (req->count_only)
@@ -193,6 +198,35 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 	else if (req->take > 0)
 		appendStringInfo(buf, " | take " INT64_FORMAT, req->take);
 	return render;
+}
+
+/*
+ * append_time_window
+ *		" | where <the window>": the half-open tick range of a window of a
+ *		split hunting scan (hunting_scan.c), written as every datetime test
+ *		is, by defender_write_tick_range; or, for the window of the rows
+ *		without a time, isnull(C).  It comes first, right after the source,
+ *		so that the service (and the emulator) can use it to pick the rows.
+ */
+static void
+append_time_window(StringInfo buf, const DefenderKqlRequest *req)
+{
+	StringInfoData where;
+	DefenderWritten w;
+
+	if (req->window_nulls)
+	{
+		appendStringInfoString(buf, " | where isnull(");
+		defender_append_kql_name(buf, req->window_column);
+		appendStringInfoChar(buf, ')');
+		return;
+	}
+	initStringInfo(&where);
+	w = defender_write_tick_range(&where, req->window, write_bound, write_any_value,
+								  (void *) req->window_column);
+	if (w.render == RENDER_FILTER)
+		appendStringInfo(buf, " | where %s", where.data);
+	pfree(where.data);
 }
 
 /* "isnotempty(C)" or "isnotnull(C)": the guard that keeps nulls out. */

@@ -408,7 +408,8 @@ defender_rescan(ForeignScanState *node)
 	if (state->aggregate_locally && state->param_exprs == NIL)
 		return;					/* the same summarize would be rejected again;
 								 * the executor rescans the outer plan */
-	if ((state->store || state->counted) && state->param_exprs == NIL && !state->fallback)
+	if ((state->store || state->counted) && state->param_exprs == NIL && !state->fallback &&
+		state->split == NULL)
 	{
 		/* the same query again: read the same rows, spend no quota */
 		if (state->store)
@@ -420,6 +421,7 @@ defender_rescan(ForeignScanState *node)
 		return;
 	}
 	state->counted = false;
+	state->split = NULL;		/* windows, if any, are read again */
 	if (state->store)
 	{
 		tuplestore_end(state->store);
@@ -518,6 +520,7 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("Remote request", display, es);
 		ExplainPropertyText("KQL", defender_explain_hunting_kql(state, &params), es);
 		ExplainPropertyText("Timespan", defender_explain_timespan(state), es);
+		ExplainPropertyText("Time windows", defender_explain_hunting_split(state), es);
 	}
 	else if (es->verbose)
 		ExplainPropertyText("Remote request",
@@ -533,4 +536,6 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Quota wait", "ms",
 							   (defender_quota_waited_us() - state->quota_waited_at_begin) / 1000,
 							   es);
+	if (es->analyze && state->windows_sent != NIL)
+		ExplainPropertyList("Time windows sent", state->windows_sent, es);
 }

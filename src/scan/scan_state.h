@@ -112,6 +112,9 @@ typedef struct DefenderScanState
 								 * in; -1 until needed */
 	MemoryContextCallback close_ready_fd;
 
+	struct DefenderHuntSplit *split;	/* hunting: the time windows of a
+										 * result past the caps, or NULL */
+	List	   *windows_sent;	/* hunting: a line per window, for EXPLAIN ANALYZE */
 	MemoryContext page_cxt;		/* per page: response, JSON document */
 	MemoryContext row_cxt;		/* per row: converted values */
 
@@ -153,5 +156,6 @@ extern int64 defender_hunting_count(ForeignScanState *node, DefenderScanState *s
 extern char *defender_explain_hunting_kql(DefenderScanState *state,
 										  const DefenderParamValues *params);
 extern const char *defender_explain_timespan(DefenderScanState *state);
+extern const char *defender_explain_hunting_split(DefenderScanState *state);
 
 #endif							/* DEFENDER_SCAN_STATE_H */

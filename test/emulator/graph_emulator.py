@@ -35,7 +35,7 @@ import quota       # noqa: E402
 import routes      # noqa: E402
 import tenants     # noqa: E402
 from common import GRAPH_JSON, PLAIN_JSON, Request, graph_error   # noqa: E402
-from state import DEFAULT_CONFIG, State, validate_config   # noqa: E402
+from state import DEFAULT_CONFIG, DEFAULT_LOG_MAX_ENTRIES, State, validate_config   # noqa: E402
 from tenants import generated_id   # noqa: E402
 
 MAX_BODY = 64 * 1024 * 1024
@@ -368,6 +368,9 @@ def parse_args(argv):
                         help="quota window length (default 60)")
     parser.add_argument("--bandwidth", type=float, metavar="BYTES_PER_S",
                         help="write response bodies at no more than this rate (bandwidth.py)")
+    parser.add_argument("--log-max-entries", type=int, metavar="N",
+                        help="keep the last N request-log entries (default %d; 0: all)"
+                        % DEFAULT_LOG_MAX_ENTRIES)
     parser.add_argument("--hunting-max-rows", type=int, help="row cap of runHuntingQuery (default 100000)")
     parser.add_argument("--hunting-cap-mode", choices=("refuse", "cut"),
                         help="past a cap: refuse with 400 (default) or cut silently")
@@ -413,6 +416,8 @@ def extension_config(args):
         out["quota_window_s"] = args.quota_window
     if args.bandwidth is not None:
         out["bandwidth_bytes_per_s"] = args.bandwidth
+    if args.log_max_entries is not None:
+        out["log_max_entries"] = args.log_max_entries
     if args.hunting_max_rows is not None:
         out["hunting_max_rows"] = args.hunting_max_rows
     if args.hunting_cap_mode is not None:

@@ -36,7 +36,11 @@ CONFIG_TYPES = {
     "hunting_seed": int,
     "hunting_quota_per_minute": int,
     "hunting_max_result_bytes": int,
+    # the request log keeps the last N entries (0: all); long runs such as
+    # the million-row bench would otherwise grow it without bound
+    "log_max_entries": int,
 }
+DEFAULT_LOG_MAX_ENTRIES = 100_000
 MAX_HUNTING_ROWS = 1_000_000
 DEFAULT_CONFIG = {"incidents": 130, "seed": 1, "token_lifetime": 3599, "latency_ms": 0}
 MAX_INCIDENTS = 100_000
@@ -92,7 +96,7 @@ class State:
         self.faults = FaultBook()
         self._tokens = {}                   # token string -> auth.TokenInfo
         self._token_order = []
-        self._log = []
+        self._log = collections.deque()
         self._seq = 0                       # never reset, so ?since= survives resets
         self._conn_serial = 0
         self.reset_count = 0                # bumped by reset(); read by hunting.py
@@ -209,7 +213,7 @@ class State:
         with self.lock:
             self.config = dict(self.startup_config)
             self.config.update(overrides)
-            self._log = []
+            self._log = collections.deque()
             for info in self._tokens.values():
                 info.revoked = False
             self.faults.clear()
@@ -264,6 +268,9 @@ class State:
             self._seq += 1
             entry["seq"] = self._seq
             self._log.append(entry)
+            keep = self.config.get("log_max_entries", DEFAULT_LOG_MAX_ENTRIES)
+            while keep and len(self._log) > keep:
+                self._log.popleft()
             return entry
 
     def log_finish(self, entry, **fields):

@@ -80,5 +80,25 @@ class BodyFaultTests(EmulatorTestCase):
         self.assertEqual(status, 400)
 
 
+
+class RequestLogCapTests(EmulatorTestCase):
+    def test_keeps_the_last_n_entries(self):
+        self.control("POST", "reset", {"log_max_entries": 5})
+        for _ in range(12):
+            self.graph("/v1.0/security/incidents?$top=1")
+        entries = self.log()
+        self.assertEqual(len(entries), 5)
+        seqs = [e["seq"] for e in entries]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 5)))
+        # the newest are kept: the last is the last incidents request
+        self.assertIn("/security/incidents", entries[-1]["path"])
+
+    def test_zero_keeps_everything(self):
+        self.control("POST", "reset", {"log_max_entries": 0})
+        for _ in range(8):
+            self.graph("/v1.0/security/incidents?$top=1")
+        self.assertGreaterEqual(len(self.log()), 8)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,180 @@
+--
+-- hunting_windows: a hunting scan past the service's caps is read again in
+-- exact half-open time windows on the time column
+--
+-- The emulator generates DeviceNetworkEvents: 2,400 rows over one day, 100
+-- an hour, the first of every hour exactly on the hour (so on every window
+-- edge below), ReportId = 1 .. 2400; its row cap is 500.  The last row of
+-- an hour is 100 ns before the next, which PostgreSQL (microseconds) reads
+-- as the next hour's instant, so the queries below take "ts <= end" to mean
+-- every row of the day.
+SELECT emulator_reset('{"hunting_generated": [{"table": "DeviceNetworkEvents", "rows": 2400, "days": 1}],
+                        "hunting_max_rows": 500}');
+SELECT emulator('GET', '/_emulator/hunting/generated/DeviceNetworkEvents') AS truth \gset
+SELECT (:'truth'::jsonb->'layout'->>'start') AS t0, (:'truth'::jsonb->'layout'->>'end') AS t1,
+       (:'truth'::jsonb->>'count')::int AS truth_count,
+       (:'truth'::jsonb->>'sum_report_id')::numeric AS truth_sum,
+       (:'truth'::jsonb->>'sum_report_id_squared')::numeric AS truth_sq \gset
+
+CREATE FOREIGN TABLE net (
+  ts timestamptz OPTIONS (property 'Timestamp'),
+  report_id bigint OPTIONS (property 'ReportId'),
+  device_name text OPTIONS (property 'DeviceName')
+) SERVER defender OPTIONS (resource 'hunting', table 'DeviceNetworkEvents', hunting_max_rows '500');
+
+-- the queries sent, with instants masked (they follow the clock)
+CREATE FUNCTION hunts(since int DEFAULT 0)
+RETURNS TABLE (status int, query text, timespan text) LANGUAGE sql AS $$
+  SELECT status,
+         regexp_replace(body->>'Query', '\d{4}-\d\d-\d\dT[\d:.]+Z', 'T', 'g'),
+         regexp_replace(body->>'Timespan', '\d{4}-\d\d-\d\dT[\d:.]+Z', 'T', 'g')
+  FROM emulator_requests() WHERE target LIKE '%runHuntingQuery' AND seq > since ORDER BY seq
+$$;
+-- the windows sent: consecutive ones must meet exactly, none may overlap
+CREATE FUNCTION window_edges(since int DEFAULT 0)
+RETURNS TABLE (windows bigint, gaps_or_overlaps bigint, first_lo text, last_hi text) LANGUAGE sql AS $$
+  WITH w AS (
+    SELECT seq, substring(body->>'Query' from 'Timestamp >= datetime\(([^)]*)\)') AS lo,
+           substring(body->>'Query' from 'Timestamp < datetime\(([^)]*)\)') AS hi
+    FROM emulator_requests()
+    WHERE target LIKE '%runHuntingQuery' AND status = 200 AND seq > since
+      AND body->>'Query' LIKE 'DeviceNetworkEvents | where Timestamp >=%| where %'
+  )
+  SELECT count(*), count(*) FILTER (WHERE prev_hi IS DISTINCT FROM lo AND prev_hi IS NOT NULL),
+         min(lo), max(hi)
+  FROM (SELECT lo, hi, lag(hi) OVER (ORDER BY lo) AS prev_hi FROM w) s
+$$;
+CREATE FUNCTION last_seq() RETURNS int LANGUAGE sql AS
+  $$ SELECT coalesce(max(seq), 0) FROM emulator_requests() $$;
+-- EXPLAIN ANALYZE with the instants masked
+CREATE FUNCTION explain_windows(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || q LOOP
+    RETURN NEXT regexp_replace(line, '\d{4}-\d\d-\d\dT[\d:.]+Z', 'T', 'g');
+  END LOOP;
+END $$;
+
+-- options: checked when set
+CREATE FOREIGN TABLE bad_win (a text) SERVER defender
+  OPTIONS (resource 'hunting', table 'T', hunting_window '1 month');
+CREATE FOREIGN TABLE bad_win (a text) SERVER defender
+  OPTIONS (resource 'hunting', table 'T', hunting_window '-1 hour');
+CREATE FOREIGN TABLE bad_win (a text) SERVER defender
+  OPTIONS (resource 'hunting', table 'T', hunting_window 'soon');
+CREATE FOREIGN TABLE bad_win (a text) SERVER defender
+  OPTIONS (resource 'hunting', table 'T', hunting_max_windows '1');
+CREATE FOREIGN TABLE bad_win (a text) SERVER defender
+  OPTIONS (resource 'hunting', table 'T', hunting_split 'maybe');
+CREATE FOREIGN TABLE bad_win (a text) SERVER defender
+  OPTIONS (resource 'hunting', table 'T', time_column 'Time stamp');
+CREATE FOREIGN TABLE bad_win (a text) SERVER defender
+  OPTIONS (resource 'incidents', hunting_split 'off');
+
+-- EXPLAIN says how the scan would be split (plain EXPLAIN sends nothing)
+SELECT last_seq() AS seq0 \gset
+EXPLAIN (VERBOSE, COSTS OFF) SELECT report_id FROM net;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT report_id FROM net ORDER BY ts DESC;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT report_id FROM net ORDER BY device_name;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT device_name, count(*) FROM net GROUP BY device_name;
+SELECT count(*) AS sent_by_explain FROM hunts(:seq0);
+
+-- Refused as too large (the emulator's default): a count sizes the windows,
+-- the windows cover the query's own bounds, each row is read once
+SELECT last_seq() AS seq0 \gset
+WITH r AS MATERIALIZED (SELECT * FROM net WHERE ts >= :'t0' AND ts <= :'t1')
+SELECT count(*) = :truth_count AS all_rows, count(DISTINCT report_id) = :truth_count AS none_twice,
+       sum(report_id) = :truth_sum AS same_sum, sum(report_id::numeric ^ 2) = :truth_sq AS same_squares
+FROM r;
+SELECT * FROM hunts(:seq0);
+SELECT windows, gaps_or_overlaps, first_lo::timestamptz = :'t0'::timestamptz AS from_the_bound,
+       last_hi::timestamptz > :'t1'::timestamptz AS past_the_last_row
+FROM window_edges(:seq0);
+
+-- hunting_window: windows of three hours, each edge exactly on a row
+ALTER FOREIGN TABLE net OPTIONS (ADD hunting_window '3 hours');
+SELECT last_seq() AS seq0 \gset
+SELECT explain_windows(format('SELECT * FROM net WHERE ts >= %L AND ts <= %L', :'t0', :'t1'));
+SELECT windows, gaps_or_overlaps FROM window_edges(:seq0);
+ALTER FOREIGN TABLE net OPTIONS (DROP hunting_window);
+-- no query bound: the first and last windows stay open, the 30-day horizon
+-- bounds the rest; still every row once
+SELECT last_seq() AS seq0 \gset
+WITH r AS MATERIALIZED (SELECT * FROM net)
+SELECT count(*) = :truth_count AS all_rows, count(DISTINCT report_id) = :truth_count AS none_twice,
+       sum(report_id) = :truth_sum AS same_sum FROM r;
+SELECT count(*) FILTER (WHERE query LIKE '%Timestamp < datetime(T)%' AND query NOT LIKE '%>=%') AS open_first,
+       count(*) FILTER (WHERE query LIKE '%Timestamp >= datetime(T) |%' AND query NOT LIKE '%Timestamp < %') AS open_last
+FROM hunts(:seq0);
+
+-- count(*) is one number: one query, whatever the caps
+SELECT last_seq() AS seq0 \gset
+SELECT count(*) = :truth_count AS counted FROM net;
+SELECT count(*) AS requests FROM hunts(:seq0);
+
+-- LIMIT: the windows are read in order and stop once it is met
+SELECT last_seq() AS seq0 \gset
+SELECT count(*), count(DISTINCT report_id) FROM (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' LIMIT 1200) s;
+SELECT count(*) FILTER (WHERE query LIKE '% | where Timestamp >=%') AS windows_sent,
+       count(*) FILTER (WHERE query LIKE '%| count') AS counts FROM hunts(:seq0);
+
+-- ORDER BY the time column: windows in that order, rows in order across them
+SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' ORDER BY ts DESC LIMIT 3;
+SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' ORDER BY ts LIMIT 3;
+WITH r AS MATERIALIZED (SELECT report_id, row_number() OVER () AS n FROM
+                          (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' ORDER BY ts) o)
+SELECT count(*) AS rows, count(*) FILTER (WHERE report_id <> n) AS out_of_order FROM r;
+
+-- shapes that must not split: a sort on another column, a summarize with
+-- more groups than the cap (dcount, arg_max, percentile, avg are never split)
+-- (a sort on another column that the plan leaves to PostgreSQL: the rows
+-- split, the sort is local)
+SELECT count(device_name) FROM (SELECT device_name FROM net ORDER BY device_name OFFSET 0) s;
+SELECT count(*), count(DISTINCT report_id) FROM (SELECT report_id FROM net ORDER BY device_name LIMIT 600) s;
+SELECT show_error($$SELECT report_id, count(*) FROM net GROUP BY report_id ORDER BY 2 DESC LIMIT 1$$);
+
+-- splitting off: the refusal is an error, never a partial result
+ALTER FOREIGN TABLE net OPTIONS (ADD hunting_split 'off');
+SELECT show_error($$SELECT count(report_id) FROM (SELECT report_id FROM net OFFSET 0) s$$);
+ALTER FOREIGN TABLE net OPTIONS (DROP hunting_split);
+
+-- hunting_max_windows bounds the work
+ALTER FOREIGN TABLE net OPTIONS (ADD hunting_max_windows '3');
+SELECT show_error(format('SELECT count(report_id) FROM (SELECT report_id FROM net WHERE ts >= %L AND ts <= %L OFFSET 0) s', :'t0', :'t1'));
+ALTER FOREIGN TABLE net OPTIONS (DROP hunting_max_windows);
+
+-- cut mode: the service answers the first 500 rows and says nothing; an
+-- answer of exactly the cap is taken as possibly cut and split again
+SELECT emulator_reset('{"hunting_generated": [{"table": "DeviceNetworkEvents", "rows": 2400, "days": 1}],
+                        "hunting_max_rows": 500, "hunting_cap_mode": "cut"}');
+SELECT last_seq() AS seq0 \gset
+WITH r AS MATERIALIZED (SELECT * FROM net WHERE ts >= :'t0' AND ts <= :'t1')
+SELECT count(*) = :truth_count AS all_rows, count(DISTINCT report_id) = :truth_count AS none_twice,
+       sum(report_id) = :truth_sum AS same_sum FROM r;
+SELECT status, query FROM hunts(:seq0) LIMIT 2;
+-- a LIMIT of exactly the cap is complete, not cut: one query
+SELECT last_seq() AS seq0 \gset
+SELECT count(*) FROM (SELECT report_id FROM net LIMIT 500) s;
+SELECT count(*) AS requests FROM hunts(:seq0);
+-- and with splitting off, a full answer is an error
+ALTER FOREIGN TABLE net OPTIONS (ADD hunting_split 'off');
+SELECT show_error($$SELECT count(report_id) FROM (SELECT report_id FROM net OFFSET 0) s$$);
+ALTER FOREIGN TABLE net OPTIONS (DROP hunting_split);
+
+-- a 429 mid-way: waited out, the statement completes with every row ...
+SELECT emulator_reset('{"hunting_generated": [{"table": "DeviceNetworkEvents", "rows": 2400, "days": 1}],
+                        "hunting_max_rows": 500}');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 429, "retry_after": 1,
+                        "skip": 4, "times": 1}');
+WITH r AS MATERIALIZED (SELECT * FROM net WHERE ts >= :'t0' AND ts <= :'t1')
+SELECT count(*) = :truth_count AS all_rows, count(DISTINCT report_id) = :truth_count AS none_twice FROM r;
+SELECT count(*) AS throttled FROM emulator_requests() WHERE status = 429;
+-- ... or, when it never ends, the statement fails: no partial result
+SELECT emulator('DELETE', '/_emulator/faults');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 429, "retry_after": 0,
+                        "skip": 4, "times": -1}');
+SELECT show_error(format('SELECT count(report_id) FROM (SELECT report_id FROM net WHERE ts >= %L AND ts <= %L OFFSET 0) s', :'t0', :'t1'));
+SELECT emulator('DELETE', '/_emulator/faults');
+
+DROP FOREIGN TABLE net;
+DROP FUNCTION hunts(int), window_edges(int), last_seq(), explain_windows(text);
