@@ -13,8 +13,9 @@
 #   bench/run.sh --quick         tiny sizes, one repetition: a smoke test (~30 s);
 #                                writes bench/results-quick.md instead
 #   bench/run.sh --only 1,3      only these sections
-#   bench/run.sh --profile       perf's profile of the backend over section 1's
+#   bench/run.sh --profile 1     perf's profile of the backend over section 1's
 #                                hunting COPY (needs perf: linux-perf); no results file
+#   bench/run.sh --profile 3     the same over section 3's PL/pgSQL loop of lookups
 #   KEEP_WORK_DIR=1 ...          keeps the cluster and emulator logs
 
 source "$(dirname "$0")/../scripts/lib.sh"
