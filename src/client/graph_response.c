@@ -9,8 +9,8 @@
  * that is not the expected shape leaves its result's parsed flag at 0 and
  * the caller reports the raw HTTP status instead.
  *
- * Callers: the PostgreSQL side (connection.c, auth.c, request.c) through
- * defender_client.h.  jansson, libcurl (curl_getdate) and the C library
+ * Callers: the PostgreSQL side through defender_client.h (connection.c,
+ * pager.c, auth.c, quota_governor.c, hunting_scan.c, actions.c).  jansson, libcurl (curl_getdate) and the C library
  * only; no PostgreSQL header.
  *
  * src/client/graph_response.c

@@ -7,10 +7,11 @@
  * (curl_url), never split by hand, so that the host this file sees is the
  * host libcurl connects to.  dfw_url_origin() refuses whatever could make
  * two readers disagree; dfw_url_on_origin() is the check every transfer
- * passes before any I/O (defender_client.c) and every URL a response hands
- * back passes before it is followed (the PostgreSQL side).
+ * passes before any I/O (defender_client.c).
  *
- * Callers: anyone through defender_client.h.  libcurl and the C library
+ * Callers: defender_client.c, and through defender_client.h the
+ * PostgreSQL side (connection.c; option.c and request_function.c for
+ * dfw_url_has_scheme).  libcurl and the C library
  * only; no PostgreSQL header, no jansson.
  *
  * src/client/url.c
