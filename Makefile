@@ -10,6 +10,9 @@ OBJS = \
 	src/catalog/hunting_catalog.o \
 	src/client/client_assertion.o \
 	src/client/defender_client.o \
+	src/client/graph_response.o \
+	src/client/url.o \
+	src/client/wake_fd.o \
 	src/functions/actions.o \
 	src/functions/function_support.o \
 	src/functions/hunt_function.o \

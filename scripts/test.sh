@@ -161,6 +161,8 @@ run_check "JSON scanner = pg_parse_json, whole and in pieces (test/checks/json_s
 log "client layer under valgrind (test/client/client_driver.c)"
 if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src/client" -o "$WORK_DIR/client_driver" \
         "$REPO_DIR/test/client/client_driver.c" "$REPO_DIR/src/client/defender_client.c" \
+        "$REPO_DIR/src/client/url.c" "$REPO_DIR/src/client/graph_response.c" \
+        "$REPO_DIR/src/client/wake_fd.c" \
         $(pkg-config --cflags --libs libcurl jansson) \
     && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
         "$WORK_DIR/client_driver" "$EMULATOR_URL" "$EMULATOR_TLS_URL" "$EMULATOR_TLS_CA"; then

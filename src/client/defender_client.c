@@ -1,7 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * defender_client.c
- *		  HTTP transfers (libcurl) and small JSON documents (jansson).
+ *		  HTTP transfers (libcurl): the client handle, its transfer slots,
+ *		  stepping them without blocking, and libcurl's callbacks.
+ *
+ * The rest of the client layer sits beside it: url.c (URLs read with
+ * libcurl's URL API, the origin check every transfer passes here first),
+ * graph_response.c (error bodies, token answers, Retry-After; jansson),
+ * wake_fd.c (one descriptor to wait on for all transfers) and
+ * client_assertion.c (certificate credentials; OpenSSL).  Callers: the
+ * PostgreSQL side (src/remote/) and test/client/client_driver.c, through
+ * defender_client.h.
  *
  * No PostgreSQL header is included here; see defender_client.h for why.
  * The rules that follow from it:
@@ -24,67 +33,36 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "defender_client.h"
+#include "client_internal.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/select.h>
-#include <time.h>
 #include <unistd.h>
-#ifdef DFW_CLIENT_HAS_WAKE_FD
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
-#endif
 
 #include <curl/curl.h>
-#include <jansson.h>
-
-/* One transfer slot: an easy handle and the request it is running. */
-typedef struct DfwTransfer
-{
-	CURL	   *easy;
-	int			running;		/* attached to the multi handle */
-	int			done;			/* libcurl reported it finished */
-	CURLcode	result;			/* ... with this result */
-	struct curl_slist *headers; /* of the running request */
-	DfwHttpResponse *response;	/* of the running request */
-	unsigned long serial;		/* bumped at each start: see DfwTicket */
-	char		errbuf[CURL_ERROR_SIZE];
-} DfwTransfer;
-
-struct DfwClient
-{
-	CURLM	   *multi;
-	unsigned long socket_generation;	/* bumped for each new socket */
-	DfwTransfer slots[DFW_MAX_TRANSFERS];
-
-	/*
-	 * The wake descriptor (dfw_client_wake_fd): an epoll set holding
-	 * curl's sockets, as the last step asked for them, and a timer for
-	 * curl's timeout.  -1 until first asked for.
-	 */
-	int			wake_fd;
-	int			timer_fd;
-	int			nwatched;
-	int			watched_fds[DFW_MAX_WAIT_SOCKETS];
-	unsigned int watched_events[DFW_MAX_WAIT_SOCKETS];
-	unsigned long watched_generation;
-};
 
 static size_t write_body(char *data, size_t size, size_t nmemb, void *userdata);
 static size_t write_header(char *data, size_t size, size_t nmemb, void *userdata);
 static void advise_large_body(char *body, size_t size);
 static DfwClientError classify_curl_error(CURLcode code, const DfwHttpResponse *response);
-static void copy_string(char *dst, size_t dstsize, const char *src, size_t srclen);
 static void release_transfer(DfwClient *client, DfwTransfer *t);
 static void collect_finished(DfwClient *client);
 static int	note_new_socket(void *clientp, curl_socket_t fd, curlsocktype purpose);
-static void sync_wake_fd(DfwClient *client, const DfwWait *wait, int idle);
+static DfwClientError fail_slot(DfwClient *client, DfwTransfer *t,
+								DfwHttpResponse *response, DfwClientError error,
+								const char *message);
+static int	request_on_origin(const DfwHttpRequest *request, DfwHttpResponse *response);
+static int	build_header_list(DfwTransfer *t, const DfwHttpRequest *request);
+static int	set_request_options(CURL *easy, DfwTransfer *t,
+								const DfwHttpRequest *request,
+								DfwHttpResponse *response);
+static int	set_transport_options(DfwClient *client, CURL *easy, DfwTransfer *t,
+								  const DfwHttpRequest *request);
 
 /*
  * dfw_client_global_init
@@ -185,7 +163,10 @@ dfw_client_begin(DfwClient *client, const DfwHttpRequest *request,
  *		slots' transfers go on.
  *
  * The response must stay valid until dfw_client_end_slot() or
- * dfw_client_abort(); its previous body, if any, is freed.
+ * dfw_client_abort(); its previous body, if any, is freed.  The steps:
+ * the origin check (nothing is sent off the request's origin), the
+ * header list, what the request is (set_request_options), how it travels
+ * (set_transport_options), then the handle joins the multi handle.
  */
 DfwClientError
 dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request,
@@ -193,37 +174,19 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 {
 	DfwTransfer *t = &client->slots[slot];
 	CURL	   *easy;
-	const char *const *h;
-	int			ok = 1;
+	int			ok;
 
 	release_transfer(client, t);
 	dfw_response_free_body(response);
 	dfw_response_init(response);
 	response->max_bytes = request->max_response_bytes;
 
-	/*
-	 * The last word on where a request goes, whatever built its URL: the
-	 * exact string handed to libcurl below must be on the request's origin,
-	 * or nothing is sent (the headers may carry a bearer token).
-	 */
-	if (request->origin == NULL ||
-		!dfw_url_on_origin(request->url, request->origin,
-						   response->error_message, DFW_MESSAGE_SIZE))
-	{
-		if (request->origin == NULL)
-			copy_string(response->error_message, DFW_MESSAGE_SIZE,
-						"the request names no origin", (size_t) -1);
-		response->error = DFW_CLIENT_URL_REFUSED;
-		return response->error;
-	}
+	if (!request_on_origin(request, response))
+		return fail_slot(client, t, response, DFW_CLIENT_URL_REFUSED, NULL);
 
 	if (t->easy == NULL && (t->easy = curl_easy_init()) == NULL)
-	{
-		response->error = DFW_CLIENT_OUT_OF_MEMORY;
-		copy_string(response->error_message, DFW_MESSAGE_SIZE,
-					"out of memory creating an HTTP handle", (size_t) -1);
-		return response->error;
-	}
+		return fail_slot(client, t, response, DFW_CLIENT_OUT_OF_MEMORY,
+						 "out of memory creating an HTTP handle");
 	easy = t->easy;
 	t->response = response;
 	t->errbuf[0] = '\0';
@@ -233,20 +196,94 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 
 	curl_easy_reset(easy);
 
+	if (!build_header_list(t, request))
+		return fail_slot(client, t, response, DFW_CLIENT_OUT_OF_MEMORY,
+						 "out of memory building request headers");
+
+	ok = set_request_options(easy, t, request, response);
+	ok &= set_transport_options(client, easy, t, request);
+	if (!ok)
+		return fail_slot(client, t, response, DFW_CLIENT_BAD_URL,
+						 "the request could not be configured");
+
+	if (curl_multi_add_handle(client->multi, easy) != CURLM_OK)
+		return fail_slot(client, t, response, DFW_CLIENT_OUT_OF_MEMORY,
+						 "could not start the transfer");
+	t->running = 1;
+	return DFW_CLIENT_OK;
+}
+
+/*
+ * fail_slot
+ *		A request that could not start: free what the slot holds for it and
+ *		set the response's error; message NULL keeps the one already there.
+ */
+static DfwClientError
+fail_slot(DfwClient *client, DfwTransfer *t, DfwHttpResponse *response,
+		  DfwClientError error, const char *message)
+{
+	release_transfer(client, t);
+	response->error = error;
+	if (message != NULL)
+		dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
+						message, (size_t) -1);
+	return error;
+}
+
+/*
+ * request_on_origin
+ *		Is the request's URL on its origin?  Else 0, the reason in the
+ *		response's error message.
+ *
+ * The last word on where a request goes, whatever built its URL: the
+ * exact string handed to libcurl must be on the request's origin, or
+ * nothing is sent (the headers may carry a bearer token).
+ */
+static int
+request_on_origin(const DfwHttpRequest *request, DfwHttpResponse *response)
+{
+	if (request->origin == NULL)
+	{
+		dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
+						"the request names no origin", (size_t) -1);
+		return 0;
+	}
+	return dfw_url_on_origin(request->url, request->origin,
+							 response->error_message, DFW_MESSAGE_SIZE);
+}
+
+/*
+ * build_header_list
+ *		The request's headers as the slot's curl_slist; 0 when out of
+ *		memory (the caller releases the part already built).
+ */
+static int
+build_header_list(DfwTransfer *t, const DfwHttpRequest *request)
+{
+	const char *const *h;
+
 	for (h = request->headers; h && *h; h++)
 	{
 		struct curl_slist *next = curl_slist_append(t->headers, *h);
 
 		if (next == NULL)
-		{
-			release_transfer(client, t);
-			response->error = DFW_CLIENT_OUT_OF_MEMORY;
-			copy_string(response->error_message, DFW_MESSAGE_SIZE,
-						"out of memory building request headers", (size_t) -1);
-			return response->error;
-		}
+			return 0;
 		t->headers = next;
 	}
+	return 1;
+}
+
+/*
+ * set_request_options
+ *		What is sent: the URL (http and https only, no user name, no
+ *		redirect), the method and body, the headers, and where the answer
+ *		goes (write_body, write_header).  1 when libcurl took every option.
+ */
+static int
+set_request_options(CURL *easy, DfwTransfer *t, const DfwHttpRequest *request,
+					DfwHttpResponse *response)
+{
+	int			ok = 1;
 
 	/* Only http and https: a URL from a response must not reach file:// etc. */
 #if CURL_AT_LEAST_VERSION(7, 85, 0)
@@ -256,15 +293,50 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 						   (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
 #endif
 	ok &= curl_easy_setopt(easy, CURLOPT_URL, request->url) == CURLE_OK;
-	/* checked above; and libcurl itself refuses user info in the URL */
+	/* checked by request_on_origin; and libcurl itself refuses user info */
 	ok &= curl_easy_setopt(easy, CURLOPT_DISALLOW_USERNAME_IN_URL, 1L) == CURLE_OK;
 	/* Never follow redirects: the bearer token must not travel elsewhere. */
 	ok &= curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_USERAGENT, request->user_agent) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_body) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_WRITEDATA, response) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, write_header) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_HEADERDATA, response) == CURLE_OK;
+
+	if (strcmp(request->method, "GET") == 0)
+		ok &= curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+	else
+	{
+		if (strcmp(request->method, "POST") != 0)
+			ok &= curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+								   request->method) == CURLE_OK;
+		if (request->body != NULL || strcmp(request->method, "DELETE") != 0)
+		{
+			ok &= curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+								   (curl_off_t) (request->body ? request->body_len : 0)) == CURLE_OK;
+			ok &= curl_easy_setopt(easy, CURLOPT_POSTFIELDS,
+								   request->body ? request->body : "") == CURLE_OK;
+		}
+	}
+	return ok;
+}
+
+/*
+ * set_transport_options
+ *		How it travels: timeouts, TLS verification, keep-alive, the socket
+ *		callback the waits count on, the error buffer, and the proxy.
+ *		1 when libcurl took every option.
+ */
+static int
+set_transport_options(DfwClient *client, CURL *easy, DfwTransfer *t,
+					  const DfwHttpRequest *request)
+{
+	int			ok = 1;
+
+	ok &= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request->timeout_ms) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
 						   request->connect_timeout_ms) == CURLE_OK;
@@ -274,10 +346,6 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 						   request->verify_ssl ? 2L : 0L) == CURLE_OK;
 	if (request->ca_file)
 		ok &= curl_easy_setopt(easy, CURLOPT_CAINFO, request->ca_file) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_body) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_WRITEDATA, response) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, write_header) == CURLE_OK;
-	ok &= curl_easy_setopt(easy, CURLOPT_HEADERDATA, response) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, note_new_socket) == CURLE_OK;
 	ok &= curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, client) == CURLE_OK;
@@ -307,42 +375,7 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 								   request->proxy_password ? request->proxy_password : "") == CURLE_OK;
 		}
 	}
-
-	if (strcmp(request->method, "GET") == 0)
-		ok &= curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L) == CURLE_OK;
-	else
-	{
-		if (strcmp(request->method, "POST") != 0)
-			ok &= curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
-								   request->method) == CURLE_OK;
-		if (request->body != NULL || strcmp(request->method, "DELETE") != 0)
-		{
-			ok &= curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-								   (curl_off_t) (request->body ? request->body_len : 0)) == CURLE_OK;
-			ok &= curl_easy_setopt(easy, CURLOPT_POSTFIELDS,
-								   request->body ? request->body : "") == CURLE_OK;
-		}
-	}
-
-	if (!ok)
-	{
-		release_transfer(client, t);
-		response->error = DFW_CLIENT_BAD_URL;
-		copy_string(response->error_message, DFW_MESSAGE_SIZE,
-					"the request could not be configured", (size_t) -1);
-		return response->error;
-	}
-
-	if (curl_multi_add_handle(client->multi, easy) != CURLM_OK)
-	{
-		release_transfer(client, t);
-		response->error = DFW_CLIENT_OUT_OF_MEMORY;
-		copy_string(response->error_message, DFW_MESSAGE_SIZE,
-					"could not start the transfer", (size_t) -1);
-		return response->error;
-	}
-	t->running = 1;
-	return DFW_CLIENT_OK;
+	return ok;
 }
 
 /*
@@ -369,19 +402,19 @@ dfw_client_step(DfwClient *client, DfwWait *wait)
 		pending |= client->slots[i].running && !client->slots[i].done;
 	if (!pending)
 	{
-		sync_wake_fd(client, NULL, 1);
+		dfw_wake_fd_sync(client, NULL, 1);
 		return 1;
 	}
 
 	if (curl_multi_perform(client->multi, &still_running) != CURLM_OK)
 	{
-		sync_wake_fd(client, NULL, 1);
+		dfw_wake_fd_sync(client, NULL, 1);
 		return 1;
 	}
 	collect_finished(client);
 	if (still_running == 0)
 	{
-		sync_wake_fd(client, NULL, 1);
+		dfw_wake_fd_sync(client, NULL, 1);
 		return 1;
 	}
 
@@ -411,156 +444,8 @@ dfw_client_step(DfwClient *client, DfwWait *wait)
 	}
 	wait->timeout_ms = timeout;
 	wait->socket_generation = client->socket_generation;
-	sync_wake_fd(client, wait, 0);
+	dfw_wake_fd_sync(client, wait, 0);
 	return 0;
-}
-
-/*
- * dfw_client_wake_fd
- *		A descriptor that becomes readable when dfw_client_step() has
- *		something to do: one of curl's sockets is ready as the last step
- *		asked, or curl's timeout (at most DFW_WAKE_CEILING_MS) has passed.
- *		-1 where it cannot be made (not Linux, or out of descriptors).
- *
- * It lets a caller that can watch one descriptor only per waiter (an
- * asynchronous Append gives each of its scans one event) wait for every
- * transfer of the client at once: an epoll set holding curl's sockets,
- * which is itself readable when one of them is, and a timerfd inside it.
- * Every dfw_client_step() brings the set up to date, so it is valid
- * between steps; a step also reads the timer, and the ceiling makes sure
- * the caller gets to run (and check its interrupts) at least that often.
- */
-int
-dfw_client_wake_fd(DfwClient *client)
-{
-#ifdef DFW_CLIENT_HAS_WAKE_FD
-	if (client->wake_fd < 0)
-	{
-		struct epoll_event ev;
-		int			efd = epoll_create1(EPOLL_CLOEXEC);
-		int			tfd = efd >= 0 ? timerfd_create(CLOCK_MONOTONIC,
-													TFD_NONBLOCK | TFD_CLOEXEC) : -1;
-
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.fd = tfd;
-		if (tfd < 0 || epoll_ctl(efd, EPOLL_CTL_ADD, tfd, &ev) != 0)
-		{
-			if (tfd >= 0)
-				close(tfd);
-			if (efd >= 0)
-				close(efd);
-			return -1;
-		}
-		client->wake_fd = efd;
-		client->timer_fd = tfd;
-		client->nwatched = 0;
-		sync_wake_fd(client, NULL, 1);
-	}
-	return client->wake_fd;
-#else
-	(void) client;
-	return -1;
-#endif
-}
-
-#ifdef DFW_CLIENT_HAS_WAKE_FD
-/* Add, change or remove one socket of the wake set; errors are ignored:
- * a socket closed meanwhile has left the set by itself. */
-static void
-watch_socket(DfwClient *client, int op, int fd, unsigned int events)
-{
-	struct epoll_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.events = events;
-	ev.data.fd = fd;
-	if (epoll_ctl(client->wake_fd, op, fd, &ev) != 0)
-	{
-		/* a number reused by a new socket: it is not in the set yet */
-		if (op == EPOLL_CTL_MOD && errno == ENOENT)
-			(void) epoll_ctl(client->wake_fd, EPOLL_CTL_ADD, fd, &ev);
-		else if (op == EPOLL_CTL_ADD && errno == EEXIST)
-			(void) epoll_ctl(client->wake_fd, EPOLL_CTL_MOD, fd, &ev);
-	}
-}
-#endif
-
-/*
- * sync_wake_fd
- *		Make the wake set watch what *wait asks for (nothing when idle),
- *		and arm its timer.
- */
-static void
-sync_wake_fd(DfwClient *client, const DfwWait *wait, int idle)
-{
-#ifdef DFW_CLIENT_HAS_WAKE_FD
-	struct itimerspec when;
-	uint64_t	expirations;
-	long		ms;
-	int			i,
-				j;
-	int			n = idle ? 0 : wait->nsockets;
-
-	if (client->wake_fd < 0)
-		return;
-
-	/* a new socket may carry a closed one's number: start the set afresh */
-	if (!idle && wait->socket_generation != client->watched_generation)
-	{
-		for (i = 0; i < client->nwatched; i++)
-			watch_socket(client, EPOLL_CTL_DEL, client->watched_fds[i], 0);
-		client->nwatched = 0;
-		client->watched_generation = wait->socket_generation;
-	}
-	for (i = 0; i < client->nwatched; i++)
-	{
-		for (j = 0; j < n; j++)
-			if (wait->sockets[j] == client->watched_fds[i])
-				break;
-		if (j == n)
-			watch_socket(client, EPOLL_CTL_DEL, client->watched_fds[i], 0);
-	}
-	for (j = 0; j < n; j++)
-	{
-		unsigned int events = (wait->want_read[j] ? EPOLLIN : 0) |
-			(wait->want_write[j] ? EPOLLOUT : 0);
-
-		for (i = 0; i < client->nwatched; i++)
-			if (client->watched_fds[i] == wait->sockets[j])
-				break;
-		if (i == client->nwatched)
-			watch_socket(client, EPOLL_CTL_ADD, wait->sockets[j], events);
-		else if (client->watched_events[i] != events)
-			watch_socket(client, EPOLL_CTL_MOD, wait->sockets[j], events);
-	}
-	client->nwatched = n;
-	for (j = 0; j < n; j++)
-	{
-		client->watched_fds[j] = wait->sockets[j];
-		client->watched_events[j] = (wait->want_read[j] ? EPOLLIN : 0) |
-			(wait->want_write[j] ? EPOLLOUT : 0);
-	}
-
-	/* the timer: curl's timeout, sooner when some sockets are not watched */
-	ms = idle || wait->timeout_ms < 0 ? DFW_WAKE_CEILING_MS : wait->timeout_ms;
-	if (!idle && wait->more_sockets && ms > 10)
-		ms = 10;
-	if (ms > DFW_WAKE_CEILING_MS)
-		ms = DFW_WAKE_CEILING_MS;
-	while (read(client->timer_fd, &expirations, sizeof(expirations)) > 0)
-		;
-	memset(&when, 0, sizeof(when));
-	when.it_value.tv_sec = ms / 1000;
-	when.it_value.tv_nsec = (ms % 1000) * 1000000L;
-	if (ms == 0)
-		when.it_value.tv_nsec = 1;	/* zero would disarm it */
-	(void) timerfd_settime(client->timer_fd, 0, &when, NULL);
-#else
-	(void) client;
-	(void) wait;
-	(void) idle;
-#endif
 }
 
 /*
@@ -614,7 +499,7 @@ dfw_client_start(DfwClient *client, const DfwHttpRequest *request,
 		dfw_response_free_body(response);
 		dfw_response_init(response);
 		response->error = DFW_CLIENT_OUT_OF_MEMORY;
-		copy_string(response->error_message, DFW_MESSAGE_SIZE,
+		dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
 					"every transfer slot is busy", (size_t) -1);
 		return response->error;
 	}
@@ -669,7 +554,7 @@ dfw_client_collect(DfwClient *client, DfwTicket ticket, DfwHttpResponse *respons
 	if (t == NULL || t->response != response)
 	{
 		response->error = DFW_CLIENT_TRANSFER_FAILED;
-		copy_string(response->error_message, DFW_MESSAGE_SIZE,
+		dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
 					"the transfer was stopped before it finished", (size_t) -1);
 		return response->error;
 	}
@@ -752,13 +637,13 @@ dfw_client_end_slot(DfwClient *client, int slot)
 			snprintf(response->error_message, DFW_MESSAGE_SIZE,
 					 "the response exceeded %zu bytes", response->max_bytes);
 		else if (response->error == DFW_CLIENT_OUT_OF_MEMORY)
-			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+			dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
 						"out of memory receiving the response", (size_t) -1);
 		else if (t->errbuf[0])
-			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+			dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
 						t->errbuf, (size_t) -1);
 		else
-			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+			dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
 						curl_easy_strerror(result), (size_t) -1);
 	}
 	else if (response->body == NULL)
@@ -768,7 +653,7 @@ dfw_client_end_slot(DfwClient *client, int slot)
 		if (response->body == NULL)
 		{
 			response->error = DFW_CLIENT_OUT_OF_MEMORY;
-			copy_string(response->error_message, DFW_MESSAGE_SIZE,
+			dfw_copy_string(response->error_message, DFW_MESSAGE_SIZE,
 						"out of memory receiving the response", (size_t) -1);
 		}
 	}
@@ -919,17 +804,17 @@ write_header(char *data, size_t size, size_t nmemb, void *userdata)
 
 #define HEADER_IS(n) (namelen == strlen(n) && strncasecmp(data, n, namelen) == 0)
 	if (HEADER_IS("content-type"))
-		copy_string(response->content_type, DFW_HEADER_VALUE_SIZE, value, valuelen);
+		dfw_copy_string(response->content_type, DFW_HEADER_VALUE_SIZE, value, valuelen);
 	else if (HEADER_IS("request-id"))
-		copy_string(response->request_id, DFW_HEADER_VALUE_SIZE, value, valuelen);
+		dfw_copy_string(response->request_id, DFW_HEADER_VALUE_SIZE, value, valuelen);
 	else if (HEADER_IS("retry-after"))
-		copy_string(response->retry_after, DFW_HEADER_VALUE_SIZE, value, valuelen);
+		dfw_copy_string(response->retry_after, DFW_HEADER_VALUE_SIZE, value, valuelen);
 	else if (HEADER_IS("content-length") && response->body == NULL)
 	{
 		char		digits[32];
 		unsigned long long declared;
 
-		copy_string(digits, sizeof(digits), value, valuelen);
+		dfw_copy_string(digits, sizeof(digits), value, valuelen);
 		declared = strtoull(digits, NULL, 10);
 		/* Preallocate only within the cap; the cap itself is enforced on write. */
 		if (declared > 0 && declared < (unsigned long long) (SIZE_MAX / 2) &&
@@ -985,431 +870,3 @@ classify_curl_error(CURLcode code, const DfwHttpResponse *response)
 	}
 }
 
-/*
- * dfw_url_encode
- *		Percent-encode all but RFC 3986 unreserved characters.
- */
-size_t
-dfw_url_encode(const char *text, size_t len, char *out)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char	   *p = out;
-	size_t		i;
-
-	for (i = 0; i < len; i++)
-	{
-		unsigned char c = (unsigned char) text[i];
-
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
-			*p++ = (char) c;
-		else
-		{
-			*p++ = '%';
-			*p++ = hex[c >> 4];
-			*p++ = hex[c & 15];
-		}
-	}
-	*p = '\0';
-	return (size_t) (p - out);
-}
-
-/*
- * dfw_parse_retry_after
- *		Seconds from now that a Retry-After header asks for.
- *
- * RFC 9110 allows delta-seconds or an HTTP date; -1 means absent or
- * unusable (the caller then backs off on its own schedule).
- */
-long
-dfw_parse_retry_after(const char *value)
-{
-	char	   *end;
-	long		seconds;
-	time_t		when;
-
-	if (value == NULL || value[0] == '\0')
-		return -1;
-	errno = 0;
-	seconds = strtol(value, &end, 10);
-	if (end != value && *end == '\0')
-	{
-		if (seconds < 0)
-			return -1;
-		/* "99999999999999999999" is ERANGE and LONG_MAX: capped alike */
-		return (errno == ERANGE || seconds > DFW_RETRY_AFTER_CAP_S) ?
-			DFW_RETRY_AFTER_CAP_S : seconds;
-	}
-	when = curl_getdate(value, NULL);
-	if (when == -1)
-		return -1;
-	if (when <= time(NULL))
-		return 0;
-	return (when - time(NULL) > DFW_RETRY_AFTER_CAP_S) ?
-		DFW_RETRY_AFTER_CAP_S : (long) (when - time(NULL));
-}
-
-/*
- * dfw_url_has_scheme
- *		Does text start with "scheme:" (RFC 3986: a letter, then letters,
- *		digits, '+', '-', '.'), which makes it an absolute URL rather than a
- *		relative path?  Only a classifier: an absolute URL is then read by
- *		dfw_url_origin(), i.e. by libcurl.
- */
-int
-dfw_url_has_scheme(const char *text)
-{
-	const char *p = text;
-
-	if (!isalpha((unsigned char) *p))
-		return 0;
-	while (isalnum((unsigned char) *p) || *p == '+' || *p == '-' || *p == '.')
-		p++;
-	return *p == ':';
-}
-
-/* Is one URL part present?  (curl_url_get answers CURLUE_NO_xxx when not.) */
-static int
-url_part_present(CURLU *handle, CURLUPart part)
-{
-	char	   *value = NULL;
-	CURLUcode	rc = curl_url_get(handle, part, &value, 0);
-
-	curl_free(value);
-	return rc == CURLUE_OK;
-}
-
-/*
- * dfw_url_origin
- *		Scheme, host and effective port of an http(s) URL, read by libcurl's
- *		URL API, with everything that could make two readers disagree about
- *		the host refused.
- *
- * The URL is parsed with the flags libcurl's own transfer uses (minus
- * guessing a scheme), so the host seen here is the host libcurl connects
- * to.  Refused on top of what curl_url() refuses: a space or control
- * character anywhere (CR/LF would split a request line or a log line);
- * user information or login options ("graph.microsoft.com%23@attacker" is
- * a user name); a fragment (never sent, so never meant); an IPv6 zone id;
- * a host with anything but ASCII letters, digits, '-' and '.' (no
- * percent-encoding, no Unicode: an IDN must be given in its punycode
- * form), or an IPv6 literal of hex digits, ':' and '.'; a host ending in a
- * dot ("graph.microsoft.com." is the same DNS name, but refusing it means
- * one spelling per origin, and TLS names carry no dot).
- */
-int
-dfw_url_origin(const char *url, DfwOrigin *origin, char **rest, char *why, size_t whysize)
-{
-	CURLU	   *handle;
-	CURLUcode	rc;
-	char	   *part = NULL;
-	const unsigned char *p;
-	size_t		len;
-	int			ok = 0;
-
-	memset(origin, 0, sizeof(DfwOrigin));
-	if (rest)
-		*rest = NULL;
-	for (p = (const unsigned char *) url; *p; p++)
-		if (*p <= ' ' || *p == 0x7f)
-		{
-			snprintf(why, whysize, "the URL contains a space or a control character");
-			return 0;
-		}
-
-	handle = curl_url();
-	if (handle == NULL)
-	{
-		snprintf(why, whysize, "out of memory parsing a URL");
-		return 0;
-	}
-	rc = curl_url_set(handle, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
-	if (rc != CURLUE_OK)
-	{
-#if CURL_AT_LEAST_VERSION(7, 80, 0)
-		snprintf(why, whysize, "not a URL libcurl can read (%s)", curl_url_strerror(rc));
-#else
-		snprintf(why, whysize, "not a URL libcurl can read (error %d)", (int) rc);
-#endif
-		goto done;
-	}
-
-	if (curl_url_get(handle, CURLUPART_SCHEME, &part, 0) != CURLUE_OK ||
-		(strcmp(part, "http") != 0 && strcmp(part, "https") != 0))
-	{
-		snprintf(why, whysize, "only http and https URLs are allowed");
-		goto done;
-	}
-	copy_string(origin->scheme, sizeof(origin->scheme), part, (size_t) -1);
-	curl_free(part);
-	part = NULL;
-
-	if (url_part_present(handle, CURLUPART_USER) ||
-		url_part_present(handle, CURLUPART_PASSWORD) ||
-		url_part_present(handle, CURLUPART_OPTIONS))
-	{
-		snprintf(why, whysize, "the URL has user information (a user name or password before '@')");
-		goto done;
-	}
-	if (url_part_present(handle, CURLUPART_FRAGMENT) || strchr(url, '#') != NULL)
-	{
-		snprintf(why, whysize, "the URL has a fragment ('#')");
-		goto done;
-	}
-#if CURL_AT_LEAST_VERSION(7, 65, 0)
-	if (url_part_present(handle, CURLUPART_ZONEID))
-	{
-		snprintf(why, whysize, "the URL has an IPv6 zone id");
-		goto done;
-	}
-#endif
-
-	if (curl_url_get(handle, CURLUPART_HOST, &part, 0) != CURLUE_OK ||
-		(len = strlen(part)) == 0 || len >= DFW_HOST_SIZE)
-	{
-		snprintf(why, whysize, "the URL has no usable host");
-		goto done;
-	}
-	for (p = (const unsigned char *) part; *p; p++)
-	{
-		int			fine = part[0] == '[' ?
-			(isxdigit(*p) || *p == ':' || *p == '.' ||
-			 (p == (const unsigned char *) part) || (*p == ']' && p[1] == '\0')) :
-			(*p < 0x80 && (isalnum(*p) || *p == '-' || *p == '.'));
-
-		if (!fine)
-		{
-			snprintf(why, whysize, "the URL's host may hold only ASCII letters, digits, '-' and '.' (or be an IPv6 literal)");
-			goto done;
-		}
-	}
-	if (part[len - 1] == '.' || part[0] == '.')
-	{
-		snprintf(why, whysize, "the URL's host starts or ends with a dot");
-		goto done;
-	}
-	for (len = 0; part[len]; len++)
-		origin->host[len] = (char) tolower((unsigned char) part[len]);
-	origin->host[len] = '\0';
-	curl_free(part);
-	part = NULL;
-
-	if (curl_url_get(handle, CURLUPART_PORT, &part, CURLU_DEFAULT_PORT) != CURLUE_OK)
-	{
-		snprintf(why, whysize, "the URL has no usable port");
-		goto done;
-	}
-	origin->port = strtol(part, NULL, 10);
-	curl_free(part);
-	part = NULL;
-	if (origin->port <= 0 || origin->port > 65535)
-	{
-		snprintf(why, whysize, "the URL's port is out of range");
-		goto done;
-	}
-
-	if (rest)
-	{
-		char	   *path = NULL;
-		char	   *query = NULL;
-
-		if (curl_url_get(handle, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-			path = NULL;
-		if (curl_url_get(handle, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
-			query = NULL;
-		*rest = malloc((path ? strlen(path) : 1) + (query ? strlen(query) + 1 : 0) + 1);
-		if (*rest)
-			snprintf(*rest, (path ? strlen(path) : 1) + (query ? strlen(query) + 1 : 0) + 1,
-					 "%s%s%s", path ? path : "/", query ? "?" : "", query ? query : "");
-		curl_free(path);
-		curl_free(query);
-		if (*rest == NULL)
-		{
-			snprintf(why, whysize, "out of memory parsing a URL");
-			goto done;
-		}
-	}
-	ok = 1;
-
-done:
-	curl_free(part);
-	curl_url_cleanup(handle);
-	if (!ok)
-		memset(origin, 0, sizeof(DfwOrigin));
-	return ok;
-}
-
-/*
- * dfw_url_on_origin
- *		Is url on base's origin: the same scheme, host and effective port?
- */
-int
-dfw_url_on_origin(const char *url, const char *base, char *why, size_t whysize)
-{
-	DfwOrigin	target;
-	DfwOrigin	allowed;
-
-	if (!dfw_url_origin(base, &allowed, NULL, why, whysize))
-		return 0;
-	if (!dfw_url_origin(url, &target, NULL, why, whysize))
-		return 0;
-	if (strcmp(target.scheme, allowed.scheme) != 0 ||
-		strcmp(target.host, allowed.host) != 0 ||
-		target.port != allowed.port)
-	{
-		snprintf(why, whysize, "%s://%s:%ld is not %s://%s:%ld",
-				 target.scheme, target.host, target.port,
-				 allowed.scheme, allowed.host, allowed.port);
-		return 0;
-	}
-	return 1;
-}
-
-/* Copy at most srclen bytes (or up to the NUL when srclen is (size_t) -1). */
-static void
-copy_string(char *dst, size_t dstsize, const char *src, size_t srclen)
-{
-	size_t		n;
-
-	if (src == NULL)
-	{
-		dst[0] = '\0';
-		return;
-	}
-	n = (srclen == (size_t) -1) ? strlen(src) : strnlen(src, srclen);
-	if (n >= dstsize)
-		n = dstsize - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-static void
-copy_json_string(char *dst, size_t dstsize, json_t *value)
-{
-	if (json_is_string(value))
-		copy_string(dst, dstsize, json_string_value(value), json_string_length(value));
-	else
-		dst[0] = '\0';
-}
-
-/*
- * dfw_parse_graph_error
- *		Pick code, message and request ids out of a Graph error body.
- *
- * Anything that is not Graph's shape leaves err->parsed at 0, and the
- * caller reports the raw status instead.
- */
-void
-dfw_parse_graph_error(const char *body, size_t len, DfwGraphError *err)
-{
-	json_t	   *root;
-	json_t	   *error;
-	json_t	   *inner;
-
-	memset(err, 0, sizeof(DfwGraphError));
-	if (body == NULL || len == 0)
-		return;
-	root = json_loadb(body, len, 0, NULL);
-	if (root == NULL)
-		return;
-	error = json_object_get(root, "error");
-	if (json_is_object(error))
-	{
-		err->parsed = 1;
-		copy_json_string(err->code, sizeof(err->code), json_object_get(error, "code"));
-		copy_json_string(err->message, sizeof(err->message), json_object_get(error, "message"));
-		inner = json_object_get(error, "innerError");
-		if (!json_is_object(inner))
-			inner = json_object_get(error, "innererror");
-		if (json_is_object(inner))
-		{
-			copy_json_string(err->request_id, sizeof(err->request_id),
-							 json_object_get(inner, "request-id"));
-			copy_json_string(err->client_request_id, sizeof(err->client_request_id),
-							 json_object_get(inner, "client-request-id"));
-		}
-		/* Defender for Endpoint puts its correlation id in "target". */
-		if (err->request_id[0] == '\0')
-			copy_json_string(err->request_id, sizeof(err->request_id),
-							 json_object_get(error, "target"));
-	}
-	json_decref(root);
-}
-
-/*
- * dfw_parse_token_response
- *		Read a token endpoint answer: the token, or Entra's error fields.
- *
- * Only the first line of error_description is kept: the rest repeats the
- * trace and correlation ids, which are reported separately.
- */
-void
-dfw_parse_token_response(const char *body, size_t len, DfwTokenResponse *out)
-{
-	json_t	   *root;
-	json_t	   *value;
-
-	memset(out, 0, sizeof(DfwTokenResponse));
-	if (body == NULL || len == 0)
-		return;
-	root = json_loadb(body, len, 0, NULL);
-	if (root == NULL)
-		return;
-	if (!json_is_object(root))
-	{
-		json_decref(root);
-		return;
-	}
-	out->parsed = 1;
-
-	value = json_object_get(root, "access_token");
-	if (json_is_string(value) && json_string_length(value) > 0)
-	{
-		out->access_token = strdup(json_string_value(value));
-		value = json_object_get(root, "expires_in");
-		if (json_is_integer(value))
-			out->expires_in = json_integer_value(value) > DFW_TOKEN_LIFETIME_CAP_S ?
-				DFW_TOKEN_LIFETIME_CAP_S : (long) json_integer_value(value);
-		else if (json_is_string(value))
-		{
-			errno = 0;
-			out->expires_in = strtol(json_string_value(value), NULL, 10);
-			if (errno == ERANGE || out->expires_in > DFW_TOKEN_LIFETIME_CAP_S)
-				out->expires_in = DFW_TOKEN_LIFETIME_CAP_S;
-		}
-		else
-			out->expires_in = 3599;
-		/* the caller multiplies it into milliseconds: keep it small */
-		if (out->expires_in < 0)
-			out->expires_in = 0;
-	}
-
-	copy_json_string(out->error, sizeof(out->error), json_object_get(root, "error"));
-	value = json_object_get(root, "error_description");
-	if (json_is_string(value))
-	{
-		const char *text = json_string_value(value);
-		size_t		line = strcspn(text, "\r\n");
-
-		copy_string(out->description, sizeof(out->description), text, line);
-	}
-	value = json_object_get(root, "error_codes");
-	if (json_is_array(value) && json_array_size(value) > 0 &&
-		json_is_integer(json_array_get(value, 0)))
-		out->aadsts = (long) json_integer_value(json_array_get(value, 0));
-	copy_json_string(out->trace_id, sizeof(out->trace_id), json_object_get(root, "trace_id"));
-	copy_json_string(out->correlation_id, sizeof(out->correlation_id),
-					 json_object_get(root, "correlation_id"));
-	json_decref(root);
-}
-
-void
-dfw_token_response_free(DfwTokenResponse *out)
-{
-	if (out->access_token)
-	{
-		/* It is a credential: do not leave it in freed memory. */
-		memset(out->access_token, 0, strlen(out->access_token));
-		free(out->access_token);
-		out->access_token = NULL;
-	}
-}

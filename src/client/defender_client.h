@@ -3,7 +3,9 @@
  * defender_client.h
  *		  The boundary between defender_fdw and its remote libraries.
  *
- * Everything behind this header (defender_client.c) uses only libcurl,
+ * Everything behind this header (defender_client.c: transfers; url.c:
+ * URLs and their origins; graph_response.c: error bodies, token answers,
+ * Retry-After; wake_fd.c: one descriptor to wait on) uses only libcurl,
  * jansson and the C library; it includes no PostgreSQL header, never
  * raises a PostgreSQL error and never longjmps.  It reports failures as a
  * DfwClientError plus a message, and the PostgreSQL side (connection.c,

@@ -88,6 +88,44 @@ typedef enum KqlKind
 	KQL_BOOL
 } KqlKind;
 
+/*
+ * A leaf of a filter tree: one comparison of a Graph property (or a KQL
+ * column) with a value, "TRUE exactly when the SQL condition is".
+ */
+typedef struct DefenderFilterLeaf
+{
+	const char *name;			/* Graph property, or KQL column */
+	DefenderFilterOp op;
+	int			kind;			/* GraphPropertyKind, or a KQL column's KqlKind */
+	bool		nullable;		/* the property can be null (OData) */
+	int32		typmod;			/* the column's, for datetime precision */
+	Node	   *value;			/* a Const, Integer n (the n-th fdw_exprs
+								 * entry, from 1), or Integer 0 for none */
+} DefenderFilterLeaf;
+
+/* What a node of a filter tree is. */
+typedef enum DefenderFilterKind
+{
+	DEFENDER_FILTER_AND,		/* every child is true */
+	DEFENDER_FILTER_OR,			/* some child is true */
+	DEFENDER_FILTER_LEAF		/* the leaf is true */
+} DefenderFilterKind;
+
+/*
+ * The conditions a scan sends, as a tree (shippable.c builds it from the
+ * pushed conditions, ANDed at the root).  fdw_private holds it as
+ * copyable nodes, written by defender_filter_to_node and read back once,
+ * with the rest of the plan, by defender_filter_from_node
+ * (deparse_filter.c, the one place that knows their layout); the OData
+ * and KQL writers and every other reader walk this struct.
+ */
+typedef struct DefenderFilter
+{
+	DefenderFilterKind kind;
+	List	   *children;		/* AND, OR: DefenderFilter pointers */
+	DefenderFilterLeaf leaf;	/* LEAF */
+} DefenderFilter;
+
 /* What a scan does at execution. */
 typedef enum ScanMode
 {
@@ -109,7 +147,7 @@ typedef struct DefenderScanPlan
 	Oid			relid;			/* the foreign table */
 	List	   *columns;		/* Integer pairs (slot attno, table attnum),
 								 * attnum 0 for a summarize output */
-	List	   *filter;			/* filter tree, or NIL */
+	DefenderFilter *filter;		/* filter tree, or NULL */
 	char	   *orderby;		/* $orderby or KQL sort, "" for none */
 	bool		expand_alerts;	/* $expand=alerts */
 	List	   *select;			/* String Graph properties for $select, or NIL
@@ -168,31 +206,6 @@ extern char *defender_kql_summarize(PlannerInfo *root, RelOptInfo *baserel,
 									DefenderRelInfo *fpinfo, List *items,
 									List **outputs);
 
-/* Node kinds of a filter tree (see defender_filter_tree) */
-#define FT_AND	1
-#define FT_OR	2
-#define FT_LEAF 3
-
-/*
- * A leaf of a filter tree: one comparison of a Graph property (or a KQL
- * column) with a value, "TRUE exactly when the SQL condition is".  The
- * tree lives in fdw_private, so a leaf is stored as copyable nodes,
- * written by defender_filter_leaf_node and read back by
- * defender_filter_leaf_read (deparse_filter.c), the one place that knows
- * their layout; the OData and KQL writers, and whoever else reads a leaf,
- * see only this struct.
- */
-typedef struct DefenderFilterLeaf
-{
-	const char *name;			/* Graph property, or KQL column */
-	DefenderFilterOp op;
-	int			kind;			/* GraphPropertyKind, or a KQL column's KqlKind */
-	bool		nullable;		/* the property can be null (OData) */
-	int32		typmod;			/* the column's, for datetime precision */
-	Node	   *value;			/* a Const, Integer n (the n-th fdw_exprs
-								 * entry, from 1), or Integer 0 for none */
-} DefenderFilterLeaf;
-
 /* shippable.c */
 extern const GraphProperty *defender_column_graph_property(Oid relid,
 														   AttrNumber attnum,
@@ -205,9 +218,9 @@ extern bool defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
 									DefenderRelInfo *fpinfo, Expr *expr,
 									Expr **value, bool *is_array);
 extern bool defender_is_value_expr(PlannerInfo *root, RelOptInfo *baserel, Expr *expr);
-extern List *defender_filter_tree(PlannerInfo *root, RelOptInfo *baserel,
-								  DefenderRelInfo *fpinfo, List *conds,
-								  List **fdw_exprs);
+extern DefenderFilter *defender_filter_tree(PlannerInfo *root, RelOptInfo *baserel,
+											DefenderRelInfo *fpinfo, List *conds,
+											List **fdw_exprs);
 extern const GraphProperty *defender_sort_property(PlannerInfo *root,
 												   RelOptInfo *baserel,
 												   DefenderRelInfo *fpinfo,
@@ -236,7 +249,7 @@ typedef struct DefenderParamValues
 /* What a list request asks for, beyond the resource. */
 typedef struct DefenderListRequest
 {
-	List	   *filter;			/* filter tree, or NIL */
+	DefenderFilter *filter;		/* filter tree, or NULL */
 	char	   *orderby;		/* e.g. "createdDateTime desc", or NULL */
 	bool		expand_alerts;
 	bool		count_only;		/* $count=true&$top=1 */
@@ -293,9 +306,10 @@ typedef DefenderWritten (*DefenderLeafWriter) (StringInfo buf,
 typedef DefenderWritten (*DefenderElementWriter) (StringInfo buf, DefenderFilterOp op,
 												  Datum value, Oid type, void *arg);
 
-extern List *defender_filter_leaf_node(const DefenderFilterLeaf *leaf);
-extern void defender_filter_leaf_read(List *node, DefenderFilterLeaf *leaf);
-extern DefenderWritten defender_write_tree(StringInfo buf, List *node,
+extern DefenderFilter *defender_filter_make(DefenderFilterKind kind, List *children);
+extern List *defender_filter_to_node(const DefenderFilter *filter);
+extern DefenderFilter *defender_filter_from_node(List *node);
+extern DefenderWritten defender_write_tree(StringInfo buf, const DefenderFilter *node,
 										   DefenderLeafWriter write_leaf,
 										   const DefenderParamValues *params, void *arg);
 extern DefenderWritten defender_write_array(StringInfo buf, Datum array, bool is_and,
@@ -304,7 +318,7 @@ extern DefenderWritten defender_join_parts(StringInfo buf, List *parts, bool is_
 extern void defender_leaf_value(Node *valnode, const DefenderParamValues *params,
 								DefenderLeafValue *v);
 
-extern DefenderRender defender_render_filter(StringInfo buf, List *tree,
+extern DefenderRender defender_render_filter(StringInfo buf, const DefenderFilter *tree,
 											 const DefenderParamValues *params,
 											 const GraphResource *resource);
 extern DefenderRender defender_deparse_list(StringInfo buf, bool encode,
@@ -363,7 +377,7 @@ typedef struct DefenderKqlRequest
 {
 	const char *source;			/* table name, or a KQL query to wrap */
 	bool		source_is_query;
-	List	   *filter;			/* filter tree, or NIL */
+	DefenderFilter *filter;		/* filter tree, or NULL */
 	List	   *project;		/* KQL column names, or NIL for all */
 	const char *sort;			/* "A asc nulls last, ...", or NULL */
 	int64		take;			/* 0: none */

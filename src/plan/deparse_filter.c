@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * deparse_filter.c
- *		  Writes a filter tree (shippable.c) in either remote language.
+ *		  The filter tree (DefenderFilter, built by shippable.c): its node
+ *		  form for fdw_private, and writing it in either remote language.
  *
  * The shape is the same for OData's $filter and KQL's where: AND and OR
  * nodes, leaves, and an array leaf that becomes an OR chain (= ANY) or an
@@ -68,38 +69,109 @@ defender_join_parts(StringInfo buf, List *parts, bool is_and)
 }
 
 /*
- * defender_filter_leaf_node
- *		A leaf as the filter tree stores it: (FT_LEAF "name" op (kind
- *		nullable typmod value)), copyable nodes.
+ * The node form of a filter tree, as fdw_private stores it (copyable
+ * nodes, since a plan may be copied):
+ *	(FILTER_NODE_AND child ...), (FILTER_NODE_OR child ...), and leaves
+ *	(FILTER_NODE_LEAF "name" op (kind nullable typmod value)).
+ * Only defender_filter_to_node and defender_filter_from_node know it.
  */
-List *
-defender_filter_leaf_node(const DefenderFilterLeaf *leaf)
+#define FILTER_NODE_AND		1
+#define FILTER_NODE_OR		2
+#define FILTER_NODE_LEAF	3
+
+/*
+ * defender_filter_make
+ *		A new AND or OR node with these children (DefenderFilter pointers),
+ *		or an empty leaf for the caller to fill.
+ */
+DefenderFilter *
+defender_filter_make(DefenderFilterKind kind, List *children)
 {
-	return list_make4(makeInteger(FT_LEAF),
-					  makeString(pstrdup(leaf->name)),
-					  makeInteger(leaf->op),
-					  list_make4(makeInteger(leaf->kind),
-								 makeInteger(leaf->nullable),
-								 makeInteger(leaf->typmod),
-								 leaf->value));
+	DefenderFilter *filter = palloc0(sizeof(DefenderFilter));
+
+	filter->kind = kind;
+	filter->children = children;
+	return filter;
 }
 
 /*
- * defender_filter_leaf_read
- *		Read back what defender_filter_leaf_node stored.
+ * defender_filter_to_node
+ *		The tree as copyable nodes for fdw_private; NIL for no tree.
  */
-void
-defender_filter_leaf_read(List *node, DefenderFilterLeaf *leaf)
+List *
+defender_filter_to_node(const DefenderFilter *filter)
 {
-	List	   *info = lfourth(node);
+	List	   *node;
+	ListCell   *lc;
 
-	Assert(intVal(linitial(node)) == FT_LEAF);
-	leaf->name = strVal(lsecond(node));
-	leaf->op = (DefenderFilterOp) intVal(lthird(node));
-	leaf->kind = intVal(linitial(info));
-	leaf->nullable = intVal(lsecond(info)) != 0;
-	leaf->typmod = (int32) intVal(lthird(info));
-	leaf->value = lfourth(info);
+	if (filter == NULL)
+		return NIL;
+	if (filter->kind == DEFENDER_FILTER_LEAF)
+	{
+		const DefenderFilterLeaf *leaf = &filter->leaf;
+
+		return list_make4(makeInteger(FILTER_NODE_LEAF),
+						  makeString(pstrdup(leaf->name)),
+						  makeInteger(leaf->op),
+						  list_make4(makeInteger(leaf->kind),
+									 makeInteger(leaf->nullable),
+									 makeInteger(leaf->typmod),
+									 leaf->value));
+	}
+	node = list_make1(makeInteger(filter->kind == DEFENDER_FILTER_AND ?
+								  FILTER_NODE_AND : FILTER_NODE_OR));
+	foreach(lc, filter->children)
+		node = lappend(node, defender_filter_to_node(lfirst(lc)));
+	return node;
+}
+
+/*
+ * defender_filter_from_node
+ *		Read back what defender_filter_to_node wrote; NULL for NIL.
+ *
+ * Called once per scan, when its plan is read (scan_plan.c).  The leaves'
+ * names and values point into the plan's nodes, which outlive the scan.
+ */
+DefenderFilter *
+defender_filter_from_node(List *node)
+{
+	DefenderFilter *filter;
+	ListCell   *lc;
+
+	if (node == NIL)
+		return NULL;
+	switch (intVal(linitial(node)))
+	{
+		case FILTER_NODE_LEAF:
+			{
+				List	   *info = lfourth(node);
+				DefenderFilterLeaf *leaf;
+
+				filter = defender_filter_make(DEFENDER_FILTER_LEAF, NIL);
+				leaf = &filter->leaf;
+				leaf->name = strVal(lsecond(node));
+				leaf->op = (DefenderFilterOp) intVal(lthird(node));
+				leaf->kind = intVal(linitial(info));
+				leaf->nullable = intVal(lsecond(info)) != 0;
+				leaf->typmod = (int32) intVal(lthird(info));
+				leaf->value = lfourth(info);
+				return filter;
+			}
+		case FILTER_NODE_AND:
+			filter = defender_filter_make(DEFENDER_FILTER_AND, NIL);
+			break;
+		case FILTER_NODE_OR:
+			filter = defender_filter_make(DEFENDER_FILTER_OR, NIL);
+			break;
+		default:
+			elog(ERROR, "defender_fdw: unexpected filter node %d",
+				 intVal(linitial(node)));
+			pg_unreachable();
+	}
+	for_each_from(lc, node, 1)
+		filter->children = lappend(filter->children,
+								   defender_filter_from_node(lfirst(lc)));
+	return filter;
 }
 
 /*
@@ -107,30 +179,23 @@ defender_filter_leaf_read(List *node, DefenderFilterLeaf *leaf)
  *		Write an AND/OR tree; write_leaf writes its leaves.
  */
 DefenderWritten
-defender_write_tree(StringInfo buf, List *node, DefenderLeafWriter write_leaf,
+defender_write_tree(StringInfo buf, const DefenderFilter *node,
+					DefenderLeafWriter write_leaf,
 					const DefenderParamValues *params, void *arg)
 {
-	int			kind = intVal(linitial(node));
-	bool		is_and = (kind == FT_AND);
+	bool		is_and = (node->kind == DEFENDER_FILTER_AND);
 	List	   *parts = NIL;
 	DefenderWritten last = WRITTEN_ATOM;
 	ListCell   *lc;
 
-	if (kind == FT_LEAF)
-	{
-		DefenderFilterLeaf leaf;
+	if (node->kind == DEFENDER_FILTER_LEAF)
+		return write_leaf(buf, &node->leaf, params, arg);
 
-		defender_filter_leaf_read(node, &leaf);
-		return write_leaf(buf, &leaf, params, arg);
-	}
-
-	foreach(lc, node)
+	foreach(lc, node->children)
 	{
 		StringInfo	part;
 		DefenderWritten w;
 
-		if (foreach_current_index(lc) == 0)
-			continue;			/* the node kind */
 		part = makeStringInfo();
 		w = defender_write_tree(part, lfirst(lc), write_leaf, params, arg);
 		if (w.render == RENDER_FALSE && is_and)

@@ -139,7 +139,7 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 	ListCell   *lc;
 
 	initStringInfo(&where);
-	if (req->filter != NIL)
+	if (req->filter != NULL)
 		render = defender_write_tree(&where, req->filter, write_leaf, params, NULL).render;
 	if (render == RENDER_FALSE)
 		return render;

@@ -80,10 +80,11 @@ static const char *const op_names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
  * is written as its placeholder text (or $n).
  */
 DefenderRender
-defender_render_filter(StringInfo buf, List *tree, const DefenderParamValues *params,
+defender_render_filter(StringInfo buf, const DefenderFilter *tree,
+					   const DefenderParamValues *params,
 					   const GraphResource *resource)
 {
-	if (tree == NIL)
+	if (tree == NULL)
 		return RENDER_TRUE;
 	return defender_write_tree(buf, tree, write_leaf, params, (void *) resource).render;
 }

@@ -44,7 +44,7 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateMode,			/* Integer: ScanMode */
 	FdwScanPrivateRelid,		/* Integer: OID of the foreign table (its bits) */
 	FdwScanPrivateColumns,		/* List of Integer pairs (slot attno, table attnum) */
-	FdwScanPrivateFilter,		/* filter tree, or NIL */
+	FdwScanPrivateFilter,		/* filter tree (defender_filter_to_node), or NIL */
 	FdwScanPrivateOrderBy,		/* String, or "" for none */
 	FdwScanPrivateExpandAlerts, /* Integer (bool) */
 	FdwScanPrivateSelect,		/* List of String: $select, or NIL for all */
@@ -624,7 +624,7 @@ defender_scan_plan_to_list(const DefenderScanPlan *plan)
 	l = lappend(l, makeInteger(plan->mode));
 	l = lappend(l, makeInteger((int) plan->relid));
 	l = lappend(l, plan->columns);
-	l = lappend(l, plan->filter);
+	l = lappend(l, defender_filter_to_node(plan->filter));
 	l = lappend(l, makeString(plan->orderby));
 	l = lappend(l, makeInteger(plan->expand_alerts));
 	l = lappend(l, plan->select);
@@ -654,7 +654,8 @@ defender_scan_plan_from_list(List *fdw_private, DefenderScanPlan *plan)
 	plan->mode = (ScanMode) intVal(list_nth(fdw_private, FdwScanPrivateMode));
 	plan->relid = (Oid) intVal(list_nth(fdw_private, FdwScanPrivateRelid));
 	plan->columns = (List *) list_nth(fdw_private, FdwScanPrivateColumns);
-	plan->filter = (List *) list_nth(fdw_private, FdwScanPrivateFilter);
+	plan->filter = defender_filter_from_node((List *) list_nth(fdw_private,
+															   FdwScanPrivateFilter));
 	plan->orderby = strVal(list_nth(fdw_private, FdwScanPrivateOrderBy));
 	plan->expand_alerts = intVal(list_nth(fdw_private, FdwScanPrivateExpandAlerts)) != 0;
 	plan->select = (List *) list_nth(fdw_private, FdwScanPrivateSelect);

@@ -103,9 +103,9 @@ static bool recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel,
 static bool like_pattern_pushable(Expr *pattern);
 static Var *table_column(RelOptInfo *baserel, Expr *expr);
 static int	comparison_of(Oid opno, bool commuted);
-static List *build_tree(PlannerInfo *root, RelOptInfo *baserel,
-						DefenderRelInfo *fpinfo, Expr *expr, bool negate,
-						List **fdw_exprs);
+static DefenderFilter *build_tree(PlannerInfo *root, RelOptInfo *baserel,
+								  DefenderRelInfo *fpinfo, Expr *expr, bool negate,
+								  List **fdw_exprs);
 static DefenderFilterOp complement(DefenderFilterOp op);
 
 /*
@@ -514,16 +514,15 @@ defender_is_lookup_cond(PlannerInfo *root, RelOptInfo *baserel,
  * defender_filter_tree
  *		The filter tree for a list of conditions (implicitly ANDed).
  *
- * The tree is made of copyable nodes so that it can live in fdw_private:
- *	(FT_AND child ...), (FT_OR child ...), and leaves, each a
- *	DefenderFilterLeaf stored by defender_filter_leaf_node.
- * Non-constant values are appended to *fdw_exprs.
+ * An AND node at the root, one child per condition; NULL when there is
+ * none.  Non-constant values are appended to *fdw_exprs.  fdw_private
+ * holds the tree as nodes (defender_filter_to_node, scan_plan.c).
  */
-List *
+DefenderFilter *
 defender_filter_tree(PlannerInfo *root, RelOptInfo *baserel,
 					 DefenderRelInfo *fpinfo, List *conds, List **fdw_exprs)
 {
-	List	   *tree = list_make1(makeInteger(FT_AND));
+	List	   *children = NIL;
 	ListCell   *lc;
 
 	foreach(lc, conds)
@@ -532,9 +531,10 @@ defender_filter_tree(PlannerInfo *root, RelOptInfo *baserel,
 
 		if (IsA(clause, RestrictInfo))
 			clause = ((RestrictInfo *) clause)->clause;
-		tree = lappend(tree, build_tree(root, baserel, fpinfo, clause, false, fdw_exprs));
+		children = lappend(children,
+						   build_tree(root, baserel, fpinfo, clause, false, fdw_exprs));
 	}
-	return list_length(tree) > 1 ? tree : NIL;
+	return children != NIL ? defender_filter_make(DEFENDER_FILTER_AND, children) : NULL;
 }
 
 static DefenderFilterOp
@@ -578,27 +578,29 @@ complement(DefenderFilterOp op)
  * build_tree
  *		The tree for "expr is TRUE" (or, with negate, "expr is FALSE").
  */
-static List *
+static DefenderFilter *
 build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 		   Expr *expr, bool negate, List **fdw_exprs)
 {
 	Leaf		leaf;
-	DefenderFilterLeaf result;
+	DefenderFilter *result;
 	Node	   *value;
 
 	if (IsA(expr, BoolExpr))
 	{
 		BoolExpr   *b = (BoolExpr *) expr;
-		List	   *node;
+		List	   *children = NIL;
 		ListCell   *lc;
 
 		if (b->boolop == NOT_EXPR)
 			return build_tree(root, baserel, fpinfo, linitial(b->args), !negate, fdw_exprs);
 		/* De Morgan: NOT (a AND b) is (NOT a) OR (NOT b) */
-		node = list_make1(makeInteger(((b->boolop == AND_EXPR) != negate) ? FT_AND : FT_OR));
 		foreach(lc, b->args)
-			node = lappend(node, build_tree(root, baserel, fpinfo, lfirst(lc), negate, fdw_exprs));
-		return node;
+			children = lappend(children,
+							   build_tree(root, baserel, fpinfo, lfirst(lc), negate, fdw_exprs));
+		return defender_filter_make(((b->boolop == AND_EXPR) != negate) ?
+									DEFENDER_FILTER_AND : DEFENDER_FILTER_OR,
+									children);
 	}
 
 	if (!recognize_leaf(root, baserel, fpinfo, expr, &leaf))
@@ -614,13 +616,14 @@ build_tree(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 		value = (Node *) makeInteger(list_length(*fdw_exprs));
 	}
 
-	result.name = leaf.remote_name;
-	result.op = negate ? complement(leaf.op) : leaf.op;
-	result.kind = leaf.kind;
-	result.nullable = leaf.nullable;
-	result.typmod = leaf.typmod;
-	result.value = value;
-	return defender_filter_leaf_node(&result);
+	result = defender_filter_make(DEFENDER_FILTER_LEAF, NIL);
+	result->leaf.name = leaf.remote_name;
+	result->leaf.op = negate ? complement(leaf.op) : leaf.op;
+	result->leaf.kind = leaf.kind;
+	result->leaf.nullable = leaf.nullable;
+	result->leaf.typmod = leaf.typmod;
+	result->leaf.value = value;
+	return result;
 }
 
 /*

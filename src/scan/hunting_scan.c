@@ -77,7 +77,7 @@ typedef struct DefenderHuntSplit
 	char	   *refusal;		/* why the last query or window was too large */
 } DefenderHuntSplit;
 
-static bool time_bounds(List *filter, const DefenderParamValues *params, const char *column,
+static bool time_bounds(DefenderFilter *filter, const DefenderParamValues *params, const char *column,
 						int64 *start, int64 *end, bool *pending);
 
 /*
@@ -155,7 +155,7 @@ hunting_take(DefenderScanState *state)
  * sets *pending.
  */
 static bool
-time_bounds(List *filter, const DefenderParamValues *params, const char *column,
+time_bounds(DefenderFilter *filter, const DefenderParamValues *params, const char *column,
 			int64 *start, int64 *end, bool *pending)
 {
 	List	   *leaves;
@@ -163,21 +163,21 @@ time_bounds(List *filter, const DefenderParamValues *params, const char *column,
 
 	*start = PG_INT64_MIN;
 	*end = PG_INT64_MAX;
-	if (filter == NIL)
+	if (filter == NULL)
 		return false;
-	leaves = intVal(linitial(filter)) == FT_AND ? list_delete_first(list_copy(filter)) :
+	leaves = filter->kind == DEFENDER_FILTER_AND ? filter->children :
 		list_make1(filter);
 	foreach(lc, leaves)
 	{
-		List	   *node = (List *) lfirst(lc);
+		DefenderFilter *node = lfirst(lc);
 		DefenderFilterLeaf leaf;
 		DefenderFilterOp op;
 		DefenderLeafValue v;
 		DefenderTickRange r;
 
-		if (intVal(linitial(node)) != FT_LEAF)
+		if (node->kind != DEFENDER_FILTER_LEAF)
 			continue;
-		defender_filter_leaf_read(node, &leaf);
+		leaf = node->leaf;
 		op = leaf.op;
 		if (strcmp(leaf.name, column) != 0 || leaf.kind != KQL_DATETIME ||
 			(op != DFOP_GE && op != DFOP_GT && op != DFOP_LT && op != DFOP_LE))
@@ -213,7 +213,7 @@ time_bounds(List *filter, const DefenderParamValues *params, const char *column,
  * time_bounds.
  */
 static char *
-derived_timespan(List *filter, const DefenderParamValues *params, bool *pending)
+derived_timespan(DefenderFilter *filter, const DefenderParamValues *params, bool *pending)
 {
 	int64		start;
 	int64		end;
@@ -514,7 +514,7 @@ send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
 	bool		fallback = state->fallback;
 	bool		may_fall_back = w == NULL && !fallback &&
 		(state->plan.summarize[0] ? outerPlanState(node) != NULL :
-		 state->plan.filter != NIL || state->limit > 0 ||
+		 state->plan.filter != NULL || state->limit > 0 ||
 		 state->plan.mode == SCAN_COUNT || state->plan.count_rows);
 	int64		cap = state->opts->hunting_max_rows;
 	int64		take = hunting_take(state);
@@ -704,7 +704,7 @@ count_matches(DefenderScanState *state, const char *timespan)
 	req.source = state->opts->hunting_table ? state->opts->hunting_table :
 		state->opts->hunting_query;
 	req.source_is_query = (state->opts->hunting_table == NULL);
-	req.filter = state->fallback ? NIL : state->plan.filter;
+	req.filter = state->fallback ? NULL : state->plan.filter;
 	req.count_rows = true;
 	initStringInfo(&kql);
 	if (defender_deparse_kql(&kql, &req, &state->params) == RENDER_FALSE)
@@ -764,7 +764,7 @@ start_split(ForeignScanState *node, DefenderScanState *state, const char *refusa
 	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
 	narrow = state->opts->hunting_table != NULL && state->opts->timespan == NULL &&
 		strcmp(state->opts->time_column, "Timestamp") == 0;
-	(void) time_bounds(state->fallback ? NIL : state->plan.filter, &state->params,
+	(void) time_bounds(state->fallback ? NULL : state->plan.filter, &state->params,
 					   state->opts->time_column, &lo, &hi, NULL);
 	open_lo = (lo == PG_INT64_MIN || lo < now - HUNTING_HORIZON_TICKS);
 	if (open_lo)
@@ -781,7 +781,7 @@ start_split(ForeignScanState *node, DefenderScanState *state, const char *refusa
 	{
 		int64		count = count_matches(state,
 										  state->opts->timespan ? state->opts->timespan :
-										  derived_timespan(state->fallback ? NIL : state->plan.filter,
+										  derived_timespan(state->fallback ? NULL : state->plan.filter,
 														   &state->params, NULL));
 		int64		per_window = Max(state->opts->hunting_max_rows * 3 / 4, 1);
 

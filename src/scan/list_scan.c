@@ -157,7 +157,7 @@ defender_start_list(DefenderScanState *state, bool fallback)
 	 * without it) or announcing a lower $top cap than the default page size
 	 * (then ask again with pages that size).
 	 */
-	if (!fallback && state->plan.filter != NIL)
+	if (!fallback && state->plan.filter != NULL)
 		rejections |= DEFENDER_PAGER_FILTER;
 	if (state->opts->page_size <= 0 && page > state->resource->confirmed_page_size)
 		rejections |= DEFENDER_PAGER_PAGE_SIZE;
@@ -219,7 +219,7 @@ list_restart_with_less(ForeignScanState *node, DefenderScanState *state)
 {
 	if (retry_with_page_limit(state))
 		return;
-	if (state->plan.filter == NIL)
+	if (state->plan.filter == NULL)
 		defender_pager_raise_rejection(state->pager);
 	if (state->plan.mode == SCAN_COUNT)
 		defender_notice_rejection(state, "filter",

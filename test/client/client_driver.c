@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * client_driver.c
- *		Drives the client layer (src/client/defender_client.c) without a backend,
- *		for valgrind.
+ *		Drives the client layer (src/client/: defender_client.c, url.c,
+ *		graph_response.c, wake_fd.c) without a backend, for valgrind.
  *
- * defender_client.c includes no PostgreSQL header, so it links into this
- * small program with libcurl and jansson alone.  Against the Graph
+ * The client includes no PostgreSQL header, so it links into this small
+ * program with libcurl and jansson alone.  Against the Graph
  * emulator it runs the requests and the failures the extension meets: a
  * token, a page, Graph and Entra error bodies, malformed and empty
  * bodies, a dropped and a truncated body, a body over the size cap, a
