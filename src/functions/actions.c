@@ -92,6 +92,47 @@ typedef struct BodyField
 	int			nitems;
 } BodyField;
 
+/* How an update function's argument becomes a property of the PATCH. */
+typedef enum ArgumentUse
+{
+	ARG_TEXT,					/* the text as given */
+	ARG_ENUM,					/* an enumeration member: graph_write_value() */
+	ARG_ASSIGNEE				/* as given, '' for null (unassign) */
+} ArgumentUse;
+
+/* An argument of an update function and the property it sets. */
+typedef struct UpdateArgument
+{
+	int			argno;			/* 0-based, in the SQL signature */
+	const char *property;		/* Graph's name */
+	ArgumentUse use;
+} UpdateArgument;
+
+/*
+ * defender_update_incident's property arguments, in the order their
+ * properties are written into the body (the argument numbers follow the
+ * signature in defender_fdw--1.0.sql).
+ */
+static const UpdateArgument incident_arguments[] = {
+	{8, "displayName", ARG_TEXT},
+	{5, "description", ARG_TEXT},
+	{9, "summary", ARG_TEXT},
+	{1, "status", ARG_ENUM},
+	{7, "severity", ARG_ENUM},
+	{3, "classification", ARG_ENUM},
+	{4, "determination", ARG_ENUM},
+	{2, "assignedTo", ARG_ASSIGNEE},
+	{6, "resolvingComment", ARG_TEXT},
+};
+
+/* defender_update_alert's */
+static const UpdateArgument alert_arguments[] = {
+	{1, "status", ARG_ENUM},
+	{2, "classification", ARG_ENUM},
+	{3, "determination", ARG_ENUM},
+	{4, "assignedTo", ARG_ASSIGNEE},
+};
+
 
 static Datum update_entity(FunctionCallInfo fcinfo, const EntityKind *kind,
 						   const char *fname, const char *id, BodyField *fields,
@@ -101,6 +142,11 @@ static Datum add_comment(FunctionCallInfo fcinfo, const EntityKind *kind,
 static const char *write_value(const EntityKind *kind, const char *property,
 							   const char *value, const char *fname);
 static char *optional_text(FunctionCallInfo fcinfo, int argno);
+static int	add_argument_fields(FunctionCallInfo fcinfo, const EntityKind *kind,
+								const UpdateArgument *arguments, int narguments,
+								BodyField *fields, const char *fname);
+static void require_some_field(int nfields, const char *fname, const char *id,
+							   const char *example);
 static void add_text_field(BodyField *fields, int *n, const char *key, const char *value);
 static char *build_json_body(const BodyField *fields, int nfields, const char *fname);
 static char *entity_url(const DefenderOptions *opts, const EntityKind *kind,
@@ -143,31 +189,11 @@ defender_update_incident(PG_FUNCTION_ARGS)
 {
 	const char *fname = "defender_update_incident";
 	char	   *id = defender_required_text(fcinfo, 0, fname, "incident_id");
-	BodyField	fields[10];
-	int			n = 0;
-	char	   *value;
+	BodyField	fields[lengthof(incident_arguments) + 1];	/* + custom_tags */
+	int			n;
 
-	if ((value = optional_text(fcinfo, 8)) != NULL)
-		add_text_field(fields, &n, "displayName", value);
-	if ((value = optional_text(fcinfo, 5)) != NULL)
-		add_text_field(fields, &n, "description", value);
-	if ((value = optional_text(fcinfo, 9)) != NULL)
-		add_text_field(fields, &n, "summary", value);
-	if ((value = optional_text(fcinfo, 1)) != NULL)
-		add_text_field(fields, &n, "status",
-					   write_value(&incident_kind, "status", value, fname));
-	if ((value = optional_text(fcinfo, 7)) != NULL)
-		add_text_field(fields, &n, "severity",
-					   write_value(&incident_kind, "severity", value, fname));
-	if ((value = optional_text(fcinfo, 3)) != NULL)
-		add_text_field(fields, &n, "classification",
-					   write_value(&incident_kind, "classification", value, fname));
-	if ((value = optional_text(fcinfo, 4)) != NULL)
-		add_text_field(fields, &n, "determination", write_value(&incident_kind, "determination", value, fname));
-	if ((value = optional_text(fcinfo, 2)) != NULL)
-		add_text_field(fields, &n, "assignedTo", value[0] ? value : NULL);
-	if ((value = optional_text(fcinfo, 6)) != NULL)
-		add_text_field(fields, &n, "resolvingComment", value);
+	n = add_argument_fields(fcinfo, &incident_kind, incident_arguments,
+							lengthof(incident_arguments), fields, fname);
 	if (!PG_ARGISNULL(10))
 	{
 		ArrayType  *tags = PG_GETARG_ARRAYTYPE_P(10);
@@ -199,13 +225,7 @@ defender_update_incident(PG_FUNCTION_ARGS)
 		n++;
 	}
 
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s() was given nothing to change", fname),
-				 errdetail("Every property argument is NULL, and NULL means \"leave unchanged\"."),
-				 errhint("Name the properties to change, for example: SELECT %s(%s, status => 'resolved', classification => 'truePositive');",
-						 fname, quote_literal_cstr(id))));
+	require_some_field(n, fname, id, "status => 'resolved', classification => 'truePositive'");
 
 	return update_entity(fcinfo, &incident_kind, fname, id, fields, n, 11);
 }
@@ -222,28 +242,12 @@ defender_update_alert(PG_FUNCTION_ARGS)
 {
 	const char *fname = "defender_update_alert";
 	char	   *id = defender_required_text(fcinfo, 0, fname, "alert_id");
-	BodyField	fields[4];
-	int			n = 0;
-	char	   *value;
+	BodyField	fields[lengthof(alert_arguments)];
+	int			n;
 
-	if ((value = optional_text(fcinfo, 1)) != NULL)
-		add_text_field(fields, &n, "status",
-					   write_value(&alert_kind, "status", value, fname));
-	if ((value = optional_text(fcinfo, 2)) != NULL)
-		add_text_field(fields, &n, "classification",
-					   write_value(&alert_kind, "classification", value, fname));
-	if ((value = optional_text(fcinfo, 3)) != NULL)
-		add_text_field(fields, &n, "determination", write_value(&alert_kind, "determination", value, fname));
-	if ((value = optional_text(fcinfo, 4)) != NULL)
-		add_text_field(fields, &n, "assignedTo", value[0] ? value : NULL);
-
-	if (n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s() was given nothing to change", fname),
-				 errdetail("Every property argument is NULL, and NULL means \"leave unchanged\"."),
-				 errhint("Name the properties to change, for example: SELECT %s(%s, status => 'resolved');",
-						 fname, quote_literal_cstr(id))));
+	n = add_argument_fields(fcinfo, &alert_kind, alert_arguments,
+							lengthof(alert_arguments), fields, fname);
+	require_some_field(n, fname, id, "status => 'resolved'");
 
 	return update_entity(fcinfo, &alert_kind, fname, id, fields, n, 5);
 }
@@ -750,6 +754,57 @@ static char *
 optional_text(FunctionCallInfo fcinfo, int argno)
 {
 	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * add_argument_fields
+ *		A body field for every non-NULL argument of an update function;
+ *		returns how many.  An enumeration value Graph would reject fails
+ *		here, before any request.
+ */
+static int
+add_argument_fields(FunctionCallInfo fcinfo, const EntityKind *kind,
+					const UpdateArgument *arguments, int narguments,
+					BodyField *fields, const char *fname)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < narguments; i++)
+	{
+		const UpdateArgument *arg = &arguments[i];
+		char	   *value = optional_text(fcinfo, arg->argno);
+
+		if (value == NULL)
+			continue;
+		switch (arg->use)
+		{
+			case ARG_TEXT:
+				add_text_field(fields, &n, arg->property, value);
+				break;
+			case ARG_ENUM:
+				add_text_field(fields, &n, arg->property,
+							   write_value(kind, arg->property, value, fname));
+				break;
+			case ARG_ASSIGNEE:
+				add_text_field(fields, &n, arg->property, value[0] ? value : NULL);
+				break;
+		}
+	}
+	return n;
+}
+
+/* An update given nothing to change is an error, not an empty PATCH. */
+static void
+require_some_field(int nfields, const char *fname, const char *id, const char *example)
+{
+	if (nfields == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s() was given nothing to change", fname),
+				 errdetail("Every property argument is NULL, and NULL means \"leave unchanged\"."),
+				 errhint("Name the properties to change, for example: SELECT %s(%s, %s);",
+						 fname, quote_literal_cstr(id), example)));
 }
 
 /*
