@@ -242,7 +242,7 @@ cancel_pending_get(void *arg)
  *		(TRANSFER_SLOTS_KEPT stay free for ordinary requests).
  */
 static void
-send_pending_get(DefenderPendingGet *get)
+send_pending_get(DefenderPendingGet *get, bool batched)
 {
 	DfwClient  *client = defender_transport_client();
 	const char **headers;
@@ -269,14 +269,19 @@ send_pending_get(DefenderPendingGet *get)
 	explicit_bzero(authorization, strlen(authorization));
 	pfree(authorization);
 	MemoryContextSwitchTo(caller);
-	if (get->sent)
+	if (get->sent && !batched)
 	{
 		DfwWait		wait;
 
-		/* put the request on the wire now, not at the next wait */
+		/*
+		 * Put the request on the wire now, not at the next wait.  A step
+		 * costs a poll() per transfer under way (curl_multi_perform looks at
+		 * every one), so a caller sending several at once asks for one step
+		 * after the lot (DEFENDER_SEND_BATCHED, defender_transfer_progress).
+		 */
 		(void) dfw_client_step(client, &wait);
 	}
-	else
+	else if (!get->sent)
 	{
 		/* no transfer: send it afresh at finish */
 		dfw_response_free_body(&get->response->http);
@@ -293,7 +298,9 @@ send_pending_get(DefenderPendingGet *get)
  * libcurl never writes into freed memory.  When the client has no slot to
  * spare, the request is sent later: by defender_api_get_poll() when a
  * slot is free by then, else by defender_api_get_finish().  flags may be
- * DEFENDER_ALLOW_BAD_REQUEST: a 400 is then returned, not raised.
+ * DEFENDER_ALLOW_BAD_REQUEST: a 400 is then returned, not raised; and
+ * DEFENDER_SEND_BATCHED: the request is put on a slot but not on the wire,
+ * which the caller's defender_transfer_progress() after its batch does.
  */
 DefenderPendingGet *
 defender_api_get_start(const DefenderOptions *opts, const char *audience,
@@ -317,7 +324,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 		get->from_cache = true;
 		return get;
 	}
-	send_pending_get(get);
+	send_pending_get(get, (flags & DEFENDER_SEND_BATCHED) != 0);
 	return get;
 }
 
@@ -334,7 +341,7 @@ defender_api_get_poll(DefenderPendingGet *get)
 	if (get->from_cache)
 		return true;
 	if (!get->sent)
-		send_pending_get(get);
+		send_pending_get(get, false);
 	if (!get->sent)
 		return false;
 	return dfw_client_finished(defender_transport_client(), get->ticket);
