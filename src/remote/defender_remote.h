@@ -151,6 +151,7 @@ extern void defender_shared_token_invalidate(const uint8 *key, uint64 generation
 extern bool defender_quota_governor;	/* GUC defender_fdw.quota_governor */
 extern void defender_quota_governor_init(void);
 extern void defender_quota_before_send(const DefenderOptions *opts, const char *url);
+extern bool defender_quota_try_send(const DefenderOptions *opts, const char *url);
 extern void defender_quota_after_response(const DefenderOptions *opts, const char *url,
 										  const DfwHttpResponse *http);
 extern int64 defender_quota_waited_us(void);

@@ -35,6 +35,9 @@
 #define API_HEADERS			5	/* api_headers() writes at most 4 and a NULL */
 #define TRANSFER_SLOTS_KEPT	2	/* never used for pages requested ahead */
 
+/* GETs started with DEFENDER_SEND_BATCHED and not yet put on the wire */
+static bool unstepped_sends = false;
+
 static const char **api_headers(const char *authorization, const char *client_request_id,
 								bool json_body, List *extra);
 static bool header_given(List *lines, const char *name);
@@ -254,7 +257,16 @@ send_pending_get(DefenderPendingGet *get, bool batched)
 		dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
 		return;
 
-	defender_quota_before_send(get->opts, get->url);
+	if (!defender_quota_try_send(get->opts, get->url))
+	{
+		/*
+		 * The quota makes this one wait: the batch started before it goes
+		 * on the wire first, not after the wait.
+		 */
+		if (unstepped_sends)
+			defender_transfer_progress();
+		defender_quota_before_send(get->opts, get->url);
+	}
 	caller = MemoryContextSwitchTo(GetMemoryChunkContext(get));
 	authorization = psprintf("Authorization: Bearer %s",
 							 defender_get_token(get->opts, get->audience, false));
@@ -269,7 +281,9 @@ send_pending_get(DefenderPendingGet *get, bool batched)
 	explicit_bzero(authorization, strlen(authorization));
 	pfree(authorization);
 	MemoryContextSwitchTo(caller);
-	if (get->sent && !batched)
+	if (get->sent && batched)
+		unstepped_sends = true;
+	else if (get->sent)
 	{
 		DfwWait		wait;
 
@@ -279,9 +293,10 @@ send_pending_get(DefenderPendingGet *get, bool batched)
 		 * every one), so a caller sending several at once asks for one step
 		 * after the lot (DEFENDER_SEND_BATCHED, defender_transfer_progress).
 		 */
+		unstepped_sends = false;
 		(void) dfw_client_step(client, &wait);
 	}
-	else if (!get->sent)
+	else
 	{
 		/* no transfer: send it afresh at finish */
 		dfw_response_free_body(&get->response->http);
@@ -450,6 +465,7 @@ defender_transfer_progress(void)
 {
 	DfwWait		wait;
 
+	unstepped_sends = false;
 	(void) dfw_client_step(defender_transport_client(), &wait);
 }
 
