@@ -39,6 +39,7 @@
 #define DEFENDER_ALLOW_BAD_REQUEST	0x02	/* return a 400 instead of raising */
 #define DEFENDER_CACHEABLE			0x04	/* a read whose answer cache_ttl may keep */
 #define DEFENDER_ANY_STATUS			0x08	/* return every HTTP answer, raise none */
+#define DEFENDER_SEND_BATCHED		0x10	/* get_start: the caller drives curl after its batch */
 
 /* defender_http_send's retry_wait_ms: Retry-After, else 1 s, 2 s, 4 s ... */
 #define DEFENDER_BACKOFF			(-1L)
@@ -150,6 +151,7 @@ extern void defender_shared_token_invalidate(const uint8 *key, uint64 generation
 extern bool defender_quota_governor;	/* GUC defender_fdw.quota_governor */
 extern void defender_quota_governor_init(void);
 extern void defender_quota_before_send(const DefenderOptions *opts, const char *url);
+extern bool defender_quota_try_send(const DefenderOptions *opts, const char *url);
 extern void defender_quota_after_response(const DefenderOptions *opts, const char *url,
 										  const DfwHttpResponse *http);
 extern int64 defender_quota_waited_us(void);

@@ -543,6 +543,7 @@ fill_window(DefenderPager *pager)
 {
 	const DefenderPaging *paging = &pager->paging;
 	char		sep = strchr(paging->prefix, '?') ? '&' : '?';
+	bool		sent = false;
 
 	while (pager->next_page < pager->pages_total &&
 		   pager->next_page < pager->take_page + paging->parallel)
@@ -562,10 +563,14 @@ fill_window(DefenderPager *pager)
 		wp->display = psprintf("%s%s", paging->display_prefix, options);
 		wp->get = defender_api_get_start(pager->opts, pager->opts->graph_url,
 										 psprintf("%s%s", paging->prefix, options),
-										 wp->display, 0);
+										 wp->display, DEFENDER_SEND_BATCHED);
 		MemoryContextSwitchTo(caller);
 		pager->next_page++;
+		sent = true;
 	}
+	/* the batch on the wire in one step (a step polls every transfer) */
+	if (sent)
+		defender_transfer_progress();
 }
 
 /*

@@ -88,6 +88,8 @@ static int	call_kind(const DefenderOptions *opts, const char *url);
 static TenantQuota *lock_tenant(const DefenderOptions *opts);
 static void unlock_tenant(void);
 static TimestampTz next_slot(const QuotaLog *log, int limit, long window_ms, TimestampTz now);
+static bool take_slot(const DefenderOptions *opts, int kind, int limit, long window_ms,
+					  TimestampTz now, QuotaWait *w);
 static void report_long_wait(const QuotaWait *w, TimestampTz now, bool statement_timeout);
 static void quota_wait_context(void *arg);
 static uint32 get_wait_event(void);
@@ -117,33 +119,11 @@ defender_quota_before_send(const DefenderOptions *opts, const char *url)
 
 	for (;;)
 	{
-		TenantQuota *t = lock_tenant(opts);
-		QuotaLog   *log = &t->log[kind];
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz start;
 
-		w.until = 0;
-		w.blocked = false;
-		if (log->blocked_until > now)
-			w.until = log->blocked_until, w.blocked = true;
-		else if (limit > 0)
-		{
-			TimestampTz slot = next_slot(log, limit, window_ms, now);
-
-			if (slot > now)
-				w.until = slot;
-		}
-		if (w.until == 0)
-		{
-			if (limit > 0)
-			{
-				log->sent[log->next] = now;
-				log->next = (log->next + 1) % DFW_QUOTA_MAX_CALLS;
-			}
-			unlock_tenant();
+		if (take_slot(opts, kind, limit, window_ms, now, &w))
 			break;
-		}
-		unlock_tenant();
 
 		/* a wait the statement cannot afford fails now, saying why */
 		if (StatementTimeout > 0 &&
@@ -174,6 +154,62 @@ defender_quota_before_send(const DefenderOptions *opts, const char *url)
 		CHECK_FOR_INTERRUPTS();
 		error_context_stack = errcb.previous;
 	}
+}
+
+/*
+ * defender_quota_try_send
+ *		Count the call when the tenant's quota lets it go now; false, and
+ *		nothing counted, when defender_quota_before_send() would wait.
+ *
+ * For a caller that has transfers to put on the wire before it waits
+ * (request.c's batch of pages sent ahead).
+ */
+bool
+defender_quota_try_send(const DefenderOptions *opts, const char *url)
+{
+	int			kind = call_kind(opts, url);
+	QuotaWait	w;
+
+	if (kind < 0)
+		return true;
+	w.opts = opts;
+	w.kind = kind == KIND_HUNTING ? "hunting" : "graph";
+	return take_slot(opts, kind,
+					 kind == KIND_HUNTING ? opts->hunting_quota : opts->graph_quota,
+					 (long) opts->quota_window * 1000L, GetCurrentTimestamp(), &w);
+}
+
+/*
+ * take_slot
+ *		Under the tenant's lock: count a call at now and return true when
+ *		neither a 429's "blocked until" nor the pacing holds it back, else
+ *		say in *w until when it must wait.
+ */
+static bool
+take_slot(const DefenderOptions *opts, int kind, int limit, long window_ms,
+		  TimestampTz now, QuotaWait *w)
+{
+	TenantQuota *t = lock_tenant(opts);
+	QuotaLog   *log = &t->log[kind];
+
+	w->until = 0;
+	w->blocked = false;
+	if (log->blocked_until > now)
+		w->until = log->blocked_until, w->blocked = true;
+	else if (limit > 0)
+	{
+		TimestampTz slot = next_slot(log, limit, window_ms, now);
+
+		if (slot > now)
+			w->until = slot;
+	}
+	if (w->until == 0 && limit > 0)
+	{
+		log->sent[log->next] = now;
+		log->next = (log->next + 1) % DFW_QUOTA_MAX_CALLS;
+	}
+	unlock_tenant();
+	return w->until == 0;
 }
 
 /*

@@ -35,6 +35,9 @@
 #define API_HEADERS			5	/* api_headers() writes at most 4 and a NULL */
 #define TRANSFER_SLOTS_KEPT	2	/* never used for pages requested ahead */
 
+/* GETs started with DEFENDER_SEND_BATCHED and not yet put on the wire */
+static bool unstepped_sends = false;
+
 static const char **api_headers(const char *authorization, const char *client_request_id,
 								bool json_body, List *extra);
 static bool header_given(List *lines, const char *name);
@@ -242,7 +245,7 @@ cancel_pending_get(void *arg)
  *		(TRANSFER_SLOTS_KEPT stay free for ordinary requests).
  */
 static void
-send_pending_get(DefenderPendingGet *get)
+send_pending_get(DefenderPendingGet *get, bool batched)
 {
 	DfwClient  *client = defender_transport_client();
 	const char **headers;
@@ -254,7 +257,16 @@ send_pending_get(DefenderPendingGet *get)
 		dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
 		return;
 
-	defender_quota_before_send(get->opts, get->url);
+	if (!defender_quota_try_send(get->opts, get->url))
+	{
+		/*
+		 * The quota makes this one wait: the batch started before it goes
+		 * on the wire first, not after the wait.
+		 */
+		if (unstepped_sends)
+			defender_transfer_progress();
+		defender_quota_before_send(get->opts, get->url);
+	}
 	caller = MemoryContextSwitchTo(GetMemoryChunkContext(get));
 	authorization = psprintf("Authorization: Bearer %s",
 							 defender_get_token(get->opts, get->audience, false));
@@ -269,11 +281,19 @@ send_pending_get(DefenderPendingGet *get)
 	explicit_bzero(authorization, strlen(authorization));
 	pfree(authorization);
 	MemoryContextSwitchTo(caller);
-	if (get->sent)
+	if (get->sent && batched)
+		unstepped_sends = true;
+	else if (get->sent)
 	{
 		DfwWait		wait;
 
-		/* put the request on the wire now, not at the next wait */
+		/*
+		 * Put the request on the wire now, not at the next wait.  A step
+		 * costs a poll() per transfer under way (curl_multi_perform looks at
+		 * every one), so a caller sending several at once asks for one step
+		 * after the lot (DEFENDER_SEND_BATCHED, defender_transfer_progress).
+		 */
+		unstepped_sends = false;
 		(void) dfw_client_step(client, &wait);
 	}
 	else
@@ -293,7 +313,9 @@ send_pending_get(DefenderPendingGet *get)
  * libcurl never writes into freed memory.  When the client has no slot to
  * spare, the request is sent later: by defender_api_get_poll() when a
  * slot is free by then, else by defender_api_get_finish().  flags may be
- * DEFENDER_ALLOW_BAD_REQUEST: a 400 is then returned, not raised.
+ * DEFENDER_ALLOW_BAD_REQUEST: a 400 is then returned, not raised; and
+ * DEFENDER_SEND_BATCHED: the request is put on a slot but not on the wire,
+ * which the caller's defender_transfer_progress() after its batch does.
  */
 DefenderPendingGet *
 defender_api_get_start(const DefenderOptions *opts, const char *audience,
@@ -317,7 +339,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 		get->from_cache = true;
 		return get;
 	}
-	send_pending_get(get);
+	send_pending_get(get, (flags & DEFENDER_SEND_BATCHED) != 0);
 	return get;
 }
 
@@ -334,7 +356,7 @@ defender_api_get_poll(DefenderPendingGet *get)
 	if (get->from_cache)
 		return true;
 	if (!get->sent)
-		send_pending_get(get);
+		send_pending_get(get, false);
 	if (!get->sent)
 		return false;
 	return dfw_client_finished(defender_transport_client(), get->ticket);
@@ -443,6 +465,7 @@ defender_transfer_progress(void)
 {
 	DfwWait		wait;
 
+	unstepped_sends = false;
 	(void) dfw_client_step(defender_transport_client(), &wait);
 }
 

@@ -166,6 +166,7 @@ class Handler(BaseHTTPRequestHandler):
             state.log_finish(entry, token_ok=ok)
             if ok:
                 tenant = tenants.enter(req)    # req.state becomes the token's tenant's view
+                state.log_finish(entry, tenant=tenant.lower())
         visit = quota.arrive(state, tenant)    # the tenant's requests in flight (tests read the peak)
         try:
             if tenant is not None:
@@ -302,7 +303,7 @@ def _log_entry(req):
         headers[name] = value
     return {"seq": None, "conn": req.conn_id, "method": req.method, "path": req.path,
             "query": req.query_dict(), "raw_target": req.raw_target, "headers": headers,
-            "token_ok": None, "body": _body_for_log(req), "status": None, "fault": None,
+            "token_ok": None, "tenant": None, "body": _body_for_log(req), "status": None, "fault": None,
             "bytes": None, "ms": None,
             # when it arrived (seconds on the emulator's monotonic clock), so
             # a test can see requests overlap: arrived + ms of one after another's arrival
