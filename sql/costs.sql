@@ -53,10 +53,12 @@ SELECT count(*) FILTER (WHERE target ~ '^/v1.0/security/incidents/') AS gets,
 FROM cost_requests();
 -- the rows equal local evaluation's, the table's other conditions included
 -- (sent with the list past the switch point, checked here before it)
+-- (a LATERAL subquery: a lookup per outer row whatever the costs)
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 CREATE TEMP TABLE joined_remote AS
-  SELECT i.id, i.status, i.severity FROM many m JOIN incidents i ON i.id = m.incident_id
-  WHERE i.severity = 'high';
+  SELECT i.id, i.status, i.severity FROM many m,
+    LATERAL (SELECT id, status, severity FROM incidents i
+             WHERE i.id = m.incident_id AND i.severity = 'high' OFFSET 0) i;
 SELECT target FROM cost_requests() WHERE target ~ '\?';
 SELECT count(*) AS gets FROM cost_requests() WHERE target ~ '^/v1.0/security/incidents/';
 SELECT (SELECT count(*) FROM joined_remote) AS remote_rows,

@@ -17,7 +17,7 @@
  * remote exactly.
  *
  * Costs count what a scan waits for: round trips to Graph, each costed at
- * the request_latency option (milliseconds, one cost unit each), a list's
+ * the request_latency option (milliseconds, 100 cost units each), a list's
  * pages (its page size) sent parallel_pages at a time after the first,
  * and a small cost per row.  A list's size is Graph's own count with
  * use_remote_estimate (remote_estimate.c), else DEFAULT_ROWS scaled by the
@@ -54,13 +54,16 @@
 #include "defender_plan.h"
 
 /*
- * Costs, in units of a sequential page read.  A round trip to Graph costs
- * one unit per millisecond of the request_latency option (100 ms by
- * default: 100 units, postgres_fdw's fdw_startup_cost); a row read costs
- * ROW_COST, as a tuple does locally.
+ * Costs, in units of a sequential page read, which on current hardware
+ * stand for some 10 us of work (a tuple's cpu_tuple_cost of 0.01, a tenth
+ * of a microsecond).  A round trip to Graph costs the request_latency
+ * option's milliseconds at that rate, 10,000 units for the default 100 ms:
+ * against PostgreSQL's own CPU costs, a request weighs what it takes.  A
+ * row read from Graph costs ROW_COST, its JSON parsed and converted (a
+ * few microseconds).
  */
-#define COST_PER_MS		1.0
-#define ROW_COST		0.01
+#define COST_PER_MS		100.0
+#define ROW_COST		0.5
 #define DEFAULT_ROWS	1000
 
 /* a hunting request is one call, but it counts against a tenant quota */
