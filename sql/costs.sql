@@ -71,6 +71,33 @@ SELECT (SELECT count(*) FROM joined_remote) AS remote_rows,
 RESET enable_hashjoin;
 RESET enable_mergejoin;
 
+-- A filter value that changes with the outer row (a LATERAL reference)
+-- keeps a GET per id, however many: a list read with one outer row's value
+-- would miss the rows another's matches.  EXPLAIN shows no switch point.
+CREATE TABLE few AS
+  SELECT id AS incident_id, CASE WHEN n % 2 = 0 THEN 'active' ELSE 'resolved' END AS wanted
+  FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM emulator_incidents()) e
+  WHERE n <= 10;
+EXPLAIN (VERBOSE, COSTS OFF)
+  SELECT f.incident_id, i.status FROM few f,
+    LATERAL (SELECT status FROM incidents i
+             WHERE i.id = f.incident_id AND i.status = f.wanted OFFSET 0) i;
+SELECT emulator_reset('{"incidents": 130, "seed": 1}');
+CREATE TEMP TABLE lateral_remote AS
+  SELECT f.incident_id, i.status FROM few f,
+    LATERAL (SELECT status FROM incidents i
+             WHERE i.id = f.incident_id AND i.status = f.wanted OFFSET 0) i;
+SELECT count(*) AS gets FROM cost_requests() WHERE target ~ '^/v1.0/security/incidents/';
+SELECT count(*) AS list_pages FROM cost_requests() WHERE target ~ '^/v1.0/security/incidents\?';
+SELECT (SELECT count(*) FROM lateral_remote) AS remote_rows,
+       (SELECT count(*) FROM (
+          SELECT incident_id, status FROM lateral_remote
+          EXCEPT
+          SELECT f.incident_id, e.status FROM few f JOIN emulator_incidents() e
+            ON e.id = f.incident_id AND e.status = f.wanted) d) AS not_local,
+       (SELECT count(*) FROM few f JOIN emulator_incidents() e
+          ON e.id = f.incident_id AND e.status = f.wanted) AS local_rows;
+
 -- Without use_remote_estimate, planning sends nothing.
 SELECT emulator_reset('{"incidents": 130, "seed": 1}');
 EXPLAIN (COSTS OFF) SELECT id FROM incidents WHERE severity = 'high';
@@ -124,5 +151,5 @@ ALTER SERVER defender OPTIONS (DROP request_latency);
 
 DROP FOREIGN TABLE incidents_counted;
 DROP FUNCTION estimated_rows(text);
-DROP TABLE watched, many;
+DROP TABLE watched, many, few;
 DROP FUNCTION cost_requests();

@@ -195,7 +195,7 @@ extern void defender_add_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 extern int	defender_rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 extern bool defender_is_all_count_star(List *tlist);
 extern bool defender_path_async_capable(const ForeignPath *path);
-extern int	defender_lookup_switch(DefenderRelInfo *fpinfo);
+extern int	defender_lookup_switch(DefenderRelInfo *fpinfo, List *filter_values);
 
 /* remote_estimate.c: use_remote_estimate's $count at plan time */
 extern double defender_remote_estimate(PlannerInfo *root, RelOptInfo *baserel,

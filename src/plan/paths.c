@@ -140,7 +140,9 @@ defender_plan_base_rel(PlannerInfo *root, RelOptInfo *baserel,
 
 	/* what the list's $filter holds: the conditions sent, exact or not */
 	list_conds = list_concat_copy(fpinfo->remote_conds, fpinfo->recheck_conds);
-	if (fpinfo->opts->use_remote_estimate && !fpinfo->hunting)
+	/* a GET by one id reads no list: nothing to ask */
+	if (fpinfo->opts->use_remote_estimate && !fpinfo->hunting &&
+		!(fpinfo->lookup_conds != NIL && lookup_count(fpinfo) <= 1))
 		counted = defender_remote_estimate(root, baserel, fpinfo, list_conds);
 	if (counted >= 0)
 	{
@@ -194,19 +196,47 @@ list_cost(DefenderRelInfo *fpinfo, double rows)
 	return request_cost(fpinfo) * list_rounds(fpinfo, rows) + ROW_COST * rows;
 }
 
+/* expression_tree_walker callback: does the expression hold a PARAM_EXEC? */
+static bool
+contains_exec_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	return expression_tree_walker(node, contains_exec_param, context);
+}
+
+/*
+ * switch_point
+ *		As many GETs as reading the list waits round trips: past that point
+ *		the lookups have cost what the list would have, so a scan never
+ *		costs more than twice the cheaper of the two, whatever the outer
+ *		side holds.
+ */
+static double
+switch_point(DefenderRelInfo *fpinfo)
+{
+	return Min(list_rounds(fpinfo, fpinfo->list_rows), (double) INT_MAX);
+}
+
 /*
  * defender_lookup_switch
  *		How many lookups by id a scan makes before it reads the list once
- *		instead and answers the rest from it (list_scan.c).
+ *		instead and answers the rest from it (list_scan.c), or 0 for never.
  *
- * As many GETs as the list read waits round trips: past that point the
- * lookups have cost what the list would have, so a scan never costs more
- * than twice the cheaper of the two, whatever the outer side holds.
+ * filter_values are the values the list's $filter reads.  One computed by
+ * the executor (a PARAM_EXEC: a correlated subquery's or LATERAL
+ * reference to the outer row, an initplan) may change from one rescan to
+ * the next, and a list read with one outer row's value would miss the
+ * rows another's matches: such a scan keeps to one GET per id.
  */
 int
-defender_lookup_switch(DefenderRelInfo *fpinfo)
+defender_lookup_switch(DefenderRelInfo *fpinfo, List *filter_values)
 {
-	return (int) Min(list_rounds(fpinfo, fpinfo->list_rows), (double) INT_MAX);
+	if (contains_exec_param((Node *) filter_values, NULL))
+		return 0;
+	return (int) switch_point(fpinfo);
 }
 
 /*
@@ -217,12 +247,12 @@ defender_lookup_switch(DefenderRelInfo *fpinfo)
 static Cost
 lookups_cost(DefenderRelInfo *fpinfo, double n)
 {
-	double		switch_point = defender_lookup_switch(fpinfo);
-	Cost		total = Min(n, switch_point) * (request_cost(fpinfo) + ROW_COST);
+	double		switch_at = switch_point(fpinfo);
+	Cost		total = Min(n, switch_at) * (request_cost(fpinfo) + ROW_COST);
 
-	if (n > switch_point)
+	if (n > switch_at)
 		total += list_cost(fpinfo, fpinfo->list_rows) +
-			(n - switch_point) * cpu_operator_cost;
+			(n - switch_at) * cpu_operator_cost;
 	return total;
 }
 
@@ -431,7 +461,7 @@ defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
 		(void) ppi;
 		loops = outer_rows(root, required_outer, &guessed);
 		total = lookups_cost(fpinfo, guessed ?
-							 Min(loops, ceil(defender_lookup_switch(fpinfo) / 2.0)) :
+							 Min(loops, ceil(switch_point(fpinfo) / 2.0)) :
 							 loops) / loops;
 		add_path(baserel, (Path *) make_path(root, baserel, 1,
 											 Min(request_cost(fpinfo), total), total,

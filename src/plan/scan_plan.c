@@ -227,9 +227,12 @@ plan_clauses(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 		 * for the list the scan reads instead past its switch point
 		 * (defender_lookup_switch).
 		 */
+		int			first_value = list_length(plan->fdw_exprs);
+
 		plan->exec.filter = defender_filter_tree(root, baserel, fpinfo, remote,
 												 &plan->fdw_exprs);
-		plan->exec.lookup_switch = defender_lookup_switch(fpinfo);
+		plan->exec.lookup_switch =
+			defender_lookup_switch(fpinfo, list_copy_tail(plan->fdw_exprs, first_value));
 		foreach(lc, remote)
 		{
 			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
