@@ -914,6 +914,119 @@ SELECT pg_read_file('/proc/self/status');
         self.reset()
 
 
+    # ---- 9. plans that cost requests (issue 18, target 5) ---------------------
+    def bench_costs(self):
+        n, latency, reps = self.args.incidents, 20, self.args.repeat
+        big = self.args.outer_rows
+        print("9. join costs: %d incidents at %d ms, outer sides of 3 and %d rows" % (n, latency, big),
+              flush=True)
+        self.reset(incidents=n, latency_ms=latency)
+        ids = [i["id"] for i in self.control("GET", "incidents")["value"]]
+        sec = "9 costs"
+
+        def join_run(table, create):
+            """Time (s), incident GETs, list pages and the plan's first join
+            line, of the join with a freshly made, never ANALYZEd table."""
+            self.session("DROP TABLE IF EXISTS %s;\n%s\n" % (table, create))
+            query = ("SELECT count(*) FROM %s w JOIN incidents i ON i.id = w.incident_id" % table)
+            plan = self.psql("EXPLAIN (COSTS OFF) " + query).splitlines()
+            seq = self.last_seq()
+            out = self.session("\\timing on\n%s;\n" % query)
+            t = float(re.search(r"Time: ([\d.]+) ms", out).group(1)) / 1000.0
+            log = self.log_since(seq)
+            gets = len([e for e in log if e["path"].startswith("/v1.0/security/incidents/")])
+            pages = len([e for e in log if e["path"] == "/v1.0/security/incidents"])
+            return t, gets, pages, next((l.strip() for l in plan if "Join" in l or "Nested" in l), plan[0])
+
+        # the list read by itself, the baseline of both joins
+        scan = []
+        for _ in range(reps):
+            seq = self.last_seq()
+            out = self.session("\\timing on\nSELECT count(severity) FROM incidents;\n")
+            scan.append(float(re.search(r"Time: ([\d.]+) ms", out).group(1)) / 1000.0)
+        list_pages = len([e for e in self.log_since(seq) if e["path"] == "/v1.0/security/incidents"])
+        scan_t = statistics.median(scan)
+
+        small = [join_run("bench_watch3", "CREATE TABLE bench_watch3 (incident_id text, note text);\n"
+                          "INSERT INTO bench_watch3 VALUES ('%s', 'a'), ('%s', 'b'), ('none', 'c');"
+                          % (ids[0], ids[len(ids) // 2])) for _ in range(reps)]
+        t = statistics.median(r[0] for r in small)
+        gets = small[-1][1]
+        self.add(sec, "3-row table (never ANALYZEd) JOIN incidents", "%.3f s, %d GETs, %d pages" % (
+            t, gets, small[-1][2]), "%.3f s (list: %d pages)" % (scan_t, list_pages),
+            "%.2fx the list" % (t / scan_t), "1 GET per row", gets == 3 and small[-1][2] == 0)
+        # the switch point, as EXPLAIN (VERBOSE) of a forced nested loop shows it
+        forced = "SET enable_hashjoin = off;\nSET enable_mergejoin = off;\n"
+        large = [join_run("bench_watch_big", "CREATE TABLE bench_watch_big AS SELECT g::text AS incident_id"
+                          " FROM generate_series(1, %d) g;" % big) for _ in range(reps)]
+        t = statistics.median(r[0] for r in large)
+        gets, pages = large[-1][1], large[-1][2]
+        switch = re.search(r"Lookup switch point: (\d+)", self.session(
+            forced + "EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM bench_watch_big w "
+            "JOIN incidents i ON i.id = w.incident_id;\n"))
+        switch = int(switch.group(1)) if switch else 0     # 0: a build without the switch
+        self.add(sec, "%d-row table (never ANALYZEd) JOIN incidents" % big, "%.3f s, %d GETs, %d pages" % (
+            t, gets, pages), "%.3f s (list: %d pages)" % (scan_t, list_pages),
+            "%.2fx the list" % (t / scan_t), "<= %d GETs + the list" % switch,
+            gets <= switch and pages <= list_pages)
+        # the same with a nested loop forced: the switch point at work
+        seq = self.last_seq()
+        out = self.session(forced + "\\timing on\nSELECT count(*) FROM bench_watch_big w "
+                           "JOIN incidents i ON i.id = w.incident_id;\n")
+        t_forced = float(re.search(r"Time: ([\d.]+) ms", out).group(1)) / 1000.0
+        log = self.log_since(seq)
+        f_gets = len([e for e in log if e["path"].startswith("/v1.0/security/incidents/")])
+        f_pages = len([e for e in log if e["path"] == "/v1.0/security/incidents"])
+        self.add(sec, "the same, nested loop forced (switch point)", "%.3f s, %d GETs, %d pages" % (
+            t_forced, f_gets, f_pages), "%.3f s (list)" % scan_t, "%.2fx the list" % (t_forced / scan_t),
+            "-", None)
+        self.details.append("Join costs (%d incidents, %d ms per request): list alone (s) %s; 3-row join "
+                            "(s) %s, plan %r; %d-row join (s) %s, plan %r; forced nested loop %.3f s" % (
+                                n, latency, fmt_list(scan, 3), fmt_list([r[0] for r in small], 3),
+                                small[-1][3], big, fmt_list([r[0] for r in large], 3), large[-1][3],
+                                t_forced))
+        self.session("DROP TABLE bench_watch3, bench_watch_big;\n")
+
+        # EXPLAIN's estimate of pushed filters against the truth
+        self.reset(incidents=n)
+        incidents = self.control("GET", "incidents")["value"]
+        # a build before the option (main, for the "before" figures) has no estimates to measure
+        if self.psql("BEGIN; ALTER FOREIGN TABLE incidents OPTIONS (ADD use_remote_estimate 'false'); "
+                     "ROLLBACK;", check=False).returncode != 0:
+            self.notes.append("join costs: this build has no use_remote_estimate; no estimates measured")
+            self.reset()
+            return
+        self.session("DROP FOREIGN TABLE IF EXISTS incidents_counted;\n"
+                     "CREATE FOREIGN TABLE incidents_counted (id text, status text, severity text, "
+                     "created_date_time timestamptz) SERVER defender OPTIONS (resource 'incidents', "
+                     "use_remote_estimate 'true');\n")
+        created = sorted(i["createdDateTime"] for i in incidents)
+        middle = created[len(created) // 2]
+        filters = [("severity = 'high'", lambda i: i["severity"] == "high"),
+                   ("status = 'active'", lambda i: i["status"] == "active"),
+                   ("status IN ('resolved', 'redirected')",
+                    lambda i: i["status"] in ("resolved", "redirected")),
+                   ("created_date_time >= '%s'" % middle, lambda i: i["createdDateTime"] >= middle)]
+        ratios, default_ratios = [], []
+        for sql, test in filters:
+            truth = max(1, sum(1 for i in incidents if test(i)))
+            est = float(json.loads(self.psql("EXPLAIN (FORMAT JSON) SELECT id FROM incidents_counted WHERE "
+                                             + sql))[0]["Plan"]["Plan Rows"])
+            default = float(json.loads(self.psql("EXPLAIN (FORMAT JSON) SELECT id FROM incidents WHERE "
+                                                 + sql))[0]["Plan"]["Plan Rows"])
+            ratios.append(est / truth)
+            default_ratios.append(default / truth)
+            self.details.append("Estimate of `%s`: %d with use_remote_estimate, %d without, truth %d" % (
+                sql, est, default, truth))
+        worst = max(max(r, 1 / r) for r in ratios)
+        worst_default = max(max(r, 1 / r) for r in default_ratios)
+        self.add(sec, "EXPLAIN rows / true rows, %d pushed filters" % len(filters),
+                 "worst %.2fx (use_remote_estimate)" % worst, "worst %.1fx (default estimate)" % worst_default,
+                 "-", "<= 10x", worst <= 10)
+        self.session("DROP FOREIGN TABLE incidents_counted;\n")
+        self.reset()
+
+
 def fmt_list(values, digits=2):
     return "[" + ", ".join("%.*f" % (digits, v) for v in values) + "]"
 
@@ -924,7 +1037,7 @@ def main():
     parser.add_argument("--pgbin", required=True)
     parser.add_argument("--out", help="write the Markdown table here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (smoke test)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated sections to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated sections to run")
     parser.add_argument("--preload-port", type=int,
                         help="port of a cluster with shared_preload_libraries = 'defender_fdw' (section 6)")
     parser.add_argument("--profile", choices=("1", "3"),
@@ -935,9 +1048,11 @@ def main():
     args.short_sessions = 20 if args.quick else 200
     if args.quick:
         args.hunt_rows, args.incidents, args.lookups, args.repeat = 2000, 250, 50, 1
+        args.outer_rows = 2000
         args.window_rows, args.window_cap = 20000, 2000
     else:
         args.hunt_rows, args.incidents, args.lookups, args.repeat = 100000, 5000, 1000, 3
+        args.outer_rows = 100000
         args.window_rows, args.window_cap = 1000000, 100000
     args.pg_version = subprocess.run([os.path.join(args.pgbin, "postgres"), "--version"],
                                      capture_output=True, text=True).stdout.strip()
@@ -952,7 +1067,7 @@ def main():
     for key, func in (("1", bench.bench_hunting), ("2", bench.bench_paging), ("3", bench.bench_lookups),
                       ("4", bench.bench_battery), ("5", bench.bench_cache), ("6", bench.bench_shared),
                       ("7", bench.bench_tenants),
-                      ("8", bench.bench_windows)):
+                      ("8", bench.bench_windows), ("9", bench.bench_costs)):
         if key in only:
             func()
     elapsed = time.monotonic() - t0

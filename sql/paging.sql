@@ -114,8 +114,9 @@ SELECT count(*) FILTER (WHERE target ~ 'skip=') AS skip_requests,
 FROM emulator_requests() WHERE seq > (SELECT max(seq) FROM emulator_requests()
                                       WHERE target LIKE '%$count=true&$top=50');
 
--- Requests of an inner scan (lookups by id in a nested loop) while the
--- outer scan's pages are in flight: neither disturbs the other.
+-- Requests of an inner scan (lookups by id in a nested loop, then, past
+-- its switch point, its own list) while the outer scan's pages are in
+-- flight: neither disturbs the other.
 SELECT emulator_reset('{"incidents": 200, "seed": 6}');
 CREATE FUNCTION plan_outline(query text) RETURNS SETOF text LANGUAGE plpgsql AS $fn$
 DECLARE

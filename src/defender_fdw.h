@@ -106,6 +106,10 @@ typedef struct DefenderOptions
 	bool		pushdown;		/* server or table option "pushdown" */
 	bool		async_capable;	/* server or table option: scans may run
 								 * concurrently in an Append (PG 14+) */
+	int			request_latency;	/* ms a round trip to Graph is costed at
+									 * (server or table option) */
+	bool		use_remote_estimate;	/* ask Graph for $count at plan time
+										 * (server or table option) */
 
 	/* advanced hunting (resource 'hunting') */
 	char	   *hunting_table;	/* table option "table", or NULL */

@@ -87,6 +87,8 @@ static const DefenderOption valid_options[] = {
 	{"graph_quota", ForeignServerRelationId},
 	{"quota_window", ForeignServerRelationId},
 	{"async_capable", ForeignServerRelationId},
+	{"request_latency", ForeignServerRelationId},
+	{"use_remote_estimate", ForeignServerRelationId},
 	{"hunting_split", ForeignServerRelationId},
 	{"hunting_window", ForeignServerRelationId},
 	{"hunting_max_windows", ForeignServerRelationId},
@@ -112,6 +114,8 @@ static const DefenderOption valid_options[] = {
 	{"parallel_pages", ForeignTableRelationId},
 	{"cache_ttl", ForeignTableRelationId},
 	{"async_capable", ForeignTableRelationId},
+	{"request_latency", ForeignTableRelationId},
+	{"use_remote_estimate", ForeignTableRelationId},
 	{"hunting_split", ForeignTableRelationId},
 	{"hunting_window", ForeignTableRelationId},
 	{"hunting_max_windows", ForeignTableRelationId},
@@ -500,8 +504,11 @@ check_shared_option(const char *name, char *value, OptionsSeen *seen)
 		(void) check_int(name, value, 1, MAX_PARALLEL_PAGES);
 	else if (strcmp(name, "cache_ttl") == 0)
 		(void) check_int(name, value, 0, MAX_CACHE_TTL);
-	else if (strcmp(name, "pushdown") == 0 || strcmp(name, "async_capable") == 0)
+	else if (strcmp(name, "pushdown") == 0 || strcmp(name, "async_capable") == 0 ||
+			 strcmp(name, "use_remote_estimate") == 0)
 		(void) check_bool_option(name, value);
+	else if (strcmp(name, "request_latency") == 0)
+		(void) check_int(name, value, 0, MAX_REQUEST_LATENCY);
 	else if (strcmp(name, "hunting_split") == 0)
 		(void) check_bool_option(name, value);
 	else if (strcmp(name, "hunting_window") == 0)

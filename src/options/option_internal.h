@@ -28,6 +28,8 @@
 #define DEFAULT_PARALLEL_PAGES 4
 #define MAX_PARALLEL_PAGES	8	/* of DFW_MAX_TRANSFERS, leaving some for other requests */
 #define MAX_CACHE_TTL 86400
+#define DEFAULT_REQUEST_LATENCY 100	/* ms: a round trip to Graph, for costs */
+#define MAX_REQUEST_LATENCY 60000
 #define DEFAULT_HUNTING_QUOTA 45	/* runHuntingQuery: 45 calls a minute */
 #define DEFAULT_GRAPH_QUOTA 50	/* the incidents API: 50 calls a minute */
 #define DEFAULT_QUOTA_WINDOW 60

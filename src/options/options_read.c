@@ -128,6 +128,7 @@ defender_get_options(Oid foreigntableid, Oid serverid, Oid userid,
 	opts->max_response_mb = DEFAULT_MAX_RESPONSE_MB;
 	opts->pushdown = true;
 	opts->parallel_pages = DEFAULT_PARALLEL_PAGES;
+	opts->request_latency = DEFAULT_REQUEST_LATENCY;
 	opts->cache_ttl = 0;
 	opts->hunting_quota = DEFAULT_HUNTING_QUOTA;
 	opts->graph_quota = DEFAULT_GRAPH_QUOTA;
@@ -264,6 +265,10 @@ read_option(DefenderOptions *opts, DefElem *def, OptionsRead *read)
 		opts->pushdown = defGetBoolean(def);
 	else if (strcmp(name, "async_capable") == 0)
 		opts->async_capable = defGetBoolean(def);
+	else if (strcmp(name, "request_latency") == 0)
+		opts->request_latency = atoi(value);
+	else if (strcmp(name, "use_remote_estimate") == 0)
+		opts->use_remote_estimate = defGetBoolean(def);
 	else if (strcmp(name, "table") == 0)
 		opts->hunting_table = pstrdup(value);
 	else if (strcmp(name, "query") == 0)

@@ -44,6 +44,10 @@ typedef struct DefenderRelInfo
 	List	   *local_conds;	/* evaluated locally only */
 	List	   *lookup_conds;	/* id = value, id = ANY(array): GET by id */
 
+	/* the rows of the list with the pushed filter (lookups left out) */
+	double		list_rows;
+	bool		list_rows_remote;	/* counted by Graph (use_remote_estimate) */
+
 	/* upper relations: which stage, over which base relation */
 	int			stage;			/* UpperRelationKind, or -1 for the base */
 	struct RelOptInfo *baserel;
@@ -159,6 +163,8 @@ typedef struct DefenderScanPlan
 	int			offset_param;	/* fdw_exprs index of OFFSET, 0 none */
 	int			lookup_param;	/* fdw_exprs index of the id(s), 0 none */
 	bool		lookup_array;	/* the id value is an array */
+	int			lookup_switch;	/* lookups by GET before the list is read once
+								 * and the rest answered from it */
 	List	   *project;		/* hunting: String KQL columns, or NIL for all */
 	char	   *summarize;		/* hunting: "a1 = count() by X", or "" */
 	List	   *output_names;	/* hunting summarize: per scan column, (name,
@@ -189,6 +195,11 @@ extern void defender_add_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 extern int	defender_rows_wanted(PlannerInfo *root, DefenderRelInfo *fpinfo);
 extern bool defender_is_all_count_star(List *tlist);
 extern bool defender_path_async_capable(const ForeignPath *path);
+extern int	defender_lookup_switch(DefenderRelInfo *fpinfo, List *filter_values);
+
+/* remote_estimate.c: use_remote_estimate's $count at plan time */
+extern double defender_remote_estimate(PlannerInfo *root, RelOptInfo *baserel,
+									   DefenderRelInfo *fpinfo, List *conds);
 
 /* scan_plan.c: GetForeignPlan, and the plan it hands the executor */
 struct ForeignScan;

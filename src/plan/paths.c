@@ -8,13 +8,22 @@
  * estimates the rows; GetForeignPaths (defender_add_base_paths) offers the
  * list path, a path sorted by Graph ($orderby, or KQL's sort) when the
  * query's order can use it, and parameterized paths that look up ids fed
- * by a join, one GET per outer row; GetForeignUpperPaths
+ * by a join, one GET per outer row up to a switch point past which the
+ * scan reads the list once instead (list_scan.c); GetForeignUpperPaths
  * (defender_add_upper_paths) offers count(*) as $count or "| summarize
  * count()", grouped aggregates as a KQL summarize (with a local
  * aggregation as the outer plan, in case Graph rejects it), and
  * LIMIT/OFFSET as $top/$skip or take, only when every condition went
- * remote exactly.  Called by defender_fdw.c's planner callbacks only; the
- * plan of the chosen path is scan_plan.c's.
+ * remote exactly.
+ *
+ * Costs count what a scan waits for: round trips to Graph, each costed at
+ * the request_latency option (milliseconds, 100 cost units each), a list's
+ * pages (its page size) sent parallel_pages at a time after the first,
+ * and a small cost per row.  A list's size is Graph's own count with
+ * use_remote_estimate (remote_estimate.c), else DEFAULT_ROWS scaled by the
+ * conditions' selectivity.  Called by defender_fdw.c's planner callbacks
+ * and, for the lookup switch point, by scan_plan.c; the plan of the chosen
+ * path is scan_plan.c's.
  *
  * src/plan/paths.c
  *
@@ -24,8 +33,10 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "catalog/pg_aggregate.h"
+#include "catalog/pg_class.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
@@ -37,21 +48,26 @@
 #include "optimizer/tlist.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "defender_client.h"	/* DFW_CLIENT_HAS_WAKE_FD */
 #include "defender_plan.h"
 
 /*
- * Costs, in units of a sequential page read: a round trip to Graph is
- * expensive, a row cheap.  The absolute values only need to make the
- * planner prefer fewer requests.
+ * Costs, in units of a sequential page read, which on current hardware
+ * stand for some 10 us of work (a tuple's cpu_tuple_cost of 0.01, a tenth
+ * of a microsecond).  A round trip to Graph costs the request_latency
+ * option's milliseconds at that rate, 10,000 units for the default 100 ms:
+ * against PostgreSQL's own CPU costs, a request weighs what it takes.  A
+ * row read from Graph costs ROW_COST, its JSON parsed and converted (a
+ * few microseconds).
  */
-#define REQUEST_COST	100.0
-#define ROW_COST		0.01
+#define COST_PER_MS		100.0
+#define ROW_COST		0.5
 #define DEFAULT_ROWS	1000
 
 /* a hunting request is one call, but it counts against a tenant quota */
-#define HUNT_COST		(10 * REQUEST_COST)
+#define HUNT_REQUESTS	10
 
 /*
  * An aggregate computed remotely returns a row per group instead of every
@@ -67,6 +83,8 @@ static void add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 static bool all_conditions_remote(DefenderRelInfo *fpinfo);
 static bool group_keys_are_columns(PlannerInfo *root);
 static PathTarget *scan_tuple_target(PlannerInfo *root, PathTarget *grouped);
+static Cost request_cost(DefenderRelInfo *fpinfo);
+static double list_rounds(DefenderRelInfo *fpinfo, double rows);
 static Path *local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 									RelOptInfo *grouped_rel, GroupPathExtraData *extra);
 
@@ -93,14 +111,18 @@ lookup_count(DefenderRelInfo *fpinfo)
  * defender_plan_base_rel
  *		GetForeignRelSize: classify the conditions and estimate the rows.
  *
- * Graph offers no cheap count, and asking would cost a request at plan
- * time, so the estimate is a constant scaled by the conditions.
+ * The list's size is Graph's $count of the pushed filter when the
+ * use_remote_estimate option is on (one request at plan time, cached),
+ * else DEFAULT_ROWS scaled by the conditions' selectivity: planning then
+ * touches no network.  A lookup by id returns a row per id.
  */
 void
 defender_plan_base_rel(PlannerInfo *root, RelOptInfo *baserel,
 					   Oid foreigntableid, bool enable_pushdown)
 {
 	DefenderRelInfo *fpinfo = palloc0(sizeof(DefenderRelInfo));
+	List	   *list_conds;
+	double		counted = -1;
 
 	fpinfo->relid = foreigntableid;
 	fpinfo->opts = defender_get_options(foreigntableid, InvalidOid, InvalidOid, false);
@@ -116,26 +138,179 @@ defender_plan_base_rel(PlannerInfo *root, RelOptInfo *baserel,
 	defender_classify_conditions(root, baserel, fpinfo);
 	fpinfo->enum_notices = defender_enum_notices(baserel, fpinfo);
 
+	/* what the list's $filter holds: the conditions sent, exact or not */
+	list_conds = list_concat_copy(fpinfo->remote_conds, fpinfo->recheck_conds);
+	/* a GET by one id reads no list: nothing to ask */
+	if (fpinfo->opts->use_remote_estimate && !fpinfo->hunting &&
+		!(fpinfo->lookup_conds != NIL && lookup_count(fpinfo) <= 1))
+		counted = defender_remote_estimate(root, baserel, fpinfo, list_conds);
+	if (counted >= 0)
+	{
+		fpinfo->list_rows = clamp_row_est(counted);
+		fpinfo->list_rows_remote = true;
+	}
+	else
+		fpinfo->list_rows = clamp_row_est(DEFAULT_ROWS *
+										  clauselist_selectivity(root, list_conds,
+																 0, JOIN_INNER, NULL));
+
 	if (fpinfo->lookup_conds)
 		baserel->rows = lookup_count(fpinfo);
+	else if (fpinfo->list_rows_remote)
+		baserel->rows = clamp_row_est(fpinfo->list_rows *
+									  clauselist_selectivity(root, fpinfo->local_conds,
+															 0, JOIN_INNER, NULL));
 	else
 		baserel->rows = clamp_row_est(DEFAULT_ROWS *
 									  clauselist_selectivity(root, baserel->baserestrictinfo,
 															 0, JOIN_INNER, NULL));
 }
 
-/* Cost of reading rows from a list: one request per page. */
+/* What one round trip to Graph costs: the request_latency option. */
+static Cost
+request_cost(DefenderRelInfo *fpinfo)
+{
+	return COST_PER_MS * fpinfo->opts->request_latency;
+}
+
+/*
+ * list_rounds
+ *		How many round trips reading rows of a list waits for: the first
+ *		page, then the others parallel_pages at a time (pager.c).
+ */
+static double
+list_rounds(DefenderRelInfo *fpinfo, double rows)
+{
+	int			page = graph_page_size(fpinfo->resource, fpinfo->opts->page_size);
+	double		pages = Max(1.0, ceil(rows / page));
+
+	return 1.0 + ceil((pages - 1.0) / Max(1, fpinfo->opts->parallel_pages));
+}
+
+/* Cost of reading rows from a list (or of a hunting query). */
 static Cost
 list_cost(DefenderRelInfo *fpinfo, double rows)
 {
-	int			page = graph_page_size(fpinfo->resource, fpinfo->opts->page_size);
-	double		pages;
-
 	if (fpinfo->hunting)
-		return HUNT_COST + ROW_COST * rows;
-	pages = Max(1.0, ceil(rows / page));
+		return HUNT_REQUESTS * request_cost(fpinfo) + ROW_COST * rows;
+	return request_cost(fpinfo) * list_rounds(fpinfo, rows) + ROW_COST * rows;
+}
 
-	return REQUEST_COST * pages + ROW_COST * rows;
+/* expression_tree_walker callback: does the expression hold a PARAM_EXEC? */
+static bool
+contains_exec_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param) && ((Param *) node)->paramkind == PARAM_EXEC)
+		return true;
+	return expression_tree_walker(node, contains_exec_param, context);
+}
+
+/*
+ * switch_point
+ *		As many GETs as reading the list waits round trips: past that point
+ *		the lookups have cost what the list would have, so a scan never
+ *		costs more than twice the cheaper of the two, whatever the outer
+ *		side holds.
+ */
+static double
+switch_point(DefenderRelInfo *fpinfo)
+{
+	return Min(list_rounds(fpinfo, fpinfo->list_rows), (double) INT_MAX);
+}
+
+/*
+ * defender_lookup_switch
+ *		How many lookups by id a scan makes before it reads the list once
+ *		instead and answers the rest from it (list_scan.c), or 0 for never.
+ *
+ * filter_values are the values the list's $filter reads.  One computed by
+ * the executor (a PARAM_EXEC: a correlated subquery's or LATERAL
+ * reference to the outer row, an initplan) may change from one rescan to
+ * the next, and a list read with one outer row's value would miss the
+ * rows another's matches: such a scan keeps to one GET per id.
+ */
+int
+defender_lookup_switch(DefenderRelInfo *fpinfo, List *filter_values)
+{
+	if (contains_exec_param((Node *) filter_values, NULL))
+		return 0;
+	return (int) switch_point(fpinfo);
+}
+
+/*
+ * lookups_cost
+ *		Cost of looking up n ids: a GET each up to the switch point, then
+ *		one list read, the rest answered from it.
+ */
+static Cost
+lookups_cost(DefenderRelInfo *fpinfo, double n)
+{
+	double		switch_at = switch_point(fpinfo);
+	Cost		total = Min(n, switch_at) * (request_cost(fpinfo) + ROW_COST);
+
+	if (n > switch_at)
+		total += list_cost(fpinfo, fpinfo->list_rows) +
+			(n - switch_at) * cpu_operator_cost;
+	return total;
+}
+
+/*
+ * size_is_a_guess
+ *		Is a local relation's row estimate PostgreSQL's guess for a table
+ *		never vacuumed or analyzed, and smaller than ten pages?  It then
+ *		assumes ten pages, thousands of rows, whatever the table holds.
+ */
+static bool
+size_is_a_guess(PlannerInfo *root, RelOptInfo *rel)
+{
+	RangeTblEntry *rte = root->simple_rte_array[rel->relid];
+	HeapTuple	tuple;
+	bool		guess;
+
+	if (rte == NULL || rte->rtekind != RTE_RELATION ||
+		(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_MATVIEW) ||
+		rel->pages > 10)
+		return false;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+#if PG_VERSION_NUM >= 140000
+	guess = ((Form_pg_class) GETSTRUCT(tuple))->reltuples < 0;
+#else
+	guess = ((Form_pg_class) GETSTRUCT(tuple))->relpages == 0;
+#endif
+	guess = guess && !((Form_pg_class) GETSTRUCT(tuple))->relhassubclass;
+	ReleaseSysCache(tuple);
+	return guess;
+}
+
+/*
+ * outer_rows
+ *		The rows the planner expects from the relations a parameterized path
+ *		takes its values from (the largest of them), and whether one of them
+ *		is sized by PostgreSQL's guess (size_is_a_guess).
+ */
+static double
+outer_rows(PlannerInfo *root, Relids required_outer, bool *guessed)
+{
+	double		rows = 1;
+	int			relid = -1;
+
+	*guessed = false;
+	while ((relid = bms_next_member(required_outer, relid)) >= 0)
+	{
+		RelOptInfo *rel;
+
+		if (relid >= root->simple_rel_array_size ||
+			(rel = root->simple_rel_array[relid]) == NULL)
+			continue;
+		rows = Max(rows, rel->rows);
+		if (size_is_a_guess(root, rel))
+			*guessed = true;
+	}
+	return rows;
 }
 
 static ForeignPath *
@@ -196,21 +371,24 @@ defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
 	Cost		total;
 	AttrNumber	id_attnum;
 	List	   *candidates = NIL;
+	double		loops;
+	bool		guessed;
 	ListCell   *lc;
 
 	if (fpinfo->lookup_conds)
 	{
-		/* one GET per id beats any scan */
-		total = REQUEST_COST * baserel->rows + ROW_COST * baserel->rows;
+		/* one GET per id (up to the switch point) beats any scan */
+		total = lookups_cost(fpinfo, baserel->rows);
 		add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
-											 REQUEST_COST, total, NIL,
+											 Min(request_cost(fpinfo), total), total, NIL,
 											 baserel->lateral_relids));
 		return;
 	}
 
-	total = list_cost(fpinfo, baserel->rows);
+	total = list_cost(fpinfo, fpinfo->hunting ? baserel->rows : fpinfo->list_rows);
 	add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
-										 fpinfo->hunting ? HUNT_COST : REQUEST_COST,
+										 (fpinfo->hunting ? HUNT_REQUESTS : 1) *
+										 request_cost(fpinfo),
 										 total, NIL, baserel->lateral_relids));
 
 	/*
@@ -223,7 +401,8 @@ defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
 		if (fpinfo->pushdown &&
 			defender_kql_sort(root, baserel, fpinfo, root->query_pathkeys) != NULL)
 			add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
-												 HUNT_COST, total + 1.0,
+												 HUNT_REQUESTS * request_cost(fpinfo),
+												 total + 1.0,
 												 root->query_pathkeys,
 												 baserel->lateral_relids));
 		return;
@@ -232,7 +411,7 @@ defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
 	if (fpinfo->pushdown && root->query_pathkeys != NIL &&
 		defender_sort_property(root, baserel, fpinfo, linitial(root->query_pathkeys)))
 		add_path(baserel, (Path *) make_path(root, baserel, baserel->rows,
-											 REQUEST_COST, total + 1.0,
+											 request_cost(fpinfo), total + 1.0,
 											 list_make1(linitial(root->query_pathkeys)),
 											 baserel->lateral_relids));
 
@@ -241,7 +420,19 @@ defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
 
 	/*
 	 * Joins on id: a parameterized path does one GET per outer row, which
-	 * beats reading the whole collection when the outer side is small.
+	 * beats reading the whole collection when the outer side is small, and
+	 * past the switch point reads the list once (lookups_cost): costed for
+	 * the whole join, that is, per outer row a share of it.
+	 *
+	 * An outer side PostgreSQL sizes by its guess for a table never
+	 * vacuumed or analyzed (ten pages, thousands of rows, whatever it
+	 * holds) is taken at half the switch point instead.  PostgreSQL guesses
+	 * large so that a nested loop cannot run away on a table that grew;
+	 * here the switch already bounds that case (the switch point's GETs
+	 * and the list read: at most twice the list), and anywhere from no row
+	 * to the switch point the lookups cost at most the list, so the middle
+	 * of that range stands for a size nobody measured.  Three rows then
+	 * cost three GETs instead of the whole list.
 	 */
 	id_attnum = id_column(fpinfo, baserel);
 	if (id_attnum == InvalidAttrNumber)
@@ -268,8 +459,12 @@ defender_add_base_paths(PlannerInfo *root, RelOptInfo *baserel)
 			continue;
 		ppi = get_baserel_parampathinfo(root, baserel, required_outer);
 		(void) ppi;
+		loops = outer_rows(root, required_outer, &guessed);
+		total = lookups_cost(fpinfo, guessed ?
+							 Min(loops, ceil(switch_point(fpinfo) / 2.0)) :
+							 loops) / loops;
 		add_path(baserel, (Path *) make_path(root, baserel, 1,
-											 REQUEST_COST, REQUEST_COST + ROW_COST,
+											 Min(request_cost(fpinfo), total), total,
 											 NIL, required_outer));
 	}
 }
@@ -473,8 +668,8 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 			add_path(grouped_rel, (Path *)
 					 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
 											   clamp_row_est(input_rel->rows * 0.1),
-											   AGG_DISCOUNT * HUNT_COST,
-											   AGG_DISCOUNT * HUNT_COST + ROW_COST,
+											   AGG_DISCOUNT * list_cost(base, 0),
+											   AGG_DISCOUNT * list_cost(base, 0) + ROW_COST,
 											   NIL, local,
 #if PG_VERSION_NUM >= 170000
 											   NIL,
@@ -486,8 +681,8 @@ add_count_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *grouped_rel
 
 	add_path(grouped_rel, (Path *)
 			 create_foreign_upper_path(root, grouped_rel, grouped_rel->reltarget,
-									   1, AGG_DISCOUNT * (base->hunting ? HUNT_COST : REQUEST_COST),
-									   AGG_DISCOUNT * (base->hunting ? HUNT_COST : REQUEST_COST) + ROW_COST,
+									   1, AGG_DISCOUNT * list_cost(base, 0),
+									   AGG_DISCOUNT * list_cost(base, 0) + ROW_COST,
 									   NIL, NULL,
 #if PG_VERSION_NUM >= 170000
 									   NIL,
@@ -661,16 +856,21 @@ add_final_path(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *final_rel,
 	/*
 	 * The pages up to the limit (10% of the rows when the limit is not
 	 * known yet, as the planner assumes), a little cheaper than the same
-	 * pages under a local Limit, which also reads full pages.
+	 * pages under a local Limit, which also reads full pages.  The planner
+	 * prices that Limit as a share of the whole list's cost, linear in the
+	 * rows, while the rounds of a list are not (its later pages go in
+	 * parallel): so the smaller of the two, then the discount.
 	 */
 	rows = extra->count_est > 0 ? Min(extra->count_est + extra->offset_est, baserel->rows) :
 		clamp_row_est(baserel->rows * 0.1);
-	total = list_cost(base, rows) * 0.9;
+	total = list_cost(base, base->hunting ? baserel->rows : base->list_rows);
+	total = request_cost(base) + (total - request_cost(base)) * rows / Max(baserel->rows, 1);
+	total = Min(total, list_cost(base, rows)) * 0.9;
 
 	add_path(final_rel, (Path *)
 			 create_foreign_upper_path(root, baserel,
 									   root->upper_targets[UPPERREL_FINAL],
-									   rows, Min(REQUEST_COST, total), total,
+									   rows, Min(request_cost(base), total), total,
 									   pathkeys, NULL,
 #if PG_VERSION_NUM >= 170000
 									   NIL,

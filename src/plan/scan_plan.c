@@ -53,6 +53,7 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateOffset,		/* Integer: fdw_exprs index of OFFSET, 0 none */
 	FdwScanPrivateLookupValue,	/* Integer: fdw_exprs index of the id(s) */
 	FdwScanPrivateLookupArray,	/* Integer (bool): the value is an array */
+	FdwScanPrivateLookupSwitch, /* Integer: lookups before the list is read */
 	FdwScanPrivateProject,		/* hunting: List of String KQL columns, or NIL */
 	FdwScanPrivateSummarize,	/* hunting: String "a1 = count() by X", or "" */
 	FdwScanPrivateOutputNames,	/* hunting summarize: result column per scan column */
@@ -221,7 +222,17 @@ plan_clauses(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
 
 	if (plan->exec.mode == SCAN_LOOKUP)
 	{
-		/* GET by id cannot filter: everything else is local */
+		/*
+		 * GET by id cannot filter: everything else is local.  The filter is
+		 * for the list the scan reads instead past its switch point
+		 * (defender_lookup_switch).
+		 */
+		int			first_value = list_length(plan->fdw_exprs);
+
+		plan->exec.filter = defender_filter_tree(root, baserel, fpinfo, remote,
+												 &plan->fdw_exprs);
+		plan->exec.lookup_switch =
+			defender_lookup_switch(fpinfo, list_copy_tail(plan->fdw_exprs, first_value));
 		foreach(lc, remote)
 		{
 			Expr	   *clause = ((RestrictInfo *) lfirst(lc))->clause;
@@ -633,6 +644,7 @@ defender_scan_plan_to_list(const DefenderScanPlan *plan)
 	l = lappend(l, makeInteger(plan->offset_param));
 	l = lappend(l, makeInteger(plan->lookup_param));
 	l = lappend(l, makeInteger(plan->lookup_array));
+	l = lappend(l, makeInteger(plan->lookup_switch));
 	l = lappend(l, plan->project);
 	l = lappend(l, makeString(plan->summarize));
 	l = lappend(l, plan->output_names);
@@ -664,6 +676,7 @@ defender_scan_plan_from_list(List *fdw_private, DefenderScanPlan *plan)
 	plan->offset_param = intVal(list_nth(fdw_private, FdwScanPrivateOffset));
 	plan->lookup_param = intVal(list_nth(fdw_private, FdwScanPrivateLookupValue));
 	plan->lookup_array = intVal(list_nth(fdw_private, FdwScanPrivateLookupArray)) != 0;
+	plan->lookup_switch = intVal(list_nth(fdw_private, FdwScanPrivateLookupSwitch));
 	plan->project = (List *) list_nth(fdw_private, FdwScanPrivateProject);
 	plan->summarize = strVal(list_nth(fdw_private, FdwScanPrivateSummarize));
 	plan->output_names = (List *) list_nth(fdw_private, FdwScanPrivateOutputNames);

@@ -373,7 +373,7 @@ defender_iterate_scan(ForeignScanState *node)
 			return slot;
 
 		case SCAN_LOOKUP:
-			if (!defender_next_lookup_row(state, slot))
+			if (!defender_next_lookup_row(node, state, slot))
 				ExecClearTuple(slot);
 			return slot;
 
@@ -527,6 +527,20 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 							state->plan.mode == SCAN_LOOKUP ?
 							defender_explain_lookup(state, &params) :
 							defender_explain_list(state, &params), es);
+
+	/*
+	 * Lookups that can be many (a join's, an array's): after how many GETs
+	 * the scan reads the list instead, and the list's request.
+	 */
+	if (es->verbose && state->plan.mode == SCAN_LOOKUP && state->plan.lookup_switch > 0 &&
+		(state->plan.lookup_array || params.placeholders[state->plan.lookup_param - 1]))
+	{
+		ExplainPropertyInteger("Lookup switch point", NULL, state->plan.lookup_switch, es);
+		ExplainPropertyText("List request past it", defender_explain_list(state, &params), es);
+	}
+	if (es->analyze && state->lookup_table != NULL)
+		ExplainPropertyInteger("Lookups answered from the list", NULL,
+							   state->lookups_answered, es);
 	if (es->analyze)
 		ExplainPropertyInteger("Remote requests", NULL,
 							   state->requests +

@@ -21,15 +21,24 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "scan_state.h"
 #include "pg_jansson.h"
+
+/* A row of the list read past the lookup switch point, by id. */
+typedef struct LookupRow
+{
+	char	   *id;				/* the key, in lookup_cxt */
+	MinimalTuple row;			/* the scan's columns, in lookup_cxt */
+} LookupRow;
 
 static DefenderFetch list_next(ForeignScanState *node, DefenderScanState *state,
 							   TupleTableSlot *slot);
@@ -409,12 +418,106 @@ defender_start_lookup(DefenderScanState *state)
 	MemoryContextSwitchTo(old);
 }
 
+/* dynahash callbacks of the lookup table: the key is a pointer to a string */
+static uint32
+lookup_key_hash(const void *key, Size keysize)
+{
+	const char *s = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+lookup_key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
+ * read_list_for_lookups
+ *		Past the switch point: read the list once, with the filter of the
+ *		table's other conditions, into lookup_table, a row per id.
+ *
+ * The rows come through the one row loop (defender_next_row), so a 400 to
+ * the filter reads the list without it, as any list scan does; every
+ * condition of a lookup scan is checked locally anyway.  The table holds
+ * the columns the scan reads, in the scan's memory until it ends: one row
+ * per entity the list returns.
+ */
+static void
+read_list_for_lookups(ForeignScanState *node, DefenderScanState *state,
+					  TupleTableSlot *slot)
+{
+	HASHCTL		ctl;
+	int64		rows = 0;
+	int64		saved_limit = state->limit;
+	int64		saved_returned = state->returned;
+	MemoryContext old;
+
+	elog(DEBUG1, "defender_fdw: " INT64_FORMAT " lookups by id on foreign table \"%s\" reached the switch point (%d); reading the list once and answering the rest from it",
+		 state->lookups_sent, RelationGetRelationName(state->rel), state->plan.lookup_switch);
+	state->lookup_cxt = AllocSetContextCreate(node->ss.ps.state->es_query_cxt,
+											  "defender_fdw lookup table",
+											  ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(LookupRow);
+	ctl.hash = lookup_key_hash;
+	ctl.match = lookup_key_match;
+	ctl.hcxt = state->lookup_cxt;
+	state->lookup_table = hash_create("defender_fdw lookup table", 1024, &ctl,
+									  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	MemoryContextReset(state->page_cxt);
+	state->limit = -1;
+	state->returned = 0;
+	state->finished = false;
+	defender_start_list(state, false);
+	while (defender_next_row(node, state, slot))
+	{
+		json_t	   *id = json_object_get(state->current_row, "id");
+		char	   *key;
+		LookupRow  *entry;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!json_is_string(id))
+			continue;			/* never asked for by id */
+		old = MemoryContextSwitchTo(state->lookup_cxt);
+		key = pstrdup(json_string_value(id));
+		entry = hash_search(state->lookup_table, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			entry->row = ExecCopySlotMinimalTuple(slot);
+			rows++;
+		}
+		MemoryContextSwitchTo(old);
+	}
+	ExecClearTuple(slot);
+	if (state->pager)
+		state->requests += defender_pager_requests(state->pager);
+	state->pager = NULL;
+	state->fallback = false;
+	MemoryContextReset(state->page_cxt);
+	state->limit = saved_limit;
+	state->returned = saved_returned;
+	state->finished = false;
+	elog(DEBUG1, "defender_fdw: the list of foreign table \"%s\" holds " INT64_FORMAT " rows for the lookups",
+		 RelationGetRelationName(state->rel), rows);
+}
+
 /*
  * defender_next_lookup_row
  *		The next entity a lookup scan finds into the slot; false when done.
+ *
+ * A GET per id until the scan has sent plan.lookup_switch of them (over
+ * all its rescans: a join's outer rows); then the list is read once and
+ * every later id is answered from it, so a large outer side costs about
+ * one list read, not a GET per row.
  */
 bool
-defender_next_lookup_row(DefenderScanState *state, TupleTableSlot *slot)
+defender_next_lookup_row(ForeignScanState *node, DefenderScanState *state,
+						 TupleTableSlot *slot)
 {
 	while (state->lookup_ids != NIL)
 	{
@@ -426,6 +529,19 @@ defender_next_lookup_row(DefenderScanState *state, TupleTableSlot *slot)
 		if (!defender_id_is_segment(id))
 			continue;			/* '', '.', '..': no entity has that id, and
 								 * GET .../ would be the whole list */
+		if (state->lookup_table == NULL && state->plan.lookup_switch > 0 &&
+			state->lookups_sent >= state->plan.lookup_switch)
+			read_list_for_lookups(node, state, slot);
+		if (state->lookup_table != NULL)
+		{
+			LookupRow  *entry = hash_search(state->lookup_table, &id, HASH_FIND, NULL);
+
+			state->lookups_answered++;
+			if (entry == NULL)
+				continue;		/* not in the list: no such entity, no row */
+			ExecForceStoreMinimalTuple(entry->row, slot, false);
+			return true;
+		}
 		MemoryContextReset(state->page_cxt);
 		initStringInfo(&path);
 		defender_deparse_lookup(&path, true, state->opts, state->resource, id,
@@ -435,6 +551,7 @@ defender_next_lookup_row(DefenderScanState *state, TupleTableSlot *slot)
 									   psprintf("GET %s", path.data),
 									   state->page_cxt);
 		state->requests++;
+		state->lookups_sent++;
 		if (entity == NULL)
 			continue;			/* 404: no such entity, no row */
 		MemoryContextReset(state->row_cxt);

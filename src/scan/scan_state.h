@@ -96,6 +96,11 @@ typedef struct DefenderScanState
 	int64		skipped;
 	DefenderPager *pager;
 	List	   *lookup_ids;		/* remaining ids to GET */
+	int64		lookups_sent;	/* GETs by id so far, over every rescan */
+	struct HTAB *lookup_table;	/* past the switch point: the list's rows by
+								 * id (LookupRow), else NULL */
+	MemoryContext lookup_cxt;	/* holds lookup_table */
+	int64		lookups_answered;	/* lookups lookup_table answered */
 	Tuplestorestate *store;		/* hunting: the result's rows */
 	TupleTableSlot *store_slot; /* hunting: reads the store */
 	TupleDesc	store_desc;		/* the scan's columns, then summarize companions */
@@ -142,7 +147,8 @@ extern void defender_fill_slot(DefenderScanState *state, TupleTableSlot *slot,
 extern int64 defender_list_count(ForeignScanState *node, DefenderScanState *state,
 								 TupleTableSlot *slot);
 extern void defender_start_lookup(DefenderScanState *state);
-extern bool defender_next_lookup_row(DefenderScanState *state, TupleTableSlot *slot);
+extern bool defender_next_lookup_row(ForeignScanState *node, DefenderScanState *state,
+									 TupleTableSlot *slot);
 extern char *defender_explain_lookup(DefenderScanState *state,
 									 const DefenderParamValues *params);
 extern char *defender_explain_list(DefenderScanState *state,
