@@ -44,6 +44,8 @@ OBJS = \
 	src/scan/foreign_scan.o \
 	src/scan/hunting_result.o \
 	src/scan/hunting_scan.o \
+	src/scan/hunting_source.o \
+	src/scan/hunting_windows.o \
 	src/scan/json_scanner.o \
 	src/scan/list_scan.o \
 	src/scan/modify.o \

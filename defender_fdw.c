@@ -25,7 +25,7 @@
  *		with them (src/plan/deparse_odata.c, deparse_kql.c) and sent at the
  *		first row.  Rows come from a row source (src/scan/row_source.c):
  *		the list pager (list_scan.c, over src/remote/pager.c) or the
- *		hunting result (hunting_scan.c); or from lookups by id, or are a
+ *		hunting result (hunting_source.c); or from lookups by id, or are a
  *		count.  Plain EXPLAIN sends nothing; EXPLAIN VERBOSE writes the
  *		request with placeholders.
  *	ImportForeignSchema

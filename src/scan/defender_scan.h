@@ -5,12 +5,15 @@
  *
  * foreign_scan.c runs the scan callbacks (begin, iterate, rescan, end,
  * explain); list_scan.c runs a list scan (pages, lookups by id, count(*))
- * and hunting_scan.c a hunting scan (its request body is shared with
- * defender_hunt() and IMPORT); row_source.c hands out the rows of either
- * through one row-source interface (the 400 fallback, the local recheck,
- * OFFSET and LIMIT); hunting_result.c streams a runHuntingQuery response
- * into a tuplestore (json_scanner.c reads its JSON chunk by chunk); convert.c turns JSON values into Datums by column
- * type; modify.c runs UPDATE as one PATCH per row.  Called by
+ * and hunting_source.c a hunting scan, whose request hunting_scan.c sends
+ * (its body is shared with defender_hunt() and IMPORT) and
+ * hunting_windows.c splits into time windows past the caps; row_source.c
+ * hands out the rows of either through one row-source interface (the 400
+ * fallback, the local recheck, OFFSET and LIMIT); hunting_result.c streams
+ * a runHuntingQuery response into a tuplestore (json_scanner.c reads its
+ * JSON chunk by chunk);
+ * convert.c turns JSON values into Datums by column type; modify.c runs
+ * UPDATE as one PATCH per row.  Called by
  * defender_fdw.c's scan and modify callbacks, the set-returning functions
  * and IMPORT; the scan state and the row-source interface are in
  * scan_state.h, included inside src/scan/ only.

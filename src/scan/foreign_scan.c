@@ -10,7 +10,7 @@
  * under plain EXPLAIN it sends nothing.  The first Iterate computes the
  * parameters' values and starts the request; the rows then come from the
  * scan's row source (row_source.c over list_scan.c's pager or
- * hunting_scan.c's result), from lookups by id, or are the one row of a
+ * hunting_source.c's result), from lookups by id, or are the one row of a
  * count.  ReScan starts over with new values, or reads a hunting result
  * again when nothing changed.  EXPLAIN VERBOSE shows the request as
  * execution writes it, with each non-constant value as its expression.
@@ -264,7 +264,7 @@ start_scan(ForeignScanState *node, DefenderScanState *state)
 		return;
 	}
 	if (state->hunting)
-		return;					/* sent on the first row asked for (hunting_scan.c) */
+		return;					/* sent on the first row asked for (hunting_source.c) */
 	defender_start_list(state, false);
 }
 

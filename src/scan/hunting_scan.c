@@ -1,21 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * hunting_scan.c
- *		  The executor of a hunting scan: one runHuntingQuery, its rows.
+ *		  A hunting scan's request: its KQL and Timespan, one runHuntingQuery
+ *		  sent, and its answer read.
  *
  * A foreign table with resource 'hunting' is read with one request: the
  * KQL written by deparse_kql.c from what the planner pushed (filter,
  * project, sort, take, summarize), the timespan given or derived from the
  * conditions on Timestamp, and the response streamed into a tuplestore
- * by hunting_result.c.  A result past the service's caps (refused as
- * too large, or holding exactly the row cap, so possibly cut) is read
- * again in half-open time windows on the time column, one request each
- * (see "Time windows" below).  When Graph rejects the pushed filter (400) the
- * query is sent again without it and every condition is checked locally;
- * when it rejects a summarize, the rows are aggregated locally by the
- * scan's outer plan.  The result is the hunting scan's row source
- * (row_source.c), as the pager is the list scan's.  Called by
- * foreign_scan.c only, with the scan state of scan_state.h.
+ * by hunting_result.c.  defender_send_hunt() sends that request, or one
+ * time window of it, and says what came back: rows in the store (or a
+ * count), a 400 the scan can fall back from, or a result past the
+ * service's caps (refused as too large, or holding exactly the row cap,
+ * so possibly cut).  What to do next is decided above: hunting_source.c
+ * hands out the rows (and falls back, or aggregates locally, after a
+ * 400), hunting_windows.c reads a result past the caps again in time
+ * windows.  The same request body serves defender_hunt() and IMPORT.
+ * Called by hunting_source.c, hunting_windows.c and foreign_scan.c (its
+ * EXPLAIN), with the scan state of scan_state.h; the request body by
+ * src/functions/ and src/import/ too.
  *
  * src/scan/hunting_scan.c
  *
@@ -33,49 +36,8 @@
 #include "utils/timestamp.h"
 
 #include "scan_state.h"
+#include "hunting_scan.h"
 #include "pg_jansson.h"
-
-#define TICKS_PER_SECOND INT64CONST(10000000)
-#define TICKS_PER_DAY (INT64CONST(86400) * TICKS_PER_SECOND)
-
-/* The data runHuntingQuery sees: the last 30 days */
-#define HUNTING_HORIZON_TICKS (30 * TICKS_PER_DAY)
-
-/* The answer to one request of a hunting scan (send_hunt). */
-typedef enum HuntOutcome
-{
-	HUNT_DONE,					/* rows in the store, a count, or nothing to ask */
-	HUNT_REJECTED,				/* a 400 the scan falls back from */
-	HUNT_TOO_LARGE				/* past the caps: refused, or exactly at the
-								 * row cap and so possibly cut */
-} HuntOutcome;
-
-/*
- * One time window of a split scan: the rows whose time column is in
- * [lo, hi), in 100 ns ticks.  The first window also takes every earlier
- * time and the last every later one when the query itself does not bound
- * them (open_lo, open_hi), so that the windows together are exactly the
- * query.  A window of nulls holds the rows without a time instead.
- */
-typedef struct HuntWindow
-{
-	int64		lo;
-	int64		hi;
-	bool		open_lo;
-	bool		open_hi;
-	bool		nulls;
-} HuntWindow;
-
-/* A hunting scan split into windows: state->split. */
-typedef struct DefenderHuntSplit
-{
-	List	   *pending;		/* HuntWindow *, in the order they are sent */
-	int			windows;		/* windows made so far, sent or pending */
-	bool		descending;		/* ORDER BY the time column DESC */
-	bool		narrow_timespan;	/* each window sends its own Timespan */
-	int64		rows_before;	/* rows the windows read so far returned */
-	char	   *refusal;		/* why the last query or window was too large */
-} DefenderHuntSplit;
 
 static bool time_bounds(DefenderFilter *filter, const DefenderParamValues *params, const char *column,
 						int64 *start, int64 *end, bool *pending);
@@ -128,12 +90,12 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 }
 
 /*
- * hunting_take
+ * defender_hunting_take
  *		The take the whole query sends (LIMIT plus OFFSET, or what EXISTS
  *		reads), 0 for none.
  */
-static int64
-hunting_take(DefenderScanState *state)
+int64
+defender_hunting_take(DefenderScanState *state)
 {
 	if (state->fallback)
 		return 0;
@@ -233,6 +195,34 @@ derived_timespan(DefenderFilter *filter, const DefenderParamValues *params, bool
 }
 
 /*
+ * defender_hunting_time_bounds
+ *		The bounds the scan's own conditions put on its time column, in
+ *		ticks (PG_INT64_MIN, PG_INT64_MAX where there is none): what the time
+ *		windows of a split must cover.  In fallback no condition is sent, so
+ *		none bounds the query.
+ */
+void
+defender_hunting_time_bounds(DefenderScanState *state, int64 *lo, int64 *hi)
+{
+	(void) time_bounds(state->fallback ? NULL : state->plan.filter, &state->params,
+					   state->opts->time_column, lo, hi, NULL);
+}
+
+/*
+ * defender_hunting_timespan
+ *		The Timespan the whole query sends: the option's, else the one the
+ *		conditions on Timestamp imply (none in fallback, which sends no
+ *		condition), else NULL for the API's default.
+ */
+char *
+defender_hunting_timespan(DefenderScanState *state)
+{
+	if (state->opts->timespan)
+		return state->opts->timespan;
+	return derived_timespan(state->fallback ? NULL : state->plan.filter, &state->params, NULL);
+}
+
+/*
  * defender_add_companion_columns
  *		For sum and avg, summarize also returns a count of the values; the
  *		store holds it in extra columns after the scan's.
@@ -281,43 +271,6 @@ defender_add_companion_columns(ForeignScanState *node, DefenderScanState *state)
 	state->slot_attnos = attnos;
 }
 
-/*
- * finish_summarize_row
- *		sum: NULL when no value was summed (KQL says 0); avg: sum divided by
- *		count with numeric division, which is what avg() itself computes.
- */
-static void
-finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot)
-{
-	int			natts = slot->tts_tupleDescriptor->natts;
-	int			companion = natts;
-	ListCell   *lc;
-	int			i = 0;
-
-	foreach(lc, state->plan.output_names)
-	{
-		List	   *out = (List *) lfirst(lc);
-		int			kind = intVal(lsecond(out));
-		int64		n;
-
-		i++;
-		if (kind == OUT_PLAIN)
-			continue;
-		n = state->store_slot->tts_isnull[companion] ? 0 :
-			DatumGetInt64(state->store_slot->tts_values[companion]);
-		companion++;
-		if (n == 0 || slot->tts_isnull[i - 1])
-		{
-			slot->tts_isnull[i - 1] = true;
-			continue;
-		}
-		if (kind == OUT_AVG)
-			slot->tts_values[i - 1] =
-				DirectFunctionCall2(numeric_div, slot->tts_values[i - 1],
-									DirectFunctionCall1(int8_numeric, Int64GetDatum(n)));
-	}
-}
-
 /* The member of a JSON object named name, ignoring case; NULL if none. */
 static json_t *
 object_get_nocase(json_t *object, const char *name)
@@ -336,7 +289,7 @@ object_get_nocase(json_t *object, const char *name)
 }
 
 /*
- * hunting_row_count
+ * defender_hunting_row_count
  *		The number a "... | count" query answered.
  *
  * Kusto's count operator returns one row with one long column, Count:
@@ -348,8 +301,8 @@ object_get_nocase(json_t *object, const char *name)
  * windows could read more, but only where the result has the time
  * column: a count is not split.)
  */
-static int64
-hunting_row_count(DefenderResponse *response, const char *display, int64 max)
+int64
+defender_hunting_row_count(DefenderResponse *response, const char *display, int64 max)
 {
 	json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
 	json_t	   *rows = object_get_nocase(doc, "results");
@@ -390,55 +343,9 @@ is_too_large(const DfwGraphError *err)
 		strstr(err->message, "Result size limit exceeded") != NULL;
 }
 
-/*
- * split_refusal
- *		Why this scan's result cannot be split into time windows, or NULL
- *		when it can.
- *
- * Plain rows, with or without a where, split: the windows partition the
- * rows.  A take (LIMIT) splits: the windows are read in order and each
- * asks only for the rows still wanted.  A sort splits only when it starts
- * with the time column: the windows then come in that order.  A
- * summarize does not: a group's rows (and so its dcount, arg_max,
- * percentile, avg) would be cut at the window edges.
- */
-static const char *
-split_refusal(DefenderScanState *state)
-{
-	const char *sort = state->plan.orderby;
-	size_t		len = strlen(state->opts->time_column);
-
-	if (!state->opts->hunting_split)
-		return "option \"hunting_split\" is off";
-	if (state->plan.summarize[0] && !state->aggregate_locally)
-		return "a summarize is not split: its groups would be cut at the window edges";
-	if (sort[0] &&
-		(strncmp(sort, state->opts->time_column, len) != 0 || sort[len] != ' '))
-		return "the sort does not start with the time column";
-	return NULL;
-}
-
-/*
- * refuse_too_large
- *		The error of a result past the caps that is not split.
- */
-static void
-refuse_too_large(DefenderScanState *state, const char *why, const char *refusal,
-				 const char *display)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("the hunting result of foreign table \"%s\" is past the service's caps",
-					RelationGetRelationName(state->rel)),
-			 errdetail("%s; %s.", refusal, why),
-			 errhint("Add conditions on %s or a LIMIT, aggregate less finely, or see \"Past the caps: time windows\" in doc/hunting.md for the queries that are split.",
-					 state->opts->time_column),
-			 errcontext("remote request: %s", display)));
-}
-
 /* A window's bounds as text, "start/end" in ISO 8601 ticks, for messages. */
-static char *
-window_text(DefenderScanState *state, const HuntWindow *w)
+char *
+defender_window_text(DefenderScanState *state, const HuntWindow *w)
 {
 	StringInfoData buf;
 
@@ -492,39 +399,17 @@ window_timespan(DefenderScanState *state, const HuntWindow *w, const char *whole
 }
 
 /*
- * send_hunt
- *		Send the scan's query, or one window of it (w), with what the scan
- *		still pushes down (in fallback: no where, no take), and put the
- *		result's rows in the tuplestore (or, for a count, read the count).
- *
- * A 400 that the scan can fall back from (a where, a take, a summarize
- * with a local aggregation to run instead) sets state->rejection and
- * returns HUNT_REJECTED.  A result past the caps, refused or exactly at
- * the row cap, returns HUNT_TOO_LARGE with the store emptied (none of its
- * rows has been handed out) and what said so in *too_large.  Any other
- * failure is raised.
+ * write_hunt
+ *		The body of the scan's request, or of one window of it (w), with
+ *		what the scan still pushes down (in fallback: no where, no take);
+ *		its KQL in *kql.  NULL when no row can match and nothing is sent.
  */
-static HuntOutcome
-send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
-		  char **too_large)
+static char *
+write_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+		   StringInfo kql)
 {
-	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
-	char	   *display;
-	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
-	bool		fallback = state->fallback;
-	bool		may_fall_back = w == NULL && !fallback &&
-		(state->plan.summarize[0] ? outerPlanState(node) != NULL :
-		 state->plan.filter != NULL || state->limit > 0 ||
-		 state->plan.mode == SCAN_COUNT || state->plan.count_rows);
-	int64		cap = state->opts->hunting_max_rows;
-	int64		take = hunting_take(state);
-	StringInfoData kql;
-	char	   *body;
-	DefenderResponse *response;
-	int64		nrows;
-
-	initStringInfo(&kql);
-	if (hunting_kql(state, &kql, &state->params, fallback, NULL, w) == RENDER_FALSE)
+	initStringInfo(kql);
+	if (hunting_kql(state, kql, &state->params, state->fallback, NULL, w) == RENDER_FALSE)
 	{
 		/*
 		 * No row can match: nothing to ask.  An aggregate still answers over
@@ -536,93 +421,110 @@ send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
 			state->aggregate_locally = true;
 		else if (w == NULL)
 			state->finished = true;
-		MemoryContextSwitchTo(old);
-		return HUNT_DONE;
+		return NULL;
 	}
-	body = defender_hunting_request_body(kql.data,
+	return defender_hunting_request_body(kql->data,
 										 window_timespan(state, w,
-														 state->opts->timespan ? state->opts->timespan :
-														 fallback ? NULL :
-														 derived_timespan(state->plan.filter, &state->params, NULL)));
-	response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
-									display, body,
-									DEFENDER_CACHEABLE | DEFENDER_ALLOW_BAD_REQUEST);
-	if (!response->from_cache)
-		state->requests++;
-	if (response->http.status == 400)
+														 defender_hunting_timespan(state)));
+}
+
+/*
+ * hunt_refused
+ *		Graph answered 400: HUNT_TOO_LARGE when it refused a result past
+ *		the caps (what said so in *too_large), HUNT_REJECTED when the scan
+ *		can fall back from it (the refused KQL in state->rejected_kql); else
+ *		the error.  state->rejection says why in each case.
+ */
+static HuntOutcome
+hunt_refused(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+			 DefenderResponse *response, char *kql, const char *display,
+			 char **too_large)
+{
+	bool		may_fall_back = w == NULL && !state->fallback &&
+		(state->plan.summarize[0] ? outerPlanState(node) != NULL :
+		 state->plan.filter != NULL || state->limit > 0 ||
+		 state->plan.mode == SCAN_COUNT || state->plan.count_rows);
+
+	dfw_parse_graph_error(response->http.body, response->http.body_len,
+						  &state->rejection);
+	defender_response_release(response);
+	if (is_too_large(&state->rejection))
 	{
-		dfw_parse_graph_error(response->http.body, response->http.body_len,
-							  &state->rejection);
-		defender_response_release(response);
-		if (is_too_large(&state->rejection))
-		{
-			elog(DEBUG1, "defender_fdw: hunting %s%s refused as past the caps: %s",
-				 w ? "window " : "query", w ? window_text(state, w) : "",
-				 state->rejection.message);
-			*too_large = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
-											 psprintf("Microsoft Graph refused it as too large: error code \"%s\": %s (request-id %s)",
-													  state->rejection.code,
-													  defender_redact(state->opts, state->rejection.message),
-													  state->rejection.request_id[0] ? state->rejection.request_id : "none"));
-			MemoryContextSwitchTo(old);
-			return HUNT_TOO_LARGE;
-		}
-		if (w != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the hunting result of foreign table \"%s\" is past the service's caps and cannot be split on %s",
-							RelationGetRelationName(state->rel), state->opts->time_column),
-					 errdetail("%s; Microsoft Graph rejected the window: HTTP 400, error code \"%s\": %s (request-id %s)",
-							   state->split->refusal, state->rejection.code,
-							   defender_redact(state->opts, state->rejection.message),
-							   state->rejection.request_id[0] ? state->rejection.request_id : "none"),
-					 errhint("Name a datetime column of the result in the table option \"time_column\", or add conditions or a LIMIT."),
-					 errcontext("remote request: %s", display)));
-		if (!may_fall_back)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
-					 errmsg("Microsoft Graph rejected the hunting query of foreign table \"%s\"",
-							RelationGetRelationName(state->rel)),
-					 errdetail("HTTP 400, error code \"%s\": %s (request-id %s)",
-							   state->rejection.code,
-							   defender_redact(state->opts, state->rejection.message),
-							   state->rejection.request_id[0] ? state->rejection.request_id : "none"),
-					 errcontext("remote request: %s", display)));
-		state->rejected_kql = kql.data;
-		MemoryContextSwitchTo(old);
-		return HUNT_REJECTED;
+		elog(DEBUG1, "defender_fdw: hunting %s%s refused as past the caps: %s",
+			 w ? "window " : "query", w ? defender_window_text(state, w) : "",
+			 state->rejection.message);
+		*too_large = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
+										 psprintf("Microsoft Graph refused it as too large: error code \"%s\": %s (request-id %s)",
+												  state->rejection.code,
+												  defender_redact(state->opts, state->rejection.message),
+												  state->rejection.request_id[0] ? state->rejection.request_id : "none"));
+		return HUNT_TOO_LARGE;
 	}
+	if (w != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the hunting result of foreign table \"%s\" is past the service's caps and cannot be split on %s",
+						RelationGetRelationName(state->rel), state->opts->time_column),
+				 errdetail("%s; Microsoft Graph rejected the window: HTTP 400, error code \"%s\": %s (request-id %s)",
+						   state->split->refusal, state->rejection.code,
+						   defender_redact(state->opts, state->rejection.message),
+						   state->rejection.request_id[0] ? state->rejection.request_id : "none"),
+				 errhint("Name a datetime column of the result in the table option \"time_column\", or add conditions or a LIMIT."),
+				 errcontext("remote request: %s", display)));
+	if (!may_fall_back)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 errmsg("Microsoft Graph rejected the hunting query of foreign table \"%s\"",
+						RelationGetRelationName(state->rel)),
+				 errdetail("HTTP 400, error code \"%s\": %s (request-id %s)",
+						   state->rejection.code,
+						   defender_redact(state->opts, state->rejection.message),
+						   state->rejection.request_id[0] ? state->rejection.request_id : "none"),
+				 errcontext("remote request: %s", display)));
+	state->rejected_kql = kql;
+	return HUNT_REJECTED;
+}
 
-	if (state->plan.mode == SCAN_COUNT && !fallback)
-	{
-		json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
-		json_t	   *rows = doc ? json_object_get(doc, "results") : NULL;
-		json_t	   *first = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
-		json_t	   *count = json_is_object(first) ? json_object_get(first, "count_") : NULL;
+/*
+ * read_hunt_count
+ *		The count of a count(*) scan ("| summarize count()", whose column
+ *		Kusto names count_) into state->hunt_count; an answer without one
+ *		is an error.
+ */
+static void
+read_hunt_count(DefenderScanState *state, DefenderResponse *response, const char *display)
+{
+	json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
+	json_t	   *rows = doc ? json_object_get(doc, "results") : NULL;
+	json_t	   *first = json_is_array(rows) ? json_array_get(rows, 0) : NULL;
+	json_t	   *count = json_is_object(first) ? json_object_get(first, "count_") : NULL;
 
-		state->hunt_count = json_is_integer(count) ? (int64) json_integer_value(count) : -1;
-		json_decref(doc);
-		defender_response_release(response);
-		if (state->hunt_count < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
-					 errmsg("the hunting result holds no count"),
-					 errcontext("remote request: %s", display)));
-		MemoryContextSwitchTo(old);
-		return HUNT_DONE;
-	}
+	state->hunt_count = json_is_integer(count) ? (int64) json_integer_value(count) : -1;
+	json_decref(doc);
+	defender_response_release(response);
+	if (state->hunt_count < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("the hunting result holds no count"),
+				 errcontext("remote request: %s", display)));
+}
 
-	if (state->plan.count_rows && !fallback)
-	{
-		state->hunt_count = hunting_row_count(response, display, state->opts->hunting_max_rows);
-		state->counted = true;
-		state->counted_read = 0;
-		defender_response_release(response);
-		MemoryContextSwitchTo(old);
-		return HUNT_DONE;
-	}
+/*
+ * store_hunt_rows
+ *		Put the answer's rows in the scan's tuplestore (one store for the
+ *		scan, emptied for each window: one response's rows).  HUNT_TOO_LARGE,
+ *		with the store emptied again, when the answer holds exactly the row
+ *		cap; a window's rows are counted for the take and for EXPLAIN
+ *		ANALYZE.  Runs in state->page_cxt and returns there.
+ */
+static HuntOutcome
+store_hunt_rows(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+				DefenderResponse *response, const char *display, char **too_large)
+{
+	int64		cap = state->opts->hunting_max_rows;
+	int64		take = defender_hunting_take(state);
+	int64		nrows;
 
-	/* one store for the scan, emptied for each window: one response's rows */
 	if (state->store)
 		tuplestore_clear(state->store);
 	else
@@ -647,10 +549,9 @@ send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
 	{
 		tuplestore_clear(state->store);
 		elog(DEBUG1, "defender_fdw: hunting %s%s answered " INT64_FORMAT " rows, the row cap: possibly cut",
-			 w ? "window " : "query", w ? window_text(state, w) : "", nrows);
+			 w ? "window " : "query", w ? defender_window_text(state, w) : "", nrows);
 		*too_large = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
 										 psprintf("The answer holds exactly the row cap (" INT64_FORMAT " rows), so the service may have cut it", nrows));
-		MemoryContextSwitchTo(old);
 		return HUNT_TOO_LARGE;
 	}
 	if (w)
@@ -659,392 +560,71 @@ send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
 
 		state->split->rows_before += nrows;
 		elog(DEBUG1, "defender_fdw: hunting window %s: " INT64_FORMAT " rows",
-			 window_text(state, w), nrows);
+			 defender_window_text(state, w), nrows);
 		MemoryContextSwitchTo(query_cxt);
 		state->windows_sent = lappend(state->windows_sent,
 									  psprintf("%s: " INT64_FORMAT " rows",
-											   window_text(state, w), nrows));
+											   defender_window_text(state, w), nrows));
+		MemoryContextSwitchTo(state->page_cxt);
 	}
-	MemoryContextSwitchTo(old);
 	return HUNT_DONE;
 }
 
-/* A new window, palloc'd where the scan lives. */
-static HuntWindow *
-new_window(ForeignScanState *node, int64 lo, int64 hi, bool open_lo, bool open_hi, bool nulls)
-{
-	HuntWindow *w = MemoryContextAllocZero(node->ss.ps.state->es_query_cxt, sizeof(HuntWindow));
-
-	w->lo = lo;
-	w->hi = hi;
-	w->open_lo = open_lo;
-	w->open_hi = open_hi;
-	w->nulls = nulls;
-	return w;
-}
-
 /*
- * count_matches
- *		How many rows the whole query matches: the same source and where,
- *		"| count".  One number, however many rows: the service answers it
- *		whatever the caps.
+ * defender_send_hunt
+ *		Send the scan's query, or one window of it (w), with what the scan
+ *		still pushes down (in fallback: no where, no take), and put the
+ *		result's rows in the tuplestore (or, for a count, read the count).
+ *
+ * A 400 that the scan can fall back from (a where, a take, a summarize
+ * with a local aggregation to run instead) sets state->rejection and
+ * returns HUNT_REJECTED.  A result past the caps, refused or exactly at
+ * the row cap, returns HUNT_TOO_LARGE with the store emptied (none of its
+ * rows has been handed out) and what said so in *too_large.  Any other
+ * failure is raised.  The steps: write_hunt, the request, then
+ * hunt_refused, read_hunt_count, defender_hunting_row_count or
+ * store_hunt_rows by what was asked; all in the per-page context.
  */
-static int64
-count_matches(DefenderScanState *state, const char *timespan)
+HuntOutcome
+defender_send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+				   char **too_large)
 {
 	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
-	DefenderKqlRequest req;
-	StringInfoData kql;
 	char	   *display;
 	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
+	bool		fallback = state->fallback;
+	StringInfoData kql;
+	char	   *body;
 	DefenderResponse *response;
-	int64		n;
+	HuntOutcome outcome = HUNT_DONE;
 
-	memset(&req, 0, sizeof(req));
-	req.source = state->opts->hunting_table ? state->opts->hunting_table :
-		state->opts->hunting_query;
-	req.source_is_query = (state->opts->hunting_table == NULL);
-	req.filter = state->fallback ? NULL : state->plan.filter;
-	req.count_rows = true;
-	initStringInfo(&kql);
-	if (defender_deparse_kql(&kql, &req, &state->params) == RENDER_FALSE)
+	body = write_hunt(node, state, w, &kql);
+	if (body == NULL)
 	{
 		MemoryContextSwitchTo(old);
-		return 0;
+		return HUNT_DONE;
 	}
-	response = defender_api_request(state->opts, state->opts->graph_url, "POST", url, display,
-									defender_hunting_request_body(kql.data, timespan),
-									DEFENDER_CACHEABLE);
+	response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
+									display, body,
+									DEFENDER_CACHEABLE | DEFENDER_ALLOW_BAD_REQUEST);
 	if (!response->from_cache)
 		state->requests++;
-	n = hunting_row_count(response, display, PG_INT64_MAX);
-	defender_response_release(response);
-	MemoryContextSwitchTo(old);
-	return n;
-}
 
-/*
- * start_split
- *		The whole query was past the caps: plan its time windows, or raise
- *		the error when the scan's shape cannot be split.
- *
- * The windows cover the query's own bounds on the time column, clipped to
- * the 30-day horizon; where the query has no bound (or one past the
- * horizon), the first and last windows stay open, so no row the whole
- * query could see is outside every window.  Their width is hunting_window
- * when set; otherwise a "| count" of the query sizes them so that each
- * should hold three quarters of the row cap if the rows were spread
- * evenly.  A window that is still too large is halved (next_window).
- */
-static void
-start_split(ForeignScanState *node, DefenderScanState *state, const char *refusal)
-{
-	const char *why = split_refusal(state);
-	char	   *display;
-	DefenderHuntSplit *split;
-	int64		now = (int64) GetCurrentTimestamp() * 10;
-	int64		lo;
-	int64		hi;
-	bool		open_lo;
-	bool		open_hi;
-	int64		n;
-	int64		k;
-	bool		narrow;
-	const char *sort = state->plan.orderby;
-	List	   *windows = NIL;
-	MemoryContext old;
-	bool		nulls_window;
-	bool		nulls_first = false;
-
-	(void) defender_resource_url(state->opts, "hunting", "POST", &display);
-	if (why)
-		refuse_too_large(state, why, refusal, display);
-
-	/* the plan of the windows lives as long as the scan */
-	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-	narrow = state->opts->hunting_table != NULL && state->opts->timespan == NULL &&
-		strcmp(state->opts->time_column, "Timestamp") == 0;
-	(void) time_bounds(state->fallback ? NULL : state->plan.filter, &state->params,
-					   state->opts->time_column, &lo, &hi, NULL);
-	open_lo = (lo == PG_INT64_MIN || lo < now - HUNTING_HORIZON_TICKS);
-	if (open_lo)
-		lo = now - HUNTING_HORIZON_TICKS;
-	open_hi = (hi == PG_INT64_MAX);
-	if (open_hi)
-		hi = Max(now, lo) + TICKS_PER_SECOND;
-	if (hi - lo < 2)
-		lo = hi - 2;
-
-	if (state->opts->hunting_window > 0)
-		n = (hi - lo + state->opts->hunting_window - 1) / state->opts->hunting_window;
+	if (response->http.status == 400)
+		outcome = hunt_refused(node, state, w, response, kql.data, display, too_large);
+	else if (state->plan.mode == SCAN_COUNT && !fallback)
+		read_hunt_count(state, response, display);
+	else if (state->plan.count_rows && !fallback)
+	{
+		state->hunt_count = defender_hunting_row_count(response, display, state->opts->hunting_max_rows);
+		state->counted = true;
+		state->counted_read = 0;
+		defender_response_release(response);
+	}
 	else
-	{
-		int64		count = count_matches(state,
-										  state->opts->timespan ? state->opts->timespan :
-										  derived_timespan(state->fallback ? NULL : state->plan.filter,
-														   &state->params, NULL));
-		int64		per_window = Max(state->opts->hunting_max_rows * 3 / 4, 1);
-
-		n = (count + per_window - 1) / per_window;
-	}
-	n = Max(n, 2);
-	n = Min(n, hi - lo);		/* every window at least a tick wide */
-	nulls_window = !(narrow);
-	if (n + (nulls_window ? 1 : 0) > state->opts->hunting_max_windows)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the hunting result of foreign table \"%s\" needs " INT64_FORMAT " time windows, more than hunting_max_windows (%d)",
-						RelationGetRelationName(state->rel), n + (nulls_window ? 1 : 0),
-						state->opts->hunting_max_windows),
-				 errdetail("%s.", refusal),
-				 errhint("Raise the option \"hunting_max_windows\", or add conditions on %s.",
-						 state->opts->time_column),
-				 errcontext("remote request: %s", display)));
-
-	split = MemoryContextAllocZero(node->ss.ps.state->es_query_cxt, sizeof(DefenderHuntSplit));
-	split->narrow_timespan = narrow;
-	split->refusal = pstrdup(refusal);
-	if (sort[0])
-	{
-		const char *dir = sort + strlen(state->opts->time_column) + 1;
-
-		split->descending = strncmp(dir, "desc", 4) == 0;
-		nulls_first = strstr(dir, "nulls first") != NULL &&
-			(strchr(dir, ',') == NULL || strstr(dir, "nulls first") < strchr(dir, ','));
-	}
-	for (k = 0; k < n; k++)
-	{
-		int64		a;
-		int64		b;
-		HuntWindow *w;
-
-		if (state->opts->hunting_window > 0)
-		{
-			a = lo + k * state->opts->hunting_window;
-			b = (k == n - 1) ? hi : a + state->opts->hunting_window;
-		}
-		else
-		{
-			a = lo + (int64) ((double) (hi - lo) * k / n);
-			b = (k == n - 1) ? hi : lo + (int64) ((double) (hi - lo) * (k + 1) / n);
-		}
-		w = new_window(node, a, b, open_lo && k == 0, open_hi && k == n - 1, false);
-		/* in the order they are read: latest first for a descending sort */
-		windows = split->descending ? lcons(w, windows) : lappend(windows, w);
-	}
-	if (nulls_window)
-	{
-		HuntWindow *w = new_window(node, 0, 0, false, false, true);
-
-		windows = nulls_first ? lcons(w, windows) : lappend(windows, w);
-	}
-	split->windows = list_length(windows);
-	elog(DEBUG1, "defender_fdw: hunting query of \"%s\" past the caps (%s): %d time windows on %s",
-		 RelationGetRelationName(state->rel), refusal, split->windows, state->opts->time_column);
-	state->split = split;
-	split->pending = windows;
+		outcome = store_hunt_rows(node, state, w, response, display, too_large);
 	MemoryContextSwitchTo(old);
-}
-
-/*
- * next_window
- *		Send the next pending window; false when none is left.  A window
- *		still past the caps is halved in place (in the order the windows
- *		go), as long as it has two ticks to halve and hunting_max_windows
- *		allows.
- */
-static bool
-next_window(ForeignScanState *node, DefenderScanState *state)
-{
-	DefenderHuntSplit *split = state->split;
-	int64		take = hunting_take(state);
-
-	while (split->pending != NIL)
-	{
-		HuntWindow *w = (HuntWindow *) linitial(split->pending);
-		HuntWindow *a;
-		HuntWindow *b;
-		int64		mid;
-		MemoryContext old;
-
-		if (take > 0 && split->rows_before >= take)
-		{
-			split->pending = NIL;
-			return false;
-		}
-		split->pending = list_delete_first(split->pending);
-		if (send_hunt(node, state, w, &split->refusal) == HUNT_DONE)
-			return true;
-
-		/* too large: halve it */
-		if (w->nulls || w->hi - w->lo < 2 || split->windows + 1 > state->opts->hunting_max_windows)
-		{
-			char	   *display;
-
-			(void) defender_resource_url(state->opts, "hunting", "POST", &display);
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the hunting result of foreign table \"%s\" is past the service's caps even in time windows",
-							RelationGetRelationName(state->rel)),
-					 errdetail("%s: window %s, after %d windows.", split->refusal,
-							   window_text(state, w), split->windows),
-					 errhint(w->nulls || w->hi - w->lo < 2 ?
-							 "The rows of one instant cannot be split further: add conditions on other columns." :
-							 "Raise the option \"hunting_max_windows\", or add conditions on the time column."),
-					 errcontext("remote request: %s", display)));
-		}
-		mid = w->lo + (w->hi - w->lo) / 2;
-		a = new_window(node, w->lo, mid, w->open_lo, false, false);
-		b = new_window(node, mid, w->hi, false, w->open_hi, false);
-		old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-		if (split->descending)
-			split->pending = lcons(b, lcons(a, split->pending));
-		else
-			split->pending = lcons(a, lcons(b, split->pending));
-		MemoryContextSwitchTo(old);
-		split->windows++;
-	}
-	return false;
-}
-
-/*
- * hunting_next
- *		The row source's next: the next row of the hunting result, sending
- *		the query first (and its windows, when it was past the caps); the
- *		empty rows of a "| count"; or, when Graph rejected the summarize,
- *		the local aggregation's rows.
- */
-static DefenderFetch
-hunting_next(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *slot)
-{
-	bool		found;
-	MemoryContext old;
-
-	if (state->store == NULL && !state->counted && !state->aggregate_locally &&
-		state->split == NULL)
-	{
-		HuntOutcome outcome;
-		char	   *too_large = NULL;
-
-		state->rejected = false;
-		outcome = send_hunt(node, state, NULL, &too_large);
-		if (outcome == HUNT_REJECTED)
-		{
-			state->rejected = true;
-			return FETCH_REJECTED;
-		}
-		if (outcome == HUNT_TOO_LARGE)
-			start_split(node, state, too_large);
-		else if (state->finished ||
-				 (state->store == NULL && !state->counted && !state->aggregate_locally))
-			return FETCH_END;
-	}
-	if (state->aggregate_locally)
-		return defender_next_local_aggregate_row(node, slot) ? FETCH_ROW : FETCH_END;
-	if (state->counted)
-	{
-		/* "| count": rows nobody reads a value of, all columns null */
-		if (state->counted_read >= state->hunt_count)
-			return FETCH_END;
-		state->counted_read++;
-		ExecStoreAllNullTuple(slot);
-		return FETCH_ROW;
-	}
-
-	/*
-	 * Iterate runs in the per-tuple context, which is reset row by row; a
-	 * tuple read back from a store that spilled to disk is palloc'd and
-	 * freed by the slot on the next read, so it must be allocated where the
-	 * store lives.
-	 */
-	for (;;)
-	{
-		found = false;
-		if (state->store)
-		{
-			old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-			found = tuplestore_gettupleslot(state->store, true, false, state->store_slot);
-			MemoryContextSwitchTo(old);
-		}
-		if (found)
-			break;
-		if (state->split == NULL || !next_window(node, state))
-			return FETCH_END;
-	}
-	/* the scan slot is not a minimal-tuple slot: hand over the values */
-	slot_getallattrs(state->store_slot);
-	ExecClearTuple(slot);
-	memcpy(slot->tts_values, state->store_slot->tts_values,
-		   sizeof(Datum) * slot->tts_tupleDescriptor->natts);
-	memcpy(slot->tts_isnull, state->store_slot->tts_isnull,
-		   sizeof(bool) * slot->tts_tupleDescriptor->natts);
-	if (state->plan.summarize[0])
-		finish_summarize_row(state, slot);
-	ExecStoreVirtualTuple(slot);
-	return FETCH_ROW;
-}
-
-/*
- * hunting_restart_with_less
- *		The row source's restart after Graph rejected the KQL: a summarize
- *		is left to the scan's outer plan (see local_aggregation_path);
- *		anything else is asked again without its where and take (OFFSET's
- *		rows were never skipped remotely: take covered them).
- */
-static void
-hunting_restart_with_less(ForeignScanState *node, DefenderScanState *state)
-{
-	defender_notice_rejection(state, "KQL",
-							  state->plan.summarize[0] ?
-							  "reading the rows and aggregating locally" :
-							  "querying without its where and take and filtering locally",
-							  state->rejected_kql, false);
-	if (state->plan.summarize[0])
-		state->aggregate_locally = true;
-	else
-		state->fallback = true;
-}
-
-/* The hunting result as a row source. */
-const DefenderRowSource defender_hunting_source = {
-	hunting_next,
-	hunting_restart_with_less
-};
-
-/*
- * defender_hunting_count
- *		count(*) of a hunting table: "| summarize count()", or, when Graph
- *		rejects the KQL, the rows of the query without its where that pass
- *		the conditions.
- */
-int64
-defender_hunting_count(ForeignScanState *node, DefenderScanState *state,
-					   TupleTableSlot *slot)
-{
-	int64		count = 0;
-	char	   *too_large = NULL;
-	HuntOutcome outcome;
-
-	if (state->finished)
-		return 0;
-	state->rejected = false;
-	outcome = send_hunt(node, state, NULL, &too_large);
-	if (outcome == HUNT_TOO_LARGE)
-	{
-		char	   *display;
-
-		/* one row: not expected from any service, and nothing to split */
-		(void) defender_resource_url(state->opts, "hunting", "POST", &display);
-		refuse_too_large(state, "a count is one query", too_large, display);
-	}
-	if (outcome == HUNT_DONE)
-		return state->finished ? 0 : state->hunt_count;
-	state->rejected = true;
-	hunting_restart_with_less(node, state);
-	while (defender_next_row(node, state, slot))
-		count++;
-	ExecClearTuple(slot);
-	return count;
+	return outcome;
 }
 
 /*
@@ -1081,45 +661,6 @@ defender_explain_hunting_kql(DefenderScanState *state, const DefenderParamValues
 	initStringInfo(&buf);
 	if (hunting_kql(state, &buf, params, false, take_text, NULL) == RENDER_FALSE)
 		return "none (no row can match the conditions)";
-	return buf.data;
-}
-
-/*
- * defender_explain_hunting_split
- *		The time windows as EXPLAIN shows them: whether and how the scan is
- *		split when its result is past the caps (plain EXPLAIN sends
- *		nothing, so which windows are sent is known only with ANALYZE).
- */
-const char *
-defender_explain_hunting_split(DefenderScanState *state)
-{
-	const char *why;
-	StringInfoData buf;
-
-	if (state->plan.mode == SCAN_COUNT || state->plan.count_rows)
-		return "not needed (one count)";
-	why = split_refusal(state);
-	if (why)
-		return psprintf("none (%s)", why);
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "on %s past the caps (%d rows), ",
-					 state->opts->time_column, state->opts->hunting_max_rows);
-	if (state->opts->hunting_window > 0)
-	{
-		Interval	iv;
-
-		memset(&iv, 0, sizeof(iv));
-		iv.day = (int32) (state->opts->hunting_window / TICKS_PER_DAY);
-		iv.time = (state->opts->hunting_window % TICKS_PER_DAY) / 10;
-		appendStringInfo(&buf, "windows of %s",
-						 DatumGetCString(DirectFunctionCall1(interval_out,
-															 IntervalPGetDatum(&iv))));
-	}
-	else
-		appendStringInfoString(&buf, "windows sized by a count");
-	appendStringInfo(&buf, ", at most %d", state->opts->hunting_max_windows);
-	if (state->plan.orderby[0])
-		appendStringInfoString(&buf, ", in the sort's order");
 	return buf.data;
 }
 

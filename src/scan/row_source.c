@@ -13,7 +13,7 @@
  * fdw_recheck_quals); it skips OFFSET's rows where Graph did not, and
  * stops at LIMIT.  When Graph rejects a summarize, the rows are the scan's
  * outer plan's, the local aggregation (defender_next_local_aggregate_row).
- * Called by foreign_scan.c, list_scan.c and hunting_scan.c; it calls the
+ * Called by foreign_scan.c, list_scan.c and hunting_source.c; it calls the
  * sources only through the interface.
  *
  * src/scan/row_source.c

@@ -5,9 +5,11 @@
  *		  files in src/scan/, and the row-source interface.
  *
  * foreign_scan.c begins, iterates, rescans, ends and explains every scan;
- * list_scan.c runs the list, lookup and count requests, hunting_scan.c the
- * hunting query; row_source.c hands out the rows of either.  Nothing
- * outside src/scan/ includes this header.
+ * list_scan.c runs the list, lookup and count requests, hunting_source.c
+ * the hunting query (sent by hunting_scan.c, split into time windows by
+ * hunting_windows.c when past the caps; those three share hunting_scan.h);
+ * row_source.c hands out the rows of either.  Nothing outside src/scan/
+ * includes this header.
  *
  * src/scan/scan_state.h
  *
@@ -35,7 +37,7 @@ struct DefenderScanState;
 
 /*
  * A row source: where a list or hunting scan's rows come from, the list
- * pager (list_scan.c) or the hunting result (hunting_scan.c).  The loop
+ * pager (list_scan.c) or the hunting result (hunting_source.c).  The loop
  * that hands the rows out, defender_next_row (row_source.c), is written
  * once over it: the 400 fallback, the local recheck, OFFSET and LIMIT.
  */
@@ -154,14 +156,18 @@ extern char *defender_explain_lookup(DefenderScanState *state,
 extern char *defender_explain_list(DefenderScanState *state,
 								   const DefenderParamValues *params);
 
-/* hunting_scan.c */
+/* hunting_source.c: the hunting result as a row source, and count(*) */
 extern const DefenderRowSource defender_hunting_source;
-extern void defender_add_companion_columns(ForeignScanState *node, DefenderScanState *state);
 extern int64 defender_hunting_count(ForeignScanState *node, DefenderScanState *state,
 									TupleTableSlot *slot);
+
+/* hunting_scan.c: the request of a hunting scan, and how EXPLAIN shows it */
+extern void defender_add_companion_columns(ForeignScanState *node, DefenderScanState *state);
 extern char *defender_explain_hunting_kql(DefenderScanState *state,
 										  const DefenderParamValues *params);
 extern const char *defender_explain_timespan(DefenderScanState *state);
+
+/* hunting_windows.c: how EXPLAIN shows the time windows */
 extern const char *defender_explain_hunting_split(DefenderScanState *state);
 
 #endif							/* DEFENDER_SCAN_STATE_H */

@@ -1,0 +1,82 @@
+/*-------------------------------------------------------------------------
+ *
+ * hunting_scan.h
+ *		  What the three files of a hunting scan share, and nothing else
+ *		  includes.
+ *
+ * hunting_source.c hands out the rows (the row source of scan_state.h);
+ * it sends the query through hunting_scan.c (one request and its answer)
+ * and, when the result is past the service's caps, reads it again in
+ * time windows through hunting_windows.c, which sends each window through
+ * hunting_scan.c too.  The calls go that way only: source, windows,
+ * request.
+ *
+ * src/scan/hunting_scan.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DEFENDER_HUNTING_SCAN_H
+#define DEFENDER_HUNTING_SCAN_H
+
+#include "scan_state.h"
+
+#define TICKS_PER_SECOND INT64CONST(10000000)
+#define TICKS_PER_DAY (INT64CONST(86400) * TICKS_PER_SECOND)
+
+/* The data runHuntingQuery sees: the last 30 days */
+#define HUNTING_HORIZON_TICKS (30 * TICKS_PER_DAY)
+
+/* The answer to one request of a hunting scan (defender_send_hunt). */
+typedef enum HuntOutcome
+{
+	HUNT_DONE,					/* rows in the store, a count, or nothing to ask */
+	HUNT_REJECTED,				/* a 400 the scan falls back from */
+	HUNT_TOO_LARGE				/* past the caps: refused, or exactly at the
+								 * row cap and so possibly cut */
+} HuntOutcome;
+
+/*
+ * One time window of a split scan: the rows whose time column is in
+ * [lo, hi), in 100 ns ticks.  The first window also takes every earlier
+ * time and the last every later one when the query itself does not bound
+ * them (open_lo, open_hi), so that the windows together are exactly the
+ * query.  A window of nulls holds the rows without a time instead.
+ */
+typedef struct HuntWindow
+{
+	int64		lo;
+	int64		hi;
+	bool		open_lo;
+	bool		open_hi;
+	bool		nulls;
+} HuntWindow;
+
+/* A hunting scan split into windows: state->split. */
+typedef struct DefenderHuntSplit
+{
+	List	   *pending;		/* HuntWindow *, in the order they are sent */
+	int			windows;		/* windows made so far, sent or pending */
+	bool		descending;		/* ORDER BY the time column DESC */
+	bool		narrow_timespan;	/* each window sends its own Timespan */
+	int64		rows_before;	/* rows the windows read so far returned */
+	char	   *refusal;		/* why the last query or window was too large */
+} DefenderHuntSplit;
+
+/* hunting_scan.c: one request, the whole query's or one window's */
+extern HuntOutcome defender_send_hunt(ForeignScanState *node, DefenderScanState *state,
+									  const HuntWindow *w, char **too_large);
+extern int64 defender_hunting_take(DefenderScanState *state);
+extern void defender_hunting_time_bounds(DefenderScanState *state, int64 *lo, int64 *hi);
+extern char *defender_hunting_timespan(DefenderScanState *state);
+extern int64 defender_hunting_row_count(DefenderResponse *response, const char *display,
+										int64 max);
+extern char *defender_window_text(DefenderScanState *state, const HuntWindow *w);
+
+/* hunting_windows.c: a result past the caps, read again in time windows */
+extern void defender_refuse_too_large(DefenderScanState *state, const char *why,
+									  const char *refusal, const char *display);
+extern void defender_start_split(ForeignScanState *node, DefenderScanState *state,
+								 const char *refusal);
+extern bool defender_next_window(ForeignScanState *node, DefenderScanState *state);
+
+#endif							/* DEFENDER_HUNTING_SCAN_H */

@@ -1,0 +1,350 @@
+/*-------------------------------------------------------------------------
+ *
+ * hunting_windows.c
+ *		  A hunting result past the service's caps, read again in time
+ *		  windows.
+ *
+ * A hunting query refused as too large, or answered with exactly the row
+ * cap (so possibly cut), is read again in half-open time windows on the
+ * table's time column, one request each (sent by hunting_scan.c), so that
+ * the windows together are exactly the query.  Here: whether a scan's
+ * shape can be split at all (split_refusal), the plan of the windows
+ * (defender_start_split: the query's own bounds, clipped to the 30-day
+ * horizon, and a "| count" to size them when hunting_window is not set),
+ * the next window, halved while it is still too large
+ * (defender_next_window), and how EXPLAIN describes it.  Called by
+ * hunting_source.c (and foreign_scan.c for EXPLAIN); calls hunting_scan.c.
+ * See "Past the caps: time windows" in doc/hunting.md.
+ *
+ * src/scan/hunting_windows.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "scan_state.h"
+#include "hunting_scan.h"
+
+/*
+ * split_refusal
+ *		Why this scan's result cannot be split into time windows, or NULL
+ *		when it can.
+ *
+ * Plain rows, with or without a where, split: the windows partition the
+ * rows.  A take (LIMIT) splits: the windows are read in order and each
+ * asks only for the rows still wanted.  A sort splits only when it starts
+ * with the time column: the windows then come in that order.  A
+ * summarize does not: a group's rows (and so its dcount, arg_max,
+ * percentile, avg) would be cut at the window edges.
+ */
+static const char *
+split_refusal(DefenderScanState *state)
+{
+	const char *sort = state->plan.orderby;
+	size_t		len = strlen(state->opts->time_column);
+
+	if (!state->opts->hunting_split)
+		return "option \"hunting_split\" is off";
+	if (state->plan.summarize[0] && !state->aggregate_locally)
+		return "a summarize is not split: its groups would be cut at the window edges";
+	if (sort[0] &&
+		(strncmp(sort, state->opts->time_column, len) != 0 || sort[len] != ' '))
+		return "the sort does not start with the time column";
+	return NULL;
+}
+
+/*
+ * defender_refuse_too_large
+ *		The error of a result past the caps that is not split.
+ */
+void
+defender_refuse_too_large(DefenderScanState *state, const char *why, const char *refusal,
+						  const char *display)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("the hunting result of foreign table \"%s\" is past the service's caps",
+					RelationGetRelationName(state->rel)),
+			 errdetail("%s; %s.", refusal, why),
+			 errhint("Add conditions on %s or a LIMIT, aggregate less finely, or see \"Past the caps: time windows\" in doc/hunting.md for the queries that are split.",
+					 state->opts->time_column),
+			 errcontext("remote request: %s", display)));
+}
+
+/* A new window, palloc'd where the scan lives. */
+static HuntWindow *
+new_window(ForeignScanState *node, int64 lo, int64 hi, bool open_lo, bool open_hi, bool nulls)
+{
+	HuntWindow *w = MemoryContextAllocZero(node->ss.ps.state->es_query_cxt, sizeof(HuntWindow));
+
+	w->lo = lo;
+	w->hi = hi;
+	w->open_lo = open_lo;
+	w->open_hi = open_hi;
+	w->nulls = nulls;
+	return w;
+}
+
+/*
+ * count_matches
+ *		How many rows the whole query matches: the same source and where,
+ *		"| count".  One number, however many rows: the service answers it
+ *		whatever the caps.
+ */
+static int64
+count_matches(DefenderScanState *state, const char *timespan)
+{
+	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
+	DefenderKqlRequest req;
+	StringInfoData kql;
+	char	   *display;
+	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
+	DefenderResponse *response;
+	int64		n;
+
+	memset(&req, 0, sizeof(req));
+	req.source = state->opts->hunting_table ? state->opts->hunting_table :
+		state->opts->hunting_query;
+	req.source_is_query = (state->opts->hunting_table == NULL);
+	req.filter = state->fallback ? NULL : state->plan.filter;
+	req.count_rows = true;
+	initStringInfo(&kql);
+	if (defender_deparse_kql(&kql, &req, &state->params) == RENDER_FALSE)
+	{
+		MemoryContextSwitchTo(old);
+		return 0;
+	}
+	response = defender_api_request(state->opts, state->opts->graph_url, "POST", url, display,
+									defender_hunting_request_body(kql.data, timespan),
+									DEFENDER_CACHEABLE);
+	if (!response->from_cache)
+		state->requests++;
+	n = defender_hunting_row_count(response, display, PG_INT64_MAX);
+	defender_response_release(response);
+	MemoryContextSwitchTo(old);
+	return n;
+}
+
+/*
+ * defender_start_split
+ *		The whole query was past the caps: plan its time windows, or raise
+ *		the error when the scan's shape cannot be split.
+ *
+ * The windows cover the query's own bounds on the time column, clipped to
+ * the 30-day horizon; where the query has no bound (or one past the
+ * horizon), the first and last windows stay open, so no row the whole
+ * query could see is outside every window.  Their width is hunting_window
+ * when set; otherwise a "| count" of the query sizes them so that each
+ * should hold three quarters of the row cap if the rows were spread
+ * evenly.  A window that is still too large is halved (defender_next_window).
+ */
+void
+defender_start_split(ForeignScanState *node, DefenderScanState *state, const char *refusal)
+{
+	const char *why = split_refusal(state);
+	char	   *display;
+	DefenderHuntSplit *split;
+	int64		now = (int64) GetCurrentTimestamp() * 10;
+	int64		lo;
+	int64		hi;
+	bool		open_lo;
+	bool		open_hi;
+	int64		n;
+	int64		k;
+	bool		narrow;
+	const char *sort = state->plan.orderby;
+	List	   *windows = NIL;
+	MemoryContext old;
+	bool		nulls_window;
+	bool		nulls_first = false;
+
+	(void) defender_resource_url(state->opts, "hunting", "POST", &display);
+	if (why)
+		defender_refuse_too_large(state, why, refusal, display);
+
+	/* the plan of the windows lives as long as the scan */
+	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	narrow = state->opts->hunting_table != NULL && state->opts->timespan == NULL &&
+		strcmp(state->opts->time_column, "Timestamp") == 0;
+	defender_hunting_time_bounds(state, &lo, &hi);
+	open_lo = (lo == PG_INT64_MIN || lo < now - HUNTING_HORIZON_TICKS);
+	if (open_lo)
+		lo = now - HUNTING_HORIZON_TICKS;
+	open_hi = (hi == PG_INT64_MAX);
+	if (open_hi)
+		hi = Max(now, lo) + TICKS_PER_SECOND;
+	if (hi - lo < 2)
+		lo = hi - 2;
+
+	if (state->opts->hunting_window > 0)
+		n = (hi - lo + state->opts->hunting_window - 1) / state->opts->hunting_window;
+	else
+	{
+		int64		count = count_matches(state, defender_hunting_timespan(state));
+		int64		per_window = Max(state->opts->hunting_max_rows * 3 / 4, 1);
+
+		n = (count + per_window - 1) / per_window;
+	}
+	n = Max(n, 2);
+	n = Min(n, hi - lo);		/* every window at least a tick wide */
+	nulls_window = !(narrow);
+	if (n + (nulls_window ? 1 : 0) > state->opts->hunting_max_windows)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the hunting result of foreign table \"%s\" needs " INT64_FORMAT " time windows, more than hunting_max_windows (%d)",
+						RelationGetRelationName(state->rel), n + (nulls_window ? 1 : 0),
+						state->opts->hunting_max_windows),
+				 errdetail("%s.", refusal),
+				 errhint("Raise the option \"hunting_max_windows\", or add conditions on %s.",
+						 state->opts->time_column),
+				 errcontext("remote request: %s", display)));
+
+	split = MemoryContextAllocZero(node->ss.ps.state->es_query_cxt, sizeof(DefenderHuntSplit));
+	split->narrow_timespan = narrow;
+	split->refusal = pstrdup(refusal);
+	if (sort[0])
+	{
+		const char *dir = sort + strlen(state->opts->time_column) + 1;
+
+		split->descending = strncmp(dir, "desc", 4) == 0;
+		nulls_first = strstr(dir, "nulls first") != NULL &&
+			(strchr(dir, ',') == NULL || strstr(dir, "nulls first") < strchr(dir, ','));
+	}
+	for (k = 0; k < n; k++)
+	{
+		int64		a;
+		int64		b;
+		HuntWindow *w;
+
+		if (state->opts->hunting_window > 0)
+		{
+			a = lo + k * state->opts->hunting_window;
+			b = (k == n - 1) ? hi : a + state->opts->hunting_window;
+		}
+		else
+		{
+			a = lo + (int64) ((double) (hi - lo) * k / n);
+			b = (k == n - 1) ? hi : lo + (int64) ((double) (hi - lo) * (k + 1) / n);
+		}
+		w = new_window(node, a, b, open_lo && k == 0, open_hi && k == n - 1, false);
+		/* in the order they are read: latest first for a descending sort */
+		windows = split->descending ? lcons(w, windows) : lappend(windows, w);
+	}
+	if (nulls_window)
+	{
+		HuntWindow *w = new_window(node, 0, 0, false, false, true);
+
+		windows = nulls_first ? lcons(w, windows) : lappend(windows, w);
+	}
+	split->windows = list_length(windows);
+	elog(DEBUG1, "defender_fdw: hunting query of \"%s\" past the caps (%s): %d time windows on %s",
+		 RelationGetRelationName(state->rel), refusal, split->windows, state->opts->time_column);
+	state->split = split;
+	split->pending = windows;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * defender_next_window
+ *		Send the next pending window; false when none is left.  A window
+ *		still past the caps is halved in place (in the order the windows
+ *		go), as long as it has two ticks to halve and hunting_max_windows
+ *		allows.
+ */
+bool
+defender_next_window(ForeignScanState *node, DefenderScanState *state)
+{
+	DefenderHuntSplit *split = state->split;
+	int64		take = defender_hunting_take(state);
+
+	while (split->pending != NIL)
+	{
+		HuntWindow *w = (HuntWindow *) linitial(split->pending);
+		HuntWindow *a;
+		HuntWindow *b;
+		int64		mid;
+		MemoryContext old;
+
+		if (take > 0 && split->rows_before >= take)
+		{
+			split->pending = NIL;
+			return false;
+		}
+		split->pending = list_delete_first(split->pending);
+		if (defender_send_hunt(node, state, w, &split->refusal) == HUNT_DONE)
+			return true;
+
+		/* too large: halve it */
+		if (w->nulls || w->hi - w->lo < 2 || split->windows + 1 > state->opts->hunting_max_windows)
+		{
+			char	   *display;
+
+			(void) defender_resource_url(state->opts, "hunting", "POST", &display);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the hunting result of foreign table \"%s\" is past the service's caps even in time windows",
+							RelationGetRelationName(state->rel)),
+					 errdetail("%s: window %s, after %d windows.", split->refusal,
+							   defender_window_text(state, w), split->windows),
+					 errhint(w->nulls || w->hi - w->lo < 2 ?
+							 "The rows of one instant cannot be split further: add conditions on other columns." :
+							 "Raise the option \"hunting_max_windows\", or add conditions on the time column."),
+					 errcontext("remote request: %s", display)));
+		}
+		mid = w->lo + (w->hi - w->lo) / 2;
+		a = new_window(node, w->lo, mid, w->open_lo, false, false);
+		b = new_window(node, mid, w->hi, false, w->open_hi, false);
+		old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+		if (split->descending)
+			split->pending = lcons(b, lcons(a, split->pending));
+		else
+			split->pending = lcons(a, lcons(b, split->pending));
+		MemoryContextSwitchTo(old);
+		split->windows++;
+	}
+	return false;
+}
+
+/*
+ * defender_explain_hunting_split
+ *		The time windows as EXPLAIN shows them: whether and how the scan is
+ *		split when its result is past the caps (plain EXPLAIN sends
+ *		nothing, so which windows are sent is known only with ANALYZE).
+ */
+const char *
+defender_explain_hunting_split(DefenderScanState *state)
+{
+	const char *why;
+	StringInfoData buf;
+
+	if (state->plan.mode == SCAN_COUNT || state->plan.count_rows)
+		return "not needed (one count)";
+	why = split_refusal(state);
+	if (why)
+		return psprintf("none (%s)", why);
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "on %s past the caps (%d rows), ",
+					 state->opts->time_column, state->opts->hunting_max_rows);
+	if (state->opts->hunting_window > 0)
+	{
+		Interval	iv;
+
+		memset(&iv, 0, sizeof(iv));
+		iv.day = (int32) (state->opts->hunting_window / TICKS_PER_DAY);
+		iv.time = (state->opts->hunting_window % TICKS_PER_DAY) / 10;
+		appendStringInfo(&buf, "windows of %s",
+						 DatumGetCString(DirectFunctionCall1(interval_out,
+															 IntervalPGetDatum(&iv))));
+	}
+	else
+		appendStringInfoString(&buf, "windows sized by a count");
+	appendStringInfo(&buf, ", at most %d", state->opts->hunting_max_windows);
+	if (state->plan.orderby[0])
+		appendStringInfoString(&buf, ", in the sort's order");
+	return buf.data;
+}
