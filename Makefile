@@ -45,6 +45,7 @@ OBJS = \
 	src/scan/hunting_result.o \
 	src/scan/hunting_scan.o \
 	src/scan/hunting_source.o \
+	src/scan/hunting_values.o \
 	src/scan/hunting_windows.o \
 	src/scan/json_scanner.o \
 	src/scan/list_scan.o \

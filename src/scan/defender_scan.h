@@ -11,7 +11,7 @@
  * hands out the rows of either through one row-source interface (the 400
  * fallback, the local recheck, OFFSET and LIMIT); hunting_result.c streams
  * a runHuntingQuery response into a tuplestore (json_scanner.c reads its
- * JSON chunk by chunk);
+ * JSON chunk by chunk, hunting_values.c turns each field into a Datum);
  * convert.c turns JSON values into Datums by column type; modify.c runs
  * UPDATE as one PATCH per row.  Called by
  * defender_fdw.c's scan and modify callbacks, the set-returning functions

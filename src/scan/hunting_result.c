@@ -32,28 +32,8 @@
  *	  column's name ignoring case and underscores.  Each distinct name is
  *	  resolved once, into a small hash table, not once per row.
  *
- * Values (the rules are convert.c's, shared with the incidents path):
- *	- JSON null or an absent field: NULL;
- *	- the empty string "": NULL, except in json and jsonb columns, which
- *	  receive "".  Kusto strings cannot be null: a KQL string column with
- *	  no value (a missing field, an empty extend, a failed parse) is
- *	  written as "", so "" is how "no value" arrives.  Reading it as NULL
- *	  makes IS NULL, count(col) and COALESCE mean what an analyst expects;
- *	- strings, numbers and booleans go through the type's input function
- *	  with their literal text, so a long above 2^53 stays exact in bigint
- *	  and numeric, and a decimal keeps all its digits; numbers go only into
- *	  numeric and string types, booleans into boolean and string types;
- *	- Kusto TimeSpan strings ("1.02:03:04.5000000") fit interval columns;
- *	  DateTime strings go to timestamptz as they are; Guid to uuid or text;
- *	- objects and arrays (Kusto dynamic): json and jsonb columns receive
- *	  the value's raw JSON text, cut from the body between its first and
- *	  last token, never rebuilt; array columns (text[], bigint[] ...) take
- *	  the elements of a JSON array of scalars; any other type is an error
- *	  with the hint to declare the column jsonb;
- *	- a json or jsonb column receives the raw JSON of any value: a string
- *	  as a JSON string, a number as a number.
- * A value that does not convert is an ERROR whose context names the column,
- * the relation, the result column and the row number.
+ * Values: each field a column wants is converted as it ends, from its raw
+ * JSON, by hunting_values.c (the rules are there).
  *
  * Encoding: the answer is UTF-8.  In a UTF-8 database each chunk is verified
  * (pg_verify_mbstr) and scanned in place; in any other, each chunk is
@@ -68,6 +48,10 @@
  * the same body, with json_errdetail()'s detail, at the same token; "At byte
  * N of a M-byte body" counts M as the bytes fed so far (all of them, when
  * the body is fed whole).
+ *
+ * Called by hunting_scan.c (a hunting table's answer) and, through
+ * defender_scan.h, by src/functions/hunt_function.c (defender_hunt());
+ * calls json_scanner.c, hunting_values.c and convert.c.
  *
  * src/scan/hunting_result.c
  *
@@ -85,15 +69,7 @@
 #include "defender_remote.h"
 #include "defender_scan.h"
 #include "json_scanner.h"
-
-/* jsonapi's callbacks return an error code since PostgreSQL 16 */
-#if PG_VERSION_NUM >= 160000
-#define JSON_CB_TYPE JsonParseErrorType
-#define JSON_CB_OK JSON_SUCCESS
-#else
-#define JSON_CB_TYPE void
-#define JSON_CB_OK
-#endif
+#include "hunting_values.h"
 
 /* Which top-level member the scanner is in. */
 typedef enum HuntTop
@@ -190,17 +166,6 @@ struct DefenderHuntingParser
 	int			position;		/* of the current field in its row */
 };
 
-/* The elements of one JSON array value, for an array column. */
-typedef struct ElementParse
-{
-	JsonLexContext *lex;
-	int			n;
-	int			size;
-	DefenderJsonKind *kinds;
-	char	  **texts;
-	DefenderJsonKind nested;	/* the first object or array element's kind */
-} ElementParse;
-
 static DefenderHuntingParser *begin_parse(TupleDesc desc, Tuplestorestate *store,
 										  const char *display, const char *relname);
 static void feed_chunk(DefenderHuntingParser *p, const char *chunk, size_t len,
@@ -222,22 +187,12 @@ static void hunt_field_end(void *state, int depth, uint64 value_end);
 static void begin_row(DefenderHuntingParser *p, uint64 offset);
 static void end_row(DefenderHuntingParser *p, uint64 end);
 static void convert_field(DefenderHuntingParser *p, uint64 value_end);
-static Datum convert_value(DefenderHuntingParser *p, DefenderColumn *col,
-						   const char *raw, size_t rawlen, bool *isnull);
-static Datum array_to_datum(DefenderColumn *col, const char *raw, size_t rawlen);
-static JSON_CB_TYPE element_scalar(void *state, char *token, JsonTokenType tokentype);
-static JSON_CB_TYPE element_nested(void *state);
 static HuntField *row_field(DefenderHuntingParser *p, const char *name, int len);
 static HuntField *lookup_field(DefenderHuntingParser *p, const char *name, int len);
 static const char *field_name(DefenderHuntingParser *p, const char *name,
 							  size_t namelen, bool escaped, int *len);
 static bool name_is(const char *name, int len, const char *word);
-static void decode_string(DefenderHuntingParser *p, const char *s, size_t n,
-						  StringInfo out);
-static int	hex4(const char *s);
 static void resolve_columns(DefenderHuntingParser *p, HuntField *field);
-static DefenderJsonKind token_kind(JsonTokenType tokentype);
-static JsonLexContext *make_lexer(const char *json, size_t len, bool need_escapes);
 static void hunt_error_callback(void *arg);
 
 static const DfwJsonEvents hunt_events = {
@@ -575,113 +530,6 @@ convert_code_point(void *state, pg_wchar code_point)
 	return JSON_SUCCESS;
 }
 
-static JsonLexContext *
-make_lexer(const char *json, size_t len, bool need_escapes)
-{
-#if PG_VERSION_NUM >= 170000
-	return makeJsonLexContextCstringLen(NULL, json, len, GetDatabaseEncoding(), need_escapes);
-#else
-	return makeJsonLexContextCstringLen(unconstify(char *, json), (int) len,
-										GetDatabaseEncoding(), need_escapes);
-#endif
-}
-
-/* Four hex digits' value, or -1. */
-static int
-hex4(const char *s)
-{
-	int			v = 0;
-	int			i;
-
-	for (i = 0; i < 4; i++)
-	{
-		char		c = s[i];
-
-		if (c >= '0' && c <= '9')
-			v = v * 16 + (c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v * 16 + (c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v = v * 16 + (c - 'A' + 10);
-		else
-			return -1;
-	}
-	return v;
-}
-
-/*
- * decode_string
- *		The value of the JSON string whose text between the quotes is s (n
- *		bytes), as the de-escaping lexer makes it, into out.  Only for a
- *		string the scanner accepted: every escape is well-formed and every
- *		surrogate paired.
- */
-static void
-decode_string(DefenderHuntingParser *p, const char *s, size_t n, StringInfo out)
-{
-	const char *end = s + n;
-
-	resetStringInfo(out);
-	while (s < end)
-	{
-		const char *bs = memchr(s, '\\', end - s);
-		char		c;
-
-		if (bs == NULL)
-		{
-			appendBinaryStringInfo(out, s, end - s);
-			break;
-		}
-		appendBinaryStringInfo(out, s, bs - s);
-		switch (bs[1])
-		{
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'n':
-				c = '\n';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'u':
-				{
-					pg_wchar	ch = (pg_wchar) hex4(bs + 2);
-					unsigned char buf[MAX_UNICODE_EQUIVALENT_STRING + 1];
-
-					s = bs + 6;
-					if (is_utf16_surrogate_first(ch))
-					{
-						ch = surrogate_pair_to_codepoint(ch, (pg_wchar) hex4(bs + 8));
-						s = bs + 12;
-					}
-					if (p->utf8)
-					{
-						unicode_to_utf8(ch, buf);
-						appendBinaryStringInfo(out, (char *) buf, pg_utf_mblen(buf));
-					}
-					else
-					{
-						pg_unicode_to_server(ch, buf);
-						appendStringInfoString(out, (char *) buf);
-					}
-					continue;
-				}
-			default:			/* " \ / */
-				c = bs[1];
-				break;
-		}
-		appendStringInfoChar(out, c);
-		s = bs + 2;
-	}
-}
-
 /*
  * field_name
  *		A member's name (namelen raw bytes between its quotes), decoded when
@@ -696,7 +544,7 @@ field_name(DefenderHuntingParser *p, const char *name, size_t namelen,
 		*len = (int) namelen;
 		return name;
 	}
-	decode_string(p, name, namelen, &p->namebuf);
+	defender_json_decode_string(name, namelen, p->utf8, &p->namebuf);
 	*len = p->namebuf.len;
 	return p->namebuf.data;
 }
@@ -866,7 +714,7 @@ hunt_field_end(void *state, int depth, uint64 value_end)
 			size_t		rawlen = (size_t) (value_end - p->value_start);
 			char	   *text;
 
-			decode_string(p, raw + 1, rawlen - 2, &p->namebuf);
+			defender_json_decode_string(raw + 1, rawlen - 2, p->utf8, &p->namebuf);
 			text = pstrdup(p->namebuf.data);
 			if (p->schema_key == SCHEMA_NAME)
 				p->schema_name = text;
@@ -941,184 +789,12 @@ convert_field(DefenderHuntingParser *p, uint64 value_end)
 		AttrNumber	attno = p->slot_attnos[ci];
 
 		p->cur_col = ci;
-		p->values[attno - 1] = convert_value(p, &p->columns[ci], raw, rawlen,
-											 &p->nulls[attno - 1]);
+		p->values[attno - 1] = defender_hunting_value(&p->columns[ci], raw, rawlen,
+													   p->utf8, &p->scratch,
+													   &p->nulls[attno - 1]);
 	}
 	p->cur_col = -1;
 	p->cur_field = NULL;
-}
-
-/*
- * convert_value
- *		A field's value (raw JSON) as a Datum of col's type (the rules are
- *		in the header comment).
- */
-static Datum
-convert_value(DefenderHuntingParser *p, DefenderColumn *col, const char *raw,
-			  size_t rawlen, bool *isnull)
-{
-	DefenderJsonKind kind;
-
-	switch (raw[0])
-	{
-		case '"':
-			kind = DFW_JSON_STRING;
-			break;
-		case 't':
-		case 'f':
-			kind = DFW_JSON_BOOLEAN;
-			break;
-		case 'n':
-			kind = DFW_JSON_NULL;
-			break;
-		case '{':
-			kind = DFW_JSON_OBJECT;
-			break;
-		case '[':
-			kind = DFW_JSON_ARRAY;
-			break;
-		default:
-			kind = DFW_JSON_NUMBER;
-			break;
-	}
-
-	*isnull = false;
-	if (kind == DFW_JSON_NULL)
-	{
-		*isnull = true;
-		return (Datum) 0;
-	}
-	if (col->is_json)
-		return InputFunctionCall(&col->input, pnstrdup(raw, rawlen),
-								 col->ioparam, col->typmod);
-	if (kind != DFW_JSON_OBJECT && kind != DFW_JSON_ARRAY)
-	{
-		/* the text the de-escaping parser would have handed over */
-		const char *text = raw;
-		size_t		len = rawlen;
-
-		if (kind == DFW_JSON_STRING)
-		{
-			text = raw + 1;
-			len = rawlen - 2;
-			if (memchr(text, '\\', len) != NULL)
-			{
-				decode_string(p, text, len, &p->scratch);
-				text = p->scratch.data;
-				len = p->scratch.len;
-			}
-			if (len == 0)
-			{
-				*isnull = true; /* Kusto's "no value" */
-				return (Datum) 0;
-			}
-		}
-		if (col->is_array)
-			defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
-								   defender_json_excerpt(raw, rawlen));
-		if (col->fast == DFW_FAST_TEXT)
-			return PointerGetDatum(cstring_to_text_with_len(text, (int) len));
-		if (text != p->scratch.data)
-		{
-			resetStringInfo(&p->scratch);
-			appendBinaryStringInfo(&p->scratch, text, (int) len);
-		}
-		return defender_scalar_to_datum(col, kind, p->scratch.data, false);
-	}
-	if (col->is_array)
-	{
-		if (kind != DFW_JSON_ARRAY)
-			defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
-								   defender_json_excerpt(raw, rawlen));
-		return array_to_datum(col, raw, rawlen);
-	}
-	defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
-						   defender_json_excerpt(raw, rawlen));
-}
-
-/*
- * array_to_datum
- *		An array column's value from the raw text of a JSON array.
- *
- * The array (a dynamic value, small) is parsed again on its own, collecting
- * the kind and text of each element; elements keep their literal text, so a
- * long above 2^53 stays exact in a bigint[] too.
- */
-static Datum
-array_to_datum(DefenderColumn *col, const char *raw, size_t rawlen)
-{
-	ElementParse ep;
-	JsonSemAction sem;
-	JsonParseErrorType result;
-
-	memset(&ep, 0, sizeof(ep));
-	ep.size = 8;
-	ep.kinds = palloc(sizeof(DefenderJsonKind) * ep.size);
-	ep.texts = palloc(sizeof(char *) * ep.size);
-	ep.lex = make_lexer(raw, rawlen, true);
-
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &ep;
-	sem.scalar = element_scalar;
-	sem.object_start = element_nested;
-	sem.array_start = element_nested;
-
-	result = pg_parse_json(ep.lex, &sem);
-	if (result != JSON_SUCCESS)		/* the outer parse accepted it: cannot happen */
-		elog(ERROR, "could not parse a JSON array again: %s",
-			 json_errdetail(result, ep.lex));
-	if (ep.nested != DFW_JSON_NULL)
-		defender_unconvertible(col, DFW_JSON_ARRAY, ep.nested, col->typid,
-							   defender_json_excerpt(raw, rawlen));
-	return defender_elements_to_datum(col, ep.n, ep.kinds, ep.texts);
-}
-
-static JSON_CB_TYPE
-element_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	ElementParse *ep = (ElementParse *) state;
-
-	if (ep->lex->lex_level != 1)
-		return JSON_CB_OK;
-	if (ep->n == ep->size)
-	{
-		ep->size *= 2;
-		ep->kinds = repalloc(ep->kinds, sizeof(DefenderJsonKind) * ep->size);
-		ep->texts = repalloc(ep->texts, sizeof(char *) * ep->size);
-	}
-	ep->kinds[ep->n] = token_kind(tokentype);
-	ep->texts[ep->n] = token;
-	ep->n++;
-	return JSON_CB_OK;
-}
-
-/* An object or array element (lex_level 1), or the array itself (0). */
-static JSON_CB_TYPE
-element_nested(void *state)
-{
-	ElementParse *ep = (ElementParse *) state;
-
-	if (ep->lex->lex_level == 1 && ep->nested == DFW_JSON_NULL)
-		ep->nested = ep->lex->token_type == JSON_TOKEN_OBJECT_START ?
-			DFW_JSON_OBJECT : DFW_JSON_ARRAY;
-	return JSON_CB_OK;
-}
-
-static DefenderJsonKind
-token_kind(JsonTokenType tokentype)
-{
-	switch (tokentype)
-	{
-		case JSON_TOKEN_STRING:
-			return DFW_JSON_STRING;
-		case JSON_TOKEN_NUMBER:
-			return DFW_JSON_NUMBER;
-		case JSON_TOKEN_TRUE:
-		case JSON_TOKEN_FALSE:
-			return DFW_JSON_BOOLEAN;
-		default:
-			return DFW_JSON_NULL;
-	}
 }
 
 /*
