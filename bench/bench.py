@@ -871,19 +871,28 @@ SELECT pg_read_file('/proc/self/status');
                        "FOR VALUES IN ('%s') SERVER %s OPTIONS (resource 'incidents');" % (i, t, srv))
         self.session("\n".join(ddl) + "\n")
 
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu_ticks = ("(split_part(s, ' ', 12)::bigint + split_part(s, ' ', 13)::bigint) "
+                     "FROM (SELECT split_part(pg_read_file('/proc/self/stat'), ') ', 2) AS s) x")
+
         def timed(query, async_on):
             """Median seconds of reps runs in one session, after a warm-up run
-            (the tenants' tokens)."""
+            (the tenants' tokens), and the backend's CPU seconds per run (utime
+            + stime of /proc/self/stat over the reps, which the other
+            processes' load does not inflate)."""
             script = ["SET enable_partitionwise_aggregate = on;", "\\o /dev/null", query]
             if not async_on:
                 script = ["BEGIN;"] + ["ALTER SERVER bench_tenant_%02d OPTIONS (SET async_capable 'false');"
                                        % i for i in range(1, k + 1)] + script
-            script += ["\\timing on"] + [query] * reps + ["\\timing off"]
+            script += ["\\o", "SELECT %s \\gset c0_" % cpu_ticks.replace(" FROM", " AS ticks FROM", 1),
+                       "\\o /dev/null", "\\timing on"] + [query] * reps
+            script += ["\\timing off", "\\o", "SELECT %s;" % cpu_ticks.replace(" FROM", " - :c0_ticks FROM", 1)]
             if not async_on:
                 script.append("ROLLBACK;")
             out = self.session("\n".join(script) + "\n")
             runs = [float(x) / 1000.0 for x in re.findall(r"Time: ([\d.]+) ms", out)]
-            return statistics.median(runs), runs
+            cpu = int(out.strip().splitlines()[-1]) / ticks / reps
+            return statistics.median(runs), runs, cpu
 
         count_all = "SELECT count(*) FROM bench_tenant_incidents;"
         scan_all = "COPY (SELECT * FROM bench_tenant_incidents) TO '/dev/null';"
@@ -908,7 +917,9 @@ SELECT pg_read_file('/proc/self/status');
                          "<= 1.5x" if mode == "async" else "-",
                          (t <= 1.5 * one) if mode == "async" else None)
         self.details.append("Tenants (%d x %d incidents, %d ms per request, medians of %d): %s" % (
-            k, per, latency, reps, "; ".join("%s %s" % (n, fmt_list(r, 3)) for n, (_, r) in figures.items())))
+            k, per, latency, reps, "; ".join("%s %s" % (n, fmt_list(r, 3)) for n, (_, r, _) in figures.items())))
+        self.details.append("Tenants, the backend's CPU per statement (utime + stime over the %d runs): %s" % (
+            reps, "; ".join("%s %.3f s" % (n, cpu) for n, (_, _, cpu) in figures.items())))
         self.session("DROP TABLE bench_tenant_incidents CASCADE;\n" +
                      "".join("DROP SERVER bench_tenant_%02d CASCADE;\n" % i for i in range(1, k + 1)))
         self.reset()

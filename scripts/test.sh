@@ -158,18 +158,23 @@ run_check "JSON scanner = pg_parse_json, whole and in pieces (test/checks/json_s
         -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport -lm \
         && ASAN_OPTIONS=detect_leaks=0 "$3/json_scanner_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR"
 
-log "client layer under valgrind (test/client/client_driver.c)"
-if gcc -Wall -Wextra -Werror -g -O1 -I"$REPO_DIR/src/client" -o "$WORK_DIR/client_driver" \
-        "$REPO_DIR/test/client/client_driver.c" "$REPO_DIR/src/client/defender_client.c" \
-        "$REPO_DIR/src/client/url.c" "$REPO_DIR/src/client/graph_response.c" \
-        "$REPO_DIR/src/client/wake_fd.c" \
-        $(pkg-config --cflags --libs libcurl jansson) \
-    && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
-        "$WORK_DIR/client_driver" "$EMULATOR_URL" "$EMULATOR_TLS_URL" "$EMULATOR_TLS_CA"; then
-    passed=$((passed + 1))
-else
-    failed=$((failed + 1))
-fi
+# Twice: with the epoll set and wake descriptor (Linux), and with the
+# poll() path every other system takes (-DDFW_CLIENT_NO_EPOLL).
+for variant in epoll poll; do
+    log "client layer under valgrind, $variant path (test/client/client_driver.c)"
+    if gcc -Wall -Wextra -Werror -g -O1 $([ "$variant" = poll ] && echo -DDFW_CLIENT_NO_EPOLL) \
+            -I"$REPO_DIR/src/client" -o "$WORK_DIR/client_driver_$variant" \
+            "$REPO_DIR/test/client/client_driver.c" "$REPO_DIR/src/client/defender_client.c" \
+            "$REPO_DIR/src/client/url.c" "$REPO_DIR/src/client/graph_response.c" \
+            "$REPO_DIR/src/client/wake_fd.c" \
+            $(pkg-config --cflags --libs libcurl jansson) \
+        && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+            "$WORK_DIR/client_driver_$variant" "$EMULATOR_URL" "$EMULATOR_TLS_URL" "$EMULATOR_TLS_CA"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
+done
 
 log "fuzzing the literal writers, the converter and the JSON scanner (${FUZZ_SECONDS:-20} s each)"
 if make -C "$REPO_DIR/test/fuzz" -s clean all run PG_CONFIG="$PG_CONFIG" FUZZ_SECONDS="${FUZZ_SECONDS:-20}" \

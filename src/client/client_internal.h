@@ -18,6 +18,7 @@
 
 #include "defender_client.h"
 
+#include <poll.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -42,23 +43,31 @@ struct DfwClient
 	DfwTransfer slots[DFW_MAX_TRANSFERS];
 
 	/*
-	 * The wake descriptor (dfw_client_wake_fd, wake_fd.c): an epoll set
-	 * holding curl's sockets, as the last step asked for them, and a timer
-	 * for curl's timeout.  -1 until first asked for.
+	 * curl's sockets and timer, as its callbacks report them (wake_fd.c):
+	 * the sockets in the order libcurl first named them, with the events it
+	 * wants; when its timeout falls (CLOCK_MONOTONIC milliseconds, -1 for
+	 * none); the epoll set that also holds the sockets (Linux; -1 without
+	 * one) and the timerfd that makes it the wake descriptor (-1 until
+	 * dfw_client_wake_fd is first asked).
 	 */
-	int			wake_fd;
+	struct pollfd *sockets;
+	int			nsockets;
+	int			socket_alloc;
+	long long	timer_due_ms;
+	int			epoll_fd;
 	int			timer_fd;
-	int			nwatched;
-	int			watched_fds[DFW_MAX_WAIT_SOCKETS];
-	unsigned int watched_events[DFW_MAX_WAIT_SOCKETS];
-	unsigned long watched_generation;
 };
 
 /*
- * wake_fd.c: make the wake set watch what *wait asks for (nothing when
- * idle) and arm its timer; dfw_client_step() calls it after every step.
+ * wake_fd.c, for defender_client.c: have libcurl report its sockets and
+ * timer to the client (0, or -1 when it refuses) and free what that
+ * holds; in a step, hand libcurl the ready sockets and a passed timeout,
+ * then say what to wait for.
  */
-extern void dfw_wake_fd_sync(DfwClient *client, const DfwWait *wait, int idle);
+extern int	dfw_sockets_init(DfwClient *client);
+extern void dfw_sockets_free(DfwClient *client);
+extern void dfw_sockets_drive(DfwClient *client, int *failed);
+extern void dfw_sockets_wait(DfwClient *client, DfwWait *wait);
 
 /*
  * dfw_copy_string

@@ -41,7 +41,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
-#include <sys/select.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -94,10 +93,10 @@ dfw_client_create(void)
 
 	if (client == NULL)
 		return NULL;
-	client->wake_fd = -1;
+	client->epoll_fd = -1;
 	client->timer_fd = -1;
 	client->multi = curl_multi_init();
-	if (client->multi == NULL)
+	if (client->multi == NULL || dfw_sockets_init(client) != 0)
 	{
 		dfw_client_destroy(client);
 		return NULL;
@@ -122,10 +121,7 @@ dfw_client_destroy(DfwClient *client)
 			curl_easy_cleanup(client->slots[i].easy);
 	if (client->multi)
 		curl_multi_cleanup(client->multi);
-	if (client->wake_fd >= 0)
-		close(client->wake_fd);
-	if (client->timer_fd >= 0)
-		close(client->timer_fd);
+	dfw_sockets_free(client);
 	free(client);
 }
 
@@ -383,69 +379,34 @@ set_transport_options(DfwClient *client, CURL *easy, DfwTransfer *t,
  *		Let libcurl do whatever it can without blocking.
  *
  * Returns 1 when every started transfer has finished (successfully or
- * not), else 0 and fills *wait with what to wait for before the next step.
+ * not), else 0; *wait says what to wait for before the next step.
+ *
+ * Only the sockets that are ready, and curl's timeout once passed, are
+ * handed to libcurl (curl_multi_socket_action, wake_fd.c): a step costs
+ * the same whether one transfer runs or sixty, where curl_multi_perform
+ * polled every one of them.
  */
 int
 dfw_client_step(DfwClient *client, DfwWait *wait)
 {
-	int			still_running = 0;
-	fd_set		readfds,
-				writefds,
-				excfds;
-	int			maxfd = -1;
-	long		timeout = -1;
-	int			fd;
+	int			failed;
 	int			i;
 	int			pending = 0;
 
 	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
 		pending |= client->slots[i].running && !client->slots[i].done;
-	if (!pending)
+	if (pending)
 	{
-		dfw_wake_fd_sync(client, NULL, 1);
-		return 1;
+		dfw_sockets_drive(client, &failed);
+		collect_finished(client);
+		pending = 0;
+		for (i = 0; i < DFW_MAX_TRANSFERS && !failed; i++)
+			pending |= client->slots[i].running && !client->slots[i].done;
 	}
 
-	if (curl_multi_perform(client->multi, &still_running) != CURLM_OK)
-	{
-		dfw_wake_fd_sync(client, NULL, 1);
-		return 1;
-	}
-	collect_finished(client);
-	if (still_running == 0)
-	{
-		dfw_wake_fd_sync(client, NULL, 1);
-		return 1;
-	}
-
-	memset(wait, 0, sizeof(DfwWait));
-	FD_ZERO(&readfds);
-	FD_ZERO(&writefds);
-	FD_ZERO(&excfds);
-	curl_multi_fdset(client->multi, &readfds, &writefds, &excfds, &maxfd);
-	curl_multi_timeout(client->multi, &timeout);
-
-	for (fd = 0; fd <= maxfd; fd++)
-	{
-		int			r = FD_ISSET(fd, &readfds);
-		int			w = FD_ISSET(fd, &writefds);
-
-		if (!r && !w)
-			continue;
-		if (wait->nsockets == DFW_MAX_WAIT_SOCKETS)
-		{
-			wait->more_sockets = 1;
-			break;
-		}
-		wait->sockets[wait->nsockets] = fd;
-		wait->want_read[wait->nsockets] = r;
-		wait->want_write[wait->nsockets] = w;
-		wait->nsockets++;
-	}
-	wait->timeout_ms = timeout;
-	wait->socket_generation = client->socket_generation;
-	dfw_wake_fd_sync(client, wait, 0);
-	return 0;
+	/* also when idle: it re-arms the wake descriptor's timer */
+	dfw_sockets_wait(client, wait);
+	return !pending;
 }
 
 /*

@@ -288,10 +288,11 @@ send_pending_get(DefenderPendingGet *get, bool batched)
 		DfwWait		wait;
 
 		/*
-		 * Put the request on the wire now, not at the next wait.  A step
-		 * costs a poll() per transfer under way (curl_multi_perform looks at
-		 * every one), so a caller sending several at once asks for one step
-		 * after the lot (DEFENDER_SEND_BATCHED, defender_transfer_progress).
+		 * Put the request on the wire now, not at the next wait.  A caller
+		 * sending several at once asks for one step after the lot
+		 * (DEFENDER_SEND_BATCHED, defender_transfer_progress): one step
+		 * starts every new transfer (curl's timeout of zero), so the
+		 * others' steps would be system calls for nothing.
 		 */
 		unstepped_sends = false;
 		(void) dfw_client_step(client, &wait);

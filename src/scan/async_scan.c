@@ -153,8 +153,9 @@ defender_async_notify(AsyncRequest *areq)
 	/*
 	 * Drive curl only when the event was the wake descriptor (the scan's
 	 * answer is not in): a scan whose own eventfd fired has its answer, and
-	 * a step costs a poll() per transfer under way, which with many tenants
-	 * made the Notifies the backend's largest cost.
+	 * a step would only ask the epoll set again.  (When a step still cost
+	 * a poll() per transfer under way, with many tenants these Notifies
+	 * were the backend's largest cost.)
 	 */
 	if (!defender_scan_ready((DefenderScanState *) node->fdw_state, false))
 		defender_transfer_progress();

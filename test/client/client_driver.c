@@ -12,8 +12,10 @@
  * timeout, a refused connection, a URL with another scheme, an aborted
  * transfer followed by a clean one, and (with a second, HTTPS emulator)
  * a certificate that fails verification and one trusted through
- * ca_file.  Each case checks what the client reported, so the program
- * also fails when the client misbehaves, not only when valgrind objects.
+ * ca_file; then many transfers at once on tickets, some cancelled on
+ * the way, waited for on the wake descriptor where there is one.  Each
+ * case checks what the client reported, so the program also fails when
+ * the client misbehaves, not only when valgrind objects.
  *
  *	client_driver EMULATOR_URL [EMULATOR_TLS_URL CA_FILE]
  *
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -217,6 +220,97 @@ get_token(DfwClient *client, const char *secret, DfwTokenResponse *token)
 	return access;
 }
 
+/*
+ * Many transfers at once (an asynchronous Append's pages): CONCURRENT GETs
+ * on tickets against an emulator that answers each after LATENCY_MS, every
+ * third one cancelled after the first step.  Waits on the wake descriptor
+ * (Linux) or, where there is none, on the sockets of a DfwWait.  Each
+ * survivor must come back whole; together they must take a small multiple
+ * of one request's latency, not one latency each (a step that drove only
+ * some transfers, or a wake descriptor that missed a ready socket, would
+ * serialise them).
+ */
+#define CONCURRENT 40
+#define LATENCY_MS 300
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+static void
+check_concurrent(DfwClient *client, const char *const *headers)
+{
+	DfwHttpRequest request;
+	DfwHttpResponse responses[CONCURRENT];
+	DfwTicket	tickets[CONCURRENT];
+	DfwWait		wait;
+	char	   *url = url_of(base_url, "/v1.0/security/incidents?$top=5");
+	int			wake = dfw_client_wake_fd(client);
+	struct timespec t0,
+				t1;
+	double		elapsed;
+	int			finished = 0;
+	int			i;
+
+	control(client, "POST", "/_emulator/config", "{\"latency_ms\": " STRINGIFY(LATENCY_MS) "}");
+	memset(&request, 0, sizeof(request));
+	request.method = "GET";
+	request.url = url;
+	request.origin = base_url;
+	request.headers = headers;
+	request.timeout_ms = 20000;
+	request.connect_timeout_ms = 10000;
+	request.verify_ssl = 1;
+	request.max_response_bytes = 1 << 24;
+	request.user_agent = "defender_fdw/1.0 client_driver";
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < CONCURRENT; i++)
+	{
+		dfw_response_init(&responses[i]);
+		CHECK(dfw_client_start(client, &request, &responses[i], &tickets[i]) == DFW_CLIENT_OK,
+			  "a ticket started");
+	}
+	CHECK(dfw_client_free_slots(client) == DFW_MAX_TRANSFERS - CONCURRENT, "one slot each");
+	(void) dfw_client_step(client, &wait);
+	for (i = 0; i < CONCURRENT; i += 3)
+		dfw_client_cancel(client, tickets[i]);
+
+	while (!dfw_client_step(client, &wait))
+	{
+		if (wake >= 0)
+		{
+			struct pollfd one = {.fd = wake,.events = POLLIN};
+
+			(void) poll(&one, 1, 5000);
+		}
+		else
+			wait_for(&wait);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	elapsed = (t1.tv_sec - t0.tv_sec) * 1000.0 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+
+	for (i = 0; i < CONCURRENT; i++)
+	{
+		CHECK(dfw_client_finished(client, tickets[i]), "every ticket over");
+		if (i % 3 == 0)
+		{
+			CHECK(dfw_client_collect(client, tickets[i], &responses[i]) == DFW_CLIENT_TRANSFER_FAILED,
+				  "a cancelled ticket collects as stopped");
+		}
+		else if (dfw_client_collect(client, tickets[i], &responses[i]) == DFW_CLIENT_OK &&
+				 responses[i].status == 200 && responses[i].body != NULL &&
+				 strstr(responses[i].body, "\"value\"") != NULL)
+			finished++;
+		dfw_response_free_body(&responses[i]);
+	}
+	CHECK(finished == CONCURRENT - (CONCURRENT + 2) / 3, "every other transfer answered whole");
+	if (elapsed > 8.0 * LATENCY_MS)
+		fprintf(stderr, "%d transfers took %.0f ms at %d ms each\n", CONCURRENT, elapsed, LATENCY_MS);
+	CHECK(elapsed <= 8.0 * LATENCY_MS, "the transfers ran together");
+	CHECK(dfw_client_free_slots(client) == DFW_MAX_TRANSFERS, "every slot free again");
+	CHECK(dfw_client_step(client, &wait) == 1, "an idle client has nothing to step");
+	control(client, "POST", "/_emulator/config", "{\"latency_ms\": 0}");
+	free(url);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -296,6 +390,8 @@ main(int argc, char **argv)
 	CHECK(response.status == 200 && response.body_len > 1000, "a page of incidents");
 	CHECK(response.request_id[0] != '\0', "request-id header kept");
 	CHECK(strstr(response.body, "@odata.nextLink") != NULL, "a nextLink");
+
+	check_concurrent(client, headers);
 
 	/* the same response reused: begin frees the previous body */
 	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK,
