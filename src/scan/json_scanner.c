@@ -225,6 +225,13 @@ scan_piece(DfwJsonScanner *s, const char *bytes, size_t len)
 		JsonParseErrorType result;
 		uint64		from;
 
+		/*
+		 * Whole UTF-8 sequences only: an error token ends after the whole
+		 * character, as pg_parse_json's does, and is reported at once.  (The
+		 * piece holds whole sequences, and take is at least 256 here.)
+		 */
+		while (off + take < len && ((unsigned char) bytes[off + take] & 0xC0) == 0x80)
+			take--;
 		appendBinaryStringInfo(&s->carry, bytes + off, (int) take);
 		off += take;
 		result = run(s, s->carry.data, s->carry.len, s->carry_base, false);

@@ -541,6 +541,14 @@ static const char *const bodies[] = {
 	"{\"a\":\"\xe2\x82\xac\xe2\x82\xac\",\"\xe2\x82\xac\":\"\\u20ac\\u20AC\"}",
 };
 
+/* the ends of the long strings main() builds */
+static const char *const long_string_tails[] = {
+	"\\u0\xc3\xa9\"}]}",
+	"\\\xc3\xa9\"}]}",
+	"\\ud83d\xc3\xa9\"}]}",
+	"\xc3\xa9\\u12\xc3\xa9\xc3\xa9\"}]}",
+};
+
 int
 main(int argc, char **argv)
 {
@@ -551,6 +559,23 @@ main(int argc, char **argv)
 	{
 		check_body(bodies[i], strlen(bodies[i]), 50, (unsigned) i + 1, true);
 		checked++;
+	}
+	/*
+	 * A bad escape followed by a two-byte character, deep in a string long
+	 * enough that, split before it, the scanner reads it through its carry
+	 * in slices: a slice must not end inside the character.
+	 */
+	for (i = 0; i < (int) lengthof(long_string_tails); i++)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "{\"results\":[{\"a\":\"");
+		appendStringInfoSpaces(&buf, 300);
+		appendStringInfoString(&buf, long_string_tails[i]);
+		check_body(buf.data, buf.len, 50, (unsigned) i + 1, true);
+		checked++;
+		pfree(buf.data);
 	}
 	for (i = 1; i < argc; i++)
 	{
