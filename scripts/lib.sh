@@ -327,10 +327,17 @@ dfw_stop_all() {
 # (by a package: test/package/check.sh) instead of building this tree.
 dfw_setup() {
     # The extension is installed into the server's shared directories, so
-    # two runs on one machine (two work trees) would replace each other's
-    # build mid-run; the second waits for the first.
-    exec 9>"${DFW_LOCK_FILE:-/tmp/defender_fdw.install.lock}"
-    flock 9
+    # two runs on one machine (two work trees) against the same server
+    # would replace each other's build mid-run; the second waits for the
+    # first.  Runs against different servers (PG_CONFIG of another copy)
+    # take different locks and run side by side.
+    local lock_key
+    lock_key=$({ "$PG_CONFIG" --sharedir 2>/dev/null || true; } | cksum | cut -d' ' -f1)
+    exec 9>"${DFW_LOCK_FILE:-/tmp/defender_fdw.install.${lock_key}.lock}"
+    if ! flock -n 9; then
+        log "waiting for another run against the same server (lock ${DFW_LOCK_FILE:-/tmp/defender_fdw.install.${lock_key}.lock})"
+        flock 9
+    fi
     dfw_install_packages
     if [ "${DFW_USE_INSTALLED:-0}" = 1 ]; then
         [ -f "$("$PG_CONFIG" --sharedir)/extension/defender_fdw.control" ] \
