@@ -88,7 +88,7 @@ class EmulatorTestCase(unittest.TestCase):
         self.assertEqual(status, 200, body)
 
     # ---- helpers ------------------------------------------------------------
-    def request(self, method, path, body=None, headers=None, conn=None, timeout=10):
+    def request(self, method, path, body=None, headers=None, conn=None, timeout=60):
         """Send one request; returns (status, headers dict lower-cased, body bytes)."""
         own = conn is None
         if own:
