@@ -40,6 +40,7 @@ OBJS = \
 	src/remote/shared_state.o \
 	src/remote/token_cache_shared.o \
 	src/scan/async_scan.o \
+	src/scan/column_cache.o \
 	src/scan/convert.o \
 	src/scan/foreign_scan.o \
 	src/scan/hunting_result.o \

@@ -102,4 +102,16 @@ SELECT count(*) FILTER (WHERE id::int % 2 = 0) AS even, count(*) FILTER (WHERE i
 FROM emulator_incidents();
 SELECT count(*) FILTER (WHERE target LIKE '/v1.0/%') AS graph_requests FROM emulator_requests();
 
+-- A column's set-up is kept from one scan to the next in a session and
+-- read again when the table changes: a new property option, a new type.
+SELECT count(*) AS rows, bool_and(c.title IS NOT DISTINCT FROM i.display_name) AS is_display_name
+FROM incidents_custom c JOIN incidents i ON i.id = c."ID";
+ALTER FOREIGN TABLE incidents_custom ALTER COLUMN title OPTIONS (SET property 'severity');
+SELECT count(*) AS rows, bool_and(c.title IS NOT DISTINCT FROM i.severity) AS is_severity
+FROM incidents_custom c JOIN incidents i ON i.id = c."ID";
+ALTER FOREIGN TABLE incidents_custom ALTER COLUMN priority TYPE text;
+SELECT DISTINCT pg_typeof(priority) FROM incidents_custom;
+ALTER FOREIGN TABLE incidents_custom ALTER COLUMN priority TYPE boolean;
+SELECT show_error('SELECT priority FROM incidents_custom');
+
 DROP FOREIGN TABLE incidents_custom, incidents_badtypes;

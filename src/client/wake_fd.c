@@ -218,9 +218,13 @@ timer_changed(CURLM *multi, long timeout_ms, void *clientp)
  *		Hand libcurl the sockets that are ready and, once it has passed, its
  *		timeout; *failed is set when libcurl answers with an error.
  *
- * Which sockets are ready is asked once for all, without waiting: from
- * the epoll set, else with one poll() over the table.  The ready ones are
- * noted first and acted on after, since an action changes the table.
+ * libcurl's timeout is acted on first: a transfer just added is started
+ * by it (libcurl asks for a timeout of 0 to connect or send), so a lookup's
+ * request leaves on the step that added it instead of one step later.
+ * Which sockets are ready is then asked once for all, without waiting:
+ * from the epoll set, else with one poll() over the table, and not at all
+ * while libcurl watches no socket.  The ready ones are noted first and
+ * acted on after, since an action changes the table.
  */
 void
 dfw_sockets_drive(DfwClient *client, int *failed)
@@ -229,6 +233,15 @@ dfw_sockets_drive(DfwClient *client, int *failed)
 	int			i;
 
 	*failed = 0;
+	if (client->timer_due_ms >= 0 && monotonic_ms() >= client->timer_due_ms)
+	{
+		client->timer_due_ms = -1;
+		if (curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0,
+									 &running) != CURLM_OK)
+			*failed = 1;
+	}
+	if (*failed || client->nsockets == 0)
+		return;
 #ifdef DFW_CLIENT_HAS_WAKE_FD
 	if (client->epoll_fd >= 0)
 	{
@@ -254,7 +267,7 @@ dfw_sockets_drive(DfwClient *client, int *failed)
 	}
 	else
 #endif
-	if (client->nsockets > 0 && poll(client->sockets, (nfds_t) client->nsockets, 0) > 0)
+	if (poll(client->sockets, (nfds_t) client->nsockets, 0) > 0)
 	{
 		int			n = client->nsockets;
 		int			nready = 0;
@@ -282,13 +295,6 @@ dfw_sockets_drive(DfwClient *client, int *failed)
 		free(masks);
 	}
 
-	if (!*failed && client->timer_due_ms >= 0 && monotonic_ms() >= client->timer_due_ms)
-	{
-		client->timer_due_ms = -1;
-		if (curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0,
-									 &running) != CURLM_OK)
-			*failed = 1;
-	}
 }
 
 /*

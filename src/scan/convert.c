@@ -62,12 +62,14 @@ static char *jansson_scalar_text(json_t *value, char *numbuf);
 static char *json_excerpt(json_t *value);
 static char *from_utf8(const char *text, size_t len);
 static char *kusto_timespan_to_interval(const char *text);
-static int	fast_input_for(Oid typid, FmgrInfo *input);
+static int	fast_input_for(Oid typid);
 static bool parse_int_digits(const char *text, int maxdigits, int64 *result);
 
 /*
- * defender_column_init
- *		Prepare the conversion of one column of a foreign table.
+ * defender_column_build
+ *		Prepare the conversion of one column of a foreign table, from the
+ *		catalogs; column_cache.c keeps the result for the next scan
+ *		(callers use defender_column_init, which asks the cache first).
  *
  * The Graph property comes from the column's "property" option, else from
  * the resource's property whose name matches ignoring case and
@@ -76,8 +78,8 @@ static bool parse_int_digits(const char *text, int maxdigits, int64 *result);
  * before defender_fdw knows them.
  */
 void
-defender_column_init(DefenderColumn *col, Relation rel, AttrNumber attnum,
-					 const GraphResource *resource)
+defender_column_build(DefenderColumn *col, Relation rel, AttrNumber attnum,
+					  const GraphResource *resource)
 {
 	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
 
@@ -121,9 +123,13 @@ defender_column_init_attr(DefenderColumn *col, TupleDesc desc, AttrNumber attnum
 	col->property = NULL;
 	graph_normalize_name(col->name, col->match_key, sizeof(col->match_key));
 	column_init_type(col, att);
+	defender_column_check_shortcut(col);
 }
 
-/* The type half of a column's set-up: input function, category, array-ness. */
+/*
+ * The type half of a column's set-up: input function, category,
+ * array-ness, and the shortcut its type could take (checked per scan).
+ */
 static void
 column_init_type(DefenderColumn *col, Form_pg_attribute att)
 {
@@ -150,25 +156,19 @@ column_init_type(DefenderColumn *col, Form_pg_attribute att)
 	get_type_category_preferred(getBaseType(col->is_array ? col->elemtype : col->typid),
 								&col->category, &preferred);
 	col->fast = col->is_json ? DFW_FAST_NONE :
-		fast_input_for(col->is_array ? col->elemtype : col->typid, &col->input);
+		fast_input_for(col->is_array ? col->elemtype : col->typid);
 }
 
 /*
  * fast_input_for
  *		Which shortcut of its input function a type has (DFW_FAST_NONE for
- *		a domain or any other type: its own input function runs).
- *
- * The timestamp shortcut reads "Z" as UTC, which is what the input
- * functions do unless timezone_abbreviations redefines Z; a probe value
- * is converted both ways once, and any difference turns the shortcut off.
+ *		a domain or any other type: its own input function runs).  The
+ *		timestamp shortcuts still have to pass defender_column_check_shortcut
+ *		in the scan that uses them.
  */
 static int
-fast_input_for(Oid typid, FmgrInfo *input)
+fast_input_for(Oid typid)
 {
-	const char *probe = "2000-02-29T23:59:59.1234565Z";
-	int64		fast;
-	Datum		slow;
-
 	switch (typid)
 	{
 		case TEXTOID:
@@ -180,16 +180,43 @@ fast_input_for(Oid typid, FmgrInfo *input)
 		case BOOLOID:
 			return DFW_FAST_BOOL;
 		case TIMESTAMPTZOID:
+			return DFW_FAST_TIMESTAMPTZ;
 		case TIMESTAMPOID:
-			if (!defender_parse_iso_utc(probe, &fast))
-				return DFW_FAST_NONE;
-			slow = InputFunctionCall(input, unconstify(char *, probe), typid, -1);
-			if (DatumGetInt64(slow) != fast)
-				return DFW_FAST_NONE;
-			return typid == TIMESTAMPTZOID ? DFW_FAST_TIMESTAMPTZ : DFW_FAST_TIMESTAMP;
+			return DFW_FAST_TIMESTAMP;
 		default:
 			return DFW_FAST_NONE;
 	}
+}
+
+/*
+ * defender_column_check_shortcut
+ *		Turn a column's timestamp shortcut off when it would not compute
+ *		what the input function computes now.
+ *
+ * The shortcut reads "Z" as UTC, which is what the input functions do
+ * unless timezone_abbreviations redefines Z.  That setting can change
+ * between two scans of one session, so this runs at the start of every
+ * scan, cached column or not: a probe value is converted both ways, and
+ * any difference turns the shortcut off for this scan.
+ */
+void
+defender_column_check_shortcut(DefenderColumn *col)
+{
+	const char *probe = "2000-02-29T23:59:59.1234565Z";
+	Oid			typid = col->is_array ? col->elemtype : col->typid;
+	int64		fast;
+	Datum		slow;
+
+	if (col->fast != DFW_FAST_TIMESTAMPTZ && col->fast != DFW_FAST_TIMESTAMP)
+		return;
+	if (!defender_parse_iso_utc(probe, &fast))
+	{
+		col->fast = DFW_FAST_NONE;
+		return;
+	}
+	slow = InputFunctionCall(&col->input, unconstify(char *, probe), typid, -1);
+	if (DatumGetInt64(slow) != fast)
+		col->fast = DFW_FAST_NONE;
 }
 
 /*

@@ -122,6 +122,10 @@ typedef enum DefenderFastInput
 extern void defender_column_init(DefenderColumn *col, Relation rel,
 								 AttrNumber attnum,
 								 const GraphResource *resource);
+extern void defender_column_build(DefenderColumn *col, Relation rel,
+								  AttrNumber attnum,
+								  const GraphResource *resource);
+extern void defender_column_check_shortcut(DefenderColumn *col);
 extern struct json_t *defender_column_lookup(DefenderColumn *col,
 											 struct json_t *object);
 extern Datum defender_json_to_datum(DefenderColumn *col, struct json_t *value,
