@@ -335,8 +335,12 @@ SELECT pg_read_file('/proc/self/status');
         proc.stdin.write("%s\nSELECT pg_backend_pid();\n" % warmup)
         proc.stdin.flush()
         pid = proc.stdout.readline().strip()
-        perf = subprocess.Popen(["perf", "record", "-F", "4999", "-g", "-o", data, "-p", pid],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.args.profiler == "strace":
+            perf = subprocess.Popen(["strace", "-c", "-o", data, "-p", pid],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        else:
+            perf = subprocess.Popen(["perf", "record", "-F", "4999", "-g", "-o", data, "-p", pid],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)                 # perf attaches
         proc.stdin.write("\\timing on\n%s\n\\timing off\n\\echo done\n" % statement)
         proc.stdin.flush()
@@ -350,6 +354,12 @@ SELECT pg_read_file('/proc/self/status');
         perf.wait()
         proc.stdin.close()
         proc.wait()
+        if self.args.profiler == "strace":
+            with open(data) as f:
+                print("%s; the backend's system calls (strace -c):" % timing)
+                for line in f:
+                    print("  " + line.rstrip())
+            return
         report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
                                  "-g", "none", "--percent-limit", "0.7",
                                  "--sort", "symbol,dso"],
@@ -1058,6 +1068,9 @@ def main():
     parser.add_argument("--profile", choices=("1", "3"),
                         help="only profile section 1's hunting COPY or section 3's lookup loop "
                              "with perf (writes no results)")
+    parser.add_argument("--profiler", choices=("perf", "strace"), default="perf",
+                        help="with --profile: perf's profile, or strace -c's count of the "
+                             "backend's system calls")
     args = parser.parse_args()
     args.quota_window, args.storm_sessions, args.storm_queries = 5, 10, 20
     args.short_sessions = 20 if args.quick else 200

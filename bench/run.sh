@@ -16,6 +16,7 @@
 #   bench/run.sh --profile 1     perf's profile of the backend over section 1's
 #                                hunting COPY (needs perf: linux-perf); no results file
 #   bench/run.sh --profile 3     the same over section 3's PL/pgSQL loop of lookups
+#   bench/run.sh --profile 3 --profiler strace   its system calls instead (strace -c)
 #   KEEP_WORK_DIR=1 ...          keeps the cluster and emulator logs
 
 source "$(dirname "$0")/../scripts/lib.sh"
