@@ -777,7 +777,8 @@ CREATE FOREIGN TABLE net_caps (
                  "FROM (SELECT report_id FROM net_caps WHERE ts >= '%s' AND ts <= '%s' OFFSET 0) s" % (t0, t1))
         # one small query first, so that loading the library, libcurl and the
         # token is not counted as the scan's memory
-        script = """SELECT count(*) FROM (SELECT report_id FROM net_caps WHERE ts >= '%s' LIMIT 1) s;
+        script = """SET jit = off;
+SELECT count(*) FROM (SELECT report_id FROM net_caps WHERE ts >= '%s' LIMIT 1) s;
 SELECT pg_read_file('/proc/self/status');
 \\timing on
 %s;
