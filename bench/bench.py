@@ -292,6 +292,79 @@ SELECT pg_read_file('/proc/self/status');
                 n, len(HUNT_COLUMNS), resp_bytes, fmt_list(fdw_t), fmt_list(floor_t, 3),
                 fmt_list(pipe_t), fmt_list(idle, 0), fmt_list(fdw_mem, 0)))
 
+    # ---- 10. hunting on a slow link (issue 18, target 2) ------------------------
+    def stream_once(self, statement):
+        """One statement in a fresh session: its wall time (psql's \\timing),
+        the time to its first row (a cursor's FETCH 1 in the same session,
+        before it) and the backend's peak memory (VmHWM)."""
+        out = self.session("""\\timing on
+BEGIN;
+DECLARE first_row CURSOR FOR %s;
+FETCH 1 FROM first_row;
+CLOSE first_row;
+COMMIT;
+COPY (%s) TO '/dev/null';
+\\timing off
+SELECT pg_read_file('/proc/self/status');
+""" % (statement, statement))
+        times = [float(t) for t in re.findall(r"Time: ([\d.]+) ms", out)]
+        # BEGIN, DECLARE, FETCH, CLOSE, COMMIT, COPY
+        return times[5] / 1000.0, (times[1] + times[2]) / 1000.0, self.vm_hwm_kb(out)
+
+    def bench_stream(self):
+        n = self.args.hunt_rows
+        reps = self.args.repeat
+        print("10. hunting on a slow link: %d rows x %d columns" % (n, len(HUNT_COLUMNS)), flush=True)
+        # hunt20_nocap: the same table with a cap above the result, so that
+        # SELECT * is one answer (at the real cap it is read in windows)
+        self.reset(hunting_rows=n, hunting_max_result_bytes=0, hunting_max_rows=10 * n)
+        cols = ", ".join("%s %s" % (snake(c), t) for c, t in HUNT_COLUMNS)
+        self.psql("DROP FOREIGN TABLE IF EXISTS hunt20_nocap; "
+                  "CREATE FOREIGN TABLE hunt20_nocap (%s) SERVER defender OPTIONS "
+                  "(resource 'hunting', table 'DeviceProcessEvents', hunting_max_rows '%d')" % (cols, 10 * n))
+        idle_kb = statistics.median(self.vm_hwm_kb(self.session(
+            "LOAD 'defender_fdw';\nSELECT pg_read_file('/proc/self/status');")) for _ in range(reps))
+        cases = [("LIMIT %d" % n, "SELECT * FROM hunt20 LIMIT %d" % n),
+                 ("SELECT * (cap above the result)", "SELECT * FROM hunt20_nocap")]
+        for link, rate in (("50 MB/s", 50000000), ("loopback", 0)):
+            self.control("POST", "config", {"bandwidth_bytes_per_s": rate})
+            for label, statement in cases:
+                seq = self.last_seq()
+                self.stream_once(statement)			# warm-up: the emulator's cache
+                posts = [e for e in self.log_since(seq) if e["path"].endswith("/runHuntingQuery")]
+                body = json.dumps(posts[-1]["body"])
+                target = self.url + posts[-1]["raw_target"]
+                wall, first, mem = [], [], []
+                for _ in range(reps):
+                    w, f, kb = self.stream_once(statement)
+                    wall.append(w)
+                    first.append(f)
+                    mem.append(kb)
+                curl = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+                        "-X", "POST", "-H", "Authorization: Bearer " + self.token(),
+                        "-H", "Content-Type: application/json", "--data-binary", body, target]
+                floor, size = [], 0
+                for _ in range(reps):
+                    out = subprocess.run(curl, capture_output=True, text=True, check=True).stdout.split()
+                    floor.append(float(out[0]))
+                    size = int(out[1])
+                w, f, c = (statistics.median(x) for x in (wall, first, floor))
+                growth = (statistics.median(mem) - idle_kb) * 1024
+                sec = "10 stream, %s" % link
+                self.add(sec, "%s: wall vs curl" % label, "%.2f s" % w, "%.2f s (curl)" % c,
+                         "%.2fx curl" % (w / c), "<= 1.15x" if rate else "report", w <= 1.15 * c if rate else None)
+                self.add(sec, "%s: time to the first row" % label, "%.2f s" % f, "%.2f s (curl, whole body)" % c,
+                         "%.2f of curl" % (f / c), "before the last byte" if rate else "report",
+                         f < c if rate else None)
+                self.add(sec, "%s: backend peak memory growth" % label, "%.1f MB" % (growth / 1e6),
+                         "%.1f MB response" % (size / 1e6), "%.2fx the response" % (growth / size),
+                         "report", None)
+                self.details.append(
+                    "Stream (%s, %s): runs (s): wall %s, first row %s, curl %s; VmHWM kB %s (idle %d); "
+                    "%d response bytes" % (link, label, fmt_list(wall), fmt_list(first), fmt_list(floor, 3),
+                                           fmt_list(mem, 0), idle_kb, size))
+        self.control("POST", "config", {"bandwidth_bytes_per_s": 0})
+
     # ---- profiles (--profile 1, --profile 3) -----------------------------------
     def profile_hunting(self):
         """Section 1's set-up, then one hunting COPY under perf.
@@ -1063,7 +1136,7 @@ def main():
     parser.add_argument("--pgbin", required=True)
     parser.add_argument("--out", help="write the Markdown table here")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition (smoke test)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated sections to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated sections to run")
     parser.add_argument("--preload-port", type=int,
                         help="port of a cluster with shared_preload_libraries = 'defender_fdw' (section 6)")
     parser.add_argument("--profile", choices=("1", "3"),
@@ -1096,7 +1169,8 @@ def main():
     for key, func in (("1", bench.bench_hunting), ("2", bench.bench_paging), ("3", bench.bench_lookups),
                       ("4", bench.bench_battery), ("5", bench.bench_cache), ("6", bench.bench_shared),
                       ("7", bench.bench_tenants),
-                      ("8", bench.bench_windows), ("9", bench.bench_costs)):
+                      ("8", bench.bench_windows), ("9", bench.bench_costs),
+                      ("10", bench.bench_stream)):
         if key in only:
             func()
     elapsed = time.monotonic() - t0

@@ -131,6 +131,20 @@ dfw_response_init(DfwHttpResponse *response)
 	memset(response, 0, sizeof(DfwHttpResponse));
 }
 
+/*
+ * dfw_response_drain
+ *		Forget the body bytes taken so far, keeping the buffer: a streaming
+ *		caller's "consumed", between two steps (libcurl writes into the
+ *		body only inside dfw_client_step).  body_total keeps counting.
+ */
+void
+dfw_response_drain(DfwHttpResponse *response)
+{
+	response->body_len = 0;
+	if (response->body)
+		response->body[0] = '\0';
+}
+
 void
 dfw_response_free_body(DfwHttpResponse *response)
 {
@@ -176,6 +190,7 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 	dfw_response_free_body(response);
 	dfw_response_init(response);
 	response->max_bytes = request->max_response_bytes;
+	response->streaming = request->stream_body;
 
 	if (!request_on_origin(request, response))
 		return fail_slot(client, t, response, DFW_CLIENT_URL_REFUSED, NULL);
@@ -698,7 +713,7 @@ write_body(char *data, size_t size, size_t nmemb, void *userdata)
 	size_t		len = size * nmemb;
 	size_t		need = response->body_len + len + 1;
 
-	if (response->max_bytes && response->body_len + len > response->max_bytes)
+	if (response->max_bytes && response->body_total + len > response->max_bytes)
 	{
 		response->too_large = 1;
 		return 0;
@@ -722,6 +737,7 @@ write_body(char *data, size_t size, size_t nmemb, void *userdata)
 	}
 	memcpy(response->body + response->body_len, data, len);
 	response->body_len += len;
+	response->body_total += len;
 	response->body[response->body_len] = '\0';
 	return len;
 }
@@ -746,9 +762,23 @@ write_header(char *data, size_t size, size_t nmemb, void *userdata)
 
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
 	{
+		const char *space = memchr(data, ' ', len);
+
 		response->content_type[0] = '\0';
 		response->request_id[0] = '\0';
 		response->retry_after[0] = '\0';
+		response->headers_done = 0;
+		/* the status as it arrives; dfw_client_end_slot reads libcurl's */
+		response->status = 0;
+		if (space != NULL && data + len - space > 3)
+			response->status = strtol(space + 1, NULL, 10);
+		return len;
+	}
+	if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n'))
+	{
+		/* the end of a header block: the body follows, unless a 1xx */
+		if (response->status >= 200)
+			response->headers_done = 1;
 		return len;
 	}
 	colon = memchr(data, ':', len);
@@ -770,7 +800,7 @@ write_header(char *data, size_t size, size_t nmemb, void *userdata)
 		dfw_copy_string(response->request_id, DFW_HEADER_VALUE_SIZE, value, valuelen);
 	else if (HEADER_IS("retry-after"))
 		dfw_copy_string(response->retry_after, DFW_HEADER_VALUE_SIZE, value, valuelen);
-	else if (HEADER_IS("content-length") && response->body == NULL)
+	else if (HEADER_IS("content-length") && response->body == NULL && !response->streaming)
 	{
 		char		digits[32];
 		unsigned long long declared;

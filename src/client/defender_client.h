@@ -64,12 +64,25 @@ typedef struct DfwHttpRequest
 								 * environment variables); "": no proxy */
 	const char *proxy_user;		/* NULL: none */
 	const char *proxy_password;
+	int			stream_body;	/* the caller drains the body as it arrives
+								 * (dfw_response_drain): no buffer sized by
+								 * Content-Length, the cap counts every byte */
 } DfwHttpRequest;
 
 /*
  * What came back.  body is malloc'd and NUL-terminated (body_len excludes
  * the NUL); release it with dfw_response_free_body().  The header fields
  * hold the values defender_fdw reports or acts on.
+ *
+ * The body is also the transfer's sink while it runs: libcurl's write
+ * callback only appends to it, and a caller that streams
+ * (DfwHttpRequest.stream_body) takes what has arrived between two
+ * dfw_client_step() calls and then empties it with dfw_response_drain().
+ * The bytes are handed over outside libcurl's callbacks, so the caller may
+ * parse them, raise errors and longjmp as it likes.  status and
+ * headers_done are set as soon as the final header block has arrived
+ * (before the body), so a caller knows whether the bytes are an answer or
+ * an error body before reading them.
  */
 typedef struct DfwHttpResponse
 {
@@ -83,10 +96,13 @@ typedef struct DfwHttpResponse
 	char		retry_after[DFW_HEADER_VALUE_SIZE];
 	DfwClientError error;
 	char		error_message[DFW_MESSAGE_SIZE];
+	size_t		body_total;		/* body bytes received, drained ones included */
+	int			headers_done;	/* the final header block has arrived */
 	/* private to the client while a transfer runs */
 	size_t		max_bytes;
 	int			oom;
 	int			too_large;
+	int			streaming;		/* the request's stream_body */
 } DfwHttpResponse;
 
 /*
@@ -199,6 +215,7 @@ extern DfwClientError dfw_client_end_slot(DfwClient *client, int slot);
 extern void dfw_client_abort(DfwClient *client);
 
 extern void dfw_response_init(DfwHttpResponse *response);
+extern void dfw_response_drain(DfwHttpResponse *response);
 extern void dfw_response_free_body(DfwHttpResponse *response);
 
 /*

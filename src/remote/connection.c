@@ -51,7 +51,7 @@
 
 #define RETRY_BASE_MS		1000
 #define RETRY_MAX_MS		30000
-#define MAX_RETRY_AFTER_S	120
+#define MAX_RETRY_AFTER_S	(DEFENDER_MAX_RETRY_WAIT_MS / 1000)
 
 static DfwClient *backend_client = NULL;
 static uint32 transfer_wait_event = 0;
@@ -181,6 +181,17 @@ defender_wait_for_ticket(DfwClient *client, DfwTicket ticket)
 			break;
 		wait_for_transfer(&wait);
 	}
+}
+
+/*
+ * defender_transport_wait
+ *		One interruptible wait for what a step asked (a streaming reader
+ *		waits for the next bytes, not for the end of the transfer).
+ */
+void
+defender_transport_wait(const DfwWait *wait)
+{
+	wait_for_transfer(wait);
 }
 
 /*
@@ -376,6 +387,18 @@ retry_delay_ms(const DfwHttpResponse *http, int attempt, long fixed_wait_ms)
 	if (pg_strong_random(&jitter, sizeof(jitter)))
 		ms += (long) (jitter % (ms / 4 + 1));
 	return ms;
+}
+
+/*
+ * defender_retry_delay_ms
+ *		The wait before retry number attempt+1 of an answer, by the rule
+ *		below (Retry-After, else the backoff), for a request read as it
+ *		arrives (request.c's streams), whose retries are counted there.
+ */
+long
+defender_retry_delay_ms(const DfwHttpResponse *http, int attempt)
+{
+	return retry_delay_ms(http, attempt, -1);
 }
 
 /* A response whose body is freed with CurrentMemoryContext. */

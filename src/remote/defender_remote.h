@@ -73,6 +73,8 @@ typedef struct DefenderRequest
 	List	   *headers;		/* more "Name: value" lines, or NIL */
 	int			max_retries;	/* -1: the server's max_retries */
 	long		retry_wait_ms;	/* wait without Retry-After, or DEFENDER_BACKOFF */
+	int			retries_spent;	/* retries the caller made before (a stream's,
+								 * request.c), counted in messages */
 } DefenderRequest;
 
 extern DefenderResponse *defender_send_request(const DefenderOptions *opts,
@@ -101,6 +103,26 @@ extern DefenderPendingGet *defender_api_get_start(const DefenderOptions *opts,
 extern bool defender_api_get_poll(DefenderPendingGet *get);
 extern bool defender_api_get_ready(DefenderPendingGet *get);
 extern DefenderResponse *defender_api_get_finish(DefenderPendingGet *get);
+
+/*
+ * A request whose answer is read as it arrives (request.c): start it, take
+ * its body's bytes as they come, then finish it.  Only a 2xx answer's
+ * bytes are handed out; anything else is settled at finish by the one
+ * request path.  See defender_stream_start().
+ */
+typedef struct DefenderBodyStream DefenderBodyStream;
+extern DefenderBodyStream *defender_stream_start(const DefenderOptions *opts,
+												 const char *audience,
+												 const char *method,
+												 const char *url,
+												 const char *display,
+												 const char *body);
+extern bool defender_stream_next(DefenderBodyStream *stream, const char **data,
+								 size_t *len);
+extern DefenderResponse *defender_stream_finish(DefenderBodyStream *stream,
+												bool may_resend);
+extern DefenderResponse *defender_stream_resend(DefenderBodyStream *stream, int flags);
+extern void defender_stream_cancel(DefenderBodyStream *stream);
 extern int	defender_transfer_wake_fd(void);
 extern void defender_transfer_progress(void);
 extern char *defender_resource_url(const DefenderOptions *opts, const char *resource,

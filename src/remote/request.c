@@ -201,6 +201,16 @@ defender_send_request(const DefenderOptions *opts, const DefenderRequest *req)
 			(status == 400 && (req->flags & DEFENDER_ALLOW_BAD_REQUEST)))
 			return response;
 
+		if (req->retries_spent > 0)
+		{
+			/* the message counts every retry, the caller's too */
+			if (send_opts != &retried)
+			{
+				retried = *opts;
+				send_opts = &retried;
+			}
+			retried.max_retries += req->retries_spent;
+		}
 		defender_report_api_error(send_opts, response, service, display, client_request_id);
 	}
 }
@@ -444,6 +454,277 @@ defender_api_get_finish(DefenderPendingGet *get)
 	defender_report_api_error(get->opts, get->response, service, get->display,
 							  get->client_request_id);
 	return NULL;				/* not reached */
+}
+
+/*
+ * A request read as it arrives: defender_stream_start() sends it,
+ * defender_stream_next() hands out its body's bytes as they come (between
+ * two steps of the client, never from inside libcurl's callbacks, so the
+ * caller may parse them and raise errors), and defender_stream_finish()
+ * settles the outcome.  Only a 2xx answer's bytes are handed out: an
+ * error status, a 429 or a 401 arrives whole and finish hands it to the
+ * one request path (defender_send_request: its retries, its token
+ * refresh, its error mapping), or says to send the request again there.
+ * A hunting scan reads its answer this way (hunting_scan.c), so that it
+ * parses while the bytes arrive and can hand out rows before the last one.
+ */
+struct DefenderBodyStream
+{
+	const DefenderOptions *opts;
+	const char *audience;
+	char	   *url;
+	char	   *display;
+	char	   *client_request_id;
+	const char *method;
+	char	   *body;
+	DefenderResponse *response;
+	DfwTicket	ticket;
+	int			retries_left;	/* for defender_stream_resend */
+	bool		sent;			/* on a slot, not yet collected */
+	bool		drain;			/* the bytes last handed out are consumed */
+	uint64		bytes_out;		/* body bytes handed out */
+	TimestampTz started;
+	MemoryContextCallback cancel;	/* stops the transfer with the context */
+};
+
+static void
+cancel_stream(void *arg)
+{
+	DefenderBodyStream *stream = (DefenderBodyStream *) arg;
+
+	if (stream->sent)
+		dfw_client_cancel(defender_transport_client(), stream->ticket);
+	stream->sent = false;
+}
+
+/*
+ * defender_stream_start
+ *		Send an authenticated request whose answer is read as it arrives.
+ *
+ * Everything lives in CurrentMemoryContext; when that context goes first
+ * (the scan ended early: a LIMIT met, a cursor closed, an error), the
+ * transfer is stopped and its connection closed, so no more bytes come.
+ * Nothing is cached (cache_ttl needs the whole answer: its readers use
+ * defender_send_request).  A request that cannot start is reported by
+ * finish.
+ */
+DefenderBodyStream *
+defender_stream_start(const DefenderOptions *opts, const char *audience,
+					  const char *method, const char *url, const char *display,
+					  const char *body)
+{
+	DefenderBodyStream *stream = palloc0(sizeof(DefenderBodyStream));
+	DfwClient  *client = defender_transport_client();
+	const char **headers;
+	char	   *authorization;
+	DfwHttpRequest request;
+	DfwWait		wait;
+
+	stream->opts = opts;
+	stream->audience = audience;
+	stream->url = pstrdup(url);
+	stream->display = pstrdup(defender_display_text(display));
+	stream->method = method;
+	stream->body = body ? pstrdup(body) : NULL;
+	stream->retries_left = opts->max_retries;
+	stream->response = defender_new_response();
+	stream->ticket.slot = -1;
+	stream->cancel.func = cancel_stream;
+	stream->cancel.arg = stream;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &stream->cancel);
+
+	if (strcmp(method, "GET") != 0)
+		defender_cache_forget_all();	/* as defender_send_request does */
+	defender_quota_before_send(opts, url);
+	authorization = psprintf("Authorization: Bearer %s",
+							 defender_get_token(opts, audience, false));
+	stream->client_request_id = defender_new_client_request_id();
+	headers = api_headers(authorization, stream->client_request_id, body != NULL, NIL);
+	defender_init_request(&request, opts, method, stream->url, audience, headers,
+						  stream->body, body ? strlen(body) : 0);
+	request.stream_body = 1;
+	stream->started = GetCurrentTimestamp();
+	stream->sent = defender_start_transfer(opts, client, &request,
+										   &stream->response->http, &stream->ticket);
+	/* libcurl copies the URL and headers: the credential can go now */
+	explicit_bzero(authorization, strlen(authorization));
+	pfree(authorization);
+	if (stream->sent)
+		(void) dfw_client_step(client, &wait);	/* on the wire now */
+	return stream;
+}
+
+/*
+ * defender_stream_next
+ *		The next bytes of a 2xx answer, waiting (interruptibly) until some
+ *		arrive; false when the transfer is over (call finish).  The bytes
+ *		stay valid until the next call, which forgets them: the answer is
+ *		never held whole, however large.
+ */
+bool
+defender_stream_next(DefenderBodyStream *stream, const char **data, size_t *len)
+{
+	DfwClient  *client = defender_transport_client();
+	DfwHttpResponse *http = &stream->response->http;
+	DfwWait		wait;
+
+	if (stream->drain)
+	{
+		dfw_response_drain(http);
+		stream->drain = false;
+	}
+	while (stream->sent)
+	{
+		(void) dfw_client_step(client, &wait);
+		if (http->headers_done && http->status >= 200 && http->status < 300 &&
+			http->body_len > 0)
+		{
+			*data = http->body;
+			*len = http->body_len;
+			stream->bytes_out += http->body_len;
+			stream->drain = true;
+			return true;
+		}
+		if (dfw_client_finished(client, stream->ticket))
+			return false;
+		defender_transport_wait(&wait);
+	}
+	return false;
+}
+
+/*
+ * defender_stream_cancel
+ *		Stop the transfer now (a reader that needs no more of the answer).
+ */
+void
+defender_stream_cancel(DefenderBodyStream *stream)
+{
+	cancel_stream(stream);
+}
+
+/*
+ * defender_stream_finish
+ *		After defender_stream_next() said the transfer is over: its
+ *		answer, when it is a 2xx (whose bytes were all handed out) or a 400
+ *		(whole, for the caller to read); NULL when the caller should send
+ *		the request again, with defender_stream_resend(); any other outcome
+ *		is an ERROR.
+ *
+ * The rule is the transport's (connection.c), counted over both: a 429
+ * waits its Retry-After (or the backoff) and is sent again while retries
+ * are left; a 401 is sent again once with a fresh token (as
+ * defender_send_request does).  A transfer broken on the way is sent
+ * again only when may_resend: the caller says so while nothing read from
+ * the bytes has left it (no row handed out), since then starting over is
+ * invisible.  Once something has left, a broken transfer is an ERROR that
+ * says the answer was cut: a partial answer is never passed off as the
+ * whole.
+ */
+DefenderResponse *
+defender_stream_finish(DefenderBodyStream *stream, bool may_resend)
+{
+	DfwClient  *client = defender_transport_client();
+	DfwHttpResponse *r = &stream->response->http;
+	const char *service = service_name(stream->opts, stream->audience);
+
+	if (stream->sent)
+	{
+		PG_TRY();
+		{
+			defender_wait_for_ticket(client, stream->ticket);
+		}
+		PG_CATCH();
+		{
+			cancel_stream(stream);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		(void) dfw_client_collect(client, stream->ticket, r);
+		stream->sent = false;
+		defender_quota_after_response(stream->opts, stream->url, r);
+	}
+	elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms, " UINT64_FORMAT " bytes read as they arrived, request-id %s)",
+		 stream->display, r->status,
+		 r->error != DFW_CLIENT_OK ? ", " : "",
+		 r->error != DFW_CLIENT_OK ? r->error_message : "",
+		 (long) ((GetCurrentTimestamp() - stream->started) / 1000),
+		 stream->bytes_out, r->request_id[0] ? r->request_id : "none");
+
+	if (r->error != DFW_CLIENT_OK)
+	{
+		bool		broken = r->error == DFW_CLIENT_TRANSFER_FAILED ||
+			r->error == DFW_CLIENT_CONNECT_FAILED;
+
+		if (broken && may_resend && stream->retries_left > 0)
+		{
+			stream->retries_left--;
+			defender_response_release(stream->response);
+			return NULL;
+		}
+		if (broken && stream->bytes_out > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+					 errmsg("the connection to %s failed after part of the answer had been read",
+							service),
+					 errdetail("%s, after " UINT64_FORMAT " bytes of the answer (HTTP %ld, request-id %s, client-request-id %s).",
+							   defender_redact(stream->opts, r->error_message),
+							   (uint64) r->body_total, r->status,
+							   defender_display_text(r->request_id[0] ? r->request_id : "none"),
+							   stream->client_request_id),
+					 errhint("Rows were already returned, so the request is not sent again: run the statement again."),
+					 errcontext("remote request: %s", stream->display)));
+		defender_report_transport_error(stream->opts, stream->response, stream->url,
+										stream->display);
+	}
+	if ((r->status >= 200 && r->status < 300) || r->status == 400)
+		return stream->response;
+	if (r->status == 401)
+	{
+		defender_forget_token(stream->opts, stream->audience);
+		defender_response_release(stream->response);
+		return NULL;
+	}
+	if (defender_status_is_retryable(r->status, false) && stream->retries_left > 0)
+	{
+		long		delay = defender_retry_delay_ms(r, 0);
+
+		if (delay <= DEFENDER_MAX_RETRY_WAIT_MS)
+		{
+			elog(DEBUG1, "defender_fdw: retrying %s in %ld ms", stream->display, delay);
+			stream->retries_left--;
+			defender_response_release(stream->response);
+			defender_sleep_ms(delay);
+			return NULL;
+		}
+	}
+	defender_report_api_error(stream->opts, stream->response, service, stream->display,
+							  stream->client_request_id);
+	return NULL;				/* not reached */
+}
+
+/*
+ * defender_stream_resend
+ *		The request of a stream, sent again whole through the one request
+ *		function, with the retries the stream left (flags as for
+ *		defender_send_request: DEFENDER_ALLOW_BAD_REQUEST, say).
+ */
+DefenderResponse *
+defender_stream_resend(DefenderBodyStream *stream, int flags)
+{
+	DefenderRequest request;
+
+	memset(&request, 0, sizeof(request));
+	request.audience = stream->audience;
+	request.method = stream->method;
+	request.url = stream->url;
+	request.display = stream->display;
+	request.body = stream->body;
+	request.flags = flags;
+	request.headers = NIL;
+	request.max_retries = stream->retries_left;
+	request.retry_wait_ms = DEFENDER_BACKOFF;
+	request.retries_spent = stream->opts->max_retries - stream->retries_left;
+	return defender_send_request(stream->opts, &request);
 }
 
 /*

@@ -27,7 +27,12 @@ extern bool defender_start_transfer(const DefenderOptions *opts, DfwClient *clie
 									const DfwHttpRequest *request,
 									DfwHttpResponse *response, DfwTicket *ticket);
 extern void defender_wait_for_ticket(DfwClient *client, DfwTicket ticket);
+extern void defender_transport_wait(const DfwWait *wait);
 extern bool defender_status_is_retryable(long status, bool idempotent);
+extern long defender_retry_delay_ms(const DfwHttpResponse *http, int attempt);
+
+/* the longest Retry-After a request waits; past it the error is raised */
+#define DEFENDER_MAX_RETRY_WAIT_MS	(120 * 1000L)
 extern void defender_report_transport_error(const DefenderOptions *opts,
 											const DefenderResponse *response,
 											const char *url,

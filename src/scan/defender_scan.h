@@ -194,5 +194,6 @@ extern void defender_hunting_feed(DefenderHuntingParser *parser,
 extern void defender_hunting_feed_last(DefenderHuntingParser *parser,
 									   const char *chunk, size_t len);
 extern int64 defender_hunting_finish(DefenderHuntingParser *parser);
+extern void defender_hunting_abandon(DefenderHuntingParser *parser);
 
 #endif							/* DEFENDER_SCAN_H */

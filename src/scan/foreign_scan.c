@@ -422,6 +422,7 @@ defender_rescan(ForeignScanState *node)
 	}
 	state->counted = false;
 	state->split = NULL;		/* windows, if any, are read again */
+	state->hunt_stream = NULL;	/* its transfer stops with page_cxt */
 	if (state->store)
 	{
 		tuplestore_end(state->store);

@@ -430,6 +430,17 @@ defender_hunting_finish(DefenderHuntingParser *p)
 	return rows;
 }
 
+/*
+ * defender_hunting_abandon
+ *		Free a parser whose answer will not be finished (its request is
+ *		sent again); the rows it stored stay in the store.
+ */
+void
+defender_hunting_abandon(DefenderHuntingParser *p)
+{
+	MemoryContextDelete(p->parse_cxt);
+}
+
 /* ERROR unless the scanner is content so far. */
 static void
 check_result(DefenderHuntingParser *p, JsonParseErrorType result)

@@ -510,43 +510,60 @@ read_hunt_count(DefenderScanState *state, DefenderResponse *response, const char
 }
 
 /*
- * store_hunt_rows
- *		Put the answer's rows in the scan's tuplestore (one store for the
- *		scan, emptied for each window: one response's rows).  HUNT_TOO_LARGE,
- *		with the store emptied again, when the answer holds exactly the row
- *		cap; a window's rows are counted for the take and for EXPLAIN
- *		ANALYZE.  Runs in state->page_cxt and returns there.
+ * empty_store
+ *		The scan's tuplestore, emptied (one store for the scan, for one
+ *		response's rows at a time), made at the first use.  Returns in
+ *		state->page_cxt.
  */
-static HuntOutcome
-store_hunt_rows(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
-				DefenderResponse *response, const char *display, char **too_large)
+static void
+empty_store(ForeignScanState *node, DefenderScanState *state)
 {
-	int64		cap = state->opts->hunting_max_rows;
-	int64		take = defender_hunting_take(state);
-	int64		nrows;
-
 	if (state->store)
+	{
+		ExecClearTuple(state->store_slot);
 		tuplestore_clear(state->store);
+	}
 	else
 	{
 		MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
 		state->store = tuplestore_begin_heap(false, false, work_mem);
 		MemoryContextSwitchTo(state->page_cxt);
 	}
-	defender_hunting_result_to_tuplestore(response->http.body, response->http.body_len,
-										  state->store_desc,
-										  state->columns, state->ncolumns, state->slot_attnos,
-										  state->store, display,
-										  RelationGetRelationName(state->rel));
-	defender_response_release(response);
-	nrows = tuplestore_tuple_count(state->store);
+}
 
-	/*
-	 * Exactly the row cap, and not because the take asked for that many:
-	 * the service may have cut the result there without saying so.
-	 */
-	if (nrows >= cap && !(take > 0 && take - (state->split ? state->split->rows_before : 0) <= cap))
+/*
+ * may_be_cut
+ *		Can an answer of nrows rows have been cut by the service's row cap
+ *		without saying so?  When it holds exactly the cap (or more), and
+ *		not because the take asked for at most that many.  With nrows 0:
+ *		could any answer of this request be cut, i.e. must its rows wait
+ *		until the answer is whole (see defender_send_hunt)?
+ */
+static bool
+may_be_cut(DefenderScanState *state, int64 nrows)
+{
+	int64		cap = state->opts->hunting_max_rows;
+	int64		take = defender_hunting_take(state);
+	bool		take_within_cap = take > 0 &&
+		take - (state->split ? state->split->rows_before : 0) <= cap;
+
+	return !take_within_cap && (nrows == 0 || nrows >= cap);
+}
+
+/*
+ * rows_stored
+ *		An answer's nrows rows are in the store: HUNT_TOO_LARGE, with the
+ *		store emptied again, when the service may have cut it at the row
+ *		cap; a window's rows are counted for the take and for EXPLAIN
+ *		ANALYZE.  Runs in state->page_cxt.
+ */
+static HuntOutcome
+rows_stored(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+			int64 nrows, char **too_large)
+{
+	if (nrows > 0 && may_be_cut(state, nrows))
 	{
+		ExecClearTuple(state->store_slot);
 		tuplestore_clear(state->store);
 		elog(DEBUG1, "defender_fdw: hunting %s%s answered " INT64_FORMAT " rows, the row cap: possibly cut",
 			 w ? "window " : "query", w ? defender_window_text(state, w) : "", nrows);
@@ -557,17 +574,211 @@ store_hunt_rows(ForeignScanState *node, DefenderScanState *state, const HuntWind
 	if (w)
 	{
 		MemoryContext query_cxt = node->ss.ps.state->es_query_cxt;
+		MemoryContext old;
 
 		state->split->rows_before += nrows;
 		elog(DEBUG1, "defender_fdw: hunting window %s: " INT64_FORMAT " rows",
 			 defender_window_text(state, w), nrows);
-		MemoryContextSwitchTo(query_cxt);
+		old = MemoryContextSwitchTo(query_cxt);
 		state->windows_sent = lappend(state->windows_sent,
 									  psprintf("%s: " INT64_FORMAT " rows",
 											   defender_window_text(state, w), nrows));
-		MemoryContextSwitchTo(state->page_cxt);
+		MemoryContextSwitchTo(old);
 	}
 	return HUNT_DONE;
+}
+
+/*
+ * store_hunt_rows
+ *		Put a whole answer's rows in the scan's tuplestore (emptied first),
+ *		then rows_stored.  Runs in state->page_cxt and returns there.
+ */
+static HuntOutcome
+store_hunt_rows(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+				DefenderResponse *response, const char *display, char **too_large)
+{
+	empty_store(node, state);
+	defender_hunting_result_to_tuplestore(response->http.body, response->http.body_len,
+										  state->store_desc,
+										  state->columns, state->ncolumns, state->slot_attnos,
+										  state->store, display,
+										  RelationGetRelationName(state->rel));
+	defender_response_release(response);
+	return rows_stored(node, state, w, tuplestore_tuple_count(state->store), too_large);
+}
+
+/*
+ * whole_answer
+ *		What to do with a whole answer (sent, or sent again after a stream
+ *		could not be read): a 400 to hunt_refused, a count read, or the rows
+ *		stored.
+ */
+static HuntOutcome
+whole_answer(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+			 DefenderResponse *response, char *kql, const char *display,
+			 char **too_large)
+{
+	if (!response->from_cache)
+		state->requests++;
+	if (response->http.status == 400)
+		return hunt_refused(node, state, w, response, kql, display, too_large);
+	if (state->plan.mode == SCAN_COUNT && !state->fallback)
+		read_hunt_count(state, response, display);
+	else if (state->plan.count_rows && !state->fallback)
+	{
+		state->hunt_count = defender_hunting_row_count(response, display, state->opts->hunting_max_rows);
+		state->counted = true;
+		state->counted_read = 0;
+		defender_response_release(response);
+	}
+	else
+		return store_hunt_rows(node, state, w, response, display, too_large);
+	return HUNT_DONE;
+}
+
+/*
+ * streamed_rows
+ *		Read a rows answer as it arrives (defender_stream_start), parsing
+ *		each piece into the store as it comes, so that the parse overlaps
+ *		the transfer.
+ *
+ * Rows may leave before the answer ends only when the service's row cap
+ * cannot have cut it silently: when the take asks for at most the cap
+ * (a pushed LIMIT, EXISTS).  The stream is then kept in
+ * state->hunt_stream and the rows come out as hunting_next reads them
+ * (defender_hunt_stream_more).  Otherwise an answer may end at exactly
+ * the cap, which says nothing about whether it was cut (issue 17's "never
+ * a silent cut"), so its rows stay in the store until it is whole and has
+ * been checked, as before; the answer is still parsed while it arrives.
+ * Asking a "| count" first to know the size would cost a request of the
+ * tenant's hunting quota for every such scan, which a result under the
+ * cap (the usual case) would pay for nothing: not done.
+ *
+ * *resent is set when the answer had to be asked for again whole
+ * (defender_stream_resend: a 401, 429, or a transfer broken before any row
+ * left); the outcome is then that answer's.
+ */
+static HuntOutcome
+streamed_rows(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
+			  DefenderBodyStream *stream, char *kql, const char *display,
+			  char **too_large)
+{
+	const char *data;
+	size_t		len;
+	DefenderResponse *response;
+	DefenderHuntingParser *parser;
+	HuntStream *hs;
+
+	state->requests++;
+	if (!defender_stream_next(stream, &data, &len))
+	{
+		/* no byte of a 2xx answer: an error, a 400, or an empty body */
+		response = defender_stream_finish(stream, true);
+		if (response == NULL)
+		{
+			state->requests--;	/* whole_answer counts the new one */
+			response = defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
+		}
+		else
+			state->requests--;
+		return whole_answer(node, state, w, response, kql, display, too_large);
+	}
+
+	empty_store(node, state);
+	parser = defender_hunting_begin(state->store_desc, state->columns, state->ncolumns,
+									state->slot_attnos, state->store, display,
+									RelationGetRelationName(state->rel));
+	defender_hunting_feed(parser, data, len);
+	if (!may_be_cut(state, 0))
+	{
+		/* rows leave as they are read: see defender_hunt_stream_more */
+		hs = palloc0(sizeof(HuntStream));
+		hs->stream = stream;
+		hs->parser = parser;
+		hs->kql = kql;
+		hs->display = pstrdup(display);
+		if (w)
+		{
+			hs->w = palloc(sizeof(HuntWindow));
+			*hs->w = *w;
+		}
+		state->hunt_stream = hs;
+		state->hunt_rows_out = false;
+		return HUNT_DONE;
+	}
+
+	/* the rows wait for the whole answer, parsed as it comes */
+	while (defender_stream_next(stream, &data, &len))
+		defender_hunting_feed(parser, data, len);
+	response = defender_stream_finish(stream, true);
+	if (response == NULL)
+	{
+		/* broken before any row left: ask again, whole */
+		defender_hunting_abandon(parser);
+		empty_store(node, state);
+		state->requests--;
+		response = defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
+		return whole_answer(node, state, w, response, kql, display, too_large);
+	}
+	return rows_stored(node, state, w, defender_hunting_finish(parser), too_large);
+}
+
+/*
+ * defender_hunt_stream_more
+ *		The store of a streaming answer (state->hunt_stream) has been read:
+ *		empty it and read on until it holds a row or the answer has ended.
+ *		False when there was no stream.
+ *
+ * At the end the transfer is checked (a broken one, or an error status,
+ * is an ERROR once a row has left: never a partial answer taken for the
+ * whole) and the JSON finished (an answer cut inside is an ERROR too).
+ * Before any row has left, a broken transfer is asked again whole.
+ */
+bool
+defender_hunt_stream_more(ForeignScanState *node, DefenderScanState *state)
+{
+	HuntStream *hs = state->hunt_stream;
+	MemoryContext old;
+	const char *data;
+	size_t		len;
+	DefenderResponse *response;
+	char	   *too_large = NULL;
+
+	if (hs == NULL)
+		return false;
+	old = MemoryContextSwitchTo(state->page_cxt);
+	empty_store(node, state);
+	while (tuplestore_tuple_count(state->store) == 0 &&
+		   defender_stream_next(hs->stream, &data, &len))
+		defender_hunting_feed(hs->parser, data, len);
+	if (tuplestore_tuple_count(state->store) == 0)
+	{
+		state->hunt_stream = NULL;
+		response = defender_stream_finish(hs->stream, !state->hunt_rows_out);
+		if (response == NULL)
+		{
+			defender_hunting_abandon(hs->parser);
+			empty_store(node, state);
+			state->requests--;
+			response = defender_stream_resend(hs->stream, DEFENDER_ALLOW_BAD_REQUEST);
+			if (whole_answer(node, state, hs->w, response, hs->kql, hs->display,
+							 &too_large) != HUNT_DONE)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+						 errmsg("Microsoft Graph refused the hunting query of foreign table \"%s\" when it was sent again",
+								RelationGetRelationName(state->rel)),
+						 errdetail("%s", too_large ? too_large :
+								   psprintf("HTTP 400, error code \"%s\": %s",
+											state->rejection.code,
+											defender_redact(state->opts, state->rejection.message))),
+						 errcontext("remote request: %s", hs->display)));
+		}
+		else
+			(void) rows_stored(node, state, hs->w, defender_hunting_finish(hs->parser),
+							   &too_large);
+	}
+	MemoryContextSwitchTo(old);
+	return true;
 }
 
 /*
@@ -584,6 +795,11 @@ store_hunt_rows(ForeignScanState *node, DefenderScanState *state, const HuntWind
  * failure is raised.  The steps: write_hunt, the request, then
  * hunt_refused, read_hunt_count, defender_hunting_row_count or
  * store_hunt_rows by what was asked; all in the per-page context.
+ *
+ * Rows are read as they arrive (streamed_rows), but for a count (one
+ * small answer) and under cache_ttl (the cache keeps whole answers): a
+ * streamed answer may leave state->hunt_stream set, its rows still
+ * coming.
  */
 HuntOutcome
 defender_send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntWindow *w,
@@ -592,37 +808,32 @@ defender_send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntW
 	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
 	char	   *display;
 	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
-	bool		fallback = state->fallback;
+	bool		counting = !state->fallback &&
+		(state->plan.mode == SCAN_COUNT || state->plan.count_rows);
 	StringInfoData kql;
 	char	   *body;
 	DefenderResponse *response;
-	HuntOutcome outcome = HUNT_DONE;
+	HuntOutcome outcome;
 
+	state->hunt_stream = NULL;
 	body = write_hunt(node, state, w, &kql);
 	if (body == NULL)
 	{
 		MemoryContextSwitchTo(old);
 		return HUNT_DONE;
 	}
-	response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
-									display, body,
-									DEFENDER_CACHEABLE | DEFENDER_ALLOW_BAD_REQUEST);
-	if (!response->from_cache)
-		state->requests++;
-
-	if (response->http.status == 400)
-		outcome = hunt_refused(node, state, w, response, kql.data, display, too_large);
-	else if (state->plan.mode == SCAN_COUNT && !fallback)
-		read_hunt_count(state, response, display);
-	else if (state->plan.count_rows && !fallback)
-	{
-		state->hunt_count = defender_hunting_row_count(response, display, state->opts->hunting_max_rows);
-		state->counted = true;
-		state->counted_read = 0;
-		defender_response_release(response);
-	}
+	if (!counting && state->opts->cache_ttl == 0)
+		outcome = streamed_rows(node, state, w,
+								defender_stream_start(state->opts, state->opts->graph_url,
+													  "POST", url, display, body),
+								kql.data, display, too_large);
 	else
-		outcome = store_hunt_rows(node, state, w, response, display, too_large);
+	{
+		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,
+										display, body,
+										DEFENDER_CACHEABLE | DEFENDER_ALLOW_BAD_REQUEST);
+		outcome = whole_answer(node, state, w, response, kql.data, display, too_large);
+	}
 	MemoryContextSwitchTo(old);
 	return outcome;
 }

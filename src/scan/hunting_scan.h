@@ -62,9 +62,24 @@ typedef struct DefenderHuntSplit
 	char	   *refusal;		/* why the last query or window was too large */
 } DefenderHuntSplit;
 
+/*
+ * An answer read as it arrives whose rows leave before its end
+ * (state->hunt_stream): the request, the parser that puts its rows in the
+ * store, and the window it answers (NULL: the whole query).
+ */
+typedef struct HuntStream
+{
+	DefenderBodyStream *stream;
+	DefenderHuntingParser *parser;
+	HuntWindow *w;
+	char	   *kql;
+	char	   *display;
+} HuntStream;
+
 /* hunting_scan.c: one request, the whole query's or one window's */
 extern HuntOutcome defender_send_hunt(ForeignScanState *node, DefenderScanState *state,
 									  const HuntWindow *w, char **too_large);
+extern bool defender_hunt_stream_more(ForeignScanState *node, DefenderScanState *state);
 extern int64 defender_hunting_take(DefenderScanState *state);
 extern void defender_hunting_time_bounds(DefenderScanState *state, int64 *lo, int64 *hi);
 extern char *defender_hunting_timespan(DefenderScanState *state);

@@ -7,7 +7,8 @@
  * The hunting scan's row source (row_source.c), as the pager is the list
  * scan's: the first next sends the query (hunting_scan.c); a result past
  * the service's caps is read again in time windows (hunting_windows.c);
- * the rows come out of the tuplestore one by one, with sum and avg
+ * the rows come out of the tuplestore one by one (read on from an answer
+ * still arriving when they may leave before its end), with sum and avg
  * finished from their companion counts.  When Graph rejects the pushed
  * filter (400) the query is sent again without it and every condition is
  * checked locally; when it rejects a summarize, the rows are aggregated
@@ -126,9 +127,14 @@ hunting_next(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *s
 		}
 		if (found)
 			break;
+		/* an answer still arriving: read on (hunting_scan.c) */
+		if (defender_hunt_stream_more(node, state))
+			continue;
 		if (state->split == NULL || !defender_next_window(node, state))
 			return FETCH_END;
 	}
+	if (state->hunt_stream)
+		state->hunt_rows_out = true;	/* from now on, never sent again */
 	/* the scan slot is not a minimal-tuple slot: hand over the values */
 	slot_getallattrs(state->store_slot);
 	ExecClearTuple(slot);

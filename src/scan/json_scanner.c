@@ -238,12 +238,17 @@ scan_piece(DfwJsonScanner *s, const char *bytes, size_t len)
 		if (result != JSON_SUCCESS)
 			return result;
 		from = held_from(s);
-		if (from >= s->carry_base + s->carry.len)
+		if (from >= base)
 		{
-			/* nothing carried is needed any more: back to in place */
+			/*
+			 * Nothing from before this piece is needed any more: back to in
+			 * place, on the whole piece (the scan goes on from s->pos, which
+			 * is in it).  Waiting for the carry to empty instead would keep
+			 * a piece fed as it arrives in the carry to its end, since a row
+			 * is always under way there: every byte copied again.
+			 */
 			resetStringInfo(&s->carry);
-			return off < len ? scan_in_place(s, bytes + off, len - off, base + off) :
-				JSON_SUCCESS;
+			return scan_in_place(s, bytes, len, base);
 		}
 		if (from > s->carry_base)
 		{

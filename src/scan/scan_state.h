@@ -119,6 +119,10 @@ typedef struct DefenderScanState
 								 * in; -1 until needed */
 	MemoryContextCallback close_ready_fd;
 
+	struct HuntStream *hunt_stream; /* hunting: an answer still arriving
+									 * whose rows leave as they are read,
+									 * or NULL (hunting_scan.c) */
+	bool		hunt_rows_out;	/* ... and one of its rows has left */
 	struct DefenderHuntSplit *split;	/* hunting: the time windows of a
 										 * result past the caps, or NULL */
 	List	   *windows_sent;	/* hunting: a line per window, for EXPLAIN ANALYZE */

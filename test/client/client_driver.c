@@ -311,6 +311,72 @@ check_concurrent(DfwClient *client, const char *const *headers)
 	free(url);
 }
 
+/*
+ * check_streamed
+ *		The same page read as it arrives (stream_body): the bytes come
+ *		only after the status and headers, draining keeps the buffer
+ *		small, every byte is counted once, and the cap counts drained
+ *		bytes too.
+ */
+static void
+check_streamed(DfwClient *client, const char *url, const char *const *headers,
+			   size_t whole_len)
+{
+	DfwHttpRequest request;
+	DfwHttpResponse response;
+	DfwTicket	ticket;
+	DfwWait		wait;
+	size_t		taken = 0;
+	int			early = 1;
+	int			pass;
+
+	for (pass = 0; pass < 2; pass++)
+	{
+		memset(&request, 0, sizeof(request));
+		request.method = "GET";
+		request.url = url;
+		request.origin = url;
+		request.headers = headers;
+		request.timeout_ms = 10000;
+		request.connect_timeout_ms = 10000;
+		request.verify_ssl = 1;
+		/* the second pass: a cap below the page, met with the buffer drained */
+		request.max_response_bytes = pass == 0 ? (size_t) 1 << 24 : whole_len / 2;
+		request.user_agent = "defender_fdw/1.0 client_driver";
+		request.stream_body = 1;
+		dfw_response_init(&response);
+		taken = 0;
+		CHECK(dfw_client_start(client, &request, &response, &ticket) == DFW_CLIENT_OK,
+			  "streamed start");
+		while (!dfw_client_finished(client, ticket))
+		{
+			(void) dfw_client_step(client, &wait);
+			if (response.body_len > 0)
+			{
+				early &= response.headers_done && response.status == 200;
+				taken += response.body_len;
+				dfw_response_drain(&response);
+			}
+			if (!dfw_client_finished(client, ticket))
+				wait_for(&wait);
+		}
+		if (response.body_len > 0)
+			taken += response.body_len;
+		if (pass == 0)
+		{
+			CHECK(dfw_client_collect(client, ticket, &response) == DFW_CLIENT_OK,
+				  "streamed transfer");
+			CHECK(early, "bytes only after the status and headers");
+			CHECK(taken == whole_len && response.body_total == whole_len,
+				  "every byte of the page, once");
+		}
+		else
+			CHECK(dfw_client_collect(client, ticket, &response) == DFW_CLIENT_TOO_LARGE,
+				  "the cap counts drained bytes");
+		dfw_response_free_body(&response);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -392,6 +458,7 @@ main(int argc, char **argv)
 	CHECK(strstr(response.body, "@odata.nextLink") != NULL, "a nextLink");
 
 	check_concurrent(client, headers);
+	check_streamed(client, url, headers, response.body_len);
 
 	/* the same response reused: begin frees the previous body */
 	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK,
