@@ -47,6 +47,7 @@ OBJS = \
 	src/scan/hunting_source.o \
 	src/scan/hunting_values.o \
 	src/scan/hunting_windows.o \
+	src/scan/time_windows.o \
 	src/scan/json_scanner.o \
 	src/scan/list_scan.o \
 	src/scan/modify.o \
