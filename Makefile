@@ -46,6 +46,7 @@ OBJS = \
 	src/scan/hunting_scan.o \
 	src/scan/hunting_source.o \
 	src/scan/hunting_values.o \
+	src/scan/hunt_split.o \
 	src/scan/hunting_windows.o \
 	src/scan/time_windows.o \
 	src/scan/json_scanner.o \
