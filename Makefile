@@ -55,7 +55,7 @@ OBJS = \
 	src/scan/row_source.o
 
 EXTENSION = defender_fdw
-DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql \
+DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql defender_fdw--1.1--1.2.sql \
 	defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
