@@ -59,7 +59,7 @@ DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql defender_fdw--1.1--1.2.s
 	defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup upgrade options auth scan pushdown requests alerts hunting hunting_windows hunt actions update pushdown_exact faults paging costs cancel async tls trust credentials connectivity cookbook security
+REGRESS = setup upgrade options auth scan pushdown requests alerts hunting hunting_windows hunt hunt_split actions update pushdown_exact faults paging costs cancel async tls trust credentials connectivity cookbook security
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)

@@ -9,7 +9,8 @@
  * and, when the result is past the service's caps, reads it again in
  * time windows through hunting_windows.c, which sends each window through
  * hunting_scan.c too.  The calls go that way only: source, windows,
- * request.
+ * request.  hunt_split.c (an ad-hoc query) reads a "| count" with
+ * defender_hunting_row_count too.
  *
  * src/scan/hunting_scan.h
  *
