@@ -292,7 +292,7 @@ adhoc_send(DefenderAdhocHunt *hunt, const char *source, const HuntWindow *w,
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
 					 w ? errmsg("Microsoft Graph rejected the request of time window %s",
-								defender_window_text(hunt->time_column, w)) :
+								defender_time_window_text(hunt->time_column, w)) :
 					 errmsg("Microsoft Graph rejected the request"),
 					 errdetail("HTTP 400, error code \"%s\": %s (request-id %s, client-request-id %s).",
 							   defender_display_text(err.code),
@@ -325,7 +325,7 @@ adhoc_send(DefenderAdhocHunt *hunt, const char *source, const HuntWindow *w,
 		return ADHOC_TOO_LARGE;
 	}
 	elog(DEBUG1, "defender_fdw: %s() %s%s: " INT64_FORMAT " rows", hunt->fname,
-		 w ? "window " : "query", w ? defender_window_text(hunt->time_column, w) : "", *nrows);
+		 w ? "window " : "query", w ? defender_time_window_text(hunt->time_column, w) : "", *nrows);
 	return ADHOC_DONE;
 }
 
@@ -498,7 +498,7 @@ split_adhoc(DefenderAdhocHunt *hunt, const char *source, char *refusal)
 					 errmsg("the answer of %s() is past the service's caps even in time windows",
 							hunt->fname),
 					 errdetail("%s: window %s, after %d windows.", refusal,
-							   defender_window_text(hunt->time_column, w), windows),
+							   defender_time_window_text(hunt->time_column, w), windows),
 					 errhint(w->nulls || w->hi - w->lo < 2 ?
 							 "The rows of one instant cannot be split further: add conditions on other columns." :
 							 "Raise the server option \"hunting_max_windows\", or add conditions on the time column."),

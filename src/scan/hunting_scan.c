@@ -325,6 +325,13 @@ defender_hunting_row_count(DefenderResponse *response, const char *display, int6
 	return n;
 }
 
+/* Is Graph's 400 the refusal of a result past a cap?  (time_windows.c) */
+static bool
+is_too_large(const DfwGraphError *err)
+{
+	return defender_hunting_too_large(err);
+}
+
 /*
  * window_timespan
  *		The Timespan of a window: its own bounds when the time column is
@@ -389,10 +396,10 @@ hunt_refused(ForeignScanState *node, DefenderScanState *state, const HuntWindow 
 	dfw_parse_graph_error(response->http.body, response->http.body_len,
 						  &state->rejection);
 	defender_response_release(response);
-	if (defender_hunting_too_large(&state->rejection))
+	if (is_too_large(&state->rejection))
 	{
 		elog(DEBUG1, "defender_fdw: hunting %s%s refused as past the caps: %s",
-			 w ? "window " : "query", w ? defender_window_text(state->opts->time_column, w) : "",
+			 w ? "window " : "query", w ? defender_window_text(state, w) : "",
 			 state->rejection.message);
 		*too_large = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
 										 psprintf("Microsoft Graph refused it as too large: error code \"%s\": %s (request-id %s)",
@@ -490,7 +497,7 @@ store_hunt_rows(ForeignScanState *node, DefenderScanState *state, const HuntWind
 	{
 		tuplestore_clear(state->store);
 		elog(DEBUG1, "defender_fdw: hunting %s%s answered " INT64_FORMAT " rows, the row cap: possibly cut",
-			 w ? "window " : "query", w ? defender_window_text(state->opts->time_column, w) : "", nrows);
+			 w ? "window " : "query", w ? defender_window_text(state, w) : "", nrows);
 		*too_large = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
 										 psprintf("The answer holds exactly the row cap (" INT64_FORMAT " rows), so the service may have cut it", nrows));
 		return HUNT_TOO_LARGE;
@@ -501,11 +508,11 @@ store_hunt_rows(ForeignScanState *node, DefenderScanState *state, const HuntWind
 
 		state->split->rows_before += nrows;
 		elog(DEBUG1, "defender_fdw: hunting window %s: " INT64_FORMAT " rows",
-			 defender_window_text(state->opts->time_column, w), nrows);
+			 defender_window_text(state, w), nrows);
 		MemoryContextSwitchTo(query_cxt);
 		state->windows_sent = lappend(state->windows_sent,
 									  psprintf("%s: " INT64_FORMAT " rows",
-											   defender_window_text(state->opts->time_column, w), nrows));
+											   defender_window_text(state, w), nrows));
 		MemoryContextSwitchTo(state->page_cxt);
 	}
 	return HUNT_DONE;

@@ -52,6 +52,7 @@ extern int64 defender_hunting_row_count(DefenderResponse *response, const char *
 										int64 max);
 
 /* hunting_windows.c: a result past the caps, read again in time windows */
+extern char *defender_window_text(DefenderScanState *state, const HuntWindow *w);
 extern void defender_refuse_too_large(DefenderScanState *state, const char *why,
 									  const char *refusal, const char *display);
 extern void defender_start_split(ForeignScanState *node, DefenderScanState *state,

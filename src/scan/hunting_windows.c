@@ -58,6 +58,13 @@ split_refusal(DefenderScanState *state)
 	return NULL;
 }
 
+/* A window's bounds as text, for messages (defender_time_window_text). */
+char *
+defender_window_text(DefenderScanState *state, const HuntWindow *w)
+{
+	return defender_time_window_text(state->opts->time_column, w);
+}
+
 /*
  * defender_refuse_too_large
  *		The error of a result past the caps that is not split.
@@ -233,7 +240,7 @@ defender_next_window(ForeignScanState *node, DefenderScanState *state)
 					 errmsg("the hunting result of foreign table \"%s\" is past the service's caps even in time windows",
 							RelationGetRelationName(state->rel)),
 					 errdetail("%s: window %s, after %d windows.", split->refusal,
-							   defender_window_text(state->opts->time_column, w), split->windows),
+							   defender_window_text(state, w), split->windows),
 					 errhint(w->nulls || w->hi - w->lo < 2 ?
 							 "The rows of one instant cannot be split further: add conditions on other columns." :
 							 "Raise the option \"hunting_max_windows\", or add conditions on the time column."),

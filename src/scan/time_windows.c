@@ -168,7 +168,7 @@ defender_halve_window(List **pending, const HuntWindow *w, bool descending)
 
 /* A window's bounds as text, "start/end" in ISO 8601 ticks, for messages. */
 char *
-defender_window_text(const char *column, const HuntWindow *w)
+defender_time_window_text(const char *column, const HuntWindow *w)
 {
 	StringInfoData buf;
 

@@ -61,7 +61,7 @@ extern void defender_window_number(HuntWindowPlan *plan, int64 width, int64 coun
 								   int max_rows);
 extern List *defender_make_windows(const HuntWindowPlan *plan);
 extern bool defender_halve_window(List **pending, const HuntWindow *w, bool descending);
-extern char *defender_window_text(const char *column, const HuntWindow *w);
+extern char *defender_time_window_text(const char *column, const HuntWindow *w);
 extern char *defender_window_timespan(const HuntWindow *w, const char *whole);
 extern void defender_window_request(DefenderKqlRequest *req, const char *column,
 									const HuntWindow *w);
