@@ -47,18 +47,20 @@ OBJS = \
 	src/scan/hunting_scan.o \
 	src/scan/hunting_source.o \
 	src/scan/hunting_values.o \
+	src/scan/hunt_split.o \
 	src/scan/hunting_windows.o \
+	src/scan/time_windows.o \
 	src/scan/json_scanner.o \
 	src/scan/list_scan.o \
 	src/scan/modify.o \
 	src/scan/row_source.o
 
 EXTENSION = defender_fdw
-DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql \
+DATA = defender_fdw--1.0.sql defender_fdw--1.0--1.1.sql defender_fdw--1.1--1.2.sql \
 	defender_fdw_hunting_schema.txt
 PGFILEDESC = "defender_fdw - foreign-data wrapper for Microsoft Defender XDR"
 
-REGRESS = setup upgrade options auth scan pushdown requests alerts hunting hunting_windows hunting_stream hunt actions update pushdown_exact faults paging costs cancel async tls trust credentials connectivity cookbook security
+REGRESS = setup upgrade options auth scan pushdown requests alerts hunting hunting_windows hunting_stream hunt hunt_split actions update pushdown_exact faults paging costs cancel async tls trust credentials connectivity cookbook security
 
 CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)

@@ -1,8 +1,9 @@
 --
 -- upgrade: a database created at version 1.0, with servers, user mappings,
 -- foreign tables, grants and a view, keeps all of them through ALTER
--- EXTENSION defender_fdw UPDATE, and its extension objects then equal a
--- fresh install's.  Runs in two databases of its own.
+-- EXTENSION defender_fdw UPDATE (1.0 to 1.1 to 1.2), and its extension
+-- objects then equal a fresh install's; so do those of a database created
+-- at 1.1.  Runs in three databases of its own.
 --
 \set regress_db :DBNAME
 
@@ -145,7 +146,7 @@ EXCEPT SELECT unnest(:'user_objects_before'::text[]);
 
 -- and they work: the view as the reader, the granted column privileges
 SET ROLE upgrade_reader;
-SELECT count(*) AS open_incidents_at_1_1 FROM open_incidents;
+SELECT count(*) AS open_incidents_updated FROM open_incidents;
 SELECT count(*) > 0 AS alerts_readable FROM graph.alerts WHERE severity = 'high';
 RESET ROLE;
 SET ROLE upgrade_triage;
@@ -162,8 +163,8 @@ SELECT array_agg(format('%s | %s | %s | %s', object, definition, comment, initia
 FROM (:members_query) AS m \gset
 
 -- ... equal a fresh install's (with the same GRANT by the user).
-CREATE DATABASE upgrade_fresh_1_1;
-\c upgrade_fresh_1_1
+CREATE DATABASE upgrade_fresh;
+\c upgrade_fresh
 CREATE EXTENSION defender_fdw;
 GRANT EXECUTE ON FUNCTION
   defender_update_incident(text, text, text, text, text, text, text, text, text, text, text[], name)
@@ -180,8 +181,26 @@ UNION ALL
  EXCEPT SELECT 'upgraded only', format('%s | %s | %s | %s', object, definition, comment, initial_privileges)
  FROM (:members_query) AS m);
 
+-- A database created at 1.1: 1.2 adds defender_hunt_split() and its
+-- jsonb variant, and nothing else changes.
+CREATE DATABASE upgrade_from_1_1;
+\c upgrade_from_1_1
+CREATE EXTENSION defender_fdw VERSION '1.1';
+SELECT extversion FROM pg_extension WHERE extname = 'defender_fdw';
+SELECT to_regprocedure('defender_hunt_split(text, text, interval, name)') AS split_function;
+GRANT EXECUTE ON FUNCTION
+  defender_update_incident(text, text, text, text, text, text, text, text, text, text, text[], name)
+  TO upgrade_triage;
+ALTER EXTENSION defender_fdw UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'defender_fdw';
+SELECT count(*) AS members,
+       array_agg(format('%s | %s | %s | %s', object, definition, comment, initial_privileges)
+                 ORDER BY object) = :'upgraded_members'::text[] AS same_as_fresh
+FROM (:members_query) AS m;
+
 \c :regress_db
 DROP DATABASE upgrade_from_1_0;
-DROP DATABASE upgrade_fresh_1_1;
+DROP DATABASE upgrade_fresh;
+DROP DATABASE upgrade_from_1_1;
 DROP ROLE upgrade_reader;
 DROP ROLE upgrade_triage;

@@ -44,7 +44,7 @@
 #include "access/attnum.h"
 #include "nodes/pg_list.h"
 
-#define DEFENDER_FDW_VERSION "1.1"
+#define DEFENDER_FDW_VERSION "1.2"
 #define DEFENDER_USER_AGENT "defender_fdw/" DEFENDER_FDW_VERSION
 
 /*

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * hunt_function.c
- *		  defender_hunt() and defender_hunt_jsonb(): run any KQL query.
+ *		  defender_hunt() and defender_hunt_jsonb(): run any KQL query;
+ *		  defender_hunt_split() and defender_hunt_split_jsonb(): the same,
+ *		  read in time windows past the service's caps.
  *
  *	SELECT * FROM defender_hunt('DeviceProcessEvents | take 10')
  *		AS t(timestamp timestamptz, device_name text);
@@ -14,6 +16,12 @@
  * {"Query": ..., "Timespan": ...}; the answer is streamed into a tuplestore
  * by hunting_result.c (materialize mode: the rows are all there before the
  * first is returned, as the API answers in one piece anyway).
+ *
+ * An answer past the caps (refused as too large, or exactly the row cap,
+ * so possibly cut) is never returned as complete: defender_hunt() raises
+ * 54000, and defender_hunt_split(query, time_column) reads the query
+ * again in time windows on that column of the result, as a split hunting
+ * table does (src/scan/hunt_split.c).
  *
  * defender_hunt() returns SETOF record: the caller's column definition list
  * says which result columns to read and as what types, matching names
@@ -39,6 +47,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/timestamp.h"
 #include "utils/syscache.h"
 
 #include "defender_remote.h"
@@ -48,8 +57,10 @@
 
 PG_FUNCTION_INFO_V1(defender_hunt);
 PG_FUNCTION_INFO_V1(defender_hunt_jsonb);
+PG_FUNCTION_INFO_V1(defender_hunt_split);
+PG_FUNCTION_INFO_V1(defender_hunt_split_jsonb);
 
-static Datum run_hunt(FunctionCallInfo fcinfo, bool as_jsonb);
+static Datum run_hunt(FunctionCallInfo fcinfo, bool as_jsonb, bool split);
 
 /*
  * defender_hunt
@@ -58,7 +69,7 @@ static Datum run_hunt(FunctionCallInfo fcinfo, bool as_jsonb);
 Datum
 defender_hunt(PG_FUNCTION_ARGS)
 {
-	return run_hunt(fcinfo, false);
+	return run_hunt(fcinfo, false, false);
 }
 
 /*
@@ -68,84 +79,130 @@ defender_hunt(PG_FUNCTION_ARGS)
 Datum
 defender_hunt_jsonb(PG_FUNCTION_ARGS)
 {
-	return run_hunt(fcinfo, true);
+	return run_hunt(fcinfo, true, false);
+}
+
+/*
+ * defender_hunt_split
+ *		defender_hunt_split(query text, time_column text, timespan interval,
+ *							server name) RETURNS SETOF record
+ */
+Datum
+defender_hunt_split(PG_FUNCTION_ARGS)
+{
+	return run_hunt(fcinfo, false, true);
+}
+
+/*
+ * defender_hunt_split_jsonb
+ *		defender_hunt_split_jsonb(query text, time_column text, timespan
+ *								  interval, server name) RETURNS SETOF jsonb
+ */
+Datum
+defender_hunt_split_jsonb(PG_FUNCTION_ARGS)
+{
+	return run_hunt(fcinfo, true, true);
+}
+
+/*
+ * span_ticks
+ *		The timespan argument of defender_hunt_split() in 100 ns ticks (a
+ *		month counts 30 days); it must be positive.
+ */
+static int64
+span_ticks(Interval *iv, const char *fname)
+{
+	int64		ticks = ((int64) iv->month * 30 + iv->day) * INT64CONST(864000000000) +
+		iv->time * 10;
+
+	if (ticks <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the timespan of %s() must be positive", fname),
+				 errhint("Pass the span before now to query, for example interval '7 days', or NULL for the server's option \"timespan\" or the API's default.")));
+	return ticks;
 }
 
 /*
  * run_hunt
- *		Send the query, stream the answer into a tuplestore, return it.
+ *		Check the arguments, run the query (src/scan/hunt_split.c: one
+ *		request, or time windows past the caps), return its rows.
  */
 static Datum
-run_hunt(FunctionCallInfo fcinfo, bool as_jsonb)
+run_hunt(FunctionCallInfo fcinfo, bool as_jsonb, bool split)
 {
 	ReturnSetInfo *rsinfo = defender_materialize_context(fcinfo);
-	const char *fname = as_jsonb ? "defender_hunt_jsonb" : "defender_hunt";
-	char	   *query;
-	char	   *timespan;
+	const char *fname = split ? (as_jsonb ? "defender_hunt_split_jsonb" : "defender_hunt_split") :
+		(as_jsonb ? "defender_hunt_jsonb" : "defender_hunt");
+	int			server_arg = split ? 3 : 2;
+	DefenderAdhocHunt hunt;
 	DefenderOptions *opts;
-	char	   *body;
-	char	   *url;
-	char	   *display;
 	SetResult	set;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext call_cxt;
-	DefenderResponse *response;
 
 	if (!as_jsonb && rsinfo->expectedDesc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("defender_hunt() needs a column definition list"),
+				 errmsg("%s() needs a column definition list", fname),
 				 errdetail("The columns say which result columns to read, and as what types; names match ignoring case and underscores."),
-				 errhint("Call it in FROM, for example: SELECT * FROM defender_hunt('DeviceProcessEvents | take 10') AS t(timestamp timestamptz, device_name text); or use defender_hunt_jsonb() for one jsonb object per row.")));
+				 errhint(split ?
+						 "Call it in FROM, for example: SELECT * FROM defender_hunt_split('DeviceProcessEvents', 'Timestamp') AS t(timestamp timestamptz, device_name text); or use defender_hunt_split_jsonb() for one jsonb object per row." :
+						 "Call it in FROM, for example: SELECT * FROM defender_hunt('DeviceProcessEvents | take 10') AS t(timestamp timestamptz, device_name text); or use defender_hunt_jsonb() for one jsonb object per row.")));
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the query of %s() must not be null", fname)));
 
-	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	timespan = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	opts = defender_function_options(fcinfo, 2, fname);
-	if (timespan == NULL)
-		timespan = opts->timespan;	/* may be NULL: the API's default */
+	memset(&hunt, 0, sizeof(hunt));
+	hunt.fname = fname;
+	hunt.query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (split)
+	{
+		char	   *column = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	body = defender_hunting_request_body(query, timespan);
-	url = defender_resource_url(opts, "hunting", "POST", &display);
+		if (column == NULL || column[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the time column of %s() must be named", fname),
+					 errhint("Name a datetime column of the query's result, for example 'Timestamp'; for a query without one, use defender_hunt().")));
+		hunt.time_column = column;
+		if (!PG_ARGISNULL(2))
+			hunt.span = span_ticks(PG_GETARG_INTERVAL_P(2), fname);
+	}
+	else if (!PG_ARGISNULL(1))
+		hunt.timespan = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	opts = defender_function_options(fcinfo, server_arg, fname);
+	if (hunt.timespan == NULL)
+		hunt.timespan = opts->timespan; /* may be NULL: the API's default */
+	hunt.opts = opts;
 
 	/* The result outlives this call: per-query memory. */
 	defender_begin_set(fcinfo, &set, as_jsonb ? JSONBOID : InvalidOid, fname);
+	hunt.desc = set.desc;
+	hunt.store = set.store;
 
-	/* The response and the columns go when the call ends (or fails). */
+	/* The responses and the columns go when the call ends (or fails). */
 	call_cxt = AllocSetContextCreate(caller, "defender_hunt", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(call_cxt);
 
-	response = defender_api_request(opts, opts->graph_url, "POST", url, display,
-									body, DEFENDER_CACHEABLE);
-	if (as_jsonb)
-		defender_hunting_rows_to_tuplestore(response->http.body,
-											response->http.body_len,
-											set.desc, set.store, display, fname);
-	else
+	if (!as_jsonb)
 	{
 		TupleDesc	desc = set.desc;
 		int			natts = desc->natts;
-		DefenderColumn *columns = palloc0(sizeof(DefenderColumn) * Max(natts, 1));
-		AttrNumber *attnos = palloc(sizeof(AttrNumber) * Max(natts, 1));
-		int			ncolumns = 0;
 		int			i;
 
+		hunt.columns = palloc0(sizeof(DefenderColumn) * Max(natts, 1));
+		hunt.attnos = palloc(sizeof(AttrNumber) * Max(natts, 1));
 		for (i = 0; i < natts; i++)
 		{
 			if (TupleDescAttr(desc, i)->attisdropped)
 				continue;
-			defender_column_init_attr(&columns[ncolumns], desc, (AttrNumber) (i + 1));
-			attnos[ncolumns++] = (AttrNumber) (i + 1);
+			defender_column_init_attr(&hunt.columns[hunt.ncolumns], desc, (AttrNumber) (i + 1));
+			hunt.attnos[hunt.ncolumns++] = (AttrNumber) (i + 1);
 		}
-		defender_hunting_result_to_tuplestore(response->http.body,
-											  response->http.body_len,
-											  desc, columns, ncolumns, attnos,
-											  set.store, display, fname);
 	}
-	defender_response_release(response);
+	defender_run_adhoc_hunt(&hunt);
 
 	MemoryContextSwitchTo(caller);
 	MemoryContextDelete(call_cxt);

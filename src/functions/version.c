@@ -13,7 +13,9 @@
  * checking the installed version first and telling the user to run
  * ALTER EXTENSION defender_fdw UPDATE.  Version 1.1 adds only
  * defender_fdw_version() itself, which a 1.0 database has no way to call,
- * so no such check is needed yet.
+ * and 1.2 only defender_hunt_split() and defender_hunt_split_jsonb(), new
+ * entry points that older databases do not declare; so no such check is
+ * needed yet.
  *
  * defender_fdw_version() shows both versions side by side, to diagnose a
  * database whose SQL objects are older than the library.

@@ -388,6 +388,8 @@ typedef struct DefenderKqlRequest
 {
 	const char *source;			/* table name, or a KQL query to wrap */
 	bool		source_is_query;
+	bool		source_is_statements;	/* the caller's statements, as they
+										 * are: the rest follows the last */
 	DefenderFilter *filter;		/* filter tree, or NULL */
 	List	   *project;		/* KQL column names, or NIL for all */
 	const char *sort;			/* "A asc nulls last, ...", or NULL */

@@ -53,6 +53,7 @@ static DefenderWritten write_element(StringInfo buf, DefenderFilterOp op, Datum 
 static DefenderWritten write_value_comparison(StringInfo buf, const char *col, int kind,
 											  int32 typmod, DefenderFilterOp op,
 											  Datum value, Oid type);
+static void append_statements(StringInfo buf, const char *source);
 static void append_time_window(StringInfo buf, const DefenderKqlRequest *req);
 static void write_bound(StringInfo buf, bool at_or_above, int64 ticks, void *arg);
 static DefenderWritten write_any_value(StringInfo buf, void *arg);
@@ -126,6 +127,26 @@ defender_append_kql_name(StringInfo buf, const char *name)
 }
 
 /*
+ * append_statements
+ *		The caller's KQL statements (defender_hunt_split()), as they are,
+ *		without the semicolons and blanks that end them, then a new line:
+ *		what follows (" | where <window>") goes on the last statement, which
+ *		must be a tabular expression.  A query with "let" statements cannot
+ *		be wrapped in parentheses as a saved query is; the new line ends a
+ *		"//" comment on the last line.
+ */
+static void
+append_statements(StringInfo buf, const char *source)
+{
+	int			len = (int) strlen(source);
+
+	while (len > 0 && (source[len - 1] == ';' || isspace((unsigned char) source[len - 1])))
+		len--;
+	appendBinaryStringInfo(buf, source, len);
+	appendStringInfoChar(buf, '\n');
+}
+
+/*
  * defender_deparse_kql
  *		The whole query.  Returns RENDER_FALSE, writing nothing, when the
  *		filter can match no row.  params as for defender_render_filter.
@@ -149,7 +170,9 @@ defender_deparse_kql(StringInfo buf, const DefenderKqlRequest *req,
 	 * the end of the line, so the closing one then goes on a line of its
 	 * own (a query without "//" keeps the one-line form EXPLAIN shows).
 	 */
-	if (req->source_is_query)
+	if (req->source_is_statements)
+		append_statements(buf, req->source);
+	else if (req->source_is_query)
 		appendStringInfo(buf, strstr(req->source, "//") ? "(%s\n)" : "(%s)", req->source);
 	else
 		defender_append_kql_name(buf, req->source);

@@ -161,6 +161,32 @@ extern char *defender_json_excerpt(const char *json, size_t len);
 /* hunting_scan.c: the body of a runHuntingQuery request */
 extern char *defender_hunting_request_body(const char *query, const char *timespan);
 
+/*
+ * hunt_split.c: an ad-hoc query (defender_hunt(), defender_hunt_split()),
+ * past the caps an error or, on a time column, read in time windows
+ */
+typedef struct DefenderAdhocHunt
+{
+	const DefenderOptions *opts;
+	const char *query;			/* the caller's KQL */
+	const char *time_column;	/* split on it; NULL: past the caps is an error */
+	const char *timespan;		/* every request's Timespan, or NULL */
+	int64		span;			/* > 0: the last span ticks instead, one
+								 * fixed start for every request */
+	int64		span_start;		/* set here: where the span starts, or
+								 * PG_INT64_MIN (the 30-day horizon) */
+	TupleDesc	desc;
+	DefenderColumn *columns;	/* NULL: one jsonb per row */
+	int			ncolumns;
+	AttrNumber *attnos;
+	Tuplestorestate *store;		/* where the rows go */
+	const char *fname;			/* for messages */
+	int			requests;		/* sent (not from the cache) */
+	int			windows_read;
+} DefenderAdhocHunt;
+
+extern void defender_run_adhoc_hunt(DefenderAdhocHunt *hunt);
+
 /* hunting_result.c: a runHuntingQuery response, streamed into tuples */
 extern void defender_hunting_result_to_tuplestore(const char *body, size_t len,
 												  TupleDesc desc,

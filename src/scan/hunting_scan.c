@@ -77,12 +77,7 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 	if (w)
 	{
 		/* a window: its bounds, and only the rows the take still needs */
-		req.window_column = state->opts->time_column;
-		req.window_nulls = w->nulls;
-		req.window.test = w->open_lo ? (w->open_hi ? TICKS_ALL : TICKS_LT) :
-			(w->open_hi ? TICKS_GE : TICKS_IN);
-		req.window.lo = w->lo;
-		req.window.hi = w->hi;
+		defender_window_request(&req, state->opts->time_column, w);
 		if (req.take > 0)
 			req.take -= state->split->rows_before;
 	}
@@ -330,72 +325,25 @@ defender_hunting_row_count(DefenderResponse *response, const char *display, int6
 	return n;
 }
 
-/*
- * is_too_large
- *		Is Graph's 400 the refusal of a result past a cap?  Kusto's
- *		E_QUERY_RESULT_SET_TOO_LARGE (rows), or the "Result size limit
- *		exceeded" text (bytes), as the reference records them.
- */
+/* Is Graph's 400 the refusal of a result past a cap?  (time_windows.c) */
 static bool
 is_too_large(const DfwGraphError *err)
 {
-	return strstr(err->message, "E_QUERY_RESULT_SET_TOO_LARGE") != NULL ||
-		strstr(err->message, "Result size limit exceeded") != NULL;
-}
-
-/* A window's bounds as text, "start/end" in ISO 8601 ticks, for messages. */
-char *
-defender_window_text(DefenderScanState *state, const HuntWindow *w)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	if (w->nulls)
-	{
-		appendStringInfo(&buf, "%s is null", state->opts->time_column);
-		return buf.data;
-	}
-	if (w->open_lo)
-		appendStringInfoString(&buf, "..");
-	else
-		defender_append_ticks(&buf, w->lo);
-	appendStringInfoChar(&buf, '/');
-	if (w->open_hi)
-		appendStringInfoString(&buf, "..");
-	else
-		defender_append_ticks(&buf, w->hi);
-	return buf.data;
+	return defender_hunting_too_large(err);
 }
 
 /*
  * window_timespan
  *		The Timespan of a window: its own bounds when the time column is
  *		the table's Timestamp (the column Timespan itself filters on), the
- *		whole query's otherwise.
- *
- * An open first window starts a day before the 30-day horizon as this
- * clock sees it (the service clips it to its own); an open last one runs
- * to the service's now ("start" alone).  The bounds are inclusive in
- * Timespan, so a row on the window's upper edge is let through and left
- * out by the where, which is half-open.
+ *		whole query's otherwise (see defender_window_timespan).
  */
 static char *
 window_timespan(DefenderScanState *state, const HuntWindow *w, const char *whole)
 {
-	StringInfoData buf;
-	int64		now = (int64) GetCurrentTimestamp() * 10;
-
-	if (w == NULL || !state->split->narrow_timespan || w->nulls)
+	if (w == NULL || !state->split->narrow_timespan)
 		return (char *) whole;
-	initStringInfo(&buf);
-	defender_append_ticks(&buf, w->open_lo ? Min(w->lo, now - HUNTING_HORIZON_TICKS - TICKS_PER_DAY) :
-						  w->lo);
-	if (!w->open_hi)
-	{
-		appendStringInfoChar(&buf, '/');
-		defender_append_ticks(&buf, w->hi);
-	}
-	return buf.data;
+	return defender_window_timespan(w, whole);
 }
 
 /*

@@ -9,7 +9,8 @@
  * and, when the result is past the service's caps, reads it again in
  * time windows through hunting_windows.c, which sends each window through
  * hunting_scan.c too.  The calls go that way only: source, windows,
- * request.
+ * request.  hunt_split.c (an ad-hoc query) reads a "| count" with
+ * defender_hunting_row_count too.
  *
  * src/scan/hunting_scan.h
  *
@@ -19,12 +20,7 @@
 #define DEFENDER_HUNTING_SCAN_H
 
 #include "scan_state.h"
-
-#define TICKS_PER_SECOND INT64CONST(10000000)
-#define TICKS_PER_DAY (INT64CONST(86400) * TICKS_PER_SECOND)
-
-/* The data runHuntingQuery sees: the last 30 days */
-#define HUNTING_HORIZON_TICKS (30 * TICKS_PER_DAY)
+#include "time_windows.h"
 
 /* The answer to one request of a hunting scan (defender_send_hunt). */
 typedef enum HuntOutcome
@@ -34,22 +30,6 @@ typedef enum HuntOutcome
 	HUNT_TOO_LARGE				/* past the caps: refused, or exactly at the
 								 * row cap and so possibly cut */
 } HuntOutcome;
-
-/*
- * One time window of a split scan: the rows whose time column is in
- * [lo, hi), in 100 ns ticks.  The first window also takes every earlier
- * time and the last every later one when the query itself does not bound
- * them (open_lo, open_hi), so that the windows together are exactly the
- * query.  A window of nulls holds the rows without a time instead.
- */
-typedef struct HuntWindow
-{
-	int64		lo;
-	int64		hi;
-	bool		open_lo;
-	bool		open_hi;
-	bool		nulls;
-} HuntWindow;
 
 /* A hunting scan split into windows: state->split. */
 typedef struct DefenderHuntSplit
@@ -85,9 +65,9 @@ extern void defender_hunting_time_bounds(DefenderScanState *state, int64 *lo, in
 extern char *defender_hunting_timespan(DefenderScanState *state);
 extern int64 defender_hunting_row_count(DefenderResponse *response, const char *display,
 										int64 max);
-extern char *defender_window_text(DefenderScanState *state, const HuntWindow *w);
 
 /* hunting_windows.c: a result past the caps, read again in time windows */
+extern char *defender_window_text(DefenderScanState *state, const HuntWindow *w);
 extern void defender_refuse_too_large(DefenderScanState *state, const char *why,
 									  const char *refusal, const char *display);
 extern void defender_start_split(ForeignScanState *node, DefenderScanState *state,

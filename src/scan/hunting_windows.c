@@ -58,6 +58,13 @@ split_refusal(DefenderScanState *state)
 	return NULL;
 }
 
+/* A window's bounds as text, for messages (defender_time_window_text). */
+char *
+defender_window_text(DefenderScanState *state, const HuntWindow *w)
+{
+	return defender_time_window_text(state->opts->time_column, w);
+}
+
 /*
  * defender_refuse_too_large
  *		The error of a result past the caps that is not split.
@@ -74,20 +81,6 @@ defender_refuse_too_large(DefenderScanState *state, const char *why, const char 
 			 errhint("Add conditions on %s or a LIMIT, aggregate less finely, or see \"Past the caps: time windows\" in doc/hunting.md for the queries that are split.",
 					 state->opts->time_column),
 			 errcontext("remote request: %s", display)));
-}
-
-/* A new window, palloc'd where the scan lives. */
-static HuntWindow *
-new_window(ForeignScanState *node, int64 lo, int64 hi, bool open_lo, bool open_hi, bool nulls)
-{
-	HuntWindow *w = MemoryContextAllocZero(node->ss.ps.state->es_query_cxt, sizeof(HuntWindow));
-
-	w->lo = lo;
-	w->hi = hi;
-	w->open_lo = open_lo;
-	w->open_hi = open_hi;
-	w->nulls = nulls;
-	return w;
 }
 
 /*
@@ -149,19 +142,13 @@ defender_start_split(ForeignScanState *node, DefenderScanState *state, const cha
 	const char *why = split_refusal(state);
 	char	   *display;
 	DefenderHuntSplit *split;
-	int64		now = (int64) GetCurrentTimestamp() * 10;
+	HuntWindowPlan plan;
 	int64		lo;
 	int64		hi;
-	bool		open_lo;
-	bool		open_hi;
-	int64		n;
-	int64		k;
+	int64		count = 0;
 	bool		narrow;
 	const char *sort = state->plan.orderby;
-	List	   *windows = NIL;
 	MemoryContext old;
-	bool		nulls_window;
-	bool		nulls_first = false;
 
 	(void) defender_resource_url(state->opts, "hunting", "POST", &display);
 	if (why)
@@ -169,35 +156,21 @@ defender_start_split(ForeignScanState *node, DefenderScanState *state, const cha
 
 	/* the plan of the windows lives as long as the scan */
 	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	memset(&plan, 0, sizeof(plan));
 	narrow = state->opts->hunting_table != NULL && state->opts->timespan == NULL &&
 		strcmp(state->opts->time_column, "Timestamp") == 0;
 	defender_hunting_time_bounds(state, &lo, &hi);
-	open_lo = (lo == PG_INT64_MIN || lo < now - HUNTING_HORIZON_TICKS);
-	if (open_lo)
-		lo = now - HUNTING_HORIZON_TICKS;
-	open_hi = (hi == PG_INT64_MAX);
-	if (open_hi)
-		hi = Max(now, lo) + TICKS_PER_SECOND;
-	if (hi - lo < 2)
-		lo = hi - 2;
-
-	if (state->opts->hunting_window > 0)
-		n = (hi - lo + state->opts->hunting_window - 1) / state->opts->hunting_window;
-	else
-	{
-		int64		count = count_matches(state, defender_hunting_timespan(state));
-		int64		per_window = Max(state->opts->hunting_max_rows * 3 / 4, 1);
-
-		n = (count + per_window - 1) / per_window;
-	}
-	n = Max(n, 2);
-	n = Min(n, hi - lo);		/* every window at least a tick wide */
-	nulls_window = !(narrow);
-	if (n + (nulls_window ? 1 : 0) > state->opts->hunting_max_windows)
+	defender_window_span(&plan, lo, hi);
+	if (state->opts->hunting_window <= 0)
+		count = count_matches(state, defender_hunting_timespan(state));
+	defender_window_number(&plan, state->opts->hunting_window, count,
+						   state->opts->hunting_max_rows);
+	plan.nulls_window = !(narrow);
+	if (plan.n + (plan.nulls_window ? 1 : 0) > state->opts->hunting_max_windows)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the hunting result of foreign table \"%s\" needs " INT64_FORMAT " time windows, more than hunting_max_windows (%d)",
-						RelationGetRelationName(state->rel), n + (nulls_window ? 1 : 0),
+						RelationGetRelationName(state->rel), plan.n + (plan.nulls_window ? 1 : 0),
 						state->opts->hunting_max_windows),
 				 errdetail("%s.", refusal),
 				 errhint("Raise the option \"hunting_max_windows\", or add conditions on %s.",
@@ -212,40 +185,15 @@ defender_start_split(ForeignScanState *node, DefenderScanState *state, const cha
 		const char *dir = sort + strlen(state->opts->time_column) + 1;
 
 		split->descending = strncmp(dir, "desc", 4) == 0;
-		nulls_first = strstr(dir, "nulls first") != NULL &&
+		plan.nulls_first = strstr(dir, "nulls first") != NULL &&
 			(strchr(dir, ',') == NULL || strstr(dir, "nulls first") < strchr(dir, ','));
 	}
-	for (k = 0; k < n; k++)
-	{
-		int64		a;
-		int64		b;
-		HuntWindow *w;
-
-		if (state->opts->hunting_window > 0)
-		{
-			a = lo + k * state->opts->hunting_window;
-			b = (k == n - 1) ? hi : a + state->opts->hunting_window;
-		}
-		else
-		{
-			a = lo + (int64) ((double) (hi - lo) * k / n);
-			b = (k == n - 1) ? hi : lo + (int64) ((double) (hi - lo) * (k + 1) / n);
-		}
-		w = new_window(node, a, b, open_lo && k == 0, open_hi && k == n - 1, false);
-		/* in the order they are read: latest first for a descending sort */
-		windows = split->descending ? lcons(w, windows) : lappend(windows, w);
-	}
-	if (nulls_window)
-	{
-		HuntWindow *w = new_window(node, 0, 0, false, false, true);
-
-		windows = nulls_first ? lcons(w, windows) : lappend(windows, w);
-	}
-	split->windows = list_length(windows);
+	plan.descending = split->descending;
+	split->pending = defender_make_windows(&plan);
+	split->windows = list_length(split->pending);
 	elog(DEBUG1, "defender_fdw: hunting query of \"%s\" past the caps (%s): %d time windows on %s",
 		 RelationGetRelationName(state->rel), refusal, split->windows, state->opts->time_column);
 	state->split = split;
-	split->pending = windows;
 	MemoryContextSwitchTo(old);
 }
 
@@ -265,10 +213,8 @@ defender_next_window(ForeignScanState *node, DefenderScanState *state)
 	while (split->pending != NIL)
 	{
 		HuntWindow *w = (HuntWindow *) linitial(split->pending);
-		HuntWindow *a;
-		HuntWindow *b;
-		int64		mid;
 		MemoryContext old;
+		bool		halved;
 
 		if (take > 0 && split->rows_before >= take)
 		{
@@ -280,7 +226,11 @@ defender_next_window(ForeignScanState *node, DefenderScanState *state)
 			return true;
 
 		/* too large: halve it */
-		if (w->nulls || w->hi - w->lo < 2 || split->windows + 1 > state->opts->hunting_max_windows)
+		old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+		halved = split->windows + 1 <= state->opts->hunting_max_windows &&
+			defender_halve_window(&split->pending, w, split->descending);
+		MemoryContextSwitchTo(old);
+		if (!halved)
 		{
 			char	   *display;
 
@@ -296,15 +246,6 @@ defender_next_window(ForeignScanState *node, DefenderScanState *state)
 							 "Raise the option \"hunting_max_windows\", or add conditions on the time column."),
 					 errcontext("remote request: %s", display)));
 		}
-		mid = w->lo + (w->hi - w->lo) / 2;
-		a = new_window(node, w->lo, mid, w->open_lo, false, false);
-		b = new_window(node, mid, w->hi, false, w->open_hi, false);
-		old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-		if (split->descending)
-			split->pending = lcons(b, lcons(a, split->pending));
-		else
-			split->pending = lcons(a, lcons(b, split->pending));
-		MemoryContextSwitchTo(old);
 		split->windows++;
 	}
 	return false;
