@@ -391,14 +391,48 @@ retry_delay_ms(const DfwHttpResponse *http, int attempt, long fixed_wait_ms)
 
 /*
  * defender_retry_delay_ms
- *		The wait before retry number attempt+1 of an answer, by the rule
- *		below (Retry-After, else the backoff), for a request read as it
- *		arrives (request.c's streams), whose retries are counted there.
+ *		The wait before retry number attempt+1 of an answer (Retry-After,
+ *		else the backoff, retry_delay_ms above), for a request read as it
+ *		arrives (request.c's streams), which decide and count their retries
+ *		themselves; defender_retry_delay below also decides whether.
  */
 long
 defender_retry_delay_ms(const DfwHttpResponse *http, int attempt)
 {
 	return retry_delay_ms(http, attempt, -1);
+}
+
+/*
+ * defender_retry_delay
+ *		The one retry rule: how many ms to wait before sending again the
+ *		request that got this answer as its attempt+1-th, or -1 when it is
+ *		not sent again (not retryable, retries spent, or a Retry-After
+ *		longer than MAX_RETRY_AFTER_S, which the caller reports).
+ *
+ * defender_http_send's loop sleeps that long; a page an asynchronous scan
+ * requested ahead is held back that long instead (request.c), so that the
+ * other scans of the Append go on meanwhile.
+ */
+long
+defender_retry_delay(const DefenderOptions *opts, const DfwHttpResponse *http,
+					 int attempt, bool idempotent, long retry_wait_ms)
+{
+	bool		retry;
+	long		delay;
+
+	if (http->error != DFW_CLIENT_OK)
+		retry = idempotent && (http->error == DFW_CLIENT_TRANSFER_FAILED ||
+							   http->error == DFW_CLIENT_CONNECT_FAILED);
+	else
+		retry = defender_status_is_retryable(http->status, idempotent);
+	/* a proxy's refusal is not transient */
+	if (http->proxy_status >= 300 || http->status == 407)
+		retry = false;
+	if (!retry || attempt >= opts->max_retries)
+		return -1;
+	delay = retry_delay_ms(http->error == DFW_CLIENT_OK ? http : NULL, attempt,
+						   retry_wait_ms);
+	return delay > MAX_RETRY_AFTER_S * 1000L ? -1 : delay;
 }
 
 /* A response whose body is freed with CurrentMemoryContext. */
@@ -474,7 +508,6 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 	{
 		DfwHttpResponse *http = &response->http;
 		TimestampTz start = GetCurrentTimestamp();
-		bool		retry;
 		long		delay;
 
 		defender_quota_before_send(opts, url);
@@ -489,29 +522,16 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 			 http->request_id[0] ? http->request_id : "none");
 
 		/* the answer: retry it (429 and Retry-After here), or return it */
-		if (http->error != DFW_CLIENT_OK)
-			retry = idempotent && (http->error == DFW_CLIENT_TRANSFER_FAILED ||
-								   http->error == DFW_CLIENT_CONNECT_FAILED);
-		else
-			retry = defender_status_is_retryable(http->status, idempotent);
-		/* a proxy's refusal is not transient */
-		if (http->proxy_status >= 300 || http->status == 407)
-			retry = false;
-
-		if (!retry || attempt >= opts->max_retries)
+		delay = defender_retry_delay(opts, http, attempt, idempotent, retry_wait_ms);
+		if (delay < 0)
 		{
 			if (opts->proxy && opts->proxy[0] &&
 				(http->proxy_status >= 300 || http->status == 407))
 				report_proxy_error(opts, response, url, display);
 			if (http->error != DFW_CLIENT_OK)
 				defender_report_transport_error(opts, response, url, display);
-			return response;
+			return response;	/* a Retry-After too long: the caller's hint */
 		}
-
-		delay = retry_delay_ms(http->error == DFW_CLIENT_OK ? http : NULL, attempt,
-							   retry_wait_ms);
-		if (delay > MAX_RETRY_AFTER_S * 1000L)
-			return response;	/* the caller reports it, with the hint */
 
 		elog(DEBUG1, "defender_fdw: retrying %s in %ld ms (attempt %d of %d)",
 			 display, delay, attempt + 1, opts->max_retries);

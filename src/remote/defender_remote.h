@@ -24,6 +24,7 @@
 #ifndef DEFENDER_REMOTE_H
 #define DEFENDER_REMOTE_H
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "utils/memutils.h"
 
@@ -40,6 +41,7 @@
 #define DEFENDER_CACHEABLE			0x04	/* a read whose answer cache_ttl may keep */
 #define DEFENDER_ANY_STATUS			0x08	/* return every HTTP answer, raise none */
 #define DEFENDER_SEND_BATCHED		0x10	/* get_start: the caller drives curl after its batch */
+#define DEFENDER_SEND_HOLD			0x20	/* get_start: hold back, never wait, for quota or Retry-After */
 
 /* defender_http_send's retry_wait_ms: Retry-After, else 1 s, 2 s, 4 s ... */
 #define DEFENDER_BACKOFF			(-1L)
@@ -102,6 +104,7 @@ extern DefenderPendingGet *defender_api_get_start(const DefenderOptions *opts,
 												  int flags);
 extern bool defender_api_get_poll(DefenderPendingGet *get);
 extern bool defender_api_get_ready(DefenderPendingGet *get);
+extern TimestampTz defender_api_get_held_until(DefenderPendingGet *get);
 extern DefenderResponse *defender_api_get_finish(DefenderPendingGet *get);
 
 /*
@@ -129,6 +132,8 @@ extern char *defender_resource_url(const DefenderOptions *opts, const char *reso
 								   const char *method, char **display);
 extern void defender_response_release(DefenderResponse *response);
 extern void defender_sleep_ms(long ms);
+extern long defender_retry_delay(const DefenderOptions *opts, const DfwHttpResponse *http,
+								 int attempt, bool idempotent, long retry_wait_ms);
 extern char *defender_redact(const DefenderOptions *opts, const char *text);
 extern char *defender_url_encode(const char *text);
 extern bool defender_url_origin(const char *url, DfwOrigin *origin, char **rest, char **why);
@@ -174,6 +179,10 @@ extern bool defender_quota_governor;	/* GUC defender_fdw.quota_governor */
 extern void defender_quota_governor_init(void);
 extern void defender_quota_before_send(const DefenderOptions *opts, const char *url);
 extern bool defender_quota_try_send(const DefenderOptions *opts, const char *url);
+extern bool defender_quota_try_hold(const DefenderOptions *opts, const char *url,
+									TimestampTz *until);
+extern void defender_quota_check_hold(const DefenderOptions *opts, const char *url,
+									  TimestampTz until);
 extern void defender_quota_after_response(const DefenderOptions *opts, const char *url,
 										  const DfwHttpResponse *http);
 extern int64 defender_quota_waited_us(void);
@@ -220,6 +229,8 @@ extern int	defender_pager_page_limit(DefenderPager *pager);
 extern void defender_pager_raise_rejection(DefenderPager *pager);
 extern struct json_t *defender_pager_next(DefenderPager *pager);
 extern bool defender_pager_poll(DefenderPager *pager, bool start);
+extern void defender_pager_hold_not_wait(DefenderPager *pager);
+extern TimestampTz defender_pager_held_until(DefenderPager *pager);
 extern void defender_pager_rewind(DefenderPager *pager);
 extern bool defender_pager_rejected(DefenderPager *pager, DfwGraphError *err);
 extern struct json_t *defender_pager_document(DefenderPager *pager);

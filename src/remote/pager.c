@@ -77,6 +77,9 @@ struct DefenderPager
 	/* the page at next_url, when sent ahead by defender_pager_poll */
 	MemoryContext pending_cxt;
 	DefenderPendingGet *pending;
+
+	/* pages sent ahead are held back, not waited for (DEFENDER_SEND_HOLD) */
+	int			send_flags;
 };
 
 /* A page requested ahead, in its own memory context. */
@@ -90,6 +93,7 @@ typedef struct WindowPage
 static void fetch_page(DefenderPager *pager);
 static int	first_page_flags(DefenderPager *pager);
 static void forget_pending(DefenderPager *pager);
+static void poll_window(DefenderPager *pager);
 static void start_parallel(DefenderPager *pager);
 static void fill_window(DefenderPager *pager);
 static void take_window_page(DefenderPager *pager);
@@ -270,7 +274,11 @@ defender_pager_poll(DefenderPager *pager, bool start)
 		WindowPage *wp;
 
 		if (start)
+		{
 			fill_window(pager);
+			if (pager->send_flags & DEFENDER_SEND_HOLD)
+				poll_window(pager);
+		}
 		wp = &pager->window[pager->take_page % pager->paging.parallel];
 		if (wp->get == NULL)
 			return false;
@@ -291,11 +299,66 @@ defender_pager_poll(DefenderPager *pager, bool start)
 												   ALLOCSET_SMALL_SIZES);
 		caller = MemoryContextSwitchTo(pager->pending_cxt);
 		pager->pending = defender_api_get_start(pager->opts, pager->opts->graph_url,
-												pager->next_url, pager->display, flags);
+												pager->next_url, pager->display,
+												flags | pager->send_flags);
 		MemoryContextSwitchTo(caller);
 	}
 	return start ? defender_api_get_poll(pager->pending) :
 		defender_api_get_ready(pager->pending);
+}
+
+/*
+ * poll_window
+ *		In hold mode, the window's pages after the next one too: a page
+ *		held back whose time has come is sent, a 429 is turned into a hold
+ *		at once rather than when its turn comes.
+ */
+static void
+poll_window(DefenderPager *pager)
+{
+	int64		page;
+
+	for (page = pager->take_page + 1; page < pager->next_page; page++)
+	{
+		WindowPage *wp = &pager->window[page % pager->paging.parallel];
+
+		if (wp->get)
+			(void) defender_api_get_poll(wp->get);
+	}
+}
+
+/*
+ * defender_pager_hold_not_wait
+ *		From now on the pages this pager sends ahead are held back, not
+ *		waited for, while the tenant's quota or a Retry-After says to wait
+ *		(DEFENDER_SEND_HOLD): defender_pager_poll() then answers "not
+ *		ready" and defender_pager_held_until() says until when.  For an
+ *		asynchronous scan, whose wait would stall the whole Append.
+ */
+void
+defender_pager_hold_not_wait(DefenderPager *pager)
+{
+	pager->send_flags = DEFENDER_SEND_HOLD;
+}
+
+/*
+ * defender_pager_held_until
+ *		Until when the next page is held back, or 0 when it is not (its
+ *		answer is in, its request under way or waiting for a free slot, or
+ *		no page is needed).
+ */
+TimestampTz
+defender_pager_held_until(DefenderPager *pager)
+{
+	if (pager->rows != NULL && pager->index < json_array_size(pager->rows))
+		return 0;
+	if (pager->pages_total > 0 && pager->take_page < pager->pages_total)
+	{
+		WindowPage *wp = &pager->window[pager->take_page % pager->paging.parallel];
+
+		return wp->get ? defender_api_get_held_until(wp->get) : 0;
+	}
+	return pager->pending ? defender_api_get_held_until(pager->pending) : 0;
 }
 
 /* DEFENDER_ALLOW_BAD_REQUEST for a first page whose 400 may be recovered from */
@@ -563,7 +626,7 @@ fill_window(DefenderPager *pager)
 		wp->display = psprintf("%s%s", paging->display_prefix, options);
 		wp->get = defender_api_get_start(pager->opts, pager->opts->graph_url,
 										 psprintf("%s%s", paging->prefix, options),
-										 wp->display, DEFENDER_SEND_BATCHED);
+										 wp->display, DEFENDER_SEND_BATCHED | pager->send_flags);
 		MemoryContextSwitchTo(caller);
 		pager->next_page++;
 		sent = true;

@@ -85,6 +85,8 @@ typedef struct QuotaWait
 } QuotaWait;
 
 static int	call_kind(const DefenderOptions *opts, const char *url);
+static int	url_kind(const DefenderOptions *opts, const char *url);
+static void check_wait(const QuotaWait *w, TimestampTz now);
 static TenantQuota *lock_tenant(const DefenderOptions *opts);
 static void unlock_tenant(void);
 static TimestampTz next_slot(const QuotaLog *log, int limit, long window_ms, TimestampTz now);
@@ -126,12 +128,7 @@ defender_quota_before_send(const DefenderOptions *opts, const char *url)
 			break;
 
 		/* a wait the statement cannot afford fails now, saying why */
-		if (StatementTimeout > 0 &&
-			w.until > TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
-												  StatementTimeout))
-			report_long_wait(&w, now, true);
-		if (w.until - now > (TimestampTz) MAX_QUOTA_WAIT_S * USECS_PER_SEC)
-			report_long_wait(&w, now, false);
+		check_wait(&w, now);
 
 		elog(DEBUG1, "defender_fdw: waiting %ld ms for the %s quota of tenant %s",
 			 (long) ((w.until - now) / 1000), w.kind, opts->tenant_id);
@@ -177,6 +174,72 @@ defender_quota_try_send(const DefenderOptions *opts, const char *url)
 	return take_slot(opts, kind,
 					 kind == KIND_HUNTING ? opts->hunting_quota : opts->graph_quota,
 					 (long) opts->quota_window * 1000L, GetCurrentTimestamp(), &w);
+}
+
+/*
+ * defender_quota_try_hold
+ *		defender_quota_try_send() for a caller that holds the call back
+ *		instead of waiting (an asynchronous scan's page, request.c): true
+ *		when the call may go now, and is counted; else false and in *until
+ *		when to ask again.
+ *
+ * A wait the statement cannot afford fails here as it does in
+ * defender_quota_before_send(): the caller would only hold the page until
+ * statement_timeout cut it short.
+ */
+bool
+defender_quota_try_hold(const DefenderOptions *opts, const char *url, TimestampTz *until)
+{
+	int			kind = call_kind(opts, url);
+	TimestampTz now = GetCurrentTimestamp();
+	QuotaWait	w;
+
+	*until = 0;
+	if (kind < 0)
+		return true;
+	w.opts = opts;
+	w.kind = kind == KIND_HUNTING ? "hunting" : "graph";
+	if (take_slot(opts, kind,
+				  kind == KIND_HUNTING ? opts->hunting_quota : opts->graph_quota,
+				  (long) opts->quota_window * 1000L, now, &w))
+		return true;
+	check_wait(&w, now);
+	*until = w.until;
+	return false;
+}
+
+/*
+ * defender_quota_check_hold
+ *		ERROR when a call held back until "until" by a 429's Retry-After
+ *		would outlast the statement: the check of a wait, for the hold of
+ *		a page retried without the governor (request.c).
+ */
+void
+defender_quota_check_hold(const DefenderOptions *opts, const char *url, TimestampTz until)
+{
+	QuotaWait	w;
+
+	w.opts = opts;
+	w.kind = url_kind(opts, url) == KIND_HUNTING ? "hunting" : "graph";
+	w.until = until;
+	w.blocked = true;
+	check_wait(&w, GetCurrentTimestamp());
+}
+
+/*
+ * check_wait
+ *		ERROR for a wait until w->until that the statement cannot afford,
+ *		or that is longer than defender_fdw waits at all.
+ */
+static void
+check_wait(const QuotaWait *w, TimestampTz now)
+{
+	if (StatementTimeout > 0 &&
+		w->until > TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
+											   StatementTimeout))
+		report_long_wait(w, now, true);
+	if (w->until - now > (TimestampTz) MAX_QUOTA_WAIT_S * USECS_PER_SEC)
+		report_long_wait(w, now, false);
 }
 
 /*
@@ -280,13 +343,20 @@ defender_quota_waited_us(void)
 static int
 call_kind(const DefenderOptions *opts, const char *url)
 {
+	if (!defender_quota_governor || opts->tenant_id == NULL)
+		return -1;
+	return url_kind(opts, url);
+}
+
+/* call_kind() whether or not the governor is on */
+static int
+url_kind(const DefenderOptions *opts, const char *url)
+{
 	char	   *security;
 	char	   *hunting;
 	size_t		len;
 	int			kind = -1;
 
-	if (!defender_quota_governor || opts->tenant_id == NULL)
-		return -1;
 	security = psprintf("%s/%s/security/", opts->graph_url, opts->api_version);
 	hunting = psprintf("%s%s", security,
 					   graph_find_resource("hunting")->path + strlen("security/"));

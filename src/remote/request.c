@@ -234,10 +234,23 @@ struct DefenderPendingGet
 	DefenderResponse *response;
 	bool		from_cache;		/* answered by cache_ttl's cache */
 	bool		sent;			/* started on a slot (else sent at finish) */
+	bool		collected;		/* its answer read off the slot (a hold's) */
+
+	/*
+	 * DEFENDER_SEND_HOLD: held back, not waited for, while the tenant's
+	 * quota or a Retry-After says to wait (until hold_until), and a
+	 * retryable answer seen by poll is sent again the same way
+	 * (attempts: the retries so far, by defender_retry_delay's rule).
+	 */
+	bool		hold;
+	TimestampTz hold_until;
+	int			attempts;
 	DfwTicket	ticket;
 	TimestampTz started;
 	MemoryContextCallback cancel;	/* stops the transfer with the context */
 };
+
+static bool hold_for_retry(DefenderPendingGet *get);
 
 static void
 cancel_pending_get(void *arg)
@@ -263,11 +276,20 @@ send_pending_get(DefenderPendingGet *get, bool batched)
 	DfwHttpRequest request;
 	MemoryContext caller;
 
-	if (get->sent || get->from_cache ||
+	if (get->sent || get->from_cache || get->collected ||
 		dfw_client_free_slots(client) <= TRANSFER_SLOTS_KEPT)
 		return;
 
-	if (!defender_quota_try_send(get->opts, get->url))
+	if (get->hold)
+	{
+		/* a Retry-After not yet over, or the quota: ask again later */
+		if (get->hold_until > GetCurrentTimestamp())
+			return;
+		if (!defender_quota_try_hold(get->opts, get->url, &get->hold_until))
+			return;
+		get->hold_until = 0;
+	}
+	else if (!defender_quota_try_send(get->opts, get->url))
 	{
 		/*
 		 * The quota makes this one wait: the batch started before it goes
@@ -339,6 +361,7 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 	get->url = pstrdup(url);
 	get->display = pstrdup(defender_display_text(display));
 	get->flags = flags & DEFENDER_ALLOW_BAD_REQUEST;
+	get->hold = (flags & DEFENDER_SEND_HOLD) != 0;
 	get->response = defender_new_response();
 	get->ticket.slot = -1;
 	get->cancel.func = cancel_pending_get;
@@ -364,13 +387,71 @@ defender_api_get_start(const DefenderOptions *opts, const char *audience,
 bool
 defender_api_get_poll(DefenderPendingGet *get)
 {
-	if (get->from_cache)
+	if (get->from_cache || get->collected)
 		return true;
 	if (!get->sent)
 		send_pending_get(get, false);
 	if (!get->sent)
 		return false;
-	return dfw_client_finished(defender_transport_client(), get->ticket);
+	if (!dfw_client_finished(defender_transport_client(), get->ticket))
+		return false;
+	return !get->hold || !hold_for_retry(get);
+}
+
+/*
+ * hold_for_retry
+ *		A held GET's answer is in: when it is one to send again (a 429,
+ *		a 503, a broken transfer: defender_retry_delay's rule, as the
+ *		synchronous loop applies it), hold the request back for the
+ *		delay and return true; else false, and finish takes the answer.
+ *
+ * A 429's Retry-After also blocks the tenant in the quota governor
+ * (defender_quota_after_response), so the tenant's other pages are held
+ * until then as well.  A delay the statement cannot afford is an ERROR
+ * now, saying how long the tenant is blocked.
+ */
+static bool
+hold_for_retry(DefenderPendingGet *get)
+{
+	DfwHttpResponse *r = &get->response->http;
+	long		delay;
+
+	(void) dfw_client_collect(defender_transport_client(), get->ticket, r);
+	get->sent = false;
+	get->collected = true;
+	defender_quota_after_response(get->opts, get->url, r);
+	if (r->error == DFW_CLIENT_OK && r->status >= 200 && r->status < 300)
+		return false;
+	delay = defender_retry_delay(get->opts, r, get->attempts, true, DEFENDER_BACKOFF);
+	if (delay < 0)
+		return false;
+
+	elog(DEBUG1, "defender_fdw: %s -> %ld%s%s; held back %ld ms before retry %d of %d",
+		 get->display, r->status,
+		 r->error != DFW_CLIENT_OK ? ", " : "",
+		 r->error != DFW_CLIENT_OK ? r->error_message : "",
+		 delay, get->attempts + 1, get->opts->max_retries);
+	get->attempts++;
+	get->hold_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+	defender_quota_check_hold(get->opts, get->url, get->hold_until);
+	dfw_response_free_body(r);
+	dfw_response_init(r);
+	get->collected = false;
+	return true;
+}
+
+/*
+ * defender_api_get_held_until
+ *		Until when a GET sent with DEFENDER_SEND_HOLD is held back (for
+ *		the tenant's quota or a Retry-After), or 0 when it is not: the time
+ *		an asynchronous scan sets its timer for.
+ */
+TimestampTz
+defender_api_get_held_until(DefenderPendingGet *get)
+{
+	if (!get->hold || get->sent || get->from_cache || get->collected)
+		return 0;
+	return get->hold_until;
 }
 
 /*
@@ -381,7 +462,7 @@ defender_api_get_poll(DefenderPendingGet *get)
 bool
 defender_api_get_ready(DefenderPendingGet *get)
 {
-	if (get->from_cache)
+	if (get->from_cache || get->collected)
 		return true;
 	return get->sent && dfw_client_finished(defender_transport_client(), get->ticket);
 }
@@ -406,23 +487,27 @@ defender_api_get_finish(DefenderPendingGet *get)
 
 	if (get->from_cache)
 		return get->response;
-	if (!get->sent)
+	if (get->collected)
+		get->collected = false; /* hold_for_retry read it, and let it be */
+	else if (!get->sent)
 		return defender_api_request(get->opts, get->audience, "GET", get->url,
 									get->display, NULL, DEFENDER_CACHEABLE | get->flags);
-
-	PG_TRY();
+	else
 	{
-		defender_wait_for_ticket(client, get->ticket);
+		PG_TRY();
+		{
+			defender_wait_for_ticket(client, get->ticket);
+		}
+		PG_CATCH();
+		{
+			cancel_pending_get(get);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		(void) dfw_client_collect(client, get->ticket, r);
+		get->sent = false;
+		defender_quota_after_response(get->opts, get->url, r);
 	}
-	PG_CATCH();
-	{
-		cancel_pending_get(get);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	(void) dfw_client_collect(client, get->ticket, r);
-	get->sent = false;
-	defender_quota_after_response(get->opts, get->url, r);
 
 	elog(DEBUG1, "defender_fdw: %s -> %ld%s%s (%ld ms since sent ahead, request-id %s)",
 		 get->display, r->status,
@@ -439,11 +524,19 @@ defender_api_get_finish(DefenderPendingGet *get)
 	if (r->error == DFW_CLIENT_OK && r->status == 400 &&
 		(get->flags & DEFENDER_ALLOW_BAD_REQUEST))
 		return get->response;
-	/* what one request would retry: send it again, alone */
-	if (r->error == DFW_CLIENT_OK ?
-		(r->status == 401 || defender_status_is_retryable(r->status, true)) :
-		(r->error == DFW_CLIENT_TRANSFER_FAILED || r->error == DFW_CLIENT_CONNECT_FAILED ||
-		 r->error == DFW_CLIENT_TIMED_OUT))
+	/*
+	 * What one request would retry: send it again, alone.  Not a held GET
+	 * whose retries defender_retry_delay says are spent (or whose
+	 * Retry-After is too long): its error is reported as the synchronous
+	 * loop's would be.
+	 */
+	if ((r->error == DFW_CLIENT_OK ?
+		 (r->status == 401 || defender_status_is_retryable(r->status, true)) :
+		 (r->error == DFW_CLIENT_TRANSFER_FAILED || r->error == DFW_CLIENT_CONNECT_FAILED ||
+		  r->error == DFW_CLIENT_TIMED_OUT)) &&
+		!(get->hold && r->status != 401 &&
+		  (get->attempts > 0 || r->error == DFW_CLIENT_OK) &&
+		  defender_retry_delay(get->opts, r, get->attempts, true, DEFENDER_BACKOFF) < 0))
 	{
 		defender_response_release(get->response);
 		return defender_api_request(get->opts, get->audience, "GET", get->url,

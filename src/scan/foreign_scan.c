@@ -124,6 +124,7 @@ defender_begin_scan(ForeignScanState *node, int eflags)
 	state = palloc0(sizeof(DefenderScanState));
 	state->quota_waited_at_begin = defender_quota_waited_us();
 	state->ready_fd = -1;
+	state->hold_fd = -1;
 	node->fdw_state = state;
 	defender_scan_plan_from_list(fsplan->fdw_private, &state->plan);
 
@@ -312,6 +313,21 @@ defender_scan_ready(DefenderScanState *state, bool start)
 		default:
 			return true;
 	}
+}
+
+/*
+ * defender_scan_held_until
+ *		Until when the scan's next page is held back for the tenant's
+ *		quota or a Retry-After (only ever for a scan run asynchronously,
+ *		see defender_pager_hold_not_wait), or 0 when it is not.
+ */
+TimestampTz
+defender_scan_held_until(DefenderScanState *state)
+{
+	if (!state->started || state->finished || state->pager == NULL || state->hunting ||
+		(state->plan.mode != SCAN_LIST && state->plan.mode != SCAN_COUNT))
+		return 0;
+	return defender_pager_held_until(state->pager);
 }
 
 /*
@@ -547,9 +563,12 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 							   state->requests +
 							   (state->pager ? defender_pager_requests(state->pager) : 0),
 							   es);
-	if (es->analyze && defender_quota_waited_us() > state->quota_waited_at_begin)
+	/* waits of the backend, and the time this scan's next page was held back */
+	if (es->analyze &&
+		defender_quota_waited_us() - state->quota_waited_at_begin + state->held_us > 0)
 		ExplainPropertyInteger("Quota wait", "ms",
-							   (defender_quota_waited_us() - state->quota_waited_at_begin) / 1000,
+							   (defender_quota_waited_us() - state->quota_waited_at_begin +
+								state->held_us) / 1000,
 							   es);
 	if (es->analyze && state->windows_sent != NIL)
 		ExplainPropertyList("Time windows sent", state->windows_sent, es);

@@ -173,6 +173,9 @@ defender_start_list(DefenderScanState *state, bool fallback)
 	state->pager = defender_pager_begin(state->opts, url.data, display.data,
 										state->page_cxt, rejections,
 										req.count_pages ? &paging : NULL);
+	/* in an Append, a page the quota holds back must not stall the others */
+	if (state->async)
+		defender_pager_hold_not_wait(state->pager);
 	state->fallback = fallback;
 	/* Graph skips OFFSET's rows unless the fallback left $skip out */
 	state->offset_pushed = !fallback && !state->count_by_paging;

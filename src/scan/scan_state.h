@@ -118,6 +118,10 @@ typedef struct DefenderScanState
 	int			ready_fd;		/* always readable, for a scan whose answer is
 								 * in; -1 until needed */
 	MemoryContextCallback close_ready_fd;
+	int			hold_fd;		/* a timerfd: the end of a hold; -1 until needed */
+	MemoryContextCallback close_hold_fd;
+	TimestampTz held_since;		/* the next page held back since, or 0 */
+	int64		held_us;		/* time the next page was held back, in all */
 
 	struct HuntStream *hunt_stream; /* hunting: an answer still arriving
 									 * whose rows leave as they are read,
@@ -137,6 +141,7 @@ typedef struct DefenderScanState
 /* foreign_scan.c */
 extern void defender_scan_start_if_needed(ForeignScanState *node);
 extern bool defender_scan_ready(DefenderScanState *state, bool start);
+extern TimestampTz defender_scan_held_until(DefenderScanState *state);
 
 /* row_source.c */
 extern bool defender_next_row(ForeignScanState *node, DefenderScanState *state,

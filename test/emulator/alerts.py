@@ -9,7 +9,7 @@ Later: (PATCH and comments: actions.py).
 """
 
 from common import graph_error, json_response
-from odata import (DATETIME, NS, STRING, EntitySchema, ODataError, entity_body,
+from odata import (DATETIME, NS, STRING, EntitySchema, ODataError, cached_list_page, entity_body,
                    list_page, parse_options, select_rows)
 
 MAX_TOP = 1000
@@ -71,7 +71,12 @@ def odata_error(req, err):
 
 
 def list_alerts(req):
-    """GET .../security/alerts_v2: one page of alerts."""
+    """GET .../security/alerts_v2: one page of alerts (its body cached for
+    the data version, see odata.cached_list_page)."""
+    return cached_list_page(req, ENTITY_SET, lambda: _list_alerts(req))
+
+
+def _list_alerts(req):
     try:
         max_top = req.state.config.get("alerts_max_top") or MAX_TOP
         opts = parse_options(req.query_pairs, LIST_OPTIONS, max_top=max_top, schema=SCHEMA)

@@ -8,8 +8,8 @@ Later: (PATCH and comments: actions.py).
 """
 
 from common import graph_error, json_response
-from odata import (DATETIME, INT32, NS, STRING, EntitySchema, ODataError, entity_body,
-                   list_page, parse_options, select_rows, wire_row)
+from odata import (DATETIME, INT32, NS, STRING, EntitySchema, ODataError, cached_list_page,
+                   entity_body, list_page, parse_options, select_rows, wire_row)
 
 MAX_TOP = 50
 DEFAULT_TOP = 50
@@ -69,7 +69,12 @@ def _expanders(req):
 
 
 def list_incidents(req):
-    """GET .../security/incidents: one page of incidents."""
+    """GET .../security/incidents: one page of incidents (its body cached
+    for the data version, see odata.cached_list_page)."""
+    return cached_list_page(req, ENTITY_SET, lambda: _list_incidents(req))
+
+
+def _list_incidents(req):
     try:
         opts = parse_options(req.query_pairs, LIST_OPTIONS, max_top=MAX_TOP, schema=SCHEMA)
     except ODataError as err:

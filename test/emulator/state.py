@@ -45,6 +45,7 @@ MAX_HUNTING_ROWS = 1_000_000
 DEFAULT_CONFIG = {"incidents": 130, "seed": 1, "token_lifetime": 3599, "latency_ms": 0}
 MAX_INCIDENTS = 100_000
 QUERY_CACHE_SIZE = 64   # filtered/ordered result lists kept per data version
+PAGE_CACHE_SIZE = 1024  # encoded list pages kept per data version (odata.cached_list_page)
 REGENERATE_KEYS = ("incidents", "seed")   # the settings _regenerate() reads; add any new one here
 
 # Settings owned by other modules (tenants.py, quota.py, hunting_caps.py,
@@ -102,6 +103,7 @@ class State:
         self.reset_count = 0                # bumped by reset(); read by hunting.py
         self.data_version = 0               # bumped whenever the data is regenerated
         self._query_cache = collections.OrderedDict()
+        self._page_cache = collections.OrderedDict()
         self._generated_for = None          # _data_key() of untouched generated data
         self._regenerate()
 
@@ -142,6 +144,7 @@ class State:
         with self.lock:
             self.data_version += 1
             self._query_cache.clear()
+            self._page_cache.clear()
             self._generated_for = None
 
     def cached_query(self, key, compute):
@@ -158,6 +161,21 @@ class State:
             else:
                 self._query_cache.move_to_end(key)
             return result
+
+    def cached_page(self, key):
+        """The encoded body of a list page stored under key for the current
+        data version, or None."""
+        with self.lock:
+            encoded = self._page_cache.get(key)
+            if encoded is not None:
+                self._page_cache.move_to_end(key)
+            return encoded
+
+    def store_page(self, key, encoded):
+        with self.lock:
+            self._page_cache[key] = encoded
+            while len(self._page_cache) > PAGE_CACHE_SIZE:
+                self._page_cache.popitem(last=False)
 
     def alerts_snapshot(self):
         """The alerts_v2 rows in default order (newest createdDateTime first,

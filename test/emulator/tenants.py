@@ -116,6 +116,7 @@ class TenantData(state_module.State):
         self.config = {"incidents": incidents, "seed": seed}
         self.data_version = 0
         self._query_cache = collections.OrderedDict()
+        self._page_cache = collections.OrderedDict()
         self._generated_for = None
         self._regenerate()
 
@@ -135,7 +136,8 @@ class TenantData(state_module.State):
 
 
 DATA_ATTRIBUTES = frozenset(("incidents_snapshot", "find_incident", "alerts_snapshot", "find_alert",
-                             "alerts_of_incident", "modify_row", "cached_query", "data_changed",
+                             "alerts_of_incident", "modify_row", "cached_query", "cached_page",
+                             "store_page", "data_changed",
                              "data_version"))
 # hunting.py settings a tenant overrides (the rest come from the base config)
 TENANT_CONFIG_KEYS = ("hunting_seed",)

@@ -665,6 +665,34 @@ class AlertTests(HttpCase):
         self.assertEqual(self.fixture_alerts(), before)
 
 
+class PageCacheTests(HttpCase):
+    """A list page's encoded body is cached per data version: the same page
+    again is the same bytes, a PATCH is seen at once, and a fault that
+    damages a page damages the cached one too."""
+    URL = "/v1.0/security/incidents"
+
+    def test_cached_page_follows_the_data_and_faults(self):
+        path = self.URL + "?%24select=id%2Cstatus&%24count=true&%24top=5"
+        auth = {"Authorization": "Bearer " + self.tok}
+        _, _, first = self.request("GET", path, headers=auth)
+        _, _, again = self.request("GET", path, headers=auth)
+        self.assertEqual(first, again)
+        row = json.loads(first)["value"][0]
+        new_status = "resolved" if row["status"] != "resolved" else "active"
+        status, _, _ = self.graph(self.URL + "/" + row["id"], method="PATCH",
+                                  body=json.dumps({"status": new_status}),
+                                  headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 200)
+        _, _, after = self.request("GET", path, headers=auth)
+        self.assertEqual(json.loads(after)["value"][0]["status"], new_status)
+        self.arm({"match": "/security/incidents", "kind": "drop_rows", "rows": 2, "times": 1})
+        _, _, dropped = self.request("GET", path, headers=auth)
+        self.assertEqual(len(json.loads(dropped)["value"]), 3)
+        _, _, whole = self.request("GET", path, headers=auth)
+        self.assertEqual(whole, after)
+        self.control("POST", "reset")
+
+
 class PerformanceTests(HttpCase):
     """5,000 incidents and about 15,000 alerts, served page by page."""
 
