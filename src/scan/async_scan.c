@@ -105,9 +105,13 @@ defender_async_request(AsyncRequest *areq)
 
 /*
  * produce_or_wait
- *		Hand out the next row when it is here (through ExecProcNode, so
- *		that local conditions and the projection apply), else leave the
- *		request pending with its transfer under way.
+ *		Hand out the next row when it is here (through the node's own
+ *		ExecProcNodeReal, so that local conditions and the projection apply),
+ *		else leave the request pending with its transfer under way.
+ *
+ * Not ExecProcNode: under EXPLAIN ANALYZE that counts the row in the
+ * node's instrumentation, and ExecAsyncRequest counts it again (each row
+ * showed twice), as postgres_fdw's produce_tuple_asynchronously avoids.
  */
 static void
 produce_or_wait(AsyncRequest *areq)
@@ -123,7 +127,7 @@ produce_or_wait(AsyncRequest *areq)
 		return;
 	}
 	note_hold(state);
-	result = ExecProcNode((PlanState *) node);
+	result = node->ss.ps.ExecProcNodeReal((PlanState *) node);
 	if (TupIsNull(result) && state->async_starved)
 	{
 		/* rows went to local conditions and the next page is not here */
