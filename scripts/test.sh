@@ -162,6 +162,16 @@ run_check "JSON scanner = pg_parse_json, whole and in pieces (test/checks/json_s
         && ASAN_OPTIONS=detect_leaks=0 "$3/json_scanner_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR" "$simd"
 done
 
+# convert.c's number shortcuts (the fraction of a second without strtod,
+# integers read from unterminated bytes) against the C library's parsers.
+run_check "converter shortcuts = strtod and strtoll (test/checks/convert_check.c)" \
+    bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror -fsanitize=address,undefined \
+        -fno-sanitize-recover=undefined $(for d in . client remote plan scan functions catalog options; do echo -I"$1/src/$d"; done) \
+        -I"$("$2" --includedir-server)" $(pkg-config --cflags libcurl jansson) \
+        -o "$3/convert_check" "$1/test/checks/convert_check.c" -no-pie \
+        -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport \
+        $(pkg-config --libs libcurl jansson) -lm && "$3/convert_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR"
+
 # Twice: with the epoll set and wake descriptor (Linux), and with the
 # poll() path every other system takes (-DDFW_CLIENT_NO_EPOLL).
 for variant in epoll poll; do

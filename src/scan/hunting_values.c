@@ -189,13 +189,19 @@ defender_json_decode_string(const char *s, size_t n, bool utf8, StringInfo out)
 /*
  * defender_hunting_value
  *		A field's value (raw JSON, rawlen bytes of the answer) as a Datum of
- *		col's type (the rules are in the header comment).  scratch is the
- *		reader's buffer for a value's text; utf8 says the database encoding
- *		is UTF-8.
+ *		col's type (the rules are in the header comment).  escaped says
+ *		whether a string value holds a backslash (the scanner saw it, so
+ *		the bytes are not searched again); scratch is the reader's buffer
+ *		for a value's text; utf8 says the database encoding is UTF-8.
+ *
+ * A value is read where it lies in the answer: a string without an escape,
+ * a number and a boolean reach their type's shortcut (convert.c) with no
+ * copy; only a decoded string, or a value left to an input function, goes
+ * through scratch.
  */
 Datum
 defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
-					   bool utf8, StringInfo scratch, bool *isnull)
+					   bool escaped, bool utf8, StringInfo scratch, bool *isnull)
 {
 	DefenderJsonKind kind;
 
@@ -241,7 +247,8 @@ defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
 		{
 			text = raw + 1;
 			len = rawlen - 2;
-			if (memchr(text, '\\', len) != NULL)
+			Assert(escaped == (memchr(text, '\\', len) != NULL));
+			if (escaped)
 			{
 				defender_json_decode_string(text, len, utf8, scratch);
 				text = scratch->data;
@@ -256,14 +263,7 @@ defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
 		if (col->is_array)
 			defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
 								   defender_json_excerpt(raw, rawlen));
-		if (col->fast == DFW_FAST_TEXT)
-			return PointerGetDatum(cstring_to_text_with_len(text, (int) len));
-		if (text != scratch->data)
-		{
-			resetStringInfo(scratch);
-			appendBinaryStringInfo(scratch, text, (int) len);
-		}
-		return defender_scalar_to_datum(col, kind, scratch->data, false);
+		return defender_scalar_bytes_to_datum(col, kind, text, len, scratch);
 	}
 	if (col->is_array)
 	{
