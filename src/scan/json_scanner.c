@@ -330,7 +330,6 @@ run(DfwJsonScanner *s, const char *buf, size_t len, uint64 base, bool at_eof)
 		JsonTokenType tok;
 		JsonParseErrorType result;
 		int			lexed = LEX_OK;
-		bool		escaped = false;
 
 		while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
 			p++;
@@ -359,7 +358,8 @@ run(DfwJsonScanner *s, const char *buf, size_t len, uint64 base, bool at_eof)
 					break;
 				case '"':
 					tok = JSON_TOKEN_STRING;
-					lexed = lex_string(s, p, end, at_eof, &tend, &escaped);
+					s->tok_escaped = false;
+					lexed = lex_string(s, p, end, at_eof, &tend, &s->tok_escaped);
 					break;
 				case '-':
 				case '0':
@@ -392,10 +392,9 @@ run(DfwJsonScanner *s, const char *buf, size_t len, uint64 base, bool at_eof)
 		}
 
 		s->pos = base + (tend - buf);
-		s->tok_escaped = escaped;
 		if (tok == JSON_TOKEN_STRING &&
 			(s->expect == EX_OBJECT_FIRST || s->expect == EX_OBJECT_NAME))
-			s->name_escaped = escaped;
+			s->name_escaped = s->tok_escaped;
 		result = consume(s, tok, base + (p - buf), s->pos);
 		if (result != JSON_SUCCESS)
 		{
@@ -664,6 +663,26 @@ skip_plain(const char *p, const char *end)
 	return skip_plain_bytes(p, end);
 }
 
+/* The characters of a one-character escape: " \ / b f n r t. */
+static inline bool
+simple_escape(char c)
+{
+	switch (c)
+	{
+		case '"':
+		case '\\':
+		case '/':
+		case 'b':
+		case 'f':
+		case 'n':
+		case 'r':
+		case 't':
+			return true;
+		default:
+			return false;
+	}
+}
+
 static int
 lex_string(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 		   const char **tend, bool *escaped)
@@ -744,7 +763,7 @@ lex_string(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 		}
 		if (hi_surrogate != -1)
 			return lex_fail(s, JSON_UNICODE_LOW_SURROGATE, start, char_end(s, p, end));
-		if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0')
+		if (!simple_escape(*p))
 		{
 			/* the token is the escaped character alone */
 			return lex_fail(s, JSON_ESCAPING_INVALID, p, char_end(s, p, end));

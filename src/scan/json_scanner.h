@@ -94,7 +94,7 @@ typedef struct DfwJsonScanner
 	uint64		value_end;
 
 	/*
-	 * Whether the last string token held a backslash (tok_escaped) and
+	 * Whether the last string token read held a backslash (tok_escaped) and
 	 * whether the string scalar that began the current value did
 	 * (value_escaped: valid in the scalar and field_end events of a string
 	 * value), so that a caller decodes only strings with an escape.
