@@ -284,32 +284,15 @@ defender_parse_iso_utc_len(const char *text, size_t len, int64 *result)
 				min,
 				sec;
 	int64		fsec = 0;
-	int			i;
 
-	if (len < 20)
+#define DIGIT(k) ((unsigned char) (p[k] - '0') <= 9)
+	if (len < 20 ||
+		p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':' ||
+		!(DIGIT(0) && DIGIT(1) && DIGIT(2) && DIGIT(3) && DIGIT(5) && DIGIT(6) &&
+		  DIGIT(8) && DIGIT(9) && DIGIT(11) && DIGIT(12) && DIGIT(14) &&
+		  DIGIT(15) && DIGIT(17) && DIGIT(18)))
 		return false;
-	for (i = 0; i < 19; i++)
-	{
-		char		c = p[i];
-
-		if (i == 4 || i == 7)
-		{
-			if (c != '-')
-				return false;
-		}
-		else if (i == 10)
-		{
-			if (c != 'T')
-				return false;
-		}
-		else if (i == 13 || i == 16)
-		{
-			if (c != ':')
-				return false;
-		}
-		else if (c < '0' || c > '9')
-			return false;
-	}
+#undef DIGIT
 #define D2(k) ((p[k] - '0') * 10 + (p[(k) + 1] - '0'))
 	year = D2(0) * 100 + D2(2);
 	mon = D2(5);
