@@ -17,6 +17,8 @@
 #                                hunting COPY (needs perf: linux-perf); no results file
 #   bench/run.sh --profile 3     the same over section 3's PL/pgSQL loop of lookups
 #   bench/run.sh --profile 3 --profiler strace   its system calls instead (strace -c)
+#   bench/run.sh --callgrind 1   callgrind's instruction count of section 1's hunting COPY
+#                                (single-user backend, load-independent); no results file
 #   KEEP_WORK_DIR=1 ...          keeps the cluster and emulator logs
 
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -33,4 +35,4 @@ dfw_start_preload_cluster
 log "benchmark"
 "$PYTHON" "$REPO_DIR/bench/bench.py" --emulator "$EMULATOR_URL" --pgbin "$PGBIN" --out "$out" \
     --preload-port "$PRELOAD_PGPORT" "$@"
-case " $* " in *" --profile "*) ;; *) log "wrote ${out#"$REPO_DIR"/}" ;; esac
+case " $* " in *" --profile "*|*" --callgrind "*) ;; *) log "wrote ${out#"$REPO_DIR"/}" ;; esac

@@ -150,13 +150,27 @@ run_check "src/client/ includes no PostgreSQL header (test/checks/client_no_post
 
 # The hunting parser's JSON scanner against pg_parse_json itself: the same
 # events and errors for bodies fed whole, split at every offset, byte by
-# byte and in random pieces (built like the fuzz targets).
-run_check "JSON scanner = pg_parse_json, whole and in pieces (test/checks/json_scanner_check.c)" \
-    bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror -fsanitize=address,undefined \
+# byte and in random pieces (built like the fuzz targets).  Twice: with
+# the SSE2 skip over plain string bytes, and with the portable word trick
+# other machines take (-DDFW_JSON_NO_SIMD).
+for simd in "" -DDFW_JSON_NO_SIMD; do
+run_check "JSON scanner = pg_parse_json, whole and in pieces (test/checks/json_scanner_check.c${simd:+, $simd})" \
+    bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror $4 -fsanitize=address,undefined \
         -fno-sanitize-recover=undefined -I"$1/src/scan" -I"$("$2" --includedir-server)" \
         -o "$3/json_scanner_check" "$1/test/checks/json_scanner_check.c" -no-pie \
         -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport -lm \
-        && ASAN_OPTIONS=detect_leaks=0 "$3/json_scanner_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR"
+        && ASAN_OPTIONS=detect_leaks=0 "$3/json_scanner_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR" "$simd"
+done
+
+# convert.c's number shortcuts (the fraction of a second without strtod,
+# integers read from unterminated bytes) against the C library's parsers.
+run_check "converter shortcuts = strtod and strtoll (test/checks/convert_check.c)" \
+    bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror -fsanitize=address,undefined \
+        -fno-sanitize-recover=undefined $(for d in . client remote plan scan functions catalog options; do echo -I"$1/src/$d"; done) \
+        -I"$("$2" --includedir-server)" $(pkg-config --cflags libcurl jansson) \
+        -o "$3/convert_check" "$1/test/checks/convert_check.c" -no-pie \
+        -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport \
+        $(pkg-config --libs libcurl jansson) -lm && "$3/convert_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR"
 
 # Twice: with the epoll set and wake descriptor (Linux), and with the
 # poll() path every other system takes (-DDFW_CLIENT_NO_EPOLL).

@@ -289,7 +289,9 @@ prepare_wait_set(const DfwWait *wait)
 	PG_TRY();
 	{
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		/* a single-user backend has no postmaster to watch (as WaitLatch) */
+		if (IsUnderPostmaster)
+			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 		for (i = 0; i < wait->nsockets; i++)
 		{
 			wait_set.fds[i] = wait->sockets[i];

@@ -27,6 +27,7 @@
 
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
 #include "utils/relcache.h"
 #include "utils/tuplestore.h"
@@ -148,7 +149,11 @@ extern void defender_column_init_attr(DefenderColumn *col, TupleDesc desc,
 									  AttrNumber attnum);
 extern Datum defender_scalar_to_datum(DefenderColumn *col, DefenderJsonKind kind,
 									  const char *text, bool element);
+extern Datum defender_scalar_bytes_to_datum(DefenderColumn *col, DefenderJsonKind kind,
+											const char *text, size_t len,
+											StringInfo scratch);
 extern bool defender_parse_iso_utc(const char *text, int64 *result);
+extern bool defender_parse_iso_utc_len(const char *text, size_t len, int64 *result);
 extern Datum defender_elements_to_datum(DefenderColumn *col, int n,
 										const DefenderJsonKind *kinds,
 										char *const *texts);

@@ -801,6 +801,7 @@ convert_field(DefenderHuntingParser *p, uint64 value_end)
 
 		p->cur_col = ci;
 		p->values[attno - 1] = defender_hunting_value(&p->columns[ci], raw, rawlen,
+													   p->scanner.value_escaped,
 													   p->utf8, &p->scratch,
 													   &p->nulls[attno - 1]);
 	}

@@ -119,45 +119,57 @@ hex4(const char *s)
  *		bytes), as the de-escaping lexer makes it, into out.  Only for a
  *		string the scanner accepted: every escape is well-formed and every
  *		surrogate paired.
+ *
+ * In UTF-8 the value is never longer than its text (an escape of 2, 6 or
+ * 12 bytes stands for at most 1, 3 or 4 bytes); in another server encoding
+ * a 6-byte \u escape stands for at most MAX_UNICODE_EQUIVALENT_STRING
+ * bytes.  So out is enlarged once and written directly: Windows paths hold
+ * an escape every few bytes.
  */
 void
 defender_json_decode_string(const char *s, size_t n, bool utf8, StringInfo out)
 {
 	const char *end = s + n;
+	char	   *w;
 
 	resetStringInfo(out);
+	enlargeStringInfo(out, utf8 ? (int) n :
+					  (int) (n + (n / 6 + 1) * MAX_UNICODE_EQUIVALENT_STRING));
+	w = out->data;
 	while (s < end)
 	{
 		const char *bs = memchr(s, '\\', end - s);
-		char		c;
 
 		if (bs == NULL)
 		{
-			appendBinaryStringInfo(out, s, end - s);
+			memcpy(w, s, end - s);
+			w += end - s;
 			break;
 		}
-		appendBinaryStringInfo(out, s, bs - s);
+		memcpy(w, s, bs - s);
+		w += bs - s;
 		switch (bs[1])
 		{
 			case 'b':
-				c = '\b';
+				*w++ = '\b';
 				break;
 			case 'f':
-				c = '\f';
+				*w++ = '\f';
 				break;
 			case 'n':
-				c = '\n';
+				*w++ = '\n';
 				break;
 			case 'r':
-				c = '\r';
+				*w++ = '\r';
 				break;
 			case 't':
-				c = '\t';
+				*w++ = '\t';
 				break;
 			case 'u':
 				{
 					pg_wchar	ch = (pg_wchar) hex4(bs + 2);
 					unsigned char buf[MAX_UNICODE_EQUIVALENT_STRING + 1];
+					int			len;
 
 					s = bs + 6;
 					if (is_utf16_surrogate_first(ch))
@@ -168,34 +180,43 @@ defender_json_decode_string(const char *s, size_t n, bool utf8, StringInfo out)
 					if (utf8)
 					{
 						unicode_to_utf8(ch, buf);
-						appendBinaryStringInfo(out, (char *) buf, pg_utf_mblen(buf));
+						len = pg_utf_mblen(buf);
 					}
 					else
 					{
 						pg_unicode_to_server(ch, buf);
-						appendStringInfoString(out, (char *) buf);
+						len = (int) strlen((char *) buf);
 					}
+					memcpy(w, buf, len);
+					w += len;
 					continue;
 				}
 			default:			/* " \ / */
-				c = bs[1];
+				*w++ = bs[1];
 				break;
 		}
-		appendStringInfoChar(out, c);
 		s = bs + 2;
 	}
+	out->len = (int) (w - out->data);
+	out->data[out->len] = '\0';
 }
 
 /*
  * defender_hunting_value
  *		A field's value (raw JSON, rawlen bytes of the answer) as a Datum of
- *		col's type (the rules are in the header comment).  scratch is the
- *		reader's buffer for a value's text; utf8 says the database encoding
- *		is UTF-8.
+ *		col's type (the rules are in the header comment).  escaped says
+ *		whether a string value holds a backslash (the scanner saw it, so
+ *		the bytes are not searched again); scratch is the reader's buffer
+ *		for a value's text; utf8 says the database encoding is UTF-8.
+ *
+ * A value is read where it lies in the answer: a string without an escape,
+ * a number and a boolean reach their type's shortcut (convert.c) with no
+ * copy; only a decoded string, or a value left to an input function, goes
+ * through scratch.
  */
 Datum
 defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
-					   bool utf8, StringInfo scratch, bool *isnull)
+					   bool escaped, bool utf8, StringInfo scratch, bool *isnull)
 {
 	DefenderJsonKind kind;
 
@@ -241,7 +262,8 @@ defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
 		{
 			text = raw + 1;
 			len = rawlen - 2;
-			if (memchr(text, '\\', len) != NULL)
+			Assert(escaped == (memchr(text, '\\', len) != NULL));
+			if (escaped)
 			{
 				defender_json_decode_string(text, len, utf8, scratch);
 				text = scratch->data;
@@ -256,14 +278,7 @@ defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
 		if (col->is_array)
 			defender_unconvertible(col, kind, DFW_JSON_NULL, col->typid,
 								   defender_json_excerpt(raw, rawlen));
-		if (col->fast == DFW_FAST_TEXT)
-			return PointerGetDatum(cstring_to_text_with_len(text, (int) len));
-		if (text != scratch->data)
-		{
-			resetStringInfo(scratch);
-			appendBinaryStringInfo(scratch, text, (int) len);
-		}
-		return defender_scalar_to_datum(col, kind, scratch->data, false);
+		return defender_scalar_bytes_to_datum(col, kind, text, len, scratch);
 	}
 	if (col->is_array)
 	{

@@ -17,7 +17,8 @@
 #include "defender_scan.h"
 
 extern Datum defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
-									bool utf8, StringInfo scratch, bool *isnull);
+									bool escaped, bool utf8, StringInfo scratch,
+									bool *isnull);
 extern void defender_json_decode_string(const char *s, size_t n, bool utf8,
 										StringInfo out);
 

@@ -28,6 +28,13 @@
  */
 #include "postgres.h"
 
+#if defined(__SSE2__) && !defined(DFW_JSON_NO_SIMD)
+#define DFW_JSON_SSE2
+#include <emmintrin.h>
+#endif
+
+#include "port/pg_bitutils.h"
+
 #include "json_scanner.h"
 
 /* What the next token may be (PostgreSQL's JsonParseContext, unrolled). */
@@ -328,7 +335,6 @@ run(DfwJsonScanner *s, const char *buf, size_t len, uint64 base, bool at_eof)
 		JsonTokenType tok;
 		JsonParseErrorType result;
 		int			lexed = LEX_OK;
-		bool		escaped = false;
 
 		while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
 			p++;
@@ -357,7 +363,8 @@ run(DfwJsonScanner *s, const char *buf, size_t len, uint64 base, bool at_eof)
 					break;
 				case '"':
 					tok = JSON_TOKEN_STRING;
-					lexed = lex_string(s, p, end, at_eof, &tend, &escaped);
+					s->tok_escaped = false;
+					lexed = lex_string(s, p, end, at_eof, &tend, &s->tok_escaped);
 					break;
 				case '-':
 				case '0':
@@ -392,7 +399,7 @@ run(DfwJsonScanner *s, const char *buf, size_t len, uint64 base, bool at_eof)
 		s->pos = base + (tend - buf);
 		if (tok == JSON_TOKEN_STRING &&
 			(s->expect == EX_OBJECT_FIRST || s->expect == EX_OBJECT_NAME))
-			s->name_escaped = escaped;
+			s->name_escaped = s->tok_escaped;
 		result = consume(s, tok, base + (p - buf), s->pos);
 		if (result != JSON_SUCCESS)
 		{
@@ -533,6 +540,7 @@ begin_value(DfwJsonScanner *s, JsonTokenType tok, uint64 start, uint64 end)
 			s->pending = PENDING_SCALAR;
 			s->pending_type = tok;
 			s->pending_start = start;
+			s->value_escaped = tok == JSON_TOKEN_STRING && s->tok_escaped;
 			s->value_end = end;
 			s->expect = after_value(s);
 			return JSON_SUCCESS;
@@ -597,10 +605,49 @@ complete(DfwJsonScanner *s)
  * need_escapes), check by check in its order.
  */
 
-/* Bytes that end a plain run in a string: '"', '\\', and below 0x20. */
+/*
+ * skip_plain
+ *		Past the plain bytes of a string at p: the first '"', '\\' or byte
+ *		below 0x20 at or after p, or end.
+ *
+ * Most of a hunting answer is string bytes, so this is the scanner's inner
+ * loop: 16 bytes per step with SSE2 (every x86-64 has it), 8 with a
+ * portable word trick otherwise, then byte by byte up to end (never a read
+ * past end).  skip_plain_bytes is the plain definition; the check and the
+ * fuzz target hold the fast one to it (DFW_JSON_NO_SIMD builds the word
+ * trick on x86-64 too, for the check).
+ */
+static inline const char *
+skip_plain_bytes(const char *p, const char *end)
+{
+	while (p < end && *p != '"' && *p != '\\' && (unsigned char) *p >= 0x20)
+		p++;
+	return p;
+}
+
 static inline const char *
 skip_plain(const char *p, const char *end)
 {
+#ifdef DFW_JSON_SSE2
+	const __m128i quote = _mm_set1_epi8('"');
+	const __m128i backslash = _mm_set1_epi8('\\');
+	const __m128i below = _mm_set1_epi8(0x1F);
+
+	while (end - p >= 16)
+	{
+		__m128i		v = _mm_loadu_si128((const __m128i *) p);
+
+		/* max(v, 0x1F) == 0x1F exactly when v <= 0x1F, unsigned */
+		__m128i		hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+													_mm_cmpeq_epi8(v, backslash)),
+									   _mm_cmpeq_epi8(_mm_max_epu8(v, below), below));
+		int			mask = _mm_movemask_epi8(hit);
+
+		if (mask != 0)
+			return p + pg_rightmost_one_pos32((uint32) mask);
+		p += 16;
+	}
+#else
 	const uint64 ones = UINT64CONST(0x0101010101010101);
 	const uint64 highs = UINT64CONST(0x8080808080808080);
 
@@ -617,9 +664,28 @@ skip_plain(const char *p, const char *end)
 			break;
 		p += 8;
 	}
-	while (p < end && *p != '"' && *p != '\\' && (unsigned char) *p >= 0x20)
-		p++;
-	return p;
+#endif
+	return skip_plain_bytes(p, end);
+}
+
+/* The characters of a one-character escape: " \ / b f n r t. */
+static inline bool
+simple_escape(char c)
+{
+	switch (c)
+	{
+		case '"':
+		case '\\':
+		case '/':
+		case 'b':
+		case 'f':
+		case 'n':
+		case 'r':
+		case 't':
+			return true;
+		default:
+			return false;
+	}
 }
 
 static int
@@ -702,7 +768,7 @@ lex_string(DfwJsonScanner *s, const char *start, const char *end, bool at_eof,
 		}
 		if (hi_surrogate != -1)
 			return lex_fail(s, JSON_UNICODE_LOW_SURROGATE, start, char_end(s, p, end));
-		if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0')
+		if (!simple_escape(*p))
 		{
 			/* the token is the escaped character alone */
 			return lex_fail(s, JSON_ESCAPING_INVALID, p, char_end(s, p, end));

@@ -93,6 +93,15 @@ typedef struct DfwJsonScanner
 	uint64		pending_start;
 	uint64		value_end;
 
+	/*
+	 * Whether the last string token read held a backslash (tok_escaped) and
+	 * whether the string scalar that began the current value did
+	 * (value_escaped: valid in the scalar and field_end events of a string
+	 * value), so that a caller decodes only strings with an escape.
+	 */
+	bool		tok_escaped;
+	bool		value_escaped;
+
 	/* the member name read before its ':' */
 	uint64		name_start;
 	size_t		name_len;

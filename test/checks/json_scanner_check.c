@@ -315,6 +315,20 @@ my_fstart(void *state, int depth, const char *name, size_t namelen,
 		((CheckLog *) state)->value_offset = value_offset;
 }
 
+/*
+ * The scanner's escape flag of a string value must say whether its raw
+ * text holds a backslash (the hunting parser decodes only those); a wrong
+ * flag writes a line pg_parse_json's log never has.
+ */
+static void
+check_escape_flag(CheckLog *log, const char *raw, size_t len)
+{
+	if (len > 0 && raw[0] == '"' &&
+		log->scanner->value_escaped != (memchr(raw, '\\', len) != NULL))
+		appendStringInfo(&log->text, "escape flag %d wrong for <%.*s>\n",
+						 (int) log->scanner->value_escaped, (int) len, raw);
+}
+
 static void
 my_fend(void *state, int depth, uint64 value_end)
 {
@@ -322,15 +336,21 @@ my_fend(void *state, int depth, uint64 value_end)
 
 	appendStringInfo(&log->text, "F%d\n", depth);
 	if (depth == 3 && log->scanner->hold != PG_UINT64_MAX)
+	{
+		const char *raw = dfw_json_scanner_at(log->scanner, log->value_offset);
+
+		check_escape_flag(log, raw, (size_t) (value_end - log->value_offset));
 		appendStringInfo(&log->text, "value <%.*s>\n",
-						 (int) (value_end - log->value_offset),
-						 dfw_json_scanner_at(log->scanner, log->value_offset));
+						 (int) (value_end - log->value_offset), raw);
+	}
 }
 
 static void
 my_scalar(void *state, int depth, JsonTokenType type, const char *text, size_t len)
 {
 	StringInfo	out = &((CheckLog *) state)->text;
+
+	check_escape_flag((CheckLog *) state, text, len);
 
 	appendStringInfo(out, "s%d:%d:", depth, (int) type);
 	if (type == JSON_TOKEN_STRING)
@@ -483,6 +503,75 @@ check_body(const char *body, size_t len, int nrandom, unsigned seed, bool every_
 	pfree(cuts);
 }
 
+/*
+ * check_skip_plain
+ *		The string scanner's fast skip (SSE2, or the word trick) against the
+ *		plain byte loop, from every start to every end of text, each run on
+ *		its own copy so that a read past the end is caught by the
+ *		sanitizer.  Returns the number of differences.
+ */
+static int
+check_skip_plain(const char *text, size_t len)
+{
+	int			bad = 0;
+	size_t		from;
+	size_t		to;
+	char	   *copy = palloc(len + 1);
+
+	for (to = 0; to <= len; to++)
+	{
+		char	   *piece = palloc(Max(to, 1));
+
+		memcpy(piece, text, to);
+		for (from = 0; from <= to; from++)
+		{
+			const char *fast = skip_plain(piece + from, piece + to);
+			const char *slow = skip_plain_bytes(piece + from, piece + to);
+
+			if (fast != slow)
+			{
+				if (bad++ == 0)
+					fprintf(stderr, "json_scanner_check: skip_plain stops at %d, the byte loop at %d "
+							"(from %zu to %zu of <%.*s>)\n", (int) (fast - piece),
+							(int) (slow - piece), from, to, (int) to, piece);
+			}
+		}
+		pfree(piece);
+	}
+	pfree(copy);
+	return bad;
+}
+
+/*
+ * A generated string body: plain ASCII runs, multibyte UTF-8 (2, 3 and 4
+ * bytes), and now and then an escape, a quote inside an escape, or a
+ * control character, in strings long enough to span several 16-byte steps
+ * and the carry's slices.  (unsigned *seed: the generator's state.)
+ */
+static void
+generated_string(StringInfo out, unsigned *seed, int n, bool controls)
+{
+	static const char *const pieces[] = {
+		"a", "Z", " ", "0", "~", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+		"\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\/", "\x7f", "\xdf\xbf",
+	};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		int			r;
+
+		*seed = *seed * 1103515245 + 12345;
+		r = (*seed >> 16) % 64;
+		if (r < 40)
+			appendStringInfoChar(out, "abcdefghijklmnopqrstuvwxyzABCD:.-_/0123456789"[(*seed >> 8) % 45]);
+		else if (controls && r == 63)
+			appendStringInfoChar(out, (char) ((*seed >> 4) % 0x20 ? (*seed >> 4) % 0x20 : 1));
+		else
+			appendStringInfoString(out, pieces[r % lengthof(pieces)]);
+	}
+}
+
 #ifndef JSON_SCANNER_CHECK_NO_MAIN
 
 static const char *const bodies[] = {
@@ -576,6 +665,49 @@ main(int argc, char **argv)
 		check_body(buf.data, buf.len, 50, (unsigned) i + 1, true);
 		checked++;
 		pfree(buf.data);
+	}
+
+	/*
+	 * The fast paths on generated strings: skip_plain against the byte loop
+	 * at every start and end, and bodies of rows of such strings (with and
+	 * without escapes, multibyte characters at every alignment, now and
+	 * then a control character) against pg_parse_json, whole and cut
+	 * anywhere, which also checks the escape flag of every value.
+	 */
+	{
+		unsigned	seed = 7;
+		int			skip_bad = 0;
+
+		for (i = 0; i < 200; i++)
+		{
+			StringInfoData buf;
+			int			row;
+
+			initStringInfo(&buf);
+			generated_string(&buf, &seed, 1 + i % 70, i % 5 == 4);
+			skip_bad += check_skip_plain(buf.data, buf.len);
+			resetStringInfo(&buf);
+			appendStringInfoString(&buf, "{\"results\":[");
+			for (row = 0; row < 3; row++)
+			{
+				appendStringInfoString(&buf, row ? ",{\"a\":\"" : "{\"a\":\"");
+				generated_string(&buf, &seed, (i * 7 + row * 13) % 90, i % 5 == 4);
+				appendStringInfoString(&buf, "\",\"b\":\"");
+				appendStringInfoSpaces(&buf, (i + row) % 17);
+				generated_string(&buf, &seed, 5 + row, false);
+				appendStringInfoString(&buf, "\"}");
+			}
+			appendStringInfoString(&buf, "]}");
+			check_body(buf.data, buf.len, 10, (unsigned) i + 1, buf.len <= 600 && i % 4 == 0);
+			checked++;
+			pfree(buf.data);
+		}
+		if (skip_bad > 0)
+		{
+			fprintf(stderr, "json_scanner_check: skip_plain differs from the byte loop %d times\n",
+					skip_bad);
+			check_failures++;
+		}
 	}
 	for (i = 1; i < argc; i++)
 	{
