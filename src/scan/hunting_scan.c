@@ -399,7 +399,7 @@ hunt_refused(ForeignScanState *node, DefenderScanState *state, const HuntWindow 
 	if (is_too_large(&state->rejection))
 	{
 		elog(DEBUG1, "defender_fdw: hunting %s%s refused as past the caps: %s",
-			 w ? "window " : "query", w ? defender_window_text(state, w) : "",
+			 w ? "window " : "query", w ? defender_time_window_text(state->opts->time_column, w) : "",
 			 state->rejection.message);
 		*too_large = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
 										 psprintf("Microsoft Graph refused it as too large: error code \"%s\": %s (request-id %s)",
@@ -514,7 +514,7 @@ rows_stored(ForeignScanState *node, DefenderScanState *state, const HuntWindow *
 		ExecClearTuple(state->store_slot);
 		tuplestore_clear(state->store);
 		elog(DEBUG1, "defender_fdw: hunting %s%s answered " INT64_FORMAT " rows, the row cap: possibly cut",
-			 w ? "window " : "query", w ? defender_window_text(state, w) : "", nrows);
+			 w ? "window " : "query", w ? defender_time_window_text(state->opts->time_column, w) : "", nrows);
 		*too_large = MemoryContextStrdup(node->ss.ps.state->es_query_cxt,
 										 psprintf("The answer holds exactly the row cap (" INT64_FORMAT " rows), so the service may have cut it", nrows));
 		return HUNT_TOO_LARGE;
@@ -526,11 +526,11 @@ rows_stored(ForeignScanState *node, DefenderScanState *state, const HuntWindow *
 
 		state->split->rows_before += nrows;
 		elog(DEBUG1, "defender_fdw: hunting window %s: " INT64_FORMAT " rows",
-			 defender_window_text(state, w), nrows);
+			 defender_time_window_text(state->opts->time_column, w), nrows);
 		old = MemoryContextSwitchTo(query_cxt);
 		state->windows_sent = lappend(state->windows_sent,
 									  psprintf("%s: " INT64_FORMAT " rows",
-											   defender_window_text(state, w), nrows));
+											   defender_time_window_text(state->opts->time_column, w), nrows));
 		MemoryContextSwitchTo(old);
 	}
 	return HUNT_DONE;
