@@ -176,5 +176,51 @@ SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 
 SELECT show_error(format('SELECT count(report_id) FROM (SELECT report_id FROM net WHERE ts >= %L AND ts <= %L OFFSET 0) s', :'t0', :'t1'));
 SELECT emulator('DELETE', '/_emulator/faults');
 
+-- the next window is asked for while this one is read (two of a scan's
+-- windows in flight at most): with 300 ms of latency, at least every other
+-- window's request arrives before the one before it has been answered, so
+-- the service's time is spent on two windows at once (the emulator logs
+-- when a request arrived and how long it took); with a LIMIT each window
+-- asks for the rows still wanted, so it waits for the one before; the
+-- rows are the same either way
+SELECT emulator('DELETE', '/_emulator/faults');
+SELECT emulator_reset('{"hunting_generated": [{"table": "DeviceNetworkEvents", "rows": 2400, "days": 1}],
+                        "hunting_max_rows": 500, "latency_ms": 300}');
+CREATE FUNCTION windows_ahead(since int)
+RETURNS TABLE (windows bigint, sent_before_the_one_before_was_answered bigint) LANGUAGE sql AS $$
+  WITH w AS (
+    SELECT (r->>'seq')::int AS seq, (r->>'arrived')::float8 AS arrived, (r->>'ms')::float8 AS ms
+    FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') AS r
+    WHERE r->>'raw_target' LIKE '%runHuntingQuery' AND (r->>'seq')::int > since
+      AND r->'body'->>'Query' LIKE 'DeviceNetworkEvents | where Timestamp >=%| where %'
+  )
+  SELECT count(*), count(*) FILTER (WHERE arrived < prev_arrived + prev_ms / 1000)
+  FROM (SELECT *, lag(arrived) OVER (ORDER BY seq) AS prev_arrived,
+               lag(ms) OVER (ORDER BY seq) AS prev_ms FROM w) s
+$$;
+-- (the emulator's own sequence numbers, which emulator_requests() renumbers)
+CREATE FUNCTION raw_seq() RETURNS int LANGUAGE sql AS $$
+  SELECT coalesce(max((r->>'seq')::int), 0)
+  FROM jsonb_array_elements(emulator('GET', '/_emulator/requests')->'requests') AS r
+$$;
+ALTER FOREIGN TABLE net OPTIONS (ADD hunting_window '4 hours');
+SELECT raw_seq() AS seq0 \gset
+WITH r AS MATERIALIZED (SELECT * FROM net WHERE ts >= :'t0' AND ts <= :'t1')
+SELECT count(*) = :truth_count AS all_rows, count(DISTINCT report_id) = :truth_count AS none_twice,
+       sum(report_id) = :truth_sum AS same_sum FROM r;
+SELECT windows, sent_before_the_one_before_was_answered >= (windows - 1) / 2 AS two_at_a_time
+FROM windows_ahead(:seq0);
+SELECT raw_seq() AS seq0 \gset
+SELECT count(*), count(DISTINCT report_id) FROM (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' LIMIT 1300) s;
+SELECT * FROM windows_ahead(:seq0);
+-- a scan that stops early (a LIMIT over a condition PostgreSQL checks,
+-- met in the first window) has sent one window ahead and no more
+SELECT raw_seq() AS seq0 \gset
+SELECT count(*) FROM (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1'
+                      AND md5(report_id::text) LIKE '0%' LIMIT 5) s;
+SELECT windows FROM windows_ahead(:seq0);
+ALTER FOREIGN TABLE net OPTIONS (DROP hunting_window);
+SELECT emulator_reset('{"latency_ms": 0}');
+
 DROP FOREIGN TABLE net;
-DROP FUNCTION hunts(int), window_edges(int), last_seq(), explain_windows(text);
+DROP FUNCTION hunts(int), window_edges(int), last_seq(), explain_windows(text), windows_ahead(int), raw_seq();

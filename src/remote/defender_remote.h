@@ -111,7 +111,8 @@ extern DefenderResponse *defender_api_get_finish(DefenderPendingGet *get);
  * A request whose answer is read as it arrives (request.c): start it, take
  * its body's bytes as they come, then finish it.  Only a 2xx answer's
  * bytes are handed out; anything else is settled at finish by the one
- * request path.  See defender_stream_start().
+ * request path.  See defender_stream_start(); with may_wait false it
+ * returns NULL, sending nothing, when the tenant's quota would hold it.
  */
 typedef struct DefenderBodyStream DefenderBodyStream;
 extern DefenderBodyStream *defender_stream_start(const DefenderOptions *opts,
@@ -119,7 +120,8 @@ extern DefenderBodyStream *defender_stream_start(const DefenderOptions *opts,
 												 const char *method,
 												 const char *url,
 												 const char *display,
-												 const char *body);
+												 const char *body,
+												 bool may_wait);
 extern bool defender_stream_next(DefenderBodyStream *stream, const char **data,
 								 size_t *len);
 extern DefenderResponse *defender_stream_finish(DefenderBodyStream *stream,

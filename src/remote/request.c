@@ -599,20 +599,27 @@ cancel_stream(void *arg)
  * transfer is stopped and its connection closed, so no more bytes come.
  * Nothing is cached (cache_ttl needs the whole answer: its readers use
  * defender_send_request).  A request that cannot start is reported by
- * finish.
+ * finish.  The call is counted against the tenant's quota first, waiting
+ * for it; or, when !may_wait (a request sent ahead of need), NULL is
+ * returned and nothing sent when the quota would make it wait.
  */
 DefenderBodyStream *
 defender_stream_start(const DefenderOptions *opts, const char *audience,
 					  const char *method, const char *url, const char *display,
-					  const char *body)
+					  const char *body, bool may_wait)
 {
-	DefenderBodyStream *stream = palloc0(sizeof(DefenderBodyStream));
+	DefenderBodyStream *stream;
 	DfwClient  *client = defender_transport_client();
 	const char **headers;
 	char	   *authorization;
 	DfwHttpRequest request;
 	DfwWait		wait;
 
+	if (may_wait)
+		defender_quota_before_send(opts, url);
+	else if (!defender_quota_try_send(opts, url))
+		return NULL;
+	stream = palloc0(sizeof(DefenderBodyStream));
 	stream->opts = opts;
 	stream->audience = audience;
 	stream->url = pstrdup(url);
@@ -628,7 +635,6 @@ defender_stream_start(const DefenderOptions *opts, const char *audience,
 
 	if (strcmp(method, "GET") != 0)
 		defender_cache_forget_all();	/* as defender_send_request does */
-	defender_quota_before_send(opts, url);
 	authorization = psprintf("Authorization: Bearer %s",
 							 defender_get_token(opts, audience, false));
 	stream->client_request_id = defender_new_client_request_id();

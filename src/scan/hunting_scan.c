@@ -730,6 +730,93 @@ defender_hunt_stream_more(ForeignScanState *node, DefenderScanState *state)
 }
 
 /*
+ * A window's request sent ahead (send_window_ahead): the service works on
+ * the next window while the rows of this one are read and handed out.
+ */
+typedef struct HuntAhead
+{
+	const HuntWindow *w;		/* the window asked for (split->pending's own) */
+	bool		fallback;		/* state->fallback when it was written */
+	DefenderBodyStream *stream;
+	char	   *kql;
+	char	   *display;
+} HuntAhead;
+
+/*
+ * send_window_ahead
+ *		Send the next pending window's request now, before this window's
+ *		answer is read, so that the service computes it meanwhile; its
+ *		bytes wait in the client until defender_send_hunt takes it up.
+ *
+ * One window ahead at most: its answer waits in memory while this one is
+ * read (at most one window's answer more than reading them one after
+ * another), and only when the tenant's quota lets it go at once: it never
+ * waits for the quota (defender_stream_start, !may_wait), the window then
+ * goes when it is needed, as without a request ahead.  Not with a take: each window asks for the rows still wanted, known
+ * only when the one before it has ended.  Not for counts, nor under
+ * cache_ttl (both read whole answers).  A window halved later leaves the
+ * request ahead valid: it is matched by the window it asks for, and
+ * dropped only when the scan falls back to a query without its where.
+ * The request is counted when sent.  Runs in state->page_cxt, where the
+ * stream lives and with which its transfer stops (rescan, end of scan).
+ */
+static void
+send_window_ahead(ForeignScanState *node, DefenderScanState *state)
+{
+	DefenderHuntSplit *split = state->split;
+	HuntWindow *next;
+	HuntAhead  *ahead;
+	StringInfoData kql;
+	char	   *body;
+	char	   *url;
+
+	if (split == NULL || split->ahead != NULL || split->pending == NIL ||
+		defender_hunting_take(state) > 0 || state->opts->cache_ttl != 0 ||
+		(!state->fallback && (state->plan.mode == SCAN_COUNT || state->plan.count_rows)))
+		return;
+	next = (HuntWindow *) linitial(split->pending);
+	body = write_hunt(node, state, next, &kql);
+	if (body == NULL)
+		return;					/* no row can match it: nothing to ask */
+	ahead = palloc0(sizeof(HuntAhead));
+	ahead->w = next;
+	ahead->fallback = state->fallback;
+	ahead->kql = kql.data;
+	url = defender_resource_url(state->opts, "hunting", "POST", &ahead->display);
+	ahead->stream = defender_stream_start(state->opts, state->opts->graph_url,
+										  "POST", url, ahead->display, body, false);
+	if (ahead->stream == NULL)
+		return;					/* the quota would hold it: sent when needed */
+	state->requests++;
+	split->ahead = ahead;
+	elog(DEBUG1, "defender_fdw: hunting window %s sent ahead",
+		 defender_time_window_text(state->opts->time_column, next));
+}
+
+/*
+ * taken_ahead
+ *		The request sent ahead for window w, taken off the split, or NULL
+ *		when none was.  A request written before the scan fell back to a
+ *		query without its where is stopped, and NULL returned: w is asked
+ *		again as the scan now asks.
+ */
+static HuntAhead *
+taken_ahead(DefenderScanState *state, const HuntWindow *w)
+{
+	HuntAhead  *ahead = state->split ? state->split->ahead : NULL;
+
+	if (w == NULL || ahead == NULL || ahead->w != w)
+		return NULL;
+	state->split->ahead = NULL;
+	if (ahead->fallback != state->fallback)
+	{
+		defender_stream_cancel(ahead->stream);
+		return NULL;
+	}
+	return ahead;
+}
+
+/*
  * defender_send_hunt
  *		Send the scan's query, or one window of it (w), with what the scan
  *		still pushes down (in fallback: no where, no take), and put the
@@ -762,8 +849,21 @@ defender_send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntW
 	char	   *body;
 	DefenderResponse *response;
 	HuntOutcome outcome;
+	HuntAhead  *ahead;
+	DefenderBodyStream *stream;
 
 	state->hunt_stream = NULL;
+	ahead = taken_ahead(state, w);
+	if (ahead)
+	{
+		/* sent before the window ahead of it was read: read it now */
+		send_window_ahead(node, state);
+		state->requests--;		/* counted when sent; streamed_rows counts it */
+		outcome = streamed_rows(node, state, w, ahead->stream, ahead->kql,
+								ahead->display, too_large);
+		MemoryContextSwitchTo(old);
+		return outcome;
+	}
 	body = write_hunt(node, state, w, &kql);
 	if (body == NULL)
 	{
@@ -771,10 +871,12 @@ defender_send_hunt(ForeignScanState *node, DefenderScanState *state, const HuntW
 		return HUNT_DONE;
 	}
 	if (!counting && state->opts->cache_ttl == 0)
-		outcome = streamed_rows(node, state, w,
-								defender_stream_start(state->opts, state->opts->graph_url,
-													  "POST", url, display, body),
-								kql.data, display, too_large);
+	{
+		stream = defender_stream_start(state->opts, state->opts->graph_url,
+									   "POST", url, display, body, true);
+		send_window_ahead(node, state);
+		outcome = streamed_rows(node, state, w, stream, kql.data, display, too_large);
+	}
 	else
 	{
 		response = defender_api_request(state->opts, state->opts->graph_url, "POST", url,

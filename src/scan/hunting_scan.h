@@ -40,6 +40,8 @@ typedef struct DefenderHuntSplit
 	bool		narrow_timespan;	/* each window sends its own Timespan */
 	int64		rows_before;	/* rows the windows read so far returned */
 	char	   *refusal;		/* why the last query or window was too large */
+	struct HuntAhead *ahead;	/* the next window's request, sent while
+								 * this one is read, or NULL (hunting_scan.c) */
 } DefenderHuntSplit;
 
 /*
