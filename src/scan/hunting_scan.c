@@ -668,6 +668,8 @@ streamed_rows(ForeignScanState *node, DefenderScanState *state, const HuntWindow
 		response = defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
 		return whole_answer(node, state, w, response, kql, display, too_large);
 	}
+	/* the buffer is libcurl's (malloc): free it now, not with the scan */
+	defender_response_release(response);
 	return rows_stored(node, state, w, defender_hunting_finish(parser), too_large);
 }
 
@@ -722,8 +724,11 @@ defender_hunt_stream_more(ForeignScanState *node, DefenderScanState *state)
 						 errcontext("remote request: %s", hs->display)));
 		}
 		else
+		{
+			defender_response_release(response);
 			(void) rows_stored(node, state, hs->w, defender_hunting_finish(hs->parser),
 							   &too_large);
+		}
 	}
 	MemoryContextSwitchTo(old);
 	return true;
