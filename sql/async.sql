@@ -324,7 +324,7 @@ DROP FUNCTION reset_tenants(int[]);
 DO $$
 DECLARE s text;
 BEGIN
-  FOR s IN SELECT srvname FROM pg_foreign_server WHERE srvname LIKE 'tenant\_%' LOOP
+  FOR s IN SELECT srvname FROM pg_foreign_server WHERE srvname LIKE 'tenant\_%' ORDER BY srvname LOOP
     EXECUTE format('DROP SERVER %I CASCADE', s);
   END LOOP;
 END
