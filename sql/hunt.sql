@@ -156,6 +156,13 @@ WHERE target LIKE '%/runHuntingQuery' ORDER BY seq DESC LIMIT 1;
 SELECT show_error('SELECT * FROM defender_hunt(''DeviceProcessEvents | wher x'') AS t(a int)');
 SELECT show_error('SELECT * FROM defender_hunt(''NoSuchTable'') AS t(a int)');
 SELECT show_error('SELECT * FROM defender_hunt_jsonb(''DeviceProcessEvents'', ''not a timespan'')');
+-- a 400 that is not Graph's JSON error (a gateway's page, a proxy's text):
+-- what the body was, sanitized, never an empty error code
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "html", "status": 400}');
+SELECT show_error('SELECT * FROM defender_hunt(''DeviceProcessEvents | take 1'') AS t(a int)');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 400,
+                        "body": "upstream request rejected:\r\n\tinvalid header"}');
+SELECT show_error('SELECT * FROM defender_hunt_jsonb(''DeviceProcessEvents | take 1'')');
 -- a value that does not fit the column: the column, the result column and the row
 SELECT show_error('SELECT * FROM defender_hunt(''DefenderFdwTypes | sort by Id asc'') AS t(id int, int64_value integer)');
 SELECT show_error('SELECT * FROM defender_hunt(''DefenderFdwTypes | where Id >= 3 | sort by Id asc'') AS t(id int, dynamic_value text)');

@@ -136,6 +136,14 @@ FROM defender_hunt_split('let names = DeviceNetworkEvents | summarize by DeviceN
                          'Timestamp') AS t(report_id bigint);
 -- a time column the result does not have: Graph's 400, an error
 SELECT show_error($$SELECT * FROM defender_hunt_split('DeviceNetworkEvents | project ReportId', 'Timestamp') AS t(n bigint)$$);
+-- a 400 that is not Graph's JSON error, to the whole query or to a
+-- window: what the body was, never an empty error code
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "html", "status": 400}');
+SELECT show_error($$SELECT * FROM defender_hunt_split('DeviceNetworkEvents', 'Timestamp') AS t(n bigint)$$);
+SELECT emulator_fault('{"match": "runHuntingQuery", "body_contains": "| where Timestamp", "kind": "status",
+                        "status": 400, "body": "{\"message\": \"not the error shape\"}"}');
+SELECT show_error($$SELECT * FROM defender_hunt_split('DeviceNetworkEvents', 'Timestamp') AS t(n bigint)$$);
+SELECT emulator('DELETE', '/_emulator/faults');
 
 --
 -- the limits: hunting_max_windows, hunting_split

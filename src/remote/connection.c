@@ -79,7 +79,6 @@ static char *url_origin(const char *url);
 static void report_proxy_error(const DefenderOptions *opts,
 							   const DefenderResponse *response,
 							   const char *url, const char *display);
-static char *body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http);
 
 /*
  * defender_connection_init
@@ -738,7 +737,7 @@ defender_report_api_error(const DefenderOptions *opts, const DefenderResponse *r
 							 defender_display_text(defender_redact(opts, gerr.message)));
 	}
 	else
-		appendStringInfoString(&detail, body_excerpt(opts, http));
+		appendStringInfo(&detail, ", %s", defender_body_excerpt(opts, http));
 	appendStringInfo(&detail, " (request-id %s, client-request-id %s).",
 					 defender_display_text(request_id), client_request_id);
 
@@ -801,12 +800,19 @@ defender_report_api_error(const DefenderOptions *opts, const DefenderResponse *r
 }
 
 /*
- * body_excerpt
+ * defender_body_excerpt
  *		A short, printable start of a body that is not a Graph error, so
- *		that an HTML error page or a proxy's answer can be recognised.
+ *		that an HTML error page or a proxy's answer can be recognised:
+ *		'text/html body: "<!DOCTYPE ..."', or "empty body".
+ *
+ * The one excerpt of an error body: defender_report_api_error's, and that
+ * of the callers that take a 400 back (DEFENDER_ALLOW_BAD_REQUEST) and
+ * report it themselves.  At most 200 bytes, every byte outside printable
+ * ASCII written as a blank (no line of its own, no broken UTF-8), the
+ * secrets redacted.
  */
-static char *
-body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http)
+char *
+defender_body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http)
 {
 	StringInfoData buf;
 	size_t		i;
@@ -815,11 +821,11 @@ body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http)
 	initStringInfo(&buf);
 	if (http->body_len == 0)
 	{
-		appendStringInfoString(&buf, ", empty body");
+		appendStringInfoString(&buf, "empty body");
 		return buf.data;
 	}
-	appendStringInfo(&buf, ", %s body: \"",
-					 http->content_type[0] ? http->content_type : "untyped");
+	appendStringInfo(&buf, "%s body: \"",
+					 http->content_type[0] ? defender_display_text(http->content_type) : "untyped");
 	for (i = 0; i < n; i++)
 	{
 		unsigned char c = (unsigned char) http->body[i];

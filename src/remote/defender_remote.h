@@ -142,6 +142,7 @@ extern bool defender_url_origin(const char *url, DfwOrigin *origin, char **rest,
 extern bool defender_same_origin(const DfwOrigin *a, const DfwOrigin *b);
 extern char *defender_origin_text(const DfwOrigin *origin);
 extern char *defender_display_text(const char *text);
+extern char *defender_body_excerpt(const DefenderOptions *opts, const DfwHttpResponse *http);
 extern bool defender_id_is_segment(const char *id);
 extern char *defender_id_segment(const char *id, const char *what);
 extern char *defender_new_client_request_id(void);

@@ -282,12 +282,32 @@ adhoc_send(DefenderAdhocHunt *hunt, const char *source, const HuntWindow *w,
 	{
 		DfwGraphError err;
 		char	   *request_id;
+		char	   *excerpt = NULL;
 
 		dfw_parse_graph_error(response->http.body, response->http.body_len, &err);
 		request_id = pstrdup(response->http.request_id[0] ? response->http.request_id :
 							 (err.request_id[0] ? err.request_id : "none"));
+
+		/*
+		 * A 400 without Graph's error code (a gateway's HTML page, a proxy's
+		 * text, JSON of another shape) has no code or message to show: say
+		 * what the body was instead, as defender_report_api_error does, and
+		 * before the body is released.  Not when its message still says
+		 * the result was too large: that is split below.
+		 */
+		if (err.code[0] == '\0' && !defender_hunting_too_large(&err))
+			excerpt = defender_body_excerpt(opts, &response->http);
 		defender_response_release(response);
 		/* any other 400 reads as every request's does (connection.c) */
+		if (excerpt)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+					 w ? errmsg("Microsoft Graph rejected the request of time window %s",
+								defender_time_window_text(hunt->time_column, w)) :
+					 errmsg("Microsoft Graph rejected the request"),
+					 errdetail("HTTP 400, not a Graph JSON error (no error code): %s (request-id %s).",
+							   excerpt, defender_display_text(request_id)),
+					 errcontext("remote request: %s", display)));
 		if (!defender_hunting_too_large(&err))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
