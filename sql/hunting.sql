@@ -444,6 +444,14 @@ SELECT * FROM show_error('SELECT 1 FROM hunting.device_process_events WHERE proc
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "times": 1,
   "body": "{\"schema\":[],\"results\":[]}"}');
 SELECT * FROM show_error('SELECT 1 FROM hunting.device_process_events WHERE process_id > 3');
+-- a 400 that is not Graph's JSON error (a gateway's page, a proxy's text)
+-- did not come from Kusto reading the KQL: no fallback without the where,
+-- an error that shows what the body was, never an empty error code
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "html", "status": 400, "times": 1}');
+SELECT * FROM show_error('SELECT process_id FROM hunting.device_process_events WHERE process_id > 5');
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 400, "times": 1,
+                        "body": "upstream request rejected:\r\n\tinvalid header"}');
+SELECT * FROM show_error('SELECT process_id FROM hunting.device_process_events');
 -- keys are matched ignoring case, like the rows of any hunting result
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "malformed", "times": 1,
   "body": "{\"Schema\":[{\"Name\":\"Count\",\"Type\":\"Int64\"}],\"Results\":[{\"count\":3}]}"}');

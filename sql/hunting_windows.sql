@@ -176,6 +176,13 @@ SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 
 SELECT show_error(format('SELECT count(report_id) FROM (SELECT report_id FROM net WHERE ts >= %L AND ts <= %L OFFSET 0) s', :'t0', :'t1'));
 SELECT emulator('DELETE', '/_emulator/faults');
 
+-- a window answered by a 400 that is not Graph's JSON error: the window
+-- and what the body was, not "cannot be split" (Kusto said nothing)
+SELECT emulator_fault('{"match": "runHuntingQuery", "body_contains": ") | where Timestamp >= datetime(", "kind": "html",
+                        "status": 400, "times": 1}');
+SELECT show_error(format('SELECT count(report_id) FROM (SELECT report_id FROM net WHERE ts >= %L AND ts <= %L OFFSET 0) s', :'t0', :'t1'));
+SELECT emulator('DELETE', '/_emulator/faults');
+
 -- the next window is asked for while this one is read (two of a scan's
 -- windows in flight at most): with 300 ms of latency, at least every other
 -- window's request arrives before the one before it has been answered, so

@@ -393,9 +393,36 @@ hunt_refused(ForeignScanState *node, DefenderScanState *state, const HuntWindow 
 		 state->plan.filter != NULL || state->limit > 0 ||
 		 state->plan.mode == SCAN_COUNT || state->plan.count_rows);
 
+	char	   *excerpt = NULL;
+	char	   *request_id = NULL;
+
 	dfw_parse_graph_error(response->http.body, response->http.body_len,
 						  &state->rejection);
+
+	/*
+	 * A 400 without Graph's error code (a gateway's HTML page, a proxy's
+	 * text, JSON of another shape) did not come from Kusto reading the KQL:
+	 * nothing to fall back from, and no code or message to show.  Say what
+	 * the body was instead (defender_body_excerpt, as every request's error
+	 * does), read before the body is released.
+	 */
+	if (state->rejection.code[0] == '\0' && !is_too_large(&state->rejection))
+	{
+		excerpt = defender_body_excerpt(state->opts, &response->http);
+		request_id = pstrdup(response->http.request_id[0] ? response->http.request_id : "none");
+	}
 	defender_response_release(response);
+	if (excerpt)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 w ? errmsg("Microsoft Graph rejected time window %s of the hunting query of foreign table \"%s\"",
+							defender_time_window_text(state->opts->time_column, w),
+							RelationGetRelationName(state->rel)) :
+				 errmsg("Microsoft Graph rejected the hunting query of foreign table \"%s\"",
+						RelationGetRelationName(state->rel)),
+				 errdetail("HTTP 400, not a Graph JSON error (no error code): %s (request-id %s).",
+						   excerpt, defender_display_text(request_id)),
+				 errcontext("remote request: %s", display)));
 	if (is_too_large(&state->rejection))
 	{
 		elog(DEBUG1, "defender_fdw: hunting %s%s refused as past the caps: %s",
