@@ -163,6 +163,16 @@ SELECT show_error('SELECT * FROM defender_hunt(''DeviceProcessEvents | take 1'')
 SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "status", "status": 400,
                         "body": "upstream request rejected:\r\n\tinvalid header"}');
 SELECT show_error('SELECT * FROM defender_hunt_jsonb(''DeviceProcessEvents | take 1'')');
+-- the answer is read as it arrives; one cut on the way (the emulator closes
+-- the connection half-way through the body) is asked again whole, since no
+-- row has been returned yet: the same rows as without the cut
+SELECT emulator('DELETE', '/_emulator/faults');
+SELECT count(*) AS n, sum(report_id) AS s
+FROM defender_hunt('DeviceProcessEvents | project ReportId') AS t(report_id bigint) \gset
+SELECT emulator_fault('{"match": "runHuntingQuery", "kind": "truncate", "times": 1}');
+SELECT count(*) = :n AS same_count, sum(report_id) = :s AS same_sum
+FROM defender_hunt('DeviceProcessEvents | project ReportId') AS t(report_id bigint);
+SELECT status, fault FROM emulator_requests() WHERE target LIKE '%/runHuntingQuery' ORDER BY seq DESC LIMIT 2;
 -- a value that does not fit the column: the column, the result column and the row
 SELECT show_error('SELECT * FROM defender_hunt(''DefenderFdwTypes | sort by Id asc'') AS t(id int, int64_value integer)');
 SELECT show_error('SELECT * FROM defender_hunt(''DefenderFdwTypes | where Id >= 3 | sort by Id asc'') AS t(id int, dynamic_value text)');

@@ -245,6 +245,67 @@ adhoc_refusal(const char *query, const char *fname)
 }
 
 /*
+ * adhoc_begin_parse
+ *		A parser putting an answer's rows in store as the function returns
+ *		them: typed columns, or each row whole (the _jsonb form).
+ */
+static DefenderHuntingParser *
+adhoc_begin_parse(DefenderAdhocHunt *hunt, Tuplestorestate *store, const char *display)
+{
+	if (hunt->columns == NULL)
+		return defender_hunting_begin_rows(hunt->desc, store, display, hunt->fname);
+	return defender_hunting_begin(hunt->desc, hunt->columns, hunt->ncolumns,
+								  hunt->attnos, store, display, hunt->fname);
+}
+
+/*
+ * adhoc_stream
+ *		Send the request and read a 2xx answer as it arrives, parsing it into
+ *		store, so that the answer (up to the service's 50 MB) is never held
+ *		whole: NULL when its rows are in store, *nrows of them.  Otherwise
+ *		the whole answer to read as before: a 400, an empty body, or the
+ *		request sent again whole (a 401, a 429, a transfer broken on the
+ *		way; no row has left yet, the function returns them at its end).
+ */
+static DefenderResponse *
+adhoc_stream(DefenderAdhocHunt *hunt, const char *url, const char *display,
+			 const char *body, Tuplestorestate *store, int64 *nrows)
+{
+	DefenderBodyStream *stream = defender_stream_start(hunt->opts, hunt->opts->graph_url,
+													   "POST", url, display, body, true);
+	DefenderHuntingParser *parser;
+	DefenderResponse *response;
+	const char *data;
+	size_t		len;
+
+	hunt->requests++;
+	if (!defender_stream_next(stream, &data, &len))
+	{
+		/* no byte of a 2xx answer: an error, a 400, or an empty body */
+		response = defender_stream_finish(stream, true);
+		if (response != NULL)
+			return response;
+		return defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
+	}
+	parser = adhoc_begin_parse(hunt, store, display);
+	defender_hunting_feed(parser, data, len);
+	while (defender_stream_next(stream, &data, &len))
+		defender_hunting_feed(parser, data, len);
+	response = defender_stream_finish(stream, true);
+	if (response == NULL)
+	{
+		/* broken on the way: ask again, whole */
+		defender_hunting_abandon(parser);
+		tuplestore_clear(store);
+		return defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
+	}
+	*nrows = defender_hunting_finish(parser);
+	/* the buffer is libcurl's (malloc): free it now */
+	defender_response_release(response);
+	return NULL;
+}
+
+/*
  * adhoc_send
  *		Send one request of the query (w NULL: the whole query) and put its
  *		rows in store.  ADHOC_TOO_LARGE, with the store emptied, when Graph
@@ -261,6 +322,7 @@ adhoc_send(DefenderAdhocHunt *hunt, const char *source, const HuntWindow *w,
 	StringInfoData kql;
 	char	   *display;
 	char	   *url = defender_resource_url(opts, "hunting", "POST", &display);
+	char	   *body;
 	DefenderResponse *response;
 
 	memset(&req, 0, sizeof(req));
@@ -273,12 +335,20 @@ adhoc_send(DefenderAdhocHunt *hunt, const char *source, const HuntWindow *w,
 		appendStringInfoString(&kql, hunt->query);	/* as defender_hunt() always sent it */
 	else
 		(void) defender_deparse_kql(&kql, &req, NULL);
-	response = defender_api_request(opts, opts->graph_url, "POST", url, display,
-									defender_hunting_request_body(kql.data, hunt->timespan),
-									DEFENDER_CACHEABLE | DEFENDER_ALLOW_BAD_REQUEST);
-	if (!response->from_cache)
-		hunt->requests++;
-	if (response->http.status == 400)
+	body = defender_hunting_request_body(kql.data, hunt->timespan);
+	if (opts->cache_ttl == 0)
+	{
+		/* read as it arrives (the cache keeps whole answers) */
+		response = adhoc_stream(hunt, url, display, body, store, nrows);
+	}
+	else
+	{
+		response = defender_api_request(opts, opts->graph_url, "POST", url, display, body,
+										DEFENDER_CACHEABLE | DEFENDER_ALLOW_BAD_REQUEST);
+		if (!response->from_cache)
+			hunt->requests++;
+	}
+	if (response != NULL && response->http.status == 400)
 	{
 		DfwGraphError err;
 		char	   *request_id;
@@ -328,15 +398,15 @@ adhoc_send(DefenderAdhocHunt *hunt, const char *source, const HuntWindow *w,
 							  err.request_id[0] ? err.request_id : "none");
 		return ADHOC_TOO_LARGE;
 	}
-	if (hunt->columns == NULL)
-		defender_hunting_rows_to_tuplestore(response->http.body, response->http.body_len,
-											hunt->desc, store, display, hunt->fname);
-	else
-		defender_hunting_result_to_tuplestore(response->http.body, response->http.body_len,
-											  hunt->desc, hunt->columns, hunt->ncolumns,
-											  hunt->attnos, store, display, hunt->fname);
-	defender_response_release(response);
-	*nrows = tuplestore_tuple_count(store);
+	if (response != NULL)
+	{
+		/* a whole answer (cached, or sent again whole): its rows */
+		DefenderHuntingParser *parser = adhoc_begin_parse(hunt, store, display);
+
+		defender_hunting_feed_last(parser, response->http.body, response->http.body_len);
+		*nrows = defender_hunting_finish(parser);
+		defender_response_release(response);
+	}
 	if (*nrows >= opts->hunting_max_rows)
 	{
 		tuplestore_clear(store);
