@@ -429,10 +429,8 @@ count_rows(DefenderAdhocHunt *hunt, const char *source)
 {
 	DefenderKqlRequest req;
 	StringInfoData kql;
-	char	   *display;
-	char	   *url = defender_resource_url(hunt->opts, "hunting", "POST", &display);
-	DefenderResponse *response;
 	int64		n;
+	bool		sent;
 
 	memset(&req, 0, sizeof(req));
 	req.source = source;
@@ -440,13 +438,9 @@ count_rows(DefenderAdhocHunt *hunt, const char *source)
 	req.count_rows = true;
 	initStringInfo(&kql);
 	(void) defender_deparse_kql(&kql, &req, NULL);
-	response = defender_api_request(hunt->opts, hunt->opts->graph_url, "POST", url, display,
-									defender_hunting_request_body(kql.data, hunt->timespan),
-									DEFENDER_CACHEABLE);
-	if (!response->from_cache)
+	n = defender_hunting_send_count(hunt->opts, kql.data, hunt->timespan, &sent);
+	if (sent)
 		hunt->requests++;
-	n = defender_hunting_row_count(response, display, PG_INT64_MAX);
-	defender_response_release(response);
 	return n;
 }
 

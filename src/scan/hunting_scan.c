@@ -325,6 +325,32 @@ defender_hunting_row_count(DefenderResponse *response, const char *display, int6
 	return n;
 }
 
+/*
+ * defender_hunting_send_count
+ *		Send a "... | count" query (kql) with its Timespan and return the
+ *		number it answers (defender_hunting_row_count, no cap); *sent is
+ *		set when the request went to the service (not from the cache).
+ *		The count that sizes time windows, for a hunting table
+ *		(hunting_windows.c) and an ad-hoc query (hunt_split.c).
+ */
+int64
+defender_hunting_send_count(const DefenderOptions *opts, const char *kql,
+							const char *timespan, bool *sent)
+{
+	char	   *display;
+	char	   *url = defender_resource_url(opts, "hunting", "POST", &display);
+	DefenderResponse *response;
+	int64		n;
+
+	response = defender_api_request(opts, opts->graph_url, "POST", url, display,
+									defender_hunting_request_body(kql, timespan),
+									DEFENDER_CACHEABLE);
+	*sent = !response->from_cache;
+	n = defender_hunting_row_count(response, display, PG_INT64_MAX);
+	defender_response_release(response);
+	return n;
+}
+
 /* Is Graph's 400 the refusal of a result past a cap?  (time_windows.c) */
 static bool
 is_too_large(const DfwGraphError *err)

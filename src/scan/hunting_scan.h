@@ -67,6 +67,8 @@ extern void defender_hunting_time_bounds(DefenderScanState *state, int64 *lo, in
 extern char *defender_hunting_timespan(DefenderScanState *state);
 extern int64 defender_hunting_row_count(DefenderResponse *response, const char *display,
 										int64 max);
+extern int64 defender_hunting_send_count(const DefenderOptions *opts, const char *kql,
+										 const char *timespan, bool *sent);
 
 /* hunting_windows.c: a result past the caps, read again in time windows */
 extern char *defender_window_text(DefenderScanState *state, const HuntWindow *w);

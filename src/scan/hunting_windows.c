@@ -95,10 +95,8 @@ count_matches(DefenderScanState *state, const char *timespan)
 	MemoryContext old = MemoryContextSwitchTo(state->page_cxt);
 	DefenderKqlRequest req;
 	StringInfoData kql;
-	char	   *display;
-	char	   *url = defender_resource_url(state->opts, "hunting", "POST", &display);
-	DefenderResponse *response;
-	int64		n;
+	int64		n = 0;
+	bool		sent;
 
 	memset(&req, 0, sizeof(req));
 	req.source = state->opts->hunting_table ? state->opts->hunting_table :
@@ -107,18 +105,12 @@ count_matches(DefenderScanState *state, const char *timespan)
 	req.filter = state->fallback ? NULL : state->plan.filter;
 	req.count_rows = true;
 	initStringInfo(&kql);
-	if (defender_deparse_kql(&kql, &req, &state->params) == RENDER_FALSE)
+	if (defender_deparse_kql(&kql, &req, &state->params) != RENDER_FALSE)
 	{
-		MemoryContextSwitchTo(old);
-		return 0;
+		n = defender_hunting_send_count(state->opts, kql.data, timespan, &sent);
+		if (sent)
+			state->requests++;
 	}
-	response = defender_api_request(state->opts, state->opts->graph_url, "POST", url, display,
-									defender_hunting_request_body(kql.data, timespan),
-									DEFENDER_CACHEABLE);
-	if (!response->from_cache)
-		state->requests++;
-	n = defender_hunting_row_count(response, display, PG_INT64_MAX);
-	defender_response_release(response);
 	MemoryContextSwitchTo(old);
 	return n;
 }
