@@ -254,6 +254,13 @@ FROM show_error($$SELECT * FROM defender_request('GET', 'emulatorEcho', extra_fi
 SELECT emulator_fault('{"match": "/emulatorEcho", "kind": "truncate", "times": 1}');
 SELECT status FROM defender_request('GET', 'emulatorEcho', extra_fields => '{"retry_count": 1, "retry_wait": 0}');
 
+-- a POST broken on the way is not sent again (it may have taken effect):
+-- the hint says so instead of counting retries that never happened
+SELECT emulator_fault('{"match": "/emulatorEcho", "kind": "truncate", "times": 1}');
+SELECT regexp_replace(l, '\d+ bytes', '<n> bytes') AS show_error
+FROM show_error($$SELECT * FROM defender_request('POST', 'emulatorEcho', '{"a": 1}')$$) AS l;
+SELECT emulator('DELETE', '/_emulator/faults');
+
 -- writes: PATCH and POST with a payload, custom headers
 SELECT log_size() AS before \gset
 SELECT status, body->>'severity' AS severity

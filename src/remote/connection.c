@@ -530,7 +530,8 @@ defender_http_send(const DefenderOptions *opts, const char *method,
 				(http->proxy_status >= 300 || http->status == 407))
 				report_proxy_error(opts, response, url, display);
 			if (http->error != DFW_CLIENT_OK)
-				defender_report_transport_error(opts, response, url, display);
+				defender_report_transport_error(opts, response, url, display, attempt,
+												idempotent);
 			return response;	/* a Retry-After too long: the caller's hint */
 		}
 
@@ -557,12 +558,13 @@ connection_xact_callback(XactEvent event, void *arg)
 
 /*
  * defender_report_transport_error
- *		ERROR for a transfer that produced no usable HTTP response.
+ *		ERROR for a transfer that produced no usable HTTP response, after
+ *		retries sendings again (idempotent: may it have been sent again?).
  */
 void
 defender_report_transport_error(const DefenderOptions *opts,
-					   const DefenderResponse *response, const char *url,
-					   const char *display)
+								const DefenderResponse *response, const char *url,
+								const char *display, int retries, bool idempotent)
 {
 	const DfwHttpResponse *http = &response->http;
 	char	   *detail = defender_redact(opts, http->error_message);
@@ -645,7 +647,9 @@ defender_report_transport_error(const DefenderOptions *opts,
 					(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
 					 errmsg("the connection failed before a complete response arrived"),
 					 errdetail("%s", detail),
-					 errhint("The request was retried %d times.", opts->max_retries),
+					 retries > 0 || idempotent ?
+					 errhint("The request was retried %d times.", retries) :
+					 errhint("The request was not sent again: a request that changes data may already have taken effect when its answer broke off."),
 					 errcontext("remote request: %s", display)));
 	}
 }

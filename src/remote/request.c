@@ -543,7 +543,8 @@ defender_api_get_finish(DefenderPendingGet *get)
 									get->display, NULL, DEFENDER_CACHEABLE | get->flags);
 	}
 	if (r->error != DFW_CLIENT_OK)
-		defender_report_transport_error(get->opts, get->response, get->url, get->display);
+		defender_report_transport_error(get->opts, get->response, get->url, get->display,
+										get->attempts, true);
 	defender_report_api_error(get->opts, get->response, service, get->display,
 							  get->client_request_id);
 	return NULL;				/* not reached */
@@ -773,7 +774,9 @@ defender_stream_finish(DefenderBodyStream *stream, bool may_resend)
 					 errhint("Rows were already returned, so the request is not sent again: run the statement again."),
 					 errcontext("remote request: %s", stream->display)));
 		defender_report_transport_error(stream->opts, stream->response, stream->url,
-										stream->display);
+										stream->display,
+										stream->opts->max_retries - stream->retries_left,
+										true);
 	}
 	if ((r->status >= 200 && r->status < 300) || r->status == 400)
 		return stream->response;

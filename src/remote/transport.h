@@ -36,7 +36,8 @@ extern long defender_retry_delay_ms(const DfwHttpResponse *http, int attempt);
 extern void defender_report_transport_error(const DefenderOptions *opts,
 											const DefenderResponse *response,
 											const char *url,
-											const char *display);
+											const char *display,
+											int retries, bool idempotent);
 extern void defender_report_api_error(const DefenderOptions *opts,
 									  const DefenderResponse *response,
 									  const char *service, const char *display,
