@@ -289,20 +289,7 @@ adhoc_stream(DefenderAdhocHunt *hunt, const char *url, const char *display,
 	}
 	parser = adhoc_begin_parse(hunt, store, display);
 	defender_hunting_feed(parser, data, len);
-	while (defender_stream_next(stream, &data, &len))
-		defender_hunting_feed(parser, data, len);
-	response = defender_stream_finish(stream, true);
-	if (response == NULL)
-	{
-		/* broken on the way: ask again, whole */
-		defender_hunting_abandon(parser);
-		tuplestore_clear(store);
-		return defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
-	}
-	*nrows = defender_hunting_finish(parser);
-	/* the buffer is libcurl's (malloc): free it now */
-	defender_response_release(response);
-	return NULL;
+	return defender_hunting_read_rest(stream, parser, store, nrows);
 }
 
 /*

@@ -669,6 +669,7 @@ streamed_rows(ForeignScanState *node, DefenderScanState *state, const HuntWindow
 	DefenderResponse *response;
 	DefenderHuntingParser *parser;
 	HuntStream *hs;
+	int64		nrows;
 
 	state->requests++;
 	if (!defender_stream_next(stream, &data, &len))
@@ -709,21 +710,50 @@ streamed_rows(ForeignScanState *node, DefenderScanState *state, const HuntWindow
 	}
 
 	/* the rows wait for the whole answer, parsed as it comes */
+	response = defender_hunting_read_rest(stream, parser, state->store, &nrows);
+	if (response != NULL)
+	{
+		/* broken before any row left: asked again, whole */
+		empty_store(node, state);
+		state->requests--;		/* whole_answer counts it */
+		return whole_answer(node, state, w, response, kql, display, too_large);
+	}
+	return rows_stored(node, state, w, nrows, too_large);
+}
+
+/*
+ * defender_hunting_read_rest
+ *		Parse the rest of a streamed 2xx answer (defender_stream_next)
+ *		into parser and settle it: NULL when it ended whole, with its row
+ *		count in *nrows (the parser finished, the buffer freed).  A
+ *		transfer broken on the way is asked again: the parser is abandoned,
+ *		store emptied, and the answer sent again whole
+ *		(defender_stream_resend) returned for the caller to read.  For
+ *		callers none of whose rows has left yet: the scan's rows that wait
+ *		for the exact-cap check (streamed_rows), and the functions'
+ *		(hunt_split.c).
+ */
+DefenderResponse *
+defender_hunting_read_rest(DefenderBodyStream *stream, DefenderHuntingParser *parser,
+						   Tuplestorestate *store, int64 *nrows)
+{
+	const char *data;
+	size_t		len;
+	DefenderResponse *response;
+
 	while (defender_stream_next(stream, &data, &len))
 		defender_hunting_feed(parser, data, len);
 	response = defender_stream_finish(stream, true);
 	if (response == NULL)
 	{
-		/* broken before any row left: ask again, whole */
 		defender_hunting_abandon(parser);
-		empty_store(node, state);
-		state->requests--;
-		response = defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
-		return whole_answer(node, state, w, response, kql, display, too_large);
+		tuplestore_clear(store);
+		return defender_stream_resend(stream, DEFENDER_ALLOW_BAD_REQUEST);
 	}
+	*nrows = defender_hunting_finish(parser);
 	/* the buffer is libcurl's (malloc): free it now, not with the scan */
 	defender_response_release(response);
-	return rows_stored(node, state, w, defender_hunting_finish(parser), too_large);
+	return NULL;
 }
 
 /*

@@ -67,6 +67,9 @@ extern void defender_hunting_time_bounds(DefenderScanState *state, int64 *lo, in
 extern char *defender_hunting_timespan(DefenderScanState *state);
 extern int64 defender_hunting_row_count(DefenderResponse *response, const char *display,
 										int64 max);
+extern DefenderResponse *defender_hunting_read_rest(DefenderBodyStream *stream,
+													 DefenderHuntingParser *parser,
+													 Tuplestorestate *store, int64 *nrows);
 extern int64 defender_hunting_send_count(const DefenderOptions *opts, const char *kql,
 										 const char *timespan, bool *sent);
 
