@@ -18,6 +18,7 @@
 #   bench/run.sh --profile 3     the same over section 3's PL/pgSQL loop of lookups
 #   bench/run.sh --profile 3 --profiler strace   its system calls instead (strace -c)
 #   bench/run.sh --callgrind 1   callgrind's instruction count of section 1's hunting COPY
+#   bench/run.sh --callgrind 2   the same of an incidents list scan (5,000 rows, 5 columns)
 #                                (single-user backend, load-independent); no results file
 #   KEEP_WORK_DIR=1 ...          keeps the cluster and emulator logs
 
