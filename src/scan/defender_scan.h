@@ -186,8 +186,6 @@ typedef struct DefenderAdhocHunt
 	AttrNumber *attnos;
 	Tuplestorestate *store;		/* where the rows go */
 	const char *fname;			/* for messages */
-	int			requests;		/* sent (not from the cache) */
-	int			windows_read;
 } DefenderAdhocHunt;
 
 extern void defender_run_adhoc_hunt(DefenderAdhocHunt *hunt);

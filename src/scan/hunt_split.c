@@ -278,7 +278,6 @@ adhoc_stream(DefenderAdhocHunt *hunt, const char *url, const char *display,
 	const char *data;
 	size_t		len;
 
-	hunt->requests++;
 	if (!defender_stream_next(stream, &data, &len))
 	{
 		/* no byte of a 2xx answer: an error, a 400, or an empty body */
@@ -329,12 +328,8 @@ adhoc_send(DefenderAdhocHunt *hunt, const char *source, const HuntWindow *w,
 		response = adhoc_stream(hunt, url, display, body, store, nrows);
 	}
 	else
-	{
 		response = defender_api_request(opts, opts->graph_url, "POST", url, display, body,
 										DEFENDER_CACHEABLE | DEFENDER_ALLOW_BAD_REQUEST);
-		if (!response->from_cache)
-			hunt->requests++;
-	}
 	if (response != NULL && response->http.status == 400)
 	{
 		DfwGraphError err;
@@ -416,8 +411,6 @@ count_rows(DefenderAdhocHunt *hunt, const char *source)
 {
 	DefenderKqlRequest req;
 	StringInfoData kql;
-	int64		n;
-	bool		sent;
 
 	memset(&req, 0, sizeof(req));
 	req.source = source;
@@ -425,10 +418,7 @@ count_rows(DefenderAdhocHunt *hunt, const char *source)
 	req.count_rows = true;
 	initStringInfo(&kql);
 	(void) defender_deparse_kql(&kql, &req, NULL);
-	n = defender_hunting_send_count(hunt->opts, kql.data, hunt->timespan, &sent);
-	if (sent)
-		hunt->requests++;
-	return n;
+	return defender_hunting_send_count(hunt->opts, kql.data, hunt->timespan, NULL);
 }
 
 /* The error of an ad-hoc answer past the caps that is not split. */
@@ -552,10 +542,7 @@ split_adhoc(DefenderAdhocHunt *hunt, const char *source, char *refusal)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(window_cxt);
 		if (outcome == ADHOC_DONE)
-		{
-			hunt->windows_read++;
 			continue;
-		}
 
 		/* too large: halve it */
 		if (windows + 1 > opts->hunting_max_windows ||

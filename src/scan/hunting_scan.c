@@ -328,8 +328,8 @@ defender_hunting_row_count(DefenderResponse *response, const char *display, int6
 /*
  * defender_hunting_send_count
  *		Send a "... | count" query (kql) with its Timespan and return the
- *		number it answers (defender_hunting_row_count, no cap); *sent is
- *		set when the request went to the service (not from the cache).
+ *		number it answers (defender_hunting_row_count, no cap); *sent, when
+ *		given, says whether the request went to the service (not the cache).
  *		The count that sizes time windows, for a hunting table
  *		(hunting_windows.c) and an ad-hoc query (hunt_split.c).
  */
@@ -345,7 +345,8 @@ defender_hunting_send_count(const DefenderOptions *opts, const char *kql,
 	response = defender_api_request(opts, opts->graph_url, "POST", url, display,
 									defender_hunting_request_body(kql, timespan),
 									DEFENDER_CACHEABLE);
-	*sent = !response->from_cache;
+	if (sent)
+		*sent = !response->from_cache;
 	n = defender_hunting_row_count(response, display, PG_INT64_MAX);
 	defender_response_release(response);
 	return n;
@@ -840,8 +841,9 @@ typedef struct HuntAhead
  * read (at most one window's answer more than reading them one after
  * another), and only when the tenant's quota lets it go at once: it never
  * waits for the quota (defender_stream_start, !may_wait), the window then
- * goes when it is needed, as without a request ahead.  Not with a take: each window asks for the rows still wanted, known
- * only when the one before it has ended.  Not for counts, nor under
+ * goes when it is needed, as without a request ahead.  Not with a take:
+ * each window asks for the rows still wanted, known only when the one
+ * before it has ended.  Not for counts, nor under
  * cache_ttl (both read whole answers).  A window halved later leaves the
  * request ahead valid: it is matched by the window it asks for, and
  * dropped only when the scan falls back to a query without its where.
