@@ -558,8 +558,9 @@ connection_xact_callback(XactEvent event, void *arg)
 
 /*
  * defender_report_transport_error
- *		ERROR for a transfer that produced no usable HTTP response, after
- *		retries sendings again (idempotent: may it have been sent again?).
+ *		ERROR for a transfer that produced no usable HTTP response: retries
+ *		is how often the request was sent again, idempotent whether it
+ *		could have been (a write broken off is never sent again).
  */
 void
 defender_report_transport_error(const DefenderOptions *opts,
