@@ -50,7 +50,8 @@ OBJS = \
 	src/scan/hunt_split.o \
 	src/scan/hunting_windows.o \
 	src/scan/time_windows.o \
-	src/scan/json_scanner.o \
+	src/json/json_scanner.o \
+	src/json/json_tree.o \
 	src/scan/list_scan.o \
 	src/scan/modify.o \
 	src/scan/row_source.o
@@ -72,7 +73,7 @@ CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 # src/ holds the shared headers; each folder under it is one layer (see
 # the top comment of its main file), and includes its neighbours' headers
 # by name.
-SRC_DIRS = src src/client src/remote src/plan src/scan src/functions src/catalog src/options src/import
+SRC_DIRS = src src/client src/json src/remote src/plan src/scan src/functions src/catalog src/options src/import
 PG_CPPFLAGS = $(addprefix -I$(srcdir)/,$(SRC_DIRS)) $(CURL_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS)
 SHLIB_LINK = $(CURL_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
 

@@ -156,17 +156,28 @@ run_check "src/client/ includes no PostgreSQL header (test/checks/client_no_post
 for simd in "" -DDFW_JSON_NO_SIMD; do
 run_check "JSON scanner = pg_parse_json, whole and in pieces (test/checks/json_scanner_check.c${simd:+, $simd})" \
     bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror $4 -fsanitize=address,undefined \
-        -fno-sanitize-recover=undefined -I"$1/src/scan" -I"$("$2" --includedir-server)" \
+        -fno-sanitize-recover=undefined -I"$1/src/json" -I"$("$2" --includedir-server)" \
         -o "$3/json_scanner_check" "$1/test/checks/json_scanner_check.c" -no-pie \
         -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport -lm \
         && ASAN_OPTIONS=detect_leaks=0 "$3/json_scanner_check"' _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR" "$simd"
 done
 
+# List pages and entities are jansson trees built from the JSON scanner's
+# events (src/json/json_tree.c): the same tree as jansson's own json_loadb,
+# and a refusal wherever it refuses, on generated and mutated bodies.
+run_check "JSON trees = jansson's json_loadb on 260,000 generated and mutated bodies (test/checks/json_tree_check.c)" \
+    bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror -fsanitize=address,undefined \
+        -fno-sanitize-recover=undefined -I"$1/src/json" -I"$("$2" --includedir-server)" \
+        $(pkg-config --cflags jansson) -o "$3/json_tree_check" "$1/test/checks/json_tree_check.c" -no-pie \
+        -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport \
+        $(pkg-config --libs jansson) -lm && ASAN_OPTIONS=detect_leaks=0 "$3/json_tree_check" "$4"' \
+    _ "$REPO_DIR" "$PG_CONFIG" "$WORK_DIR" "${JSON_TREE_SEED:-$(date +%s)}"
+
 # convert.c's number shortcuts (the fraction of a second without strtod,
 # integers read from unterminated bytes) against the C library's parsers.
 run_check "converter shortcuts = strtod and strtoll (test/checks/convert_check.c)" \
     bash -c 'gcc -g -O1 -Wall -Wno-unused-function -Werror -fsanitize=address,undefined \
-        -fno-sanitize-recover=undefined $(for d in . client remote plan scan functions catalog options; do echo -I"$1/src/$d"; done) \
+        -fno-sanitize-recover=undefined $(for d in . client json remote plan scan functions catalog options; do echo -I"$1/src/$d"; done) \
         -I"$("$2" --includedir-server)" $(pkg-config --cflags libcurl jansson) \
         -o "$3/convert_check" "$1/test/checks/convert_check.c" -no-pie \
         -Wl,--unresolved-symbols=ignore-all -L"$("$2" --pkglibdir)" -lpgcommon -lpgport \

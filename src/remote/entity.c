@@ -27,6 +27,7 @@
 #include "mb/pg_wchar.h"
 
 #include "defender_catalog.h"
+#include "defender_json.h"
 #include "defender_remote.h"
 
 static char *entity_url(const char *base_url, const char *shown_base, const char *path,
@@ -177,11 +178,11 @@ defender_parse_response(const DefenderResponse *response, const char *service,
 {
 	const DfwHttpResponse *http = &response->http;
 	const char *request_id = http->request_id[0] ? http->request_id : "none";
-	json_error_t jerr;
+	DefenderJsonError jerr;
 	json_t	   *document;
 
 	defender_require_body(response, service, display);
-	document = json_loadb(http->body, http->body_len, 0, &jerr);
+	document = defender_json_load(http->body, http->body_len, &jerr);
 	if (document == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_JSON_TEXT),
@@ -189,8 +190,8 @@ defender_parse_response(const DefenderResponse *response, const char *service,
 				 errmsg("%s returned malformed JSON", service) :
 				 errmsg("%s returned %s instead of JSON", service,
 						http->content_type[0] ? http->content_type : "an untyped body"),
-				 errdetail("%s at line %d, column %d of a %zu-byte body (HTTP %ld, request-id %s).",
-						   jerr.text, jerr.line, jerr.column, http->body_len,
+				 errdetail("%s At byte " UINT64_FORMAT " of a %zu-byte body (HTTP %ld, request-id %s).",
+						   jerr.detail, jerr.offset, http->body_len,
 						   http->status, request_id),
 				 errcontext("remote request: %s", display)));
 	return document;

@@ -68,7 +68,7 @@
 
 #include "defender_remote.h"
 #include "defender_scan.h"
-#include "json_scanner.h"
+#include "defender_json.h"
 #include "hunting_values.h"
 
 /* Which top-level member the scanner is in. */
@@ -459,21 +459,7 @@ check_result(DefenderHuntingParser *p, JsonParseErrorType result)
 static void
 report_parse_error(DefenderHuntingParser *p, JsonParseErrorType error)
 {
-	JsonLexContext lex;
-	char	   *detail;
-
-	memset(&lex, 0, sizeof(lex));
-	lex.input = unconstify(char *, p->scanner.error_token);
-	lex.input_length = (int) (p->scanner.error_token_end - p->scanner.error_token);
-	lex.input_encoding = GetDatabaseEncoding();
-	lex.token_start = unconstify(char *, p->scanner.error_token);
-	lex.token_terminator = unconstify(char *, p->scanner.error_token_end);
-	lex.line_number = 1;
-	detail = json_errdetail(error, &lex);
-
-	/* the detail quotes the bad token, which may run to the end of the body */
-	if (strlen(detail) > 200)
-		detail = defender_json_excerpt(detail, strlen(detail));
+	char	   *detail = defender_json_error_detail(&p->scanner, error);
 
 	p->cur_col = -1;
 	p->in_row = false;

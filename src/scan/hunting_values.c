@@ -10,8 +10,8 @@
  * de-escaped only when it holds a backslash (as PostgreSQL's de-escaping
  * lexer would), a scalar handed to convert.c as its kind and literal text,
  * a JSON array parsed again for an array column, anything else raw to a
- * json or jsonb column.  The string decoding also serves hunting_result.c
- * for names with an escape.
+ * json or jsonb column.  Strings are decoded by json_scanner.c's
+ * defender_json_decode_string.
  *
  * The rules are convert.c's, shared with the incidents path:
  *	- JSON null or an absent field: NULL;
@@ -53,6 +53,7 @@
 
 #include "defender_scan.h"
 #include "hunting_values.h"
+#include "defender_json.h"
 
 /* jsonapi's callbacks return an error code since PostgreSQL 16 */
 #if PG_VERSION_NUM >= 160000
@@ -88,117 +89,6 @@ make_lexer(const char *json, size_t len, bool need_escapes)
 	return makeJsonLexContextCstringLen(unconstify(char *, json), (int) len,
 										GetDatabaseEncoding(), need_escapes);
 #endif
-}
-
-/* Four hex digits' value, or -1. */
-static int
-hex4(const char *s)
-{
-	int			v = 0;
-	int			i;
-
-	for (i = 0; i < 4; i++)
-	{
-		char		c = s[i];
-
-		if (c >= '0' && c <= '9')
-			v = v * 16 + (c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v = v * 16 + (c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v = v * 16 + (c - 'A' + 10);
-		else
-			return -1;
-	}
-	return v;
-}
-
-/*
- * defender_json_decode_string
- *		The value of the JSON string whose text between the quotes is s (n
- *		bytes), as the de-escaping lexer makes it, into out.  Only for a
- *		string the scanner accepted: every escape is well-formed and every
- *		surrogate paired.
- *
- * In UTF-8 the value is never longer than its text (an escape of 2, 6 or
- * 12 bytes stands for at most 1, 3 or 4 bytes); in another server encoding
- * a 6-byte \u escape stands for at most MAX_UNICODE_EQUIVALENT_STRING
- * bytes.  So out is enlarged once and written directly: Windows paths hold
- * an escape every few bytes.
- */
-void
-defender_json_decode_string(const char *s, size_t n, bool utf8, StringInfo out)
-{
-	const char *end = s + n;
-	char	   *w;
-
-	resetStringInfo(out);
-	enlargeStringInfo(out, utf8 ? (int) n :
-					  (int) (n + (n / 6 + 1) * MAX_UNICODE_EQUIVALENT_STRING));
-	w = out->data;
-	while (s < end)
-	{
-		const char *bs = memchr(s, '\\', end - s);
-
-		if (bs == NULL)
-		{
-			memcpy(w, s, end - s);
-			w += end - s;
-			break;
-		}
-		memcpy(w, s, bs - s);
-		w += bs - s;
-		switch (bs[1])
-		{
-			case 'b':
-				*w++ = '\b';
-				break;
-			case 'f':
-				*w++ = '\f';
-				break;
-			case 'n':
-				*w++ = '\n';
-				break;
-			case 'r':
-				*w++ = '\r';
-				break;
-			case 't':
-				*w++ = '\t';
-				break;
-			case 'u':
-				{
-					pg_wchar	ch = (pg_wchar) hex4(bs + 2);
-					unsigned char buf[MAX_UNICODE_EQUIVALENT_STRING + 1];
-					int			len;
-
-					s = bs + 6;
-					if (is_utf16_surrogate_first(ch))
-					{
-						ch = surrogate_pair_to_codepoint(ch, (pg_wchar) hex4(bs + 8));
-						s = bs + 12;
-					}
-					if (utf8)
-					{
-						unicode_to_utf8(ch, buf);
-						len = pg_utf_mblen(buf);
-					}
-					else
-					{
-						pg_unicode_to_server(ch, buf);
-						len = (int) strlen((char *) buf);
-					}
-					memcpy(w, buf, len);
-					w += len;
-					continue;
-				}
-			default:			/* " \ / */
-				*w++ = bs[1];
-				break;
-		}
-		s = bs + 2;
-	}
-	out->len = (int) (w - out->data);
-	out->data[out->len] = '\0';
 }
 
 /*

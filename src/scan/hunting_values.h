@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * hunting_values.h
- *		  hunting_values.c's two functions, for hunting_result.c.
+ *		  hunting_values.c's function, for hunting_result.c.
  *
  * Nothing but hunting_result.c includes this header.
  *
@@ -19,7 +19,5 @@
 extern Datum defender_hunting_value(DefenderColumn *col, const char *raw, size_t rawlen,
 									bool escaped, bool utf8, StringInfo scratch,
 									bool *isnull);
-extern void defender_json_decode_string(const char *s, size_t n, bool utf8,
-										StringInfo out);
 
 #endif							/* DEFENDER_HUNTING_VALUES_H */

@@ -6,7 +6,7 @@
  *
  * For each body: pg_parse_json (libpgcommon, with de-escaping) writes the
  * events it calls and its verdict (error code, token, offset) into a log;
- * src/scan/json_scanner.c, compiled in unchanged, must write the same log
+ * src/json/json_scanner.c, compiled in unchanged, must write the same log
  * when fed the body as one piece, as two pieces split at every offset, one
  * byte at a time, and in random pieces.  Splits fall inside tokens, escapes
  * (\uXXXX and surrogate pairs) and UTF-8 sequences.  The bodies are a
@@ -21,7 +21,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../../src/scan/json_scanner.c"
+#include "../../src/json/json_scanner.c"
 
 #include <stdio.h>
 #include <stdlib.h>

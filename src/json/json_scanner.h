@@ -16,7 +16,7 @@
  * No backend dependency beyond palloc and StringInfo, so test/checks and
  * fuzz/ drive it outside a server.
  *
- * src/scan/json_scanner.h
+ * src/json/json_scanner.h
  *
  *-------------------------------------------------------------------------
  */
@@ -150,5 +150,13 @@ dfw_json_scanner_hold(DfwJsonScanner *scanner, uint64 offset)
 {
 	scanner->hold = offset;
 }
+
+/*
+ * The value of a string the scanner accepted, from its bytes between the
+ * quotes, as PostgreSQL's de-escaping lexer makes it: in UTF-8 when utf8,
+ * else in the server encoding.
+ */
+extern void defender_json_decode_string(const char *s, size_t n, bool utf8,
+										StringInfo out);
 
 #endif							/* JSON_SCANNER_H */
