@@ -464,6 +464,20 @@ SELECT pg_read_file('/proc/self/status');
                 "  END LOOP;\nEND$$;") % ", ".join("'%s'" % i for i in ids)
         self.perf_session(loop, loop)
 
+    def profile_executes(self):
+        """Section 3's psql EXECUTEs under perf: the same lookups, one
+        statement (and one transaction) each, as the timed psql script."""
+        k = self.args.lookups
+        print("profile: %d psql EXECUTEs of a lookup by id under perf" % k, flush=True)
+        self.reset(incidents=max(self.args.incidents, k))
+        ids = [i["id"] for i in self.control("GET", "incidents")["value"]][:k]
+        prepare = "PREPARE q(text) AS SELECT * FROM incidents WHERE id = $1;\n\\o /dev/null"
+        warmup = prepare + "\n" + "\n".join("EXECUTE q('%s');" % i for i in ids[:20]) + "\n\\o"
+        statement = ("SELECT extract(epoch FROM clock_timestamp()) AS t0 \\gset\n\\o /dev/null\n"
+                     + "\n".join("EXECUTE q('%s');" % i for i in ids)
+                     + "\n\\o\nSELECT 'Time: ' || round((extract(epoch FROM clock_timestamp()) - :t0) * 1000, 3) || ' ms in all';")
+        self.perf_session(warmup, statement)
+
     def perf_session(self, warmup, statement):
         """Run STATEMENT in a session whose backend perf records.
 
@@ -487,7 +501,7 @@ SELECT pg_read_file('/proc/self/status');
         proc.stdin.flush()
         timing = ""
         for line in proc.stdout:
-            if line.startswith("Time:"):
+            if line.startswith("Time:") and not timing.endswith("in all"):
                 timing = line.strip()
             if line.strip() == "done":
                 break
@@ -508,6 +522,12 @@ SELECT pg_read_file('/proc/self/status');
         lines = [l for l in report.splitlines() if l.strip() and not l.startswith("#")]
         print("%s; backend self time by symbol (perf, %s):" % (timing, data))
         for line in lines[:40]:
+            print("  " + line.strip())
+        report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
+                                 "-g", "none", "--sort", "dso"],
+                                capture_output=True, text=True).stdout
+        print("by object:")
+        for line in [l for l in report.splitlines() if l.strip() and not l.startswith("#")][:10]:
             print("  " + line.strip())
 
     # ---- 2. incident paging with latency ------------------------------------
@@ -1218,8 +1238,9 @@ def main():
     parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated sections to run")
     parser.add_argument("--preload-port", type=int,
                         help="port of a cluster with shared_preload_libraries = 'defender_fdw' (section 6)")
-    parser.add_argument("--profile", choices=("1", "3"),
-                        help="only profile section 1's hunting COPY or section 3's lookup loop "
+    parser.add_argument("--profile", choices=("1", "3", "3e"),
+                        help="only profile section 1's hunting COPY, section 3's lookup loop (3) "
+                             "or its psql EXECUTEs (3e) "
                              "with perf (writes no results)")
     parser.add_argument("--profiler", choices=("perf", "strace"), default="perf",
                         help="with --profile: perf's profile, or strace -c's count of the "
@@ -1248,7 +1269,8 @@ def main():
         bench.callgrind_hunting() if args.callgrind == "1" else bench.callgrind_list()
         return 0
     if args.profile:
-        {"1": bench.profile_hunting, "3": bench.profile_lookups}[args.profile]()
+        {"1": bench.profile_hunting, "3": bench.profile_lookups,
+         "3e": bench.profile_executes}[args.profile]()
         return 0
     only = set(args.only.split(","))
     for key, func in (("1", bench.bench_hunting), ("2", bench.bench_paging), ("3", bench.bench_lookups),
