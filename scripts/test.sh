@@ -56,6 +56,9 @@ run_check "the docs' options, functions and packages against src/options/option.
 run_check "no call cycle between the files or folders of src/ (test/checks/no_call_cycles.py)" \
     "$PYTHON" "$REPO_DIR/test/checks/no_call_cycles.py" "$REPO_DIR"
 
+run_check "no library function defender_fdw calls is shadowed by the server's own (test/checks/symbol_clash.sh)" \
+    bash "$REPO_DIR/test/checks/symbol_clash.sh" "$REPO_DIR" "$PGBIN/postgres"
+
 log "emulator self-test"
 if out=$(cd "$REPO_DIR" && "$PYTHON" -m unittest discover -s test/emulator/tests -p 'test_*.py' 2>&1); then
     status=0

@@ -22,6 +22,8 @@
  *					function, the server a function names
  *	src/remote/		the PostgreSQL side of talking to Graph and the MDE
  *					API: requests, retries, errors, tokens, paging, cache
+ *	src/json/		JSON read by an incremental scanner: hunting answers'
+ *					events, list pages and entities as jansson trees
  *	src/catalog/	the Graph resources and the hunting schema: data only
  *	src/client/		libcurl, OpenSSL and jansson; no PostgreSQL header
  *

@@ -197,10 +197,15 @@ defender_json_error_detail(const DfwJsonScanner *scanner, JsonParseErrorType err
 	return psprintf("%.*s...", keep, detail);
 }
 
+/*
+ * An object is made by json_pack, not json_object(): the backend exports a
+ * function of that name (the SQL json_object), and a call from this
+ * library would bind to it (test/checks/symbol_clash.sh).
+ */
 static void
 tree_object_start(void *state, int depth, uint64 offset)
 {
-	open_container((TreeBuilder *) state, json_object(), offset);
+	open_container((TreeBuilder *) state, json_pack("{}"), offset);
 }
 
 static void
