@@ -132,17 +132,31 @@ dfw_response_init(DfwHttpResponse *response)
 }
 
 /*
- * dfw_response_drain
+ * dfw_client_drain
  *		Forget the body bytes taken so far, keeping the buffer: a streaming
  *		caller's "consumed", between two steps (libcurl writes into the
- *		body only inside dfw_client_step).  body_total keeps counting.
+ *		body only inside dfw_client_step and here).  body_total keeps
+ *		counting.  A transfer paused for want of room goes on: libcurl may
+ *		hand over the write it held back at once.
  */
 void
-dfw_response_drain(DfwHttpResponse *response)
+dfw_client_drain(DfwClient *client, DfwHttpResponse *response)
 {
+	int			i;
+
 	response->body_len = 0;
 	if (response->body)
 		response->body[0] = '\0';
+	if (!response->paused)
+		return;
+	response->paused = 0;
+	for (i = 0; i < DFW_MAX_TRANSFERS; i++)
+	{
+		DfwTransfer *t = &client->slots[i];
+
+		if (t->response == response && t->running && t->easy)
+			(void) curl_easy_pause(t->easy, CURLPAUSE_CONT);
+	}
 }
 
 void
@@ -191,6 +205,7 @@ dfw_client_begin_slot(DfwClient *client, int slot, const DfwHttpRequest *request
 	dfw_response_init(response);
 	response->max_bytes = request->max_response_bytes;
 	response->streaming = request->stream_body;
+	response->hold_bytes = request->stream_body ? request->stream_hold_bytes : 0;
 
 	if (!request_on_origin(request, response))
 		return fail_slot(client, t, response, DFW_CLIENT_URL_REFUSED, NULL);
@@ -704,7 +719,10 @@ advise_large_body(char *body, size_t size)
  *
  * Grows the buffer geometrically.  Returning less than asked for makes
  * libcurl fail the transfer, which is how a cap or an allocation failure
- * is reported without leaving the callback abnormally.
+ * is reported without leaving the callback abnormally.  A streamed body
+ * answer (2xx: an error body is read whole) that already holds hold_bytes
+ * undrained pauses the transfer instead: libcurl keeps this write and
+ * hands it over again after dfw_client_drain.
  */
 static size_t
 write_body(char *data, size_t size, size_t nmemb, void *userdata)
@@ -713,6 +731,13 @@ write_body(char *data, size_t size, size_t nmemb, void *userdata)
 	size_t		len = size * nmemb;
 	size_t		need = response->body_len + len + 1;
 
+	if (response->hold_bytes && response->body_len > 0 &&
+		response->body_len + len > response->hold_bytes &&
+		response->status >= 200 && response->status < 300)
+	{
+		response->paused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
 	if (response->max_bytes && response->body_total + len > response->max_bytes)
 	{
 		response->too_large = 1;

@@ -65,8 +65,11 @@ typedef struct DfwHttpRequest
 	const char *proxy_user;		/* NULL: none */
 	const char *proxy_password;
 	int			stream_body;	/* the caller drains the body as it arrives
-								 * (dfw_response_drain): no buffer sized by
+								 * (dfw_client_drain): no buffer sized by
 								 * Content-Length, the cap counts every byte */
+	size_t		stream_hold_bytes;	/* with stream_body: the transfer pauses
+									 * while more than this waits undrained
+									 * (0: never), and goes on when drained */
 } DfwHttpRequest;
 
 /*
@@ -77,7 +80,11 @@ typedef struct DfwHttpRequest
  * The body is also the transfer's sink while it runs: libcurl's write
  * callback only appends to it, and a caller that streams
  * (DfwHttpRequest.stream_body) takes what has arrived between two
- * dfw_client_step() calls and then empties it with dfw_response_drain().
+ * dfw_client_step() calls and then empties it with dfw_client_drain().
+ * A streamed transfer whose caller does not drain (an answer requested
+ * ahead of its turn) pauses once stream_hold_bytes wait, so that it holds
+ * no more than that (and one write of libcurl's, at most 16 kB) until its
+ * reader comes; the server's further bytes wait in TCP's window.
  * The bytes are handed over outside libcurl's callbacks, so the caller may
  * parse them, raise errors and longjmp as it likes.  status and
  * headers_done are set as soon as the final header block has arrived
@@ -103,6 +110,8 @@ typedef struct DfwHttpResponse
 	int			oom;
 	int			too_large;
 	int			streaming;		/* the request's stream_body */
+	size_t		hold_bytes;		/* the request's stream_hold_bytes */
+	int			paused;			/* libcurl holds a write back until drained */
 } DfwHttpResponse;
 
 /*
@@ -215,7 +224,7 @@ extern DfwClientError dfw_client_end_slot(DfwClient *client, int slot);
 extern void dfw_client_abort(DfwClient *client);
 
 extern void dfw_response_init(DfwHttpResponse *response);
-extern void dfw_response_drain(DfwHttpResponse *response);
+extern void dfw_client_drain(DfwClient *client, DfwHttpResponse *response);
 extern void dfw_response_free_body(DfwHttpResponse *response);
 
 /*

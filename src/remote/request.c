@@ -562,6 +562,14 @@ defender_api_get_finish(DefenderPendingGet *get)
  * A hunting scan reads its answer this way (hunting_scan.c), so that it
  * parses while the bytes arrive and can hand out rows before the last one.
  */
+/*
+ * What a streamed answer may hold undrained before its transfer pauses: an
+ * answer requested ahead of its turn (the next time window's) waits with
+ * this much, not its whole self (up to ~50 MB), while the current one is
+ * read; the one being read is drained at every step and never pauses.
+ */
+#define DEFENDER_STREAM_HOLD_BYTES (256 * 1024)
+
 struct DefenderBodyStream
 {
 	const DefenderOptions *opts;
@@ -643,6 +651,7 @@ defender_stream_start(const DefenderOptions *opts, const char *audience,
 	defender_init_request(&request, opts, method, stream->url, audience, headers,
 						  stream->body, body ? strlen(body) : 0);
 	request.stream_body = 1;
+	request.stream_hold_bytes = DEFENDER_STREAM_HOLD_BYTES;
 	stream->started = GetCurrentTimestamp();
 	stream->sent = defender_start_transfer(opts, client, &request,
 										   &stream->response->http, &stream->ticket);
@@ -670,7 +679,7 @@ defender_stream_next(DefenderBodyStream *stream, const char **data, size_t *len)
 
 	if (stream->drain)
 	{
-		dfw_response_drain(http);
+		dfw_client_drain(client, http);
 		stream->drain = false;
 	}
 	while (stream->sent)

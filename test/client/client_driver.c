@@ -355,7 +355,7 @@ check_streamed(DfwClient *client, const char *url, const char *const *headers,
 			{
 				early &= response.headers_done && response.status == 200;
 				taken += response.body_len;
-				dfw_response_drain(&response);
+				dfw_client_drain(client, &response);
 			}
 			if (!dfw_client_finished(client, ticket))
 				wait_for(&wait);
@@ -375,6 +375,83 @@ check_streamed(DfwClient *client, const char *url, const char *const *headers,
 				  "the cap counts drained bytes");
 		dfw_response_free_body(&response);
 	}
+}
+
+/*
+ * check_stream_pause
+ *		A streamed answer nobody drains (one requested ahead of its turn)
+ *		pauses once stream_hold_bytes wait: it takes no more while paused,
+ *		holds at most the hold and one write of libcurl's (16 kB), does not
+ *		finish; drained, it goes on, and every byte arrives once.
+ */
+static void
+check_stream_pause(DfwClient *client, const char *url, const char *const *headers,
+				   size_t whole_len)
+{
+	const size_t hold = 2048;
+	const size_t most_allowed = hold + 16384;
+	DfwHttpRequest request;
+	DfwHttpResponse response;
+	DfwTicket	ticket;
+	DfwWait		wait;
+	size_t		taken = 0;
+	size_t		most;
+	int			paused_once;
+	int			i;
+
+	CHECK(whole_len > 4 * most_allowed, "the page is larger than what a paused stream may hold");
+	memset(&request, 0, sizeof(request));
+	request.method = "GET";
+	request.url = url;
+	request.origin = url;
+	request.headers = headers;
+	request.timeout_ms = 10000;
+	request.connect_timeout_ms = 10000;
+	request.verify_ssl = 1;
+	request.max_response_bytes = (size_t) 1 << 24;
+	request.user_agent = "defender_fdw/1.0 client_driver";
+	request.stream_body = 1;
+	request.stream_hold_bytes = hold;
+	dfw_response_init(&response);
+	CHECK(dfw_client_start(client, &request, &response, &ticket) == DFW_CLIENT_OK,
+		  "paused stream: start");
+
+	/* step without draining: the transfer pauses instead of growing */
+	for (i = 0; i < 5000 && !response.paused && !dfw_client_finished(client, ticket); i++)
+	{
+		(void) dfw_client_step(client, &wait);
+		if (!response.paused && !dfw_client_finished(client, ticket))
+			wait_for(&wait);
+	}
+	CHECK(response.paused && !dfw_client_finished(client, ticket),
+		  "an undrained stream pauses before its end");
+	most = response.body_len;
+	CHECK(most <= most_allowed, "a paused stream holds at most the hold and one write");
+	for (i = 0; i < 50; i++)
+		(void) dfw_client_step(client, &wait);
+	CHECK(response.body_len == most && !dfw_client_finished(client, ticket),
+		  "a paused stream takes no more and does not finish");
+
+	/* drained, it goes on to the end; it may pause again between drains */
+	paused_once = 0;
+	while (!dfw_client_finished(client, ticket))
+	{
+		if (response.body_len > most)
+			most = response.body_len;
+		paused_once |= response.paused;
+		taken += response.body_len;
+		dfw_client_drain(client, &response);
+		(void) dfw_client_step(client, &wait);
+		if (!dfw_client_finished(client, ticket) && response.body_len == 0)
+			wait_for(&wait);
+	}
+	taken += response.body_len;
+	CHECK(dfw_client_collect(client, ticket, &response) == DFW_CLIENT_OK,
+		  "paused stream: the transfer completes after drains");
+	CHECK(taken == whole_len && response.body_total == whole_len,
+		  "paused stream: every byte of the page, once");
+	CHECK(most <= most_allowed, "never more than the hold and one write undrained");
+	dfw_response_free_body(&response);
 }
 
 int
@@ -459,6 +536,7 @@ main(int argc, char **argv)
 
 	check_concurrent(client, headers);
 	check_streamed(client, url, headers, response.body_len);
+	check_stream_pause(client, url, headers, response.body_len);
 
 	/* the same response reused: begin frees the previous body */
 	CHECK(run(client, "GET", url, headers, NULL, 10000, 1 << 24, 1, NULL, &response) == DFW_CLIENT_OK,
