@@ -399,7 +399,7 @@ check_stream_pause(DfwClient *client, const char *url, const char *const *header
 	int			paused_once;
 	int			i;
 
-	CHECK(whole_len > 4 * most_allowed, "the page is larger than what a paused stream may hold");
+	CHECK(whole_len > 2 * most_allowed, "the page is larger than what a paused stream may hold");
 	memset(&request, 0, sizeof(request));
 	request.method = "GET";
 	request.url = url;
