@@ -925,8 +925,11 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER quota
         # the windows' requests overlap in pairs (doc/hunting.md, "Two at a time")
         self.bench_windows_at(0, "8 windows")
         self.bench_windows_at(200, "8 windows, 200 ms")
+        # the same with a work_mem below one window's answer: what the scan
+        # holds besides the tuplestore (which keeps up to work_mem in memory)
+        self.bench_windows_at(0, "8 windows, work_mem 64kB", work_mem="64kB")
 
-    def bench_windows_at(self, latency_ms, label):
+    def bench_windows_at(self, latency_ms, label, work_mem=None):
         n = self.args.window_rows
         cap = self.args.window_cap
         print("8. hunting past the caps: %d rows over 7 days, row cap %d, %d ms per request"
@@ -947,14 +950,14 @@ CREATE FOREIGN TABLE net_caps (
                  "FROM (SELECT report_id FROM net_caps WHERE ts >= '%s' AND ts <= '%s' OFFSET 0) s" % (t0, t1))
         # one small query first, so that loading the library, libcurl and the
         # token is not counted as the scan's memory
-        script = """SET jit = off;
+        script = """SET jit = off;%s
 SELECT count(*) FROM (SELECT report_id FROM net_caps WHERE ts >= '%s' LIMIT 1) s;
 SELECT pg_read_file('/proc/self/status');
 \\timing on
 %s;
 \\timing off
 SELECT pg_read_file('/proc/self/status');
-""" % (t0, query)
+""" % (" SET work_mem = '%s';" % work_mem if work_mem else "", t0, query)
         self.session(script)                  # warm-up: fills the emulator's result cache
         seq = self.last_seq()
         out = self.session(script)
