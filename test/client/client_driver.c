@@ -136,6 +136,23 @@ check_origins(void)
 		  "scheme classifier");
 }
 
+/* A GET of url (on origin) with the driver's headers, timeouts and cap. */
+static void
+init_get(DfwHttpRequest *request, const char *url, const char *origin,
+		 const char *const *headers, long timeout_ms, size_t max_bytes)
+{
+	memset(request, 0, sizeof(*request));
+	request->method = "GET";
+	request->url = url;
+	request->origin = origin;
+	request->headers = headers;
+	request->timeout_ms = timeout_ms;
+	request->connect_timeout_ms = 10000;
+	request->verify_ssl = 1;
+	request->max_response_bytes = max_bytes;
+	request->user_agent = "defender_fdw/1.0 client_driver";
+}
+
 /* One request, start to end; returns the client's verdict. */
 static DfwClientError
 run(DfwClient *client, const char *method, const char *url, const char *const *headers,
@@ -250,16 +267,7 @@ check_concurrent(DfwClient *client, const char *const *headers)
 	int			i;
 
 	control(client, "POST", "/_emulator/config", "{\"latency_ms\": " STRINGIFY(LATENCY_MS) "}");
-	memset(&request, 0, sizeof(request));
-	request.method = "GET";
-	request.url = url;
-	request.origin = base_url;
-	request.headers = headers;
-	request.timeout_ms = 20000;
-	request.connect_timeout_ms = 10000;
-	request.verify_ssl = 1;
-	request.max_response_bytes = 1 << 24;
-	request.user_agent = "defender_fdw/1.0 client_driver";
+	init_get(&request, url, base_url, headers, 20000, 1 << 24);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < CONCURRENT; i++)
@@ -332,17 +340,9 @@ check_streamed(DfwClient *client, const char *url, const char *const *headers,
 
 	for (pass = 0; pass < 2; pass++)
 	{
-		memset(&request, 0, sizeof(request));
-		request.method = "GET";
-		request.url = url;
-		request.origin = url;
-		request.headers = headers;
-		request.timeout_ms = 10000;
-		request.connect_timeout_ms = 10000;
-		request.verify_ssl = 1;
 		/* the second pass: a cap below the page, met with the buffer drained */
-		request.max_response_bytes = pass == 0 ? (size_t) 1 << 24 : whole_len / 2;
-		request.user_agent = "defender_fdw/1.0 client_driver";
+		init_get(&request, url, url, headers, 10000,
+				 pass == 0 ? (size_t) 1 << 24 : whole_len / 2);
 		request.stream_body = 1;
 		dfw_response_init(&response);
 		taken = 0;
@@ -400,16 +400,7 @@ check_stream_pause(DfwClient *client, const char *url, const char *const *header
 	int			i;
 
 	CHECK(whole_len > 2 * most_allowed, "the page is larger than what a paused stream may hold");
-	memset(&request, 0, sizeof(request));
-	request.method = "GET";
-	request.url = url;
-	request.origin = url;
-	request.headers = headers;
-	request.timeout_ms = 10000;
-	request.connect_timeout_ms = 10000;
-	request.verify_ssl = 1;
-	request.max_response_bytes = (size_t) 1 << 24;
-	request.user_agent = "defender_fdw/1.0 client_driver";
+	init_get(&request, url, url, headers, 10000, (size_t) 1 << 24);
 	request.stream_body = 1;
 	request.stream_hold_bytes = hold;
 	dfw_response_init(&response);
