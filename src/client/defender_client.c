@@ -719,7 +719,7 @@ advise_large_body(char *body, size_t size)
  *
  * Grows the buffer geometrically.  Returning less than asked for makes
  * libcurl fail the transfer, which is how a cap or an allocation failure
- * is reported without leaving the callback abnormally.  A streamed body
+ * is reported without leaving the callback abnormally.  A streamed
  * answer (2xx: an error body is read whole) that already holds hold_bytes
  * undrained pauses the transfer instead: libcurl keeps this write and
  * hands it over again after dfw_client_drain.

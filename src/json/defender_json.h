@@ -27,7 +27,6 @@ typedef struct DefenderJsonError
 {
 	char	   *detail;			/* a sentence or two, palloc'd */
 	uint64		offset;			/* the byte where it was found */
-	bool		not_utf8;		/* the body is not valid UTF-8 */
 } DefenderJsonError;
 
 extern struct json_t *defender_json_load(const char *body, size_t len,

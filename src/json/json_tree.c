@@ -109,7 +109,6 @@ defender_json_load(const char *body, size_t len, DefenderJsonError *error)
 	{
 		error->detail = psprintf("Invalid UTF-8 byte 0x%02x.", (unsigned char) body[valid]);
 		error->offset = valid;
-		error->not_utf8 = true;
 		return NULL;
 	}
 
