@@ -238,6 +238,18 @@ SELECT pg_read_file('/proc/self/status');
             fdw_t.append(t)
             fdw_mem.append(kb)
 
+        # PostgreSQL's own share: the same COPY from a local (unlogged) table
+        # holding the same rows, read once before it is timed
+        self.psql("DROP TABLE IF EXISTS bench_hunt_local; "
+                  "CREATE UNLOGGED TABLE bench_hunt_local AS SELECT * FROM hunt20",
+                  extra=["-c", "SET work_mem = '%s'" % (self.hunt_work_mem or "4MB")])
+        local_t = []
+        for i in range(reps + 1):
+            out = self.session("\\timing on\nCOPY (SELECT * FROM bench_hunt_local) TO '/dev/null';\n")
+            if i > 0:
+                local_t.append(float(re.search(r"Time: ([\d.]+) ms", out).group(1)) / 1000.0)
+        self.psql("DROP TABLE bench_hunt_local")
+
         curl = ["curl", "-sS", "--fail", "-o", "/dev/null", "-w", "%{time_total} %{size_download} %{http_code}",
                 "-X", "POST", "-H", "Authorization: Bearer " + self.token(),
                 "-H", "Content-Type: application/json", "--data-binary", body, target]
@@ -283,14 +295,19 @@ SELECT pg_read_file('/proc/self/status');
                  "%.1fx the floor" % (fdw / floor), "<= 8x", fdw <= 8 * floor)
         self.add(sec, "time beyond the floor, per row", "%.2f us/row" % beyond_us,
                  "0", "-", "<= 2.5 us/row", beyond_us <= 2.5)
+        local = statistics.median(local_t)
+        self.add(sec, "the same COPY from a local table (info)", "%.2f s" % local,
+                 "%.3f s (curl to /dev/null)" % floor, "%.1fx the floor" % (local / floor), "-", None)
+        self.add(sec, "defender_fdw beyond the local table's COPY, per row (info)",
+                 "%.2f us/row" % ((fdw - local) / n * 1e6), "-", "-", "-", None)
         self.add(sec, "backend peak memory growth (VmHWM)", "%.1f MB" % (growth / 1e6),
                  "%.1f MB response" % (resp_bytes / 1e6), "%.2fx the response" % (growth / resp_bytes),
                  "<= 1.2x", growth <= 1.2 * resp_bytes)
         self.details.append(
             "Hunting: %d rows, %d columns, %d response bytes; runs (s): defender_fdw %s, curl %s, "
-            "curl|jq|COPY %s; VmHWM kB: idle %s, after the scan %s" % (
+            "curl|jq|COPY %s, the same COPY from a local table %s; VmHWM kB: idle %s, after the scan %s" % (
                 n, len(HUNT_COLUMNS), resp_bytes, fmt_list(fdw_t), fmt_list(floor_t, 3),
-                fmt_list(pipe_t), fmt_list(idle, 0), fmt_list(fdw_mem, 0)))
+                fmt_list(pipe_t), fmt_list(local_t), fmt_list(idle, 0), fmt_list(fdw_mem, 0)))
 
     # ---- 10. hunting on a slow link (issue 18, target 2) ------------------------
     def stream_once(self, statement):
@@ -994,6 +1011,22 @@ SELECT pg_read_file('/proc/self/status');
         self.add(label, "time vs the windows' curl transfers", "%.2f s" % (ms / 1000.0), "%.2f s" % curl_s,
                  "%.2f" % ((ms / 1000.0) / curl_s if curl_s else 0), "<= 1.3x",
                  curl_s > 0 and ms / 1000.0 <= 1.3 * curl_s)
+        if latency_ms == 0 and work_mem is None:
+            # PostgreSQL's own share: the same aggregate over a local
+            # (unlogged) table of the same rows, read once before it is timed
+            self.psql("DROP TABLE IF EXISTS bench_windows_local; CREATE UNLOGGED TABLE bench_windows_local AS "
+                      "SELECT ts, report_id FROM net_caps WHERE ts >= '%s' AND ts <= '%s'" % (t0, t1))
+            local_t = []
+            for i in range(self.args.repeat + 1):
+                out = self.session("SET jit = off;\n\\timing on\n%s;\n" % query.replace("net_caps", "bench_windows_local"))
+                if i > 0:
+                    local_t.append(float(re.search(r"Time: ([\d.]+) ms", out).group(1)) / 1000.0)
+            self.psql("DROP TABLE bench_windows_local")
+            local = statistics.median(local_t)
+            self.add(label, "the same aggregate over a local table (info)", "%.2f s" % local, "%.2f s" % curl_s,
+                     "%.2f" % (local / curl_s if curl_s else 0), "-", None)
+            self.details.append("Section 8: the same aggregate over a local table of the same rows, runs (s) %s"
+                                % fmt_list(local_t))
         minimum = -(-truth["count"] // (cap - 1))
         self.add(label, "windows sent vs the minimum the caps allow", "%d" % len(windows), "%d" % minimum,
                  "%.2f" % (len(windows) / float(minimum)), "report", None)

@@ -227,6 +227,24 @@ SELECT count(*) FROM (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1
                       AND md5(report_id::text) LIKE '0%' LIMIT 5) s;
 SELECT windows FROM windows_ahead(:seq0);
 ALTER FOREIGN TABLE net OPTIONS (DROP hunting_window);
+
+-- a window's rows wait in the scan's store until its answer has ended (and
+-- been checked against the row cap); the store keeps at most 256 kB of
+-- them in memory, whatever work_mem (4MB here), and spills the rest to a
+-- temporary file: windows of 6,000 rows (about 400 kB in the store) spill,
+-- and the rows are still exact
+SELECT emulator_reset('{"latency_ms": 0, "hunting_generated": [{"table": "DeviceNetworkEvents", "rows": 40000, "days": 1}],
+                        "hunting_max_rows": 8000}');
+SELECT emulator('GET', '/_emulator/hunting/generated/DeviceNetworkEvents') AS truth \gset
+SELECT (:'truth'::jsonb->'layout'->>'start') AS t0, (:'truth'::jsonb->'layout'->>'end') AS t1,
+       (:'truth'::jsonb->>'count')::int AS truth_count,
+       (:'truth'::jsonb->>'sum_report_id')::numeric AS truth_sum \gset
+ALTER FOREIGN TABLE net OPTIONS (SET hunting_max_rows '8000');
+SHOW work_mem;
+WITH r AS MATERIALIZED (SELECT * FROM net WHERE ts >= :'t0' AND ts <= :'t1')
+SELECT count(*) = :truth_count AS all_rows, count(DISTINCT report_id) = :truth_count AS none_twice,
+       sum(report_id) = :truth_sum AS same_sum FROM r;
+SELECT explain_windows(format('SELECT * FROM net WHERE ts >= %L AND ts <= %L', :'t0', :'t1'));
 SELECT emulator_reset('{"latency_ms": 0}');
 
 DROP FOREIGN TABLE net;

@@ -104,6 +104,7 @@ typedef struct DefenderScanState
 	MemoryContext lookup_cxt;	/* holds lookup_table */
 	int64		lookups_answered;	/* lookups lookup_table answered */
 	Tuplestorestate *store;		/* hunting: the result's rows */
+	bool		store_for_windows;	/* made for a split scan (empty_store) */
 	TupleTableSlot *store_slot; /* hunting: reads the store */
 	TupleDesc	store_desc;		/* the scan's columns, then summarize companions */
 	int64		hunt_count;		/* hunting: the count of a count scan, or of count_rows */
