@@ -231,7 +231,7 @@ ALTER FOREIGN TABLE net OPTIONS (DROP hunting_window);
 -- a window's rows wait in the scan's store until its answer has ended (and
 -- been checked against the row cap); the store keeps at most 256 kB of
 -- them in memory, whatever work_mem (4MB here), and spills the rest to a
--- temporary file: windows of 6,000 rows (about 400 kB in the store) spill,
+-- temporary file: windows of 5,700 rows (about 400 kB in the store) spill,
 -- and the rows are still exact
 SELECT emulator_reset('{"latency_ms": 0, "hunting_generated": [{"table": "DeviceNetworkEvents", "rows": 40000, "days": 1}],
                         "hunting_max_rows": 8000}');
