@@ -528,7 +528,8 @@ split_adhoc(DefenderAdhocHunt *hunt, const char *source, char *refusal)
 		CHECK_FOR_INTERRUPTS();
 		pending = list_delete_first(pending);
 		old = MemoryContextSwitchTo(window_cxt);
-		rows = tuplestore_begin_heap(false, false, work_mem);
+		/* a queue into hunt->store: see DEFENDER_WINDOW_STORE_KB */
+		rows = tuplestore_begin_heap(false, false, Min(work_mem, DEFENDER_WINDOW_STORE_KB));
 		outcome = adhoc_send(hunt, source, w, rows, &too_large, &nrows);
 		if (outcome == ADHOC_DONE)
 			copy_rows(rows, hunt->store, slot);

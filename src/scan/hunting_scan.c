@@ -512,24 +512,11 @@ read_hunt_count(DefenderScanState *state, DefenderResponse *response, const char
 }
 
 /*
- * The memory a window's rows may take in the tuplestore before it spills
- * to a temporary file, in kB (or work_mem, when smaller).  A split scan's
- * store is a queue, not a sort: each window's rows wait in it only until
- * its answer has ended and been checked against the row cap, and are read
- * once, in order, right after.  Keeping work_mem of them in memory buys
- * nothing there (bench section 8: 3% of the time at work_mem 64kB against
- * 4MB, the file staying in the kernel's cache), while a window's answer is
- * what issue 17 bounds the scan's memory by.  The same as the hold of an
- * answer sent ahead (DEFENDER_STREAM_HOLD_BYTES in request.c).
- */
-#define HUNT_WINDOW_STORE_KB 256
-
-/*
  * empty_store
  *		The scan's tuplestore, emptied (one store for the scan, for one
  *		response's rows at a time), made at the first use.  A scan that is
  *		split into time windows gets a store bounded by
- *		HUNT_WINDOW_STORE_KB instead of work_mem.  Returns in
+ *		DEFENDER_WINDOW_STORE_KB instead of work_mem.  Returns in
  *		state->page_cxt.
  */
 static void
@@ -550,7 +537,7 @@ empty_store(ForeignScanState *node, DefenderScanState *state)
 	}
 	MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
 	state->store = tuplestore_begin_heap(false, false,
-										 windows ? Min(work_mem, HUNT_WINDOW_STORE_KB) : work_mem);
+										 windows ? Min(work_mem, DEFENDER_WINDOW_STORE_KB) : work_mem);
 	state->store_for_windows = windows;
 	MemoryContextSwitchTo(state->page_cxt);
 }

@@ -22,6 +22,21 @@
 #include "scan_state.h"
 #include "time_windows.h"
 
+/*
+ * The memory a window's rows may take in a tuplestore before it spills to
+ * a temporary file, in kB (or work_mem, when smaller).  A window's rows
+ * wait in a store only until its answer has ended and been checked
+ * against the row cap, and are then read once, in order: the store is a
+ * queue, not a sort, and keeping work_mem of them in memory buys nothing
+ * (bench section 8: the same time at 64 kB as at 4 MB, the file staying in
+ * the kernel's cache), while a window's answer is what issue 17 bounds a
+ * split scan's memory by.  The same as the hold of an answer sent ahead
+ * (DEFENDER_STREAM_HOLD_BYTES in request.c).  Used by the scan's store
+ * (hunting_scan.c) and by defender_hunt_split()'s window store
+ * (hunt_split.c).
+ */
+#define DEFENDER_WINDOW_STORE_KB 256
+
 /* The answer to one request of a hunting scan (defender_send_hunt). */
 typedef enum HuntOutcome
 {
