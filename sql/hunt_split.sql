@@ -193,8 +193,8 @@ SELECT emulator('DELETE', '/_emulator/faults');
 
 -- a window's rows wait in a store of their own (256 kB in memory, then a
 -- temporary file, whatever work_mem) until its answer has been checked,
--- then go to the function's result: windows of about 5,700 rows (about
--- 400 kB) spill on the way, and the rows are still exact
+-- then go to the function's result: windows of thousands of rows
+-- (hundreds of kB) spill on the way, and the rows are still exact
 SELECT emulator_reset('{"hunting_generated": [{"table": "DeviceNetworkEvents", "rows": 40000, "days": 1}],
                         "hunting_max_rows": 8000}');
 SELECT emulator('GET', '/_emulator/hunting/generated/DeviceNetworkEvents') AS truth \gset
