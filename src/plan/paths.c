@@ -763,9 +763,11 @@ scan_tuple_target(PlannerInfo *root, PathTarget *grouped)
  * aggregating, and a foreign scan cannot run an aggregate by itself: so the
  * pushed path carries the local plan as its outer plan (initialized with
  * the scan, sending nothing unless it runs), and the scan returns its rows
- * instead when Graph rejects the summarize (hunting_scan.c).  Sorted
- * grouping, since it serves DISTINCT aggregates too; the input is the
- * table's cheapest scan, itself falling back if Graph rejects its where.
+ * instead when Graph rejects the summarize or its answer is past the caps
+ * (hunting_source.c).  Sorted grouping, since it serves DISTINCT
+ * aggregates too, sorted locally; the input is the table's cheapest
+ * unsorted scan, itself falling back if Graph rejects its where, and
+ * split into time windows when it is past the caps too.
  */
 static Path *
 local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
@@ -776,11 +778,30 @@ local_aggregation_path(PlannerInfo *root, RelOptInfo *input_rel,
 #else
 	List	   *group_clause = root->parse->groupClause;
 #endif
-	Path	   *input = input_rel->cheapest_total_path;
+	Path	   *input = NULL;
 	PathTarget *target = scan_tuple_target(root, grouped_rel->reltarget);
+	ListCell   *lc;
 
-	if (input == NULL || input->param_info != NULL)
+	/*
+	 * The plain scan, unsorted: the aggregation runs when Graph rejects the
+	 * summarize or its answer is past the caps, and a hunting scan past the
+	 * caps is split into time windows only without a remote sort (other
+	 * than on the time column), so the rows are sorted here.
+	 */
+	foreach(lc, input_rel->pathlist)
+	{
+		Path	   *path = (Path *) lfirst(lc);
+
+		if (path->param_info == NULL &&
+			(input == NULL || path->total_cost < input->total_cost))
+			input = path;
+	}
+	if (input == NULL || !IsA(input, ForeignPath))
 		return NULL;
+	/* a sorted path that dominated the plain one: the same, unsorted */
+	if (input->pathkeys != NIL)
+		input = (Path *) make_path(root, input_rel, input->rows, input->startup_cost,
+								   input->total_cost, NIL, NULL);
 	if (group_clause == NIL)
 		return (Path *) create_agg_path(root, grouped_rel, input, target,
 										AGG_PLAIN, AGGSPLIT_SIMPLE, NIL, NIL,

@@ -537,7 +537,7 @@ defender_explain_scan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyText("Remote request", display, es);
 		ExplainPropertyText("KQL", defender_explain_hunting_kql(state, &params), es);
 		ExplainPropertyText("Timespan", defender_explain_timespan(state), es);
-		ExplainPropertyText("Time windows", defender_explain_hunting_split(state), es);
+		ExplainPropertyText("Time windows", defender_explain_hunting_split(node, state), es);
 	}
 	else if (es->verbose)
 		ExplainPropertyText("Remote request",

@@ -11,8 +11,8 @@
  * still arriving when they may leave before its end), with sum and avg
  * finished from their companion counts.  When Graph rejects the pushed
  * filter (400) the query is sent again without it and every condition is
- * checked locally; when it rejects a summarize, the rows are aggregated
- * locally by the scan's outer plan.  count(*) of a hunting table is here
+ * checked locally; when it rejects a summarize, or its answer is past the
+ * caps, the rows are aggregated locally by the scan's outer plan.  count(*) of a hunting table is here
  * too.  Called by foreign_scan.c, and by row_source.c through the
  * row-source interface, with the scan state of scan_state.h.
  *
@@ -25,6 +25,7 @@
 #include "executor/executor.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 #include "scan_state.h"
 #include "hunting_scan.h"
@@ -92,7 +93,20 @@ hunting_next(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *s
 			state->rejected = true;
 			return FETCH_REJECTED;
 		}
-		if (outcome == HUNT_TOO_LARGE)
+		if (outcome == HUNT_TOO_LARGE && state->plan.summarize[0] &&
+			outerPlanState(node) != NULL)
+		{
+			/*
+			 * A summarize's groups would be cut at window edges, so it is not
+			 * split: PostgreSQL aggregates instead, over the plain scan of
+			 * the outer plan, which is split in its turn when it is past the
+			 * caps too.
+			 */
+			elog(DEBUG1, "defender_fdw: the summarize of \"%s\" is past the caps (%s): aggregated locally",
+				 RelationGetRelationName(state->rel), too_large);
+			state->aggregate_locally = true;
+		}
+		else if (outcome == HUNT_TOO_LARGE)
 			defender_start_split(node, state, too_large);
 		else if (state->finished ||
 				 (state->store == NULL && !state->counted && !state->aggregate_locally))

@@ -250,13 +250,15 @@ defender_next_window(ForeignScanState *node, DefenderScanState *state)
  *		nothing, so which windows are sent is known only with ANALYZE).
  */
 const char *
-defender_explain_hunting_split(DefenderScanState *state)
+defender_explain_hunting_split(ForeignScanState *node, DefenderScanState *state)
 {
 	const char *why;
 	StringInfoData buf;
 
 	if (state->plan.mode == SCAN_COUNT || state->plan.count_rows)
 		return "not needed (one count)";
+	if (state->plan.summarize[0] && outerPlanState(node) != NULL)
+		return "none: past the caps, the summarize is left to PostgreSQL's aggregation over the plain scan, which is split";
 	why = split_refusal(state);
 	if (why)
 		return psprintf("none (%s)", why);

@@ -178,6 +178,7 @@ extern char *defender_explain_hunting_kql(DefenderScanState *state,
 extern const char *defender_explain_timespan(DefenderScanState *state);
 
 /* hunting_windows.c: how EXPLAIN shows the time windows */
-extern const char *defender_explain_hunting_split(DefenderScanState *state);
+extern const char *defender_explain_hunting_split(ForeignScanState *node,
+												  DefenderScanState *state);
 
 #endif							/* DEFENDER_SCAN_STATE_H */
