@@ -46,9 +46,10 @@ struct DfwClient
 	 * curl's sockets and timer, as its callbacks report them (wake_fd.c):
 	 * the sockets in the order libcurl first named them, with the events it
 	 * wants; when its timeout falls (CLOCK_MONOTONIC milliseconds, -1 for
-	 * none); the epoll set that also holds the sockets (Linux; -1 without
-	 * one) and the timerfd that makes it the wake descriptor (-1 until
-	 * dfw_client_wake_fd is first asked).
+	 * none); the epoll set that also holds the sockets (Linux; -1 until the
+	 * table outgrows DFW_POLL_MAX_SOCKETS or the wake descriptor is asked
+	 * for, see wake_fd.c) and the timerfd that makes it the wake descriptor
+	 * (-1 until dfw_client_wake_fd is first asked).
 	 */
 	struct pollfd *sockets;
 	int			nsockets;

@@ -13,12 +13,17 @@
  * an asynchronous Append that was a third of the backend's CPU.
  *
  * The sockets live in a table (a struct pollfd array, in the order libcurl
- * first named them) that is also what a step's DfwWait lists.  On Linux
- * an epoll set holds them as well, kept up to date by the socket callback:
- * a step asks it which are ready (epoll_wait with no timeout, one call
- * however many transfers run), and with a timerfd for curl's timeout
- * added it is the wake descriptor an asynchronous Append waits on
- * (dfw_client_wake_fd).  Without epoll a step polls the table instead.
+ * first named them) that is also what a step's DfwWait lists.  While it
+ * holds few sockets a step polls the table: one poll() costs what one
+ * epoll_wait does, and a lookup on a kept-alive connection then needs no
+ * epoll_ctl to add its socket when the request leaves and remove it when
+ * the answer is in (two system calls of nine).  On Linux, once the table
+ * outgrows DFW_POLL_MAX_SOCKETS, or a caller asks for the wake descriptor,
+ * an epoll set holds the sockets as well, kept up to date by the socket
+ * callback from then on: a step asks it which are ready (epoll_wait with
+ * no timeout, one call however many transfers run), and with a timerfd
+ * for curl's timeout added it is the wake descriptor an asynchronous
+ * Append waits on (dfw_client_wake_fd).
  *
  * Callers: defender_client.c through client_internal.h; the PostgreSQL
  * side only through dfw_client_wake_fd() (defender_client.h).  The
@@ -48,15 +53,22 @@ static int	socket_changed(CURL *easy, curl_socket_t fd, int what, void *clientp,
 static int	timer_changed(CURLM *multi, long timeout_ms, void *clientp);
 static long long monotonic_ms(void);
 static void arm_timer(DfwClient *client);
+#ifdef DFW_CLIENT_HAS_WAKE_FD
+static void open_epoll_set(DfwClient *client);
+#endif
+
+/*
+ * Up to this many sockets a step polls the table; past it the epoll set
+ * is made (and kept for the client's life).  A lookup, a list scan's pages
+ * and a split hunting scan's two windows stay below it.
+ */
+#define DFW_POLL_MAX_SOCKETS 8
 
 /*
  * dfw_sockets_init
- *		Have libcurl report its sockets and timer to this client, and make
- *		the epoll set where there is one.  0 on success, -1 when libcurl
- *		refused the callbacks.
- *
- * An epoll set that cannot be made (out of descriptors) is not an error:
- * steps then poll the table, and there is no wake descriptor.
+ *		Have libcurl report its sockets and timer to this client.  0 on
+ *		success, -1 when libcurl refused the callbacks.  The epoll set is
+ *		made later, when first needed (open_epoll_set).
  */
 int
 dfw_sockets_init(DfwClient *client)
@@ -67,9 +79,6 @@ dfw_sockets_init(DfwClient *client)
 	client->timer_due_ms = -1;
 	client->epoll_fd = -1;
 	client->timer_fd = -1;
-#ifdef DFW_CLIENT_HAS_WAKE_FD
-	client->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-#endif
 	if (curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_changed) != CURLM_OK ||
 		curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client) != CURLM_OK ||
 		curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_changed) != CURLM_OK ||
@@ -119,6 +128,32 @@ watch_socket(DfwClient *client, int op, int fd, unsigned int events)
 		else if (op == EPOLL_CTL_ADD && errno == EEXIST)
 			(void) epoll_ctl(client->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
 	}
+}
+
+/* epoll's events for a table entry's poll() events */
+static unsigned int
+epoll_events(short events)
+{
+	return ((events & POLLIN) ? EPOLLIN : 0) | ((events & POLLOUT) ? EPOLLOUT : 0);
+}
+
+/*
+ * open_epoll_set
+ *		Make the epoll set and add every socket of the table to it, with the
+ *		events libcurl last asked for; from then on the socket callback
+ *		keeps it up to date.  A set that cannot be made (out of
+ *		descriptors) is not an error: steps go on polling the table, and
+ *		there is no wake descriptor.
+ */
+static void
+open_epoll_set(DfwClient *client)
+{
+	int			i;
+
+	client->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	for (i = 0; i < client->nsockets && client->epoll_fd >= 0; i++)
+		watch_socket(client, EPOLL_CTL_ADD, client->sockets[i].fd,
+					 epoll_events(client->sockets[i].events));
 }
 #endif
 
@@ -187,10 +222,13 @@ socket_changed(CURL *easy, curl_socket_t fd, int what, void *clientp, void *sock
 #ifdef DFW_CLIENT_HAS_WAKE_FD
 	if (client->epoll_fd >= 0 && (socketp == NULL || client->sockets[i].events != events))
 		watch_socket(client, socketp == NULL ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd,
-					 ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
-					 ((what & CURL_POLL_OUT) ? EPOLLOUT : 0));
-#endif
+					 epoll_events(events));
 	client->sockets[i].events = events;
+	if (client->epoll_fd < 0 && client->nsockets > DFW_POLL_MAX_SOCKETS)
+		open_epoll_set(client);
+#else
+	client->sockets[i].events = events;
+#endif
 	if (socketp == NULL)
 		(void) curl_multi_assign(client->multi, fd, client);
 	return 0;
@@ -353,6 +391,8 @@ int
 dfw_client_wake_fd(DfwClient *client)
 {
 #ifdef DFW_CLIENT_HAS_WAKE_FD
+	if (client->epoll_fd < 0)
+		open_epoll_set(client);
 	if (client->epoll_fd >= 0 && client->timer_fd < 0)
 	{
 		struct epoll_event ev;

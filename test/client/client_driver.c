@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 
 #include "defender_client.h"
+#include "client_internal.h"	/* to see whether the epoll set is made */
 
 static int	failures = 0;
 static int	checks = 0;
@@ -241,7 +242,9 @@ get_token(DfwClient *client, const char *secret, DfwTokenResponse *token)
  * Many transfers at once (an asynchronous Append's pages): CONCURRENT GETs
  * on tickets against an emulator that answers each after LATENCY_MS, every
  * third one cancelled after the first step.  Waits on the wake descriptor
- * (Linux) or, where there is none, on the sockets of a DfwWait.  Each
+ * (Linux, with use_wake) or on the sockets of a DfwWait: without the wake
+ * descriptor the client polls its sockets until they outgrow
+ * DFW_POLL_MAX_SOCKETS and makes its epoll set while the transfers run.  Each
  * survivor must come back whole; together they must take a small multiple
  * of one request's latency, not one latency each (a step that drove only
  * some transfers, or a wake descriptor that missed a ready socket, would
@@ -252,14 +255,14 @@ get_token(DfwClient *client, const char *secret, DfwTokenResponse *token)
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 static void
-check_concurrent(DfwClient *client, const char *const *headers)
+check_concurrent(DfwClient *client, const char *const *headers, int use_wake)
 {
 	DfwHttpRequest request;
 	DfwHttpResponse responses[CONCURRENT];
 	DfwTicket	tickets[CONCURRENT];
 	DfwWait		wait;
 	char	   *url = url_of(base_url, "/v1.0/security/incidents?$top=5");
-	int			wake = dfw_client_wake_fd(client);
+	int			wake = use_wake ? dfw_client_wake_fd(client) : -1;
 	struct timespec t0,
 				t1;
 	double		elapsed;
@@ -313,6 +316,9 @@ check_concurrent(DfwClient *client, const char *const *headers)
 	if (elapsed > 8.0 * LATENCY_MS)
 		fprintf(stderr, "%d transfers took %.0f ms at %d ms each\n", CONCURRENT, elapsed, LATENCY_MS);
 	CHECK(elapsed <= 8.0 * LATENCY_MS, "the transfers ran together");
+#ifdef DFW_CLIENT_HAS_WAKE_FD
+	CHECK(client->epoll_fd >= 0, "the epoll set is made once the sockets outgrow a poll()");
+#endif
 	CHECK(dfw_client_free_slots(client) == DFW_MAX_TRANSFERS, "every slot free again");
 	CHECK(dfw_client_step(client, &wait) == 1, "an idle client has nothing to step");
 	control(client, "POST", "/_emulator/config", "{\"latency_ms\": 0}");
@@ -525,7 +531,10 @@ main(int argc, char **argv)
 	CHECK(response.request_id[0] != '\0', "request-id header kept");
 	CHECK(strstr(response.body, "@odata.nextLink") != NULL, "a nextLink");
 
-	check_concurrent(client, headers);
+	/* one transfer at a time polls its socket: no epoll set, no epoll_ctl */
+	CHECK(client->epoll_fd < 0, "a lone transfer is stepped without an epoll set");
+	check_concurrent(client, headers, 0);
+	check_concurrent(client, headers, 1);
 	check_streamed(client, url, headers, response.body_len);
 	check_stream_pause(client, url, headers, response.body_len);
 
