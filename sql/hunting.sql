@@ -424,14 +424,22 @@ SELECT count(*) FROM (VALUES (1), (2), (3)) v(x),
   LATERAL (SELECT 1 FROM hunting.device_process_events WHERE action_type = 'ProcessCreated' LIMIT 4) s;
 SELECT count(*) AS requests FROM emulator_requests() WHERE target LIKE '%runHuntingQuery';
 
--- The count stands for rows: one that no hunting result could hold
--- (more than 100,000 rows, where the same query reading a column fails
--- with E_QUERY_RESULT_SET_TOO_LARGE) is refused, not truncated.
+-- The count stands for rows, and it is exact: past the row cap (100,000
+-- rows) it is as many rows as time windows could read (hunting_max_windows
+-- of them), even where the same query reading a column cannot be split
+-- (this one has no Timestamp); with splitting off, as many as one answer
+-- holds, and a count past that is refused, not truncated.
 CREATE FOREIGN TABLE big_range (x bigint OPTIONS (property 'x'))
   SERVER defender OPTIONS (resource 'hunting', query 'range x from 1 to 150000 step 1');
 EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM big_range;
-SELECT * FROM show_error('SELECT 1 FROM big_range');
+SELECT count(*) FROM (SELECT 1 FROM big_range OFFSET 0) s;
 SELECT * FROM show_error('SELECT x FROM big_range');
+ALTER FOREIGN TABLE big_range OPTIONS (ADD hunting_split 'off');
+SELECT * FROM show_error('SELECT 1 FROM big_range');
+ALTER FOREIGN TABLE big_range OPTIONS (DROP hunting_split);
+ALTER FOREIGN TABLE big_range OPTIONS (ADD hunting_max_windows '2', ADD hunting_max_rows '50000');
+SELECT * FROM show_error('SELECT 1 FROM big_range');
+ALTER FOREIGN TABLE big_range OPTIONS (DROP hunting_max_windows, DROP hunting_max_rows);
 SELECT count(*) FROM (SELECT 1 FROM big_range LIMIT 100000) s;
 SELECT count(*) FROM (SELECT 1 FROM big_range OFFSET 99990 LIMIT 10) s;
 -- and an answer that is not a count is an error, never zero rows

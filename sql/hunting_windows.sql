@@ -136,8 +136,56 @@ WITH r AS MATERIALIZED (SELECT report_id, row_number() OVER () AS n FROM
                           (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' ORDER BY ts) o)
 SELECT count(*) AS rows, count(*) FILTER (WHERE report_id <> n) AS out_of_order FROM r;
 
--- shapes that must not split: a sort on another column, a summarize with
--- more groups than the cap (dcount, arg_max, percentile, avg are never split)
+-- ORDER BY another column KQL sorts as PostgreSQL does: windows cannot
+-- bring the rows in that order, so they are sent without sort or take and
+-- the scan sorts their rows itself (PostgreSQL's tuplesort, by the plan's
+-- keys): every row, in PostgreSQL's order (ReportId runs 1 .. 2400)
+EXPLAIN (VERBOSE, COSTS OFF) SELECT report_id FROM net ORDER BY report_id DESC;
+SELECT last_seq() AS seq0 \gset
+WITH r AS MATERIALIZED (SELECT report_id, row_number() OVER () AS n FROM
+                          (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' ORDER BY report_id DESC) o)
+SELECT count(*) AS rows, count(*) FILTER (WHERE report_id <> :truth_count + 1 - n) AS out_of_order FROM r;
+-- (a window's query has its bounds and then the query's own where)
+SELECT count(*) FILTER (WHERE query LIKE '%| where %| where %') > 1 AS windows,
+       count(*) FILTER (WHERE query LIKE '%| where %| where %' AND (query LIKE '%sort by%' OR query LIKE '%take%'))
+         AS windows_sorted_or_taken,
+       count(*) FILTER (WHERE query NOT LIKE '%| where %| where %' AND query LIKE '%sort by ReportId desc%')
+         AS whole_query_sorted
+FROM hunts(:seq0);
+-- a LIMIT past the cap, with an OFFSET: the rows PostgreSQL's own sort gives
+SELECT count(*), min(report_id), max(report_id)
+FROM (SELECT report_id FROM net WHERE ts >= :'t0' AND ts <= :'t1' ORDER BY report_id DESC LIMIT 600 OFFSET 10) s;
+-- with work_mem below the rows, the sort spills and stays exact
+SET work_mem = '64kB';
+WITH r AS MATERIALIZED (SELECT report_id, row_number() OVER () AS n FROM
+                          (SELECT report_id FROM net ORDER BY report_id DESC) o)
+SELECT count(*) AS rows, count(*) FILTER (WHERE report_id <> :truth_count + 1 - n) AS out_of_order FROM r;
+RESET work_mem;
+-- the pushed sort feeding a merge of a GROUP BY (a DISTINCT aggregate):
+-- the same groups as PostgreSQL's own scan
+EXPLAIN (VERBOSE, COSTS OFF) SELECT report_id, max(DISTINCT device_name) FROM net GROUP BY report_id;
+SELECT (SELECT array_agg(g ORDER BY n) FROM (SELECT g, row_number() OVER () AS n FROM
+          (SELECT report_id, max(DISTINCT device_name) FROM net GROUP BY report_id) g) o) =
+       (SELECT array_agg(g ORDER BY report_id) FROM
+          (SELECT report_id, max(DISTINCT device_name) FROM (SELECT * FROM net OFFSET 0) n GROUP BY report_id) g)
+       AS same_groups_in_order;
+
+-- an upper bound later than now counts as none: the windows are cut over
+-- the days up to now (the last one open), as without the bound, not evenly
+-- up to the year 9000, which put every row in the first window and halved
+-- it window after window (here 31 windows against 16; with the
+-- differential tester's cap of 10 rows, past hunting_max_windows)
+SELECT last_seq() AS seq0 \gset
+SELECT count(report_id) = :truth_count AS all_rows FROM (SELECT report_id FROM net OFFSET 0) s;
+SELECT count(*) AS unbounded_windows FROM hunts(:seq0) WHERE status = 200 AND query NOT LIKE '%| count' \gset
+SELECT last_seq() AS seq0 \gset
+WITH r AS MATERIALIZED (SELECT * FROM net WHERE ts < '9000-01-01')
+SELECT count(*) = :truth_count AS all_rows, count(DISTINCT report_id) = :truth_count AS none_twice FROM r;
+SELECT count(*) <= :unbounded_windows AS no_more_windows_than_without_the_bound
+FROM hunts(:seq0) WHERE status = 200 AND query NOT LIKE '%| count';
+
+-- shapes that must not split: a summarize with more groups than the cap
+-- (dcount, arg_max, percentile, avg are never split)
 -- (a sort on another column that the plan leaves to PostgreSQL: the rows
 -- split, the sort is local)
 SELECT count(device_name) FROM (SELECT device_name FROM net ORDER BY device_name OFFSET 0) s;

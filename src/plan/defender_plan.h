@@ -172,6 +172,9 @@ typedef struct DefenderScanPlan
 	int			rows_wanted;	/* most rows the query reads (EXISTS), 0 unknown */
 	bool		count_rows;		/* hunting, no column read: "| count" */
 	List	   *enum_notices;	/* (column, value): see defender_enum_notices */
+	List	   *sort_keys;		/* hunting: the sort's keys as IntLists (table
+								 * attnum, descending, nulls first), so that a
+								 * split scan can sort its windows' rows itself */
 } DefenderScanPlan;
 
 /*
@@ -239,6 +242,8 @@ extern const GraphProperty *defender_sort_property(PlannerInfo *root,
 extern char *defender_kql_column(DefenderRelInfo *fpinfo, AttrNumber attnum);
 extern char *defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel,
 							   DefenderRelInfo *fpinfo, List *pathkeys);
+extern List *defender_kql_sort_keys(PlannerInfo *root, RelOptInfo *baserel,
+									DefenderRelInfo *fpinfo, List *pathkeys);
 
 
 /* deparse_odata.c */

@@ -60,6 +60,7 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateRowsWanted,	/* Integer: most rows the query reads (EXISTS), 0 unknown */
 	FdwScanPrivateCountRows,	/* Integer (bool): hunting, no column read: "| count" */
 	FdwScanPrivateEnumNotices,	/* List of (column, value): see defender_enum_notices */
+	FdwScanPrivateSortKeys,		/* List of Integer triples: the KQL sort's keys */
 	FdwScanPrivateCount			/* the number of slots */
 };
 
@@ -379,7 +380,11 @@ plan_hunting_columns(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fp
 		plan->exec.project = lappend(plan->exec.project, makeString(name));
 	}
 	if (best_path->path.pathkeys)
+	{
 		plan->exec.orderby = defender_kql_sort(root, baserel, fpinfo, best_path->path.pathkeys);
+		plan->exec.sort_keys = defender_kql_sort_keys(root, baserel, fpinfo,
+													  best_path->path.pathkeys);
+	}
 }
 
 /*
@@ -651,6 +656,7 @@ defender_scan_plan_to_list(const DefenderScanPlan *plan)
 	l = lappend(l, makeInteger(plan->rows_wanted));
 	l = lappend(l, makeInteger(plan->count_rows));
 	l = lappend(l, plan->enum_notices);
+	l = lappend(l, plan->sort_keys);
 	Assert(list_length(l) == FdwScanPrivateCount);
 	return l;
 }
@@ -683,4 +689,5 @@ defender_scan_plan_from_list(List *fdw_private, DefenderScanPlan *plan)
 	plan->rows_wanted = intVal(list_nth(fdw_private, FdwScanPrivateRowsWanted));
 	plan->count_rows = intVal(list_nth(fdw_private, FdwScanPrivateCountRows)) != 0;
 	plan->enum_notices = (List *) list_nth(fdw_private, FdwScanPrivateEnumNotices);
+	plan->sort_keys = (List *) list_nth(fdw_private, FdwScanPrivateSortKeys);
 }

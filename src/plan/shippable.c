@@ -826,14 +826,56 @@ recognize_kql_leaf(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpin
 }
 
 /*
- * defender_kql_sort
- *		"A asc nulls last, B desc nulls first" for pathkeys KQL can sort by
- *		exactly as PostgreSQL would, or NULL.
+ * kql_sort_column
+ *		The column of this table a pathkey sorts by when KQL can sort by it
+ *		exactly as PostgreSQL would (its KQL name in *name), or NULL.
  *
  * Numbers, datetimes and booleans sort alike on both sides when the nulls
  * go where PostgreSQL puts them, which is always written out (KQL's
  * defaults differ).  Strings are left to PostgreSQL: KQL orders them by
  * UTF-16 code unit and its "" (our NULL) sorts first.
+ */
+static Var *
+kql_sort_column(RelOptInfo *baserel, DefenderRelInfo *fpinfo, PathKey *pk, char **name)
+{
+	EquivalenceClass *ec = pk->pk_eclass;
+	ListCell   *lm;
+
+	*name = NULL;
+	if (ec->ec_has_volatile ||
+		(pk->pk_strategy != BTLessStrategyNumber && pk->pk_strategy != BTGreaterStrategyNumber))
+		return NULL;
+	foreach(lm, ec->ec_members)
+	{
+		EquivalenceMember *em = (EquivalenceMember *) lfirst(lm);
+		Var		   *var;
+		TypeCacheEntry *tce;
+		int			kind;
+
+		if (!bms_equal(em->em_relids, baserel->relids))
+			continue;
+		var = table_column(baserel, em->em_expr);
+		if (var == NULL)
+			continue;
+		kind = kql_kind_of(var->vartype);
+		if (kind != KQL_NUMBER && kind != KQL_DATETIME && kind != KQL_BOOL)
+			continue;
+		if (var->vartype == NUMERICOID || var->vartype == FLOAT4OID || var->vartype == FLOAT8OID)
+			continue;			/* NaN sorts differently */
+		tce = lookup_type_cache(var->vartype, TYPECACHE_BTREE_OPFAMILY);
+		if (pk->pk_opfamily != tce->btree_opf)
+			continue;
+		*name = defender_kql_column(fpinfo, var->varattno);
+		if (*name)
+			return var;
+	}
+	return NULL;
+}
+
+/*
+ * defender_kql_sort
+ *		"A asc nulls last, B desc nulls first" for pathkeys KQL can sort by
+ *		exactly as PostgreSQL would (kql_sort_column), or NULL.
  */
 char *
 defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
@@ -842,44 +884,16 @@ defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinf
 	StringInfoData buf;
 	ListCell   *lc;
 
+	(void) root;
 	if (pathkeys == NIL)
 		return NULL;
 	initStringInfo(&buf);
 	foreach(lc, pathkeys)
 	{
 		PathKey    *pk = (PathKey *) lfirst(lc);
-		EquivalenceClass *ec = pk->pk_eclass;
-		ListCell   *lm;
-		char	   *name = NULL;
+		char	   *name;
 
-		if (ec->ec_has_volatile ||
-			(pk->pk_strategy != BTLessStrategyNumber && pk->pk_strategy != BTGreaterStrategyNumber))
-			return NULL;
-		foreach(lm, ec->ec_members)
-		{
-			EquivalenceMember *em = (EquivalenceMember *) lfirst(lm);
-			Var		   *var;
-			TypeCacheEntry *tce;
-			int			kind;
-
-			if (!bms_equal(em->em_relids, baserel->relids))
-				continue;
-			var = table_column(baserel, em->em_expr);
-			if (var == NULL)
-				continue;
-			kind = kql_kind_of(var->vartype);
-			if (kind != KQL_NUMBER && kind != KQL_DATETIME && kind != KQL_BOOL)
-				continue;
-			if (var->vartype == NUMERICOID || var->vartype == FLOAT4OID || var->vartype == FLOAT8OID)
-				continue;		/* NaN sorts differently */
-			tce = lookup_type_cache(var->vartype, TYPECACHE_BTREE_OPFAMILY);
-			if (pk->pk_opfamily != tce->btree_opf)
-				continue;
-			name = defender_kql_column(fpinfo, var->varattno);
-			if (name)
-				break;
-		}
-		if (name == NULL)
+		if (kql_sort_column(baserel, fpinfo, pk, &name) == NULL)
 			return NULL;
 		if (buf.len > 0)
 			appendStringInfoString(&buf, ", ");
@@ -889,6 +903,38 @@ defender_kql_sort(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinf
 						 pk->pk_nulls_first ? "first" : "last");
 	}
 	return buf.data;
+}
+
+/*
+ * defender_kql_sort_keys
+ *		The same sort as defender_kql_sort's, as the executor needs it to
+ *		sort rows itself: per pathkey an IntList (table attnum, descending,
+ *		nulls first); NIL when KQL cannot sort by the pathkeys.  A split
+ *		hunting scan whose sort does not start with the time column sorts
+ *		its windows' rows with these (hunting_source.c); the columns are of
+ *		types whose default btree order is the sort's.
+ */
+List *
+defender_kql_sort_keys(PlannerInfo *root, RelOptInfo *baserel, DefenderRelInfo *fpinfo,
+					   List *pathkeys)
+{
+	List	   *keys = NIL;
+	ListCell   *lc;
+
+	(void) root;
+	foreach(lc, pathkeys)
+	{
+		PathKey    *pk = (PathKey *) lfirst(lc);
+		char	   *name;
+		Var		   *var = kql_sort_column(baserel, fpinfo, pk, &name);
+
+		if (var == NULL)
+			return NIL;
+		keys = lappend(keys, list_make3_int(var->varattno,
+											pk->pk_strategy == BTGreaterStrategyNumber,
+											pk->pk_nulls_first));
+	}
+	return keys;
 }
 
 

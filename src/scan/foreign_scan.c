@@ -438,6 +438,12 @@ defender_rescan(ForeignScanState *node)
 	}
 	state->counted = false;
 	state->split = NULL;		/* windows, if any, are read again */
+	state->sort_locally = false;
+	if (state->local_sort)
+	{
+		tuplesort_end(state->local_sort);
+		state->local_sort = NULL;
+	}
 	state->hunt_stream = NULL;	/* its transfer stops with page_cxt */
 	if (state->store)
 	{
@@ -470,6 +476,9 @@ defender_end_scan(ForeignScanState *node)
 	if (state->store)
 		tuplestore_end(state->store);
 	state->store = NULL;
+	if (state->local_sort)
+		tuplesort_end(state->local_sort);
+	state->local_sort = NULL;
 	if (state->store_slot)
 		ExecDropSingleTupleTableSlot(state->store_slot);
 	state->store_slot = NULL;

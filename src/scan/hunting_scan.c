@@ -76,9 +76,17 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 	}
 	if (w)
 	{
-		/* a window: its bounds, and only the rows the take still needs */
+		/*
+		 * a window: its bounds, and only the rows the take still needs; or,
+		 * when the rows are sorted here, all its rows in any order
+		 */
 		defender_window_request(&req, state->opts->time_column, w);
-		if (req.take > 0)
+		if (state->sort_locally)
+		{
+			req.sort = NULL;
+			req.take = 0;
+		}
+		else if (req.take > 0)
 			req.take -= state->split->rows_before;
 	}
 	return defender_deparse_kql(buf, &req, params);
@@ -87,12 +95,13 @@ hunting_kql(DefenderScanState *state, StringInfo buf, const DefenderParamValues 
 /*
  * defender_hunting_take
  *		The take the whole query sends (LIMIT plus OFFSET, or what EXISTS
- *		reads), 0 for none.
+ *		reads), 0 for none; 0 too for the windows of a scan that sorts
+ *		their rows itself (they are read whole).
  */
 int64
 defender_hunting_take(DefenderScanState *state)
 {
-	if (state->fallback)
+	if (state->fallback || state->sort_locally)
 		return 0;
 	if (state->limit > 0)
 		return state->limit + state->offset;
@@ -290,14 +299,15 @@ object_get_nocase(json_t *object, const char *name)
  * Kusto's count operator returns one row with one long column, Count:
  * {"schema": [{"name": "Count", "type": "Int64"}], "results": [{"Count": 42}]}.
  * Keys are matched ignoring case, as in hunting_result.c.  Anything else,
- * or a count above max (the row cap), is an error: the rows this number
- * stands for are produced one by one, so it must be one the same query
- * reading a column could have returned in one answer.  (With splitting,
- * windows could read more, but only where the result has the time
- * column: a count is not split.)
+ * or a count above max, is an error: the rows this number stands for are
+ * produced one by one, so it must be one the same query reading a column
+ * could have returned: in one answer (max the row cap), or, with
+ * split_windows, in as many windows as hunting_max_windows allows (max
+ * their rows).  The count itself is exact either way.
  */
 int64
-defender_hunting_row_count(DefenderResponse *response, const char *display, int64 max)
+defender_hunting_row_count(DefenderResponse *response, const char *display, int64 max,
+						   bool split_windows)
 {
 	json_t	   *doc = json_loadb(response->http.body, response->http.body_len, 0, NULL);
 	json_t	   *rows = object_get_nocase(doc, "results");
@@ -314,6 +324,14 @@ defender_hunting_row_count(DefenderResponse *response, const char *display, int6
 				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
 				 errmsg("the hunting result holds no count"),
 				 errdetail("A query ending in \"| count\" must answer one row with a non-negative integer Count."),
+				 errcontext("remote request: %s", display)));
+	if (n > max && split_windows)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the hunting query matches " INT64_FORMAT " rows, more than the " INT64_FORMAT " its time windows could read",
+						n, max),
+				 errdetail("At most hunting_max_windows windows of hunting_max_rows rows each."),
+				 errhint("Add conditions or a LIMIT, or raise the option \"hunting_max_windows\"; for the number alone, use count(*)."),
 				 errcontext("remote request: %s", display)));
 	if (n > max)
 		ereport(ERROR,
@@ -347,7 +365,7 @@ defender_hunting_send_count(const DefenderOptions *opts, const char *kql,
 									DEFENDER_CACHEABLE);
 	if (sent)
 		*sent = !response->from_cache;
-	n = defender_hunting_row_count(response, display, PG_INT64_MAX);
+	n = defender_hunting_row_count(response, display, PG_INT64_MAX, false);
 	defender_response_release(response);
 	return n;
 }
@@ -639,7 +657,15 @@ whole_answer(ForeignScanState *node, DefenderScanState *state, const HuntWindow 
 		read_hunt_count(state, response, display);
 	else if (state->plan.count_rows && !state->fallback)
 	{
-		state->hunt_count = defender_hunting_row_count(response, display, state->opts->hunting_max_rows);
+		/*
+		 * As many empty rows as the same query reading a column could give:
+		 * with splitting on, as many as its windows could read.
+		 */
+		bool		split = state->opts->hunting_split;
+		int64		max = (int64) state->opts->hunting_max_rows *
+			(split ? state->opts->hunting_max_windows : 1);
+
+		state->hunt_count = defender_hunting_row_count(response, display, max, split);
 		state->counted = true;
 		state->counted_read = 0;
 		defender_response_release(response);

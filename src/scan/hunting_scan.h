@@ -81,7 +81,7 @@ extern int64 defender_hunting_take(DefenderScanState *state);
 extern void defender_hunting_time_bounds(DefenderScanState *state, int64 *lo, int64 *hi);
 extern char *defender_hunting_timespan(DefenderScanState *state);
 extern int64 defender_hunting_row_count(DefenderResponse *response, const char *display,
-										int64 max);
+										int64 max, bool split_windows);
 extern DefenderResponse *defender_hunting_read_rest(DefenderBodyStream *stream,
 													 DefenderHuntingParser *parser,
 													 Tuplestorestate *store, int64 *nrows);

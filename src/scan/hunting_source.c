@@ -8,7 +8,9 @@
  * scan's: the first next sends the query (hunting_scan.c); a result past
  * the service's caps is read again in time windows (hunting_windows.c);
  * the rows come out of the tuplestore one by one (read on from an answer
- * still arriving when they may leave before its end), with sum and avg
+ * still arriving when they may leave before its end), or, when windows
+ * cannot bring them in the sort's order, out of a tuplesort of all the
+ * windows' rows (sort_windows_locally), with sum and avg
  * finished from their companion counts.  When Graph rejects the pushed
  * filter (400) the query is sent again without it and every condition is
  * checked locally; when it rejects a summarize, or its answer is past the
@@ -23,9 +25,11 @@
 #include "postgres.h"
 
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 
 #include "scan_state.h"
 #include "hunting_scan.h"
@@ -65,6 +69,107 @@ finish_summarize_row(DefenderScanState *state, TupleTableSlot *slot)
 				DirectFunctionCall2(numeric_div, slot->tts_values[i - 1],
 									DirectFunctionCall1(int8_numeric, Int64GetDatum(n)));
 	}
+}
+
+/*
+ * next_stored_row
+ *		The next row of the answers into state->store_slot: from the store,
+ *		reading on from an answer still arriving, then from the next window;
+ *		false when there is none left.
+ *
+ * Iterate runs in the per-tuple context, which is reset row by row; a
+ * tuple read back from a store that spilled to disk is palloc'd and freed
+ * by the slot on the next read, so it must be allocated where the store
+ * lives.
+ */
+static bool
+next_stored_row(ForeignScanState *node, DefenderScanState *state)
+{
+	for (;;)
+	{
+		bool		found = false;
+
+		if (state->store)
+		{
+			MemoryContext old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+
+			found = tuplestore_gettupleslot(state->store, true, false, state->store_slot);
+			MemoryContextSwitchTo(old);
+		}
+		if (found)
+			return true;
+		/* an answer still arriving: read on (hunting_scan.c) */
+		if (defender_hunt_stream_more(node, state))
+			continue;
+		if (state->split == NULL || !defender_next_window(node, state))
+			return false;
+	}
+}
+
+/*
+ * sort_windows_locally
+ *		Every row of every window into a tuplesort by the plan's sort keys,
+ *		then sorted.
+ *
+ * The plan promised rows in the order of its sort; windows read in time
+ * order give it only when the sort starts with the time column.  For any
+ * other sort the windows were sent without sort or take (hunting_scan.c),
+ * and PostgreSQL's own sort puts their rows in the promised order: the
+ * keys are columns of numbers, datetimes or booleans in their type's
+ * default order (defender_kql_sort_keys), the order KQL's sort was asked
+ * for.  Like a Sort node it keeps work_mem in memory and spills the rest.
+ */
+static void
+sort_windows_locally(ForeignScanState *node, DefenderScanState *state)
+{
+	TupleDesc	desc = state->store_slot->tts_tupleDescriptor;
+	int			nkeys = list_length(state->plan.sort_keys);
+	AttrNumber *attnums = palloc(sizeof(AttrNumber) * nkeys);
+	Oid		   *operators = palloc(sizeof(Oid) * nkeys);
+	Oid		   *collations = palloc(sizeof(Oid) * nkeys);
+	bool	   *nulls_first = palloc(sizeof(bool) * nkeys);
+	MemoryContext old;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (nkeys == 0)
+		elog(ERROR, "defender_fdw: the sort of \"%s\" has no keys to sort its windows' rows by",
+			 RelationGetRelationName(state->rel));
+	foreach(lc, state->plan.sort_keys)
+	{
+		List	   *key = (List *) lfirst(lc);
+		Form_pg_attribute att = TupleDescAttr(desc, linitial_int(key) - 1);
+		TypeCacheEntry *tce = lookup_type_cache(att->atttypid,
+												TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
+
+		attnums[i] = (AttrNumber) linitial_int(key);
+		operators[i] = lsecond_int(key) ? tce->gt_opr : tce->lt_opr;
+		collations[i] = att->attcollation;
+		nulls_first[i] = lthird_int(key) != 0;
+		if (!OidIsValid(operators[i]))
+			elog(ERROR, "defender_fdw: no ordering operator for type %s",
+				 format_type_be(att->atttypid));
+		i++;
+	}
+
+	/* the sort lives as long as the scan (defender_end_scan ends it) */
+	old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+	state->local_sort = tuplesort_begin_heap(desc, nkeys, attnums, operators, collations,
+											 nulls_first, work_mem, NULL,
+#if PG_VERSION_NUM >= 150000
+											 TUPLESORT_NONE);
+#else
+											 false);
+#endif
+	MemoryContextSwitchTo(old);
+	while (next_stored_row(node, state))
+	{
+		tuplesort_puttupleslot(state->local_sort, state->store_slot);
+		CHECK_FOR_INTERRUPTS();
+	}
+	elog(DEBUG1, "defender_fdw: the windows' rows of \"%s\" sorted locally (%s)",
+		 RelationGetRelationName(state->rel), state->plan.orderby);
+	tuplesort_performsort(state->local_sort);
 }
 
 /*
@@ -124,29 +229,18 @@ hunting_next(ForeignScanState *node, DefenderScanState *state, TupleTableSlot *s
 		return FETCH_ROW;
 	}
 
-	/*
-	 * Iterate runs in the per-tuple context, which is reset row by row; a
-	 * tuple read back from a store that spilled to disk is palloc'd and
-	 * freed by the slot on the next read, so it must be allocated where the
-	 * store lives.
-	 */
-	for (;;)
+	if (state->sort_locally)
 	{
-		found = false;
-		if (state->store)
-		{
-			old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
-			found = tuplestore_gettupleslot(state->store, true, false, state->store_slot);
-			MemoryContextSwitchTo(old);
-		}
-		if (found)
-			break;
-		/* an answer still arriving: read on (hunting_scan.c) */
-		if (defender_hunt_stream_more(node, state))
-			continue;
-		if (state->split == NULL || !defender_next_window(node, state))
-			return FETCH_END;
+		if (state->local_sort == NULL)
+			sort_windows_locally(node, state);
+		old = MemoryContextSwitchTo(node->ss.ps.state->es_query_cxt);
+		found = tuplesort_gettupleslot(state->local_sort, true, false, state->store_slot, NULL);
+		MemoryContextSwitchTo(old);
 	}
+	else
+		found = next_stored_row(node, state);
+	if (!found)
+		return FETCH_END;
 	if (state->hunt_stream)
 		state->hunt_rows_out = true;	/* from now on, never sent again */
 	/* the scan slot is not a minimal-tuple slot: hand over the values */

@@ -37,25 +37,35 @@
  *
  * Plain rows, with or without a where, split: the windows partition the
  * rows.  A take (LIMIT) splits: the windows are read in order and each
- * asks only for the rows still wanted.  A sort splits only when it starts
- * with the time column: the windows then come in that order.  A
- * summarize does not: a group's rows (and so its dcount, arg_max,
- * percentile, avg) would be cut at the window edges.
+ * asks only for the rows still wanted.  A sort that starts with the time
+ * column splits the same way: the windows then come in that order.  Any
+ * other sort splits too, but its windows are sent without sort or take
+ * and their rows sorted here (sort_locally).  A summarize does not: a
+ * group's rows (and so its dcount, arg_max, percentile, avg) would be cut
+ * at the window edges; it is aggregated locally instead (hunting_source.c).
  */
 static const char *
 split_refusal(DefenderScanState *state)
 {
-	const char *sort = state->plan.orderby;
-	size_t		len = strlen(state->opts->time_column);
-
 	if (!state->opts->hunting_split)
 		return "option \"hunting_split\" is off";
 	if (state->plan.summarize[0] && !state->aggregate_locally)
 		return "a summarize is not split: its groups would be cut at the window edges";
-	if (sort[0] &&
-		(strncmp(sort, state->opts->time_column, len) != 0 || sort[len] != ' '))
-		return "the sort does not start with the time column";
 	return NULL;
+}
+
+/*
+ * sort_by_time
+ *		Does the scan's sort start with the time column, so that windows
+ *		read in its order give the rows in order?
+ */
+static bool
+sort_by_time(DefenderScanState *state)
+{
+	const char *sort = state->plan.orderby;
+	size_t		len = strlen(state->opts->time_column);
+
+	return strncmp(sort, state->opts->time_column, len) == 0 && sort[len] == ' ';
 }
 
 /* A window's bounds as text, for messages (defender_time_window_text). */
@@ -172,7 +182,8 @@ defender_start_split(ForeignScanState *node, DefenderScanState *state, const cha
 	split = MemoryContextAllocZero(node->ss.ps.state->es_query_cxt, sizeof(DefenderHuntSplit));
 	split->narrow_timespan = narrow;
 	split->refusal = pstrdup(refusal);
-	if (sort[0])
+	state->sort_locally = sort[0] && !sort_by_time(state);
+	if (sort[0] && !state->sort_locally)
 	{
 		const char *dir = sort + strlen(state->opts->time_column) + 1;
 
@@ -279,7 +290,9 @@ defender_explain_hunting_split(ForeignScanState *node, DefenderScanState *state)
 	else
 		appendStringInfoString(&buf, "windows sized by a count");
 	appendStringInfo(&buf, ", at most %d", state->opts->hunting_max_windows);
-	if (state->plan.orderby[0])
+	if (state->plan.orderby[0] && sort_by_time(state))
 		appendStringInfoString(&buf, ", in the sort's order");
+	else if (state->plan.orderby[0])
+		appendStringInfoString(&buf, ", their rows sorted locally");
 	return buf.data;
 }

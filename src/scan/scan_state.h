@@ -19,6 +19,7 @@
 #define DEFENDER_SCAN_STATE_H
 
 #include "nodes/execnodes.h"
+#include "utils/tuplesort.h"
 
 #include "defender_plan.h"
 #include "defender_remote.h"
@@ -105,6 +106,10 @@ typedef struct DefenderScanState
 	int64		lookups_answered;	/* lookups lookup_table answered */
 	Tuplestorestate *store;		/* hunting: the result's rows */
 	bool		store_for_windows;	/* made for a split scan (empty_store) */
+	bool		sort_locally;	/* split, and the sort does not start with the
+								 * time column: the windows' rows are sorted
+								 * here (plan.sort_keys), not by KQL */
+	Tuplesortstate *local_sort; /* ... into this, once all are read */
 	TupleTableSlot *store_slot; /* hunting: reads the store */
 	TupleDesc	store_desc;		/* the scan's columns, then summarize companions */
 	int64		hunt_count;		/* hunting: the count of a count scan, or of count_rows */

@@ -40,6 +40,12 @@ defender_now_ticks(void)
  *		30-day horizon as this clock sees it.  Where the query has no bound
  *		(or one past the horizon) the first or last window stays open, so
  *		no row the whole query could see is outside every window.
+ *
+ * An upper bound later than now counts as none: the rows are spread over
+ * the days up to now, and windows cut evenly up to a bound years ahead
+ * (WHERE ts < '9000-01-01') would put them all in the first window and
+ * halve it until hunting_max_windows.  The query's own condition still
+ * goes with every window, so the open last window adds no row.
  */
 void
 defender_window_span(HuntWindowPlan *plan, int64 lo, int64 hi)
@@ -49,7 +55,7 @@ defender_window_span(HuntWindowPlan *plan, int64 lo, int64 hi)
 	plan->open_lo = (lo == PG_INT64_MIN || lo < now - HUNTING_HORIZON_TICKS);
 	if (plan->open_lo)
 		lo = now - HUNTING_HORIZON_TICKS;
-	plan->open_hi = (hi == PG_INT64_MAX);
+	plan->open_hi = (hi == PG_INT64_MAX || hi > now);
 	if (plan->open_hi)
 		hi = Max(now, lo) + TICKS_PER_SECOND;
 	if (hi - lo < 2)
