@@ -60,7 +60,7 @@ enum FdwScanPrivateIndex
 	FdwScanPrivateRowsWanted,	/* Integer: most rows the query reads (EXISTS), 0 unknown */
 	FdwScanPrivateCountRows,	/* Integer (bool): hunting, no column read: "| count" */
 	FdwScanPrivateEnumNotices,	/* List of (column, value): see defender_enum_notices */
-	FdwScanPrivateSortKeys,		/* List of Integer triples: the KQL sort's keys */
+	FdwScanPrivateSortKeys,		/* List of IntLists (attnum, descending, nulls first): the KQL sort's keys */
 	FdwScanPrivateCount			/* the number of slots */
 };
 
